@@ -1,0 +1,101 @@
+"""The only SparkSession builder of UCX Spark.
+
+``configure_delta(builder, ...)`` is builder in, builder out, like delta's own
+``configure_spark_with_delta_pip``: it adds the Delta SQL extension and catalog
+and the Delta jars.  ``build_spark(cfg)`` is called once, at an entry point
+(CLI, job, test fixture); library code receives the session.
+
+Jars: ``make setup`` resolves Delta and its runtime dependencies from Maven
+Central into ``.jars/delta`` (see conf/maven/pom.xml), so a session starts
+without the network.  If that folder is missing, the session falls back to
+``spark.jars.packages`` and lets Ivy download them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ucx_spark.config import SparkConfig
+from ucx_spark.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DELTA_MAVEN = "io.delta:delta-spark_4.2_2.13:4.4.0"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def delta_jars(jars_dir: str) -> list[str]:
+    """Absolute paths of the jars in ``jars_dir`` (relative paths are from the repo root)."""
+    folder = Path(jars_dir)
+    if not folder.is_absolute():
+        folder = REPO_ROOT / folder
+    return sorted(str(p) for p in folder.glob("*.jar")) if folder.is_dir() else []
+
+
+def configure_delta(builder: SparkSession.Builder, *, jars_dir: str = ".jars/delta") -> SparkSession.Builder:
+    """Add Delta Lake to a builder: extension, catalog and jars."""
+    jars = delta_jars(jars_dir)
+    builder = builder.config(
+        "spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension"
+    ).config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+    if jars:
+        return builder.config("spark.jars", ",".join(jars))
+    return builder.config("spark.jars.packages", DELTA_MAVEN)
+
+
+def configure_ucx(
+    builder: SparkSession.Builder,
+    spark_cfg: SparkConfig,
+    *,
+    warehouse: str,
+    time_zone: str,
+) -> SparkSession.Builder:
+    """UCX defaults: master, UTC session time, quiet UI, warehouse and optional Derby metastore."""
+    wh = Path(warehouse).resolve()
+    builder = (
+        builder.master(spark_cfg.master)
+        .appName(spark_cfg.app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(spark_cfg.shuffle_partitions))
+        .config("spark.driver.memory", spark_cfg.driver_memory)
+        .config("spark.ui.enabled", str(spark_cfg.ui_enabled).lower())
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.warehouse.dir", str(wh / "_catalog"))
+        .config("spark.sql.ansi.enabled", "false")
+        .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        .config("spark.ucx.timeZone", time_zone)
+    )
+    if spark_cfg.metastore == "derby":
+        metastore = wh / "_metastore"
+        builder = (
+            builder.enableHiveSupport()
+            .config("spark.sql.catalogImplementation", "hive")
+            .config("javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={metastore / 'metastore_db'};create=true")
+            .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={metastore}")
+        )
+    else:
+        builder = builder.config("spark.sql.catalogImplementation", "in-memory")
+    for key, value in spark_cfg.extra.items():
+        if not key.startswith("spark."):
+            raise ConfigError(f"spark.extra: '{key}' is not a Spark setting (keys start with 'spark.')")
+        builder = builder.config(key, value)
+    return builder
+
+
+def build_spark(spark_cfg: SparkConfig, *, warehouse: str, time_zone: str) -> SparkSession:
+    """Build (once, at the entry point) the Delta-enabled session UCX Spark runs on."""
+    from pyspark.sql import SparkSession
+
+    # Python workers must run the driver's interpreter, or pandas UDFs find no pandas.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = configure_ucx(SparkSession.builder, spark_cfg, warehouse=warehouse, time_zone=time_zone)
+    builder = configure_delta(builder, jars_dir=spark_cfg.jars_dir)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(spark_cfg.log_level.upper())
+    return spark
