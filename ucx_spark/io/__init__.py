@@ -1,0 +1,1 @@
+"""Storage side effects live here: landing discovery, Delta reads/writes/merges, catalog."""
