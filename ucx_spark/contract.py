@@ -307,3 +307,21 @@ def parse_file_name(name: str) -> tuple[str, str, str | None, bool] | None:
     if not m:
         return None
     return m["feed"], m["ts"], m["suffix"], bool(m["gz"])
+
+# Quarantine rule names (column `rule` of quarantine/<feed>). A bad row gets
+# the FIRST rule it breaks in this order, so every bad row has exactly one.
+RULES = (
+    "file_rejected",  # the row's file lacks a required column (contract)
+    "wrong_field_count",  # the row has more or fewer fields than the header
+    "missing_required",  # a required column is empty
+    "bad_timestamp",  # not RFC 3339 as the contract allows (e.g. -0600 offset, no seconds, bad day)
+    "nonexistent_local_time",  # offset-less timestamp in the DST gap of the utility time zone
+    "ambiguous_local_time",  # offset-less timestamp in the DST overlap
+    "bad_date",  # not YYYY-MM-DD or not a calendar date
+    "bad_number",  # int/decimal/money not in plain notation (NaN, inf, 1,234, 12.345 for money)
+    "bad_boolean",  # not true/false
+    "out_of_domain",  # code not in its domain, value out of range, zip not 5 digits
+    "kwh_quality_mismatch",  # ami: kwh present with quality M, or null with A/E
+    "unknown_reference",  # foreign key not found (account_id, meter_id, premise_id)
+    "ambiguous_key",  # same key twice in one extract with different values
+)

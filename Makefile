@@ -1,0 +1,43 @@
+# UCX Spark: `make demo` and `make test` are all a fresh clone needs.
+# `make setup` builds .venv, installs the pinned Python packages and resolves
+# the Delta Lake jars from Maven Central into .jars/delta (no network needed
+# by Spark sessions afterwards).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.ucx-setup-done
+DEMO_DIR ?= data/demo
+
+.PHONY: setup demo test lint bench clean check-java
+
+setup: $(STAMP)
+
+check-java:
+	@command -v java >/dev/null 2>&1 || { echo "error: Java 17+ is required (java not found on PATH). Install it, e.g. apt-get install openjdk-17-jre-headless" >&2; exit 1; }
+	@v=$$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $$2}'); \
+	  major=$${v%%.*}; \
+	  if [ -z "$$major" ] || [ "$$major" -lt 17 ]; then echo "error: Java 17+ is required, found '$$v' ($$(command -v java))" >&2; exit 1; fi
+	@command -v mvn >/dev/null 2>&1 || { echo "error: Maven (mvn) is required to fetch the Delta Lake jars from Maven Central. Install it, e.g. apt-get install maven" >&2; exit 1; }
+
+$(STAMP): pyproject.toml conf/maven/pom.xml scripts/filter_jars.py | check-java
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: Python 3.11 is required (pyspark 4.2 + shap 0.51 pins), found " + sys.version.split()[0] + "; run make PYTHON=python3.11")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip wheel setuptools
+	$(PY) -m pip install --quiet -e ".[dev]"
+	mvn --batch-mode --quiet -f conf/maven/pom.xml dependency:copy-dependencies
+	$(PY) scripts/filter_jars.py .jars/maven .jars/delta
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/ucx demo --out $(DEMO_DIR)
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .jars data .pytest_cache

@@ -1,0 +1,238 @@
+"""The `ucx` command. Thin: parse arguments, load config once, build the session
+once, call a pipeline step. Exit codes: 0 success, 1 the step failed (data,
+quality gate, internal error), 2 a user mistake (arguments, config, missing
+input) with a one-line message and no stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ucx_spark import __version__
+from ucx_spark.config import Config, load_config, pseudonym_key
+from ucx_spark.errors import DataError, UcxError
+from ucx_spark.progress import step
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def _spark(cfg: Config) -> SparkSession:
+    from ucx_spark.session import build_spark
+
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    with step(f"starting Spark ({cfg.spark.master})"):
+        return build_spark(cfg.spark, warehouse=cfg.paths.warehouse, time_zone=cfg.utility.time_zone)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return value
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_generate(args: argparse.Namespace, cfg: Config) -> int:
+    from ucx_spark.generate import generate_utility
+
+    if args.interval_minutes not in (5, 15, 30, 60):
+        raise UcxError(f"--interval-minutes {args.interval_minutes}: allowed values are 5, 15, 30, 60")
+    out = args.out or cfg.paths.landing
+    spark = _spark(cfg)
+    with step(f"generating {args.households} households x {args.months} months into {out}"):
+        manifest = generate_utility(
+            spark,
+            out,
+            households=args.households,
+            months=args.months,
+            interval_minutes=args.interval_minutes,
+            seed=args.seed,
+            time_zone=cfg.utility.time_zone,
+            **({"end_date": args.end_date} if args.end_date else {}),
+        )
+    _print_feed_counts(manifest)
+    print(f"manifest: {Path(out) / '_manifest.json'}")
+    return 0
+
+
+def _print_feed_counts(manifest: dict) -> None:
+    print(f"{'feed':<12} {'files':>5} {'landed rows':>12}")
+    total = 0
+    for feed, info in sorted(manifest["feeds"].items()):
+        total += int(info["landed_rows"])
+        print(f"{feed:<12} {len(info['files']):>5} {info['landed_rows']:>12,}")
+    print(f"{'total':<12} {'':>5} {total:>12,}")
+    rejected = manifest.get("rejected_files", [])
+    if rejected:
+        print(f"{len(rejected)} file(s) planted to be rejected: " + ", ".join(r["file"] for r in rejected))
+
+
+def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
+    cfg = cfg.with_paths(landing=args.landing, warehouse=args.warehouse)
+    if not Path(cfg.paths.landing).is_dir():
+        raise UcxError(f"landing zone {cfg.paths.landing} does not exist (set --landing or paths.landing)")
+    key = pseudonym_key(cfg.pseudonym, demo=False)
+    from ucx_spark.pipelines import medallion
+
+    spark = _spark(cfg)
+    result = medallion.run(spark, cfg=cfg, pseudonym_key=key, run_id=args.run_id or new_run_id(), gates=not args.no_gates)
+    print(result.summary())
+    return 0
+
+
+def _not_yet(name: str, issue: int) -> int:
+    raise UcxError(f"`ucx {name}` is not available in this version: it lands with issue {issue}")
+
+
+def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
+    return _not_yet("train", 5)
+
+
+def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
+    return _not_yet("score", 5)
+
+
+def cmd_whatif(args: argparse.Namespace, cfg: Config) -> int:
+    return _not_yet("whatif", 6)
+
+
+def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
+    return _not_yet("report", 6)
+
+
+def cmd_quality(args: argparse.Namespace, cfg: Config) -> int:
+    from ucx_spark.quality import summary
+
+    cfg = cfg.with_paths(warehouse=args.warehouse)
+    spark = _spark(cfg)
+    print(summary(spark, cfg.paths.warehouse))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
+    from ucx_spark.demo import run_demo
+
+    return run_demo(args, cfg)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ucx", description="UCX Spark: utility customer-experience lakehouse")
+    parser.add_argument("--version", action="version", version=f"ucx-spark {__version__}")
+    parser.add_argument("--conf", metavar="DIR", help="configuration folder holding base.yaml (default: the repo's conf/)")
+    parser.add_argument("--env", metavar="NAME", help="environment overlay conf/<NAME>.yaml (default: $UCX_ENV or local)")
+    parser.add_argument("--debug", action="store_true", help="show full stack traces")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("generate", help="write a synthetic utility's landing zone")
+    p.add_argument("--out", metavar="LANDING_DIR", help="landing zone to write (default: paths.landing)")
+    p.add_argument("--households", type=_positive, default=200)
+    p.add_argument("--months", type=_positive, default=13)
+    p.add_argument("--interval-minutes", type=int, default=15)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--end-date", metavar="YYYY-MM-DD", help="last day of data (default 2025-12-31)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("pipeline", help="landing -> bronze -> silver -> gold, with quality gates")
+    p.add_argument("--landing", metavar="DIR")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--run-id", help="run id (default: a new timestamped id)")
+    p.add_argument("--no-gates", action="store_true", help="skip Great Expectations gates (benchmarks only)")
+    p.set_defaults(func=cmd_pipeline)
+
+    p = sub.add_parser("train", help="train, tune and register the household models (MLflow)")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--model", choices=["csat", "ev_adoption", "payment_risk", "all"], default="all")
+    p.add_argument("--trials", type=_positive, default=20)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("score", help="score every active household with the champion models")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("whatif", help="simulate a scenario through the champion models")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--scenario", action="append", default=[])
+    p.add_argument("--set", action="append", default=[], dest="set_exprs")
+    p.add_argument("--where", action="append", default=[])
+    p.set_defaults(func=cmd_whatif)
+
+    p = sub.add_parser("report", help="write the self-contained CX report (HTML)")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--out", metavar="FILE", default="report.html")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("quality", help="summary of the last quality-gate run and the Data Docs path")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.set_defaults(func=cmd_quality)
+
+    p = sub.add_parser("demo", help="generate a small utility and run everything end to end")
+    p.add_argument("--out", metavar="DIR", default="data/demo", help="folder for the demo landing zone and warehouse")
+    p.add_argument("--households", type=_positive, default=120)
+    p.add_argument("--months", type=_positive, default=13)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _short_java_error(exc: BaseException) -> str | None:
+    """The first line of a Spark/Java error, without the JVM stack."""
+    name = type(exc).__name__
+    if name in ("AnalysisException", "Py4JJavaError", "IllegalArgumentException", "SparkRuntimeException") or "pyspark" in type(exc).__module__:
+        text = str(exc).strip().splitlines()
+        return f"{name}: {text[0] if text else ''}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(env=args.env, conf_dir=args.conf)
+        if getattr(args, "warehouse", None) and args.command not in ("pipeline", "quality"):
+            cfg = cfg.with_paths(warehouse=args.warehouse)
+        return int(args.func(args, cfg) or 0)
+    except UcxError as exc:
+        kind = "data error" if isinstance(exc, DataError) else "error"
+        print(f"ucx {args.command}: {kind}: {exc}", file=sys.stderr)
+        return 1 if isinstance(exc, DataError) else 2
+    except KeyboardInterrupt:
+        print(f"ucx {args.command}: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary turns failures into exit codes
+        if args.debug:
+            raise
+        short = _short_java_error(exc) or f"{type(exc).__name__}: {exc}"
+        print(f"ucx {args.command}: failed: {short}\n(run with --debug for the full trace)", file=sys.stderr)
+        return 1
+
+
+def _json_default(obj: object) -> str:
+    return str(obj)
+
+
+def dump_json(obj: object) -> str:
+    return json.dumps(obj, indent=2, default=_json_default)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
