@@ -74,3 +74,105 @@ def overwrite_table(
     writer.save(path)
     register_table(df.sparkSession, warehouse, layer, table)
     return path
+
+
+# --- Incremental writes used by bronze and silver (one Delta commit each) ---
+
+
+def append_table(
+    df: DataFrame,
+    path: str,
+    *,
+    txn_app_id: str | None = None,
+    txn_version: int | None = None,
+    partition_by: tuple[str, ...] = (),
+) -> None:
+    """Append ``df`` in one Delta commit (creating the table if needed).
+
+    With ``txn_app_id``/``txn_version`` the append is an idempotent write:
+    Delta skips it when that application id already committed a version
+    greater than or equal to ``txn_version``.
+    """
+    writer = df.write.format("delta").mode("append")
+    if txn_app_id is not None and txn_version is not None:
+        writer = writer.option("txnAppId", txn_app_id).option("txnVersion", txn_version)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(path)
+
+
+def insert_new_rows(df: DataFrame, path: str, *, keys: tuple[str, ...]) -> None:
+    """Insert the rows of ``df`` whose ``keys`` are not in the table yet (idempotent).
+
+    An insert-only MERGE; creates the table from ``df`` when it does not exist.
+    Delta commits nothing when no row is new.
+    """
+    spark = df.sparkSession
+    if not table_exists(spark, path):
+        df.write.format("delta").mode("append").save(path)
+        return
+    from delta.tables import DeltaTable
+
+    cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute()
+
+
+def upsert_if_later(df: DataFrame, path: str, *, keys: tuple[str, ...], order_by: tuple[str, ...]) -> None:
+    """MERGE ``df`` (one row per key) into the table: insert new keys, replace a
+    current row only when the incoming row is later by ``order_by`` (compared
+    lexicographically). Re-applying the same rows changes nothing.
+    """
+    spark = df.sparkSession
+    if not table_exists(spark, path):
+        df.write.format("delta").mode("append").save(path)
+        return
+    from delta.tables import DeltaTable
+
+    cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    later = _lexicographic_greater([f"s.`{c}`" for c in order_by], [f"t.`{c}`" for c in order_by])
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(df.alias("s"), cond)
+        .whenMatchedUpdateAll(condition=later)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def upsert_rows(df: DataFrame, path: str, *, keys: tuple[str, ...]) -> None:
+    """MERGE ``df`` into the table by ``keys``: update matched rows, insert new ones."""
+    spark = df.sparkSession
+    if not table_exists(spark, path):
+        df.write.format("delta").mode("append").save(path)
+        return
+    from delta.tables import DeltaTable
+
+    cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(df.alias("s"), cond)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def _lexicographic_greater(left: list[str], right: list[str]) -> str:
+    """SQL for (l1, l2, ...) > (r1, r2, ...) on non-null values."""
+    head_l, head_r = left[0], right[0]
+    if len(left) == 1:
+        return f"{head_l} > {head_r}"
+    rest = _lexicographic_greater(left[1:], right[1:])
+    return f"({head_l} > {head_r} OR ({head_l} = {head_r} AND {rest}))"
+
+
+def last_commit(spark: SparkSession, path: str) -> tuple[int, dict[str, str]] | None:
+    """(version, operationMetrics) of the table's latest commit, or None if there is no table."""
+    from delta.tables import DeltaTable
+
+    if not table_exists(spark, path):
+        return None
+    row = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
+    return int(row[0]), dict(row[1] or {})

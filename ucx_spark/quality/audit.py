@@ -1,0 +1,154 @@
+"""The quality audit table ``gold/quality_results`` and the run summary.
+
+One row per (run_id, layer, table, expectation_id): re-validating a table in
+the same run replaces its rows (a MERGE on that key), so a retried step does
+not double-count. The table holds verdicts and aggregates only, never row
+values: observed values are counts, shares and bounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import astuple, fields
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ucx_spark.io.delta import register_table, table_exists, table_path, upsert_rows
+from ucx_spark.quality.checks import PreviousCount
+
+if TYPE_CHECKING:
+    from ucx_spark.quality.gates import GateResult, QualityRecord
+
+AUDIT_LAYER, AUDIT_TABLE = "gold", "quality_results"
+AUDIT_KEY = ("run_id", "layer", "table", "expectation_id")
+AUDIT_SCHEMA = T.StructType([
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("layer", T.StringType(), False),
+    T.StructField("table", T.StringType(), False),
+    T.StructField("suite", T.StringType(), False),
+    T.StructField("expectation_id", T.StringType(), False),
+    T.StructField("expectation_type", T.StringType(), False),
+    T.StructField("column", T.StringType(), True),
+    T.StructField("severity", T.StringType(), False),
+    T.StructField("success", T.BooleanType(), False),
+    T.StructField("observed_value", T.StringType(), True),
+    T.StructField("unexpected_count", T.LongType(), True),
+    T.StructField("row_count", T.LongType(), True),
+    T.StructField("checked_at", T.TimestampType(), False),
+])
+
+
+def audit_path(warehouse: str | Path) -> str:
+    return table_path(warehouse, AUDIT_LAYER, AUDIT_TABLE)
+
+
+def data_docs_index(warehouse: str | Path) -> Path:
+    """``<warehouse>/_quality/data_docs/index.html``: the GX Data Docs site a browser opens."""
+    return Path(warehouse).resolve() / "_quality" / "data_docs" / "index.html"
+
+
+def records_df(spark: SparkSession, records: Iterable[QualityRecord]) -> DataFrame:
+    from ucx_spark.quality.gates import QualityRecord
+
+    assert [f.name for f in fields(QualityRecord)] == AUDIT_SCHEMA.fieldNames()
+    return spark.createDataFrame([astuple(r) for r in records], AUDIT_SCHEMA)
+
+
+def record_results(spark: SparkSession, warehouse: str | Path, *results: GateResult) -> str:
+    """MERGE the results' records into ``gold/quality_results``; returns the table path."""
+    path = audit_path(warehouse)
+    records = [r for res in results for r in res.records]
+    if records:
+        upsert_rows(records_df(spark, records), path, keys=AUDIT_KEY)
+        register_table(spark, warehouse, AUDIT_LAYER, AUDIT_TABLE)
+    return path
+
+
+def read_results(spark: SparkSession, warehouse: str | Path) -> DataFrame | None:
+    path = audit_path(warehouse)
+    if not table_exists(spark, path):
+        return None
+    return spark.read.format("delta").load(path)
+
+
+# Previous-run row counts by (warehouse, run_id): other runs' results do not change while a run
+# goes on, so the audit table is read once per run rather than once per validated table.
+_PREVIOUS_COUNTS: dict[tuple[str, str], dict[tuple[str, str], PreviousCount]] = {}
+
+
+def previous_row_counts(spark: SparkSession, warehouse: str | Path, *, run_id: str) -> dict[tuple[str, str], PreviousCount]:
+    """{(layer, table): row count in the latest other run that validated it}, from the audit table."""
+    key = (str(Path(warehouse).resolve()), run_id)
+    if key in _PREVIOUS_COUNTS:
+        return _PREVIOUS_COUNTS[key]
+    counts: dict[tuple[str, str], PreviousCount] = {}
+    results_df = read_results(spark, warehouse)
+    if results_df is not None:
+        latest = F.max_by(F.struct("run_id", "row_count"), "checked_at")
+        # One row per audited table: bounded, fine to collect.
+        for row in (
+            results_df.filter((F.col("run_id") != run_id) & F.col("row_count").isNotNull())
+            .groupBy("layer", "table")
+            .agg(latest.alias("latest"))
+            .collect()
+        ):
+            counts[(row["layer"], row["table"])] = PreviousCount(row["latest"]["run_id"], int(row["latest"]["row_count"]))
+    if len(_PREVIOUS_COUNTS) > 64:
+        _PREVIOUS_COUNTS.clear()
+    _PREVIOUS_COUNTS[key] = counts
+    return counts
+
+
+def previous_row_count(
+    spark: SparkSession, warehouse: str | Path | None, *, layer: str, table: str, run_id: str
+) -> PreviousCount | None:
+    """Row count the table had in the latest other run that validated it (None if none)."""
+    if warehouse is None:
+        return None
+    return previous_row_counts(spark, warehouse, run_id=run_id).get((layer, table))
+
+
+def summary(spark: SparkSession, warehouse: str | Path) -> str:
+    """The last run's results: counts by table, severity and outcome, failures listed, Data Docs path."""
+    docs = data_docs_index(warehouse)
+    results_df = read_results(spark, warehouse)
+    if results_df is None:
+        return f"no quality results yet in {audit_path(warehouse)}"
+    last = results_df.orderBy(F.col("checked_at").desc()).select("run_id").first()
+    if last is None:
+        return f"no quality results yet in {audit_path(warehouse)}"
+    run_id = str(last["run_id"])
+    # One run's results are a few hundred rows: bounded, fine to collect.
+    rows = (
+        results_df.filter(F.col("run_id") == run_id)
+        .orderBy("layer", "table", "expectation_id")
+        .select("layer", "table", "expectation_id", "expectation_type", "severity", "success", "observed_value")
+        .collect()
+    )
+    lines = [f"quality results of run {run_id}: {len(rows)} checks"]
+    counts: dict[str, dict[tuple[str, bool], int]] = {}
+    for r in rows:
+        per = counts.setdefault(f"{r['layer']}.{r['table']}", {})
+        per[(r["severity"], bool(r["success"]))] = per.get((r["severity"], bool(r["success"])), 0) + 1
+    lines.append(f"  {'table':<36} {'passed':>7} {'critical failed':>16} {'warnings':>9}")
+    for name, per in counts.items():
+        passed = per.get(("critical", True), 0) + per.get(("warning", True), 0)
+        lines.append(
+            f"  {name:<36} {passed:>7} {per.get(('critical', False), 0):>16} {per.get(('warning', False), 0):>9}"
+        )
+    failures = [r for r in rows if not r["success"]]
+    if failures:
+        lines.append("failures:")
+        for r in sorted(failures, key=lambda r: (r["severity"] != "critical", r["layer"], r["table"])):
+            lines.append(
+                f"  [{r['severity']}] {r['layer']}.{r['table']} {r['expectation_id']} "
+                f"({r['expectation_type']}): {r['observed_value']}"
+            )
+    else:
+        lines.append("no failures")
+    lines.append(f"Data Docs: {docs}" + ("" if docs.is_file() else " (not built yet)"))
+    return "\n".join(lines)

@@ -1,0 +1,426 @@
+"""Quality gates: run a table's suite with GX Core 1.x on a Spark DataFrame.
+
+``validate`` runs the GX expectations of ``expectations/<layer>.<table>.yaml``
+through a Checkpoint (result format SUMMARY without unexpected-value samples,
+so no row leaves Spark), then the UCX checks computed with Spark (referential
+integrity, AMI completeness, freshness, row-count drift), and returns one
+record per expectation. A critical failure fails the gate; warnings are
+recorded and shown. ``publish_if_passed`` validates a candidate and calls the
+writer only when the gate passed, so a failed gold gate leaves the published
+Delta table at its previous version.
+
+GX context: file mode under ``<warehouse>/_quality/gx`` with the Data Docs
+site at ``<warehouse>/_quality/data_docs`` (``index.html``); ephemeral when
+no warehouse is given. The first checkpoint run of a process costs several
+seconds; the context is cached per warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from ucx_spark.errors import ConfigError, DataError
+from ucx_spark.io.delta import read_table, table_exists, table_path
+from ucx_spark.quality.audit import data_docs_index, previous_row_count, record_results
+from ucx_spark.quality.checks import run_check
+from ucx_spark.quality.suites import (
+    DEFAULT_SUITE_DIR,
+    ROW_COUNT_DRIFT,
+    ExpectationSpec,
+    Suite,
+    load_suite,
+    resolve_params,
+)
+
+if TYPE_CHECKING:
+    from great_expectations.data_context import AbstractDataContext
+
+    from ucx_spark.config import QualityConfig
+
+GX_DATASOURCE = "ucx_spark"
+DOCS_SITE = "ucx_data_docs"
+BATCH_DEFINITION = "whole_dataframe"
+# SUMMARY gives observed values and unexpected counts; partial_unexpected_count=0 keeps
+# failing values (keys, possibly identifiers) out of the driver, the results and Data Docs.
+SUMMARY_NO_VALUES: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+
+_CONTEXTS: dict[str, AbstractDataContext] = {}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Typed thresholds the suites refer to as ``$name``."""
+
+    ami_completeness_min: float = 0.9
+    freshness_max_age_hours: float = 48.0
+    row_count_drift_max: float = 0.5
+
+    @classmethod
+    def from_config(cls, quality: QualityConfig) -> Thresholds:
+        return cls(ami_completeness_min=quality.ami_completeness_min)
+
+    def params(self) -> dict[str, float]:
+        return {
+            "ami_completeness_min": self.ami_completeness_min,
+            "freshness_max_age_hours": self.freshness_max_age_hours,
+            "row_count_drift_max": self.row_count_drift_max,
+        }
+
+
+@dataclass(frozen=True)
+class QualityRecord:
+    """One expectation's outcome; the columns of ``gold/quality_results`` in order."""
+
+    run_id: str
+    layer: str
+    table: str
+    suite: str
+    expectation_id: str
+    expectation_type: str
+    column: str | None
+    severity: str
+    success: bool
+    observed_value: str | None
+    unexpected_count: int | None
+    row_count: int | None
+    checked_at: datetime
+
+
+@dataclass(frozen=True)
+class GateResult:
+    run_id: str
+    layer: str
+    table: str
+    suite: str
+    row_count: int
+    records: tuple[QualityRecord, ...]
+    data_docs: Path | None = None
+
+    @property
+    def critical_failures(self) -> tuple[QualityRecord, ...]:
+        return tuple(r for r in self.records if not r.success and r.severity == "critical")
+
+    @property
+    def warnings(self) -> tuple[QualityRecord, ...]:
+        return tuple(r for r in self.records if not r.success and r.severity != "critical")
+
+    @property
+    def passed(self) -> bool:
+        """False iff a critical expectation failed."""
+        return not self.critical_failures
+
+    def report(self) -> str:
+        """One line for the gate plus one per failed expectation."""
+        head = (
+            f"quality gate {self.suite} (run {self.run_id}, {self.row_count} rows): "
+            f"{'passed' if self.passed else 'FAILED'}, {len(self.records)} checks, "
+            f"{len(self.critical_failures)} critical failures, {len(self.warnings)} warnings"
+        )
+        lines = [head] + [
+            f"  [{r.severity}] {r.expectation_id} ({r.expectation_type}"
+            + (f" on {r.column}" if r.column else "") + f"): {r.observed_value}"
+            for r in self.critical_failures + self.warnings
+        ]
+        return "\n".join(lines)
+
+    def raise_for_critical(self) -> None:
+        """Raise DataError naming the table, each failed critical expectation and its observed value."""
+        if self.passed:
+            return
+        failed = "; ".join(
+            f"{r.expectation_id} ({r.expectation_type}" + (f" on {r.column}" if r.column else "")
+            + f"): observed {r.observed_value}"
+            for r in self.critical_failures
+        )
+        docs = f" Data Docs: {self.data_docs}" if self.data_docs else ""
+        raise DataError(
+            f"quality gate failed for {self.layer}.{self.table} (run {self.run_id}): "
+            f"{len(self.critical_failures)} critical expectation(s) failed: {failed}.{docs}"
+        )
+
+
+# --- GX context --------------------------------------------------------------------------------
+
+
+def quality_context(warehouse: str | Path | None = None) -> AbstractDataContext:
+    """The GX context: file mode under ``<warehouse>/_quality/gx`` (Data Docs beside it), or
+    ephemeral without a warehouse. Cached per warehouse for the life of the process."""
+    key = str(Path(warehouse).resolve()) if warehouse is not None else ""
+    if key in _CONTEXTS:
+        return _CONTEXTS[key]
+    # GX reads this when imported; anonymous usage statistics have no place in a pipeline.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    if warehouse is None:
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    else:
+        root = Path(key) / "_quality"
+        root.mkdir(parents=True, exist_ok=True)
+        context = gx.get_context(mode="file", project_root_dir=str(root))
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context.variables.save()
+        # One site, relative to the context root (<warehouse>/_quality/gx): the warehouse can move.
+        sites = dict(context.get_config().data_docs_sites or {})
+        site = {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": "../data_docs/"},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }
+        for name in sites:
+            if name != DOCS_SITE:
+                context.delete_data_docs_site(name)
+        if sites.get(DOCS_SITE) != site:
+            if DOCS_SITE in sites:
+                context.delete_data_docs_site(DOCS_SITE)
+            context.add_data_docs_site(DOCS_SITE, site)  # type: ignore[arg-type]
+    _CONTEXTS[key] = context
+    return context
+
+
+def _has_docs_site(context: AbstractDataContext) -> bool:
+    return DOCS_SITE in (context.get_config().data_docs_sites or {})
+
+
+def _gx_expectation(spec: ExpectationSpec, suite_name: str) -> Any:
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations.row_conditions import PassThroughCondition
+
+    class_name = "".join(part.capitalize() for part in spec.type.split("_"))
+    cls = getattr(gxe, class_name, None)
+    if cls is None:
+        raise ConfigError(f"suite {suite_name}, expectation {spec.id}: GX has no expectation {spec.type}")
+    kwargs = dict(spec.kwargs)
+    if kwargs.get("row_condition"):
+        kwargs["row_condition"] = PassThroughCondition(pass_through_filter=str(kwargs["row_condition"]))
+    try:
+        return cls(**kwargs, severity=spec.severity, meta={"ucx_id": spec.id})
+    except Exception as exc:  # pydantic validation errors: name the suite entry
+        raise ConfigError(f"suite {suite_name}, expectation {spec.id} ({spec.type}): {exc}") from None
+
+
+def _checkpoint(context: AbstractDataContext, suite: Suite, specs: list[ExpectationSpec], *, data_docs: bool,
+                result_format: str | dict[str, Any]) -> Any:
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    if GX_DATASOURCE in context.data_sources.all():
+        source = context.data_sources.get(GX_DATASOURCE)
+    else:
+        source = context.data_sources.add_spark(name=GX_DATASOURCE)
+    if suite.name in source.get_asset_names():
+        asset = source.get_asset(suite.name)
+    else:
+        asset = source.add_dataframe_asset(name=suite.name)
+    if any(b.name == BATCH_DEFINITION for b in asset.batch_definitions):
+        batch = asset.get_batch_definition(BATCH_DEFINITION)
+    else:
+        batch = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
+    gx_suite = context.suites.add_or_update(
+        gx.ExpectationSuite(name=suite.name, expectations=[_gx_expectation(s, suite.name) for s in specs])
+    )
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
+    )
+    actions = [UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])] if data_docs else []
+    return context.checkpoints.add_or_update(
+        gx.Checkpoint(name=suite.name, validation_definitions=[definition], actions=actions,
+                      result_format=result_format)
+    )
+
+
+def _observed(result: dict[str, Any]) -> tuple[str | None, int | None]:
+    if "observed_value" in result:
+        return str(result["observed_value"]), None
+    if "unexpected_count" in result:
+        unexpected = int(result["unexpected_count"] or 0)
+        total = result.get("element_count")
+        pct = result.get("unexpected_percent")
+        text = f"{unexpected} of {total} rows unexpected"
+        if pct is not None:
+            text += f" ({float(pct):.2f}%)"
+        return text, unexpected
+    return None, None
+
+
+def _exception_text(info: Any) -> str | None:
+    """GX reports failures to compute a metric in exception_info (flat, or keyed by metric)."""
+    if not isinstance(info, dict):
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message"))
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return str(value.get("exception_message"))
+    return None
+
+
+def _run_gx(
+    context: AbstractDataContext, df: DataFrame, suite: Suite, specs: list[ExpectationSpec], *, run_id: str,
+    data_docs: bool, result_format: str | dict[str, Any],
+) -> dict[str, tuple[bool, str | None, int | None]]:
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    checkpoint = _checkpoint(context, suite, specs, data_docs=data_docs and _has_docs_site(context),
+                             result_format=result_format)
+    result = checkpoint.run(batch_parameters={"dataframe": df}, run_id=RunIdentifier(run_name=run_id))
+    outcomes: dict[str, tuple[bool, str | None, int | None]] = {}
+    for suite_result in result.run_results.values():
+        for r in suite_result.results:
+            spec_id = str((r.expectation_config.meta or {}).get("ucx_id"))
+            error = _exception_text(r.exception_info)
+            if error is not None:
+                outcomes[spec_id] = (False, f"error: {error}"[:1000], None)
+                continue
+            observed, unexpected = _observed(dict(r.result or {}))
+            outcomes[spec_id] = (bool(r.success), observed, unexpected)
+    return outcomes
+
+
+# --- Gates -------------------------------------------------------------------------------------
+
+
+def _reference_lookup(
+    spark: SparkSession, warehouse: str | Path | None, references: Mapping[str, DataFrame] | None
+) -> Callable[[str], DataFrame]:
+    def lookup(name: str) -> DataFrame:
+        if references and name in references:
+            return references[name]
+        layer, _, table = name.partition(".")
+        if warehouse is None or not table_exists(spark, table_path(warehouse, layer, table)):
+            raise LookupError(f"reference table {name} not found (no warehouse table, not passed in references)")
+        return read_table(spark, warehouse, layer, table)
+
+    return lookup
+
+
+def validate(
+    spark: SparkSession,
+    df: DataFrame,
+    *,
+    layer: str,
+    table: str,
+    run_id: str,
+    suite_dir: str | Path = DEFAULT_SUITE_DIR,
+    context: AbstractDataContext | None = None,
+    warehouse: str | Path | None = None,
+    thresholds: Thresholds = Thresholds(),  # noqa: B008 (frozen, immutable default)
+    references: Mapping[str, DataFrame] | None = None,
+    now: datetime | None = None,
+    result_format: str | dict[str, Any] = "SUMMARY",
+    data_docs: bool = True,
+    cache: bool = True,
+) -> GateResult:
+    """Validate ``df`` against ``<suite_dir>/<layer>.<table>.yaml``; write nothing but GX's own files.
+
+    ``warehouse`` gives the GX file context and Data Docs (unless ``context`` is
+    passed), the tables referenced by referential-integrity and completeness
+    checks (``references`` {"silver.accounts": df} overrides), and the previous
+    run's row count from ``gold/quality_results``. ``result_format`` SUMMARY
+    (default; failing values are never collected) or BOOLEAN_ONLY (no observed
+    values, a little faster). ``cache`` persists ``df`` for the duration: GX
+    makes several passes over it.
+    """
+    suite = load_suite(suite_dir, layer, table)
+    params: dict[str, Any] = thresholds.params()
+    specs = [resolve_params(s, params) for s in suite.expectations]
+    context = context if context is not None else quality_context(warehouse)
+    if result_format == "SUMMARY":
+        result_format = SUMMARY_NO_VALUES
+    now = now or datetime.now(UTC)
+    persisted = cache and not df.is_cached
+    if persisted:
+        df = df.persist()
+    try:
+        row_count = df.count()
+        gx_specs = [s for s in specs if not s.is_custom]
+        outcomes = (
+            _run_gx(context, df, suite, gx_specs, run_id=run_id, data_docs=data_docs, result_format=result_format)
+            if gx_specs else {}
+        )
+        lookup = _reference_lookup(spark, warehouse, references)
+        needs_previous = any(s.type == ROW_COUNT_DRIFT for s in specs)
+        previous = (
+            previous_row_count(spark, warehouse, layer=layer, table=table, run_id=run_id) if needs_previous else None
+        )
+        for spec in specs:
+            if not spec.is_custom:
+                continue
+            try:
+                check = run_check(spec, df, row_count=row_count, reference=lookup, previous=previous, now=now)
+                outcomes[spec.id] = (check.success, check.observed_value, check.unexpected_count)
+            except LookupError as exc:
+                outcomes[spec.id] = (False, f"error: {exc}", None)
+    finally:
+        if persisted:
+            df.unpersist()
+    checked_at = datetime.now(UTC)
+    records = tuple(
+        QualityRecord(
+            run_id=run_id, layer=layer, table=table, suite=suite.name, expectation_id=s.id,
+            expectation_type=s.type, column=s.column, severity=s.severity,
+            success=outcomes.get(s.id, (False, "error: no result from GX", None))[0],
+            observed_value=outcomes.get(s.id, (False, "error: no result from GX", None))[1],
+            unexpected_count=outcomes.get(s.id, (False, None, None))[2],
+            row_count=row_count, checked_at=checked_at,
+        )
+        for s in specs
+    )
+    docs = data_docs_index(warehouse) if warehouse is not None and data_docs else None
+    return GateResult(run_id, layer, table, suite.name, row_count, records, docs)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def publish_if_passed(
+    spark: SparkSession,
+    candidate_df: DataFrame,
+    write: Callable[[DataFrame], object],
+    *,
+    layer: str,
+    table: str,
+    run_id: str,
+    warehouse: str | Path,
+    suite_dir: str | Path = DEFAULT_SUITE_DIR,
+    context: AbstractDataContext | None = None,
+    thresholds: Thresholds = Thresholds(),  # noqa: B008
+    references: Mapping[str, DataFrame] | None = None,
+    now: datetime | None = None,
+    echo: Callable[[str], None] = _stderr,
+) -> GateResult:
+    """Validate the candidate, record the results in ``gold/quality_results``, show failures,
+    and call ``write(candidate_df)`` only if no critical expectation failed.
+
+    On a critical failure raises DataError (naming table, expectation and
+    observed value) before writing: the published table keeps its Delta
+    version. The candidate is cached across validation and write.
+    """
+    persisted = not candidate_df.is_cached
+    cached_df = candidate_df.persist() if persisted else candidate_df
+    try:
+        result = validate(
+            spark, cached_df, layer=layer, table=table, run_id=run_id, suite_dir=suite_dir, context=context,
+            warehouse=warehouse, thresholds=thresholds, references=references, now=now, cache=False,
+        )
+        record_results(spark, warehouse, result)
+        if result.critical_failures or result.warnings:
+            echo(result.report())
+        result.raise_for_critical()
+        write(cached_df)
+        return result
+    finally:
+        if persisted:
+            cached_df.unpersist()
