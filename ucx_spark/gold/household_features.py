@@ -1,0 +1,558 @@
+"""gold/household_features: point-in-time features per household and as_of_date.
+
+One row per account active on an as_of_date (household_id = the account's
+pseudonym). Every feature uses only rows dated on or before as_of_date (local
+time): usage and weather by local date, bills by bill_date (arrears by
+due_date), payments, contacts, marketing by the local date of their
+timestamp, collections by event_date, programs by enrolled_on, outages by the
+local date they started (their minutes only once restored by as_of_date).
+Look-back windows end on as_of_date inclusive: "90d" is the 90 days
+(as_of_date - 89) .. as_of_date.
+
+Not point in time (silver keeps one current row per key, no history): the
+third-party household record and the census row of the zip are today's
+values, and a current row's later updates (e.g. a restored_at filled in
+later) are judged by their own dates, not by when they were extracted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from ucx_spark.contract import COLLECTION_EVENTS, CONTACT_REASONS, PAYMENT_METHODS, PROGRAMS
+from ucx_spark.gold.accounts import THIRD_PARTY_COLUMNS, premise_household_records, with_active_account
+from ucx_spark.gold.local_time import is_active_on, local_date, local_hour, minutes_between
+from ucx_spark.gold.meter_daily_usage import ON_PEAK_HOURS, in_hours, with_local_interval
+
+# Load-shape windows, local hours inclusive.
+AFTERNOON_HOURS = (12, 15)
+EVENING_HOURS = (17, 20)
+OVERNIGHT_BASE_HOURS = (1, 4)
+NIGHT_HOURS = (22, 5)  # EV charging window, across midnight
+MIDDAY_HOURS = (10, 15)  # solar window
+EV_BLOCK_KW = 3.0  # a "sustained block": two consecutive night hours at >= 3 kW each
+
+BASE_TEMPERATURE_F = 65.0
+# Midpoints of contract.INCOME_BANDS in USD (open-ended bands: a conventional value).
+INCOME_BAND_MIDPOINTS_USD: dict[str, float] = {
+    "lt25k": 17_500.0,
+    "25-50k": 37_500.0,
+    "50-75k": 62_500.0,
+    "75-100k": 87_500.0,
+    "100-150k": 125_000.0,
+    "150k_plus": 200_000.0,
+}
+CENSUS_COLUMNS = ("median_household_income", "pct_renter", "pct_below_poverty", "population")
+
+KEYS = ("account_id", "as_of_date")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _ratio(num: Column, den: Column) -> Column:
+    """num / den, null when den is null or not positive."""
+    return F.when(den > 0, num / den)
+
+
+def _kw(kwh: Column, hours: Column) -> Column:
+    return _ratio(kwh, hours)
+
+
+def _in_window(day: Column, days: int) -> Column:
+    """``day`` within the ``days`` days ending on as_of_date (needs column as_of_date)."""
+    ago = F.datediff(F.col("as_of_date"), day)
+    return (ago >= 0) & (ago < days)
+
+
+def as_of_dates_df(spark_df: DataFrame, as_of_dates: Sequence[date]) -> DataFrame:
+    """A one-column (as_of_date) DataFrame of the dates, in the session of ``spark_df``."""
+    return spark_df.sparkSession.createDataFrame([(d,) for d in sorted(set(as_of_dates))], "as_of_date date")
+
+
+def _events_as_of(events_df: DataFrame, keys_df: DataFrame, *, day: Column, lookback_days: int | None) -> DataFrame:
+    """Rows of ``events_df`` (with account_id) paired with each key whose as_of_date they precede.
+
+    ``day`` is the event's local date; a row dated after as_of_date never pairs,
+    so future rows cannot reach a feature. ``lookback_days`` None keeps all history.
+    """
+    paired = events_df.withColumn("_event_day", day).join(keys_df, "account_id")
+    cond = F.col("_event_day") <= F.col("as_of_date")
+    if lookback_days is not None:
+        cond = cond & _in_window(F.col("_event_day"), lookback_days)
+    return paired.filter(cond)
+
+
+# --- usage -----------------------------------------------------------------------------------
+
+def hourly_ev_blocks(ami_df: DataFrame, *, time_zone: str, block_kw: float = EV_BLOCK_KW) -> DataFrame:
+    """meter_id, local_date, has_ev_block: a night hour at >= ``block_kw`` right after another one.
+
+    Hourly kW = kWh of the hour * 60 / minutes of the hour with kWh. Night is
+    ``NIGHT_HOURS``; the block's second hour gives its date.
+    """
+    hourly = (
+        ami_df.withColumn("_hour_start", F.date_trunc("hour", "interval_start"))
+        .groupBy("meter_id", "_hour_start")
+        .agg(
+            F.sum("kwh").alias("_kwh"),
+            F.sum(F.when(F.col("kwh").isNotNull(), F.col("interval_minutes"))).alias("_minutes"),
+        )
+        .withColumn("_kw", _ratio(F.col("_kwh") * 60.0, F.col("_minutes")))
+        .withColumn("_hour", local_hour(F.col("_hour_start"), time_zone=time_zone))
+    )
+    order = Window.partitionBy("meter_id").orderBy("_hour_start")
+    prev_start = F.lag("_hour_start").over(order)
+    prev_kw = F.lag("_kw").over(order)
+    is_block = (
+        in_hours(F.col("_hour"), *NIGHT_HOURS)
+        & (F.col("_hour") != NIGHT_HOURS[0])
+        & ((F.unix_timestamp("_hour_start") - F.unix_timestamp(prev_start)) == 3600)
+        & (F.col("_kw") >= block_kw)
+        & (prev_kw >= block_kw)
+    )
+    return (
+        hourly.withColumn("_block", F.coalesce(is_block, F.lit(False)))
+        .groupBy("meter_id", local_date(F.col("_hour_start"), time_zone=time_zone).alias("local_date"))
+        .agg(F.max("_block").alias("has_ev_block"))
+    )
+
+
+def daily_load_profile(ami_df: DataFrame, accounts_df: DataFrame, *, time_zone: str) -> DataFrame:
+    """account_id, local_date and the daily sums the load-shape features need.
+
+    Needs silver/ami (meter_id, interval_start, interval_minutes, kwh) and
+    silver/accounts (account_id, meter_id, start_date, end_date). Each
+    meter-day goes to the account active at the meter on that day (move-day
+    rule), so a household never inherits a previous tenant's usage.
+    Columns: kwh, kwh_on_peak, kwh_<window>/hours_<window> for afternoon,
+    evening, overnight, night; midday_intervals, midday_export_intervals,
+    export_kwh, has_ev_block.
+    """
+    hour = F.col("_local_hour")
+    kwh = F.col("kwh")
+    has_kwh = kwh.isNotNull()
+
+    def window_sums(name: str, hours: tuple[int, int]) -> list[Column]:
+        inside = in_hours(hour, *hours)
+        return [
+            F.sum(F.when(inside, kwh)).alias(f"kwh_{name}"),
+            (F.sum(F.when(inside & has_kwh, F.col("interval_minutes"))) / 60.0).alias(f"hours_{name}"),
+        ]
+
+    midday = in_hours(hour, *MIDDAY_HOURS) & has_kwh
+    daily = (
+        with_local_interval(ami_df, time_zone=time_zone)
+        .groupBy("meter_id", F.col("_local_date").alias("local_date"))
+        .agg(
+            F.sum(kwh).alias("kwh"),
+            F.sum(F.when(in_hours(hour, *ON_PEAK_HOURS), kwh)).alias("kwh_on_peak"),
+            *window_sums("afternoon", AFTERNOON_HOURS),
+            *window_sums("evening", EVENING_HOURS),
+            *window_sums("overnight", OVERNIGHT_BASE_HOURS),
+            *window_sums("night", NIGHT_HOURS),
+            F.count(F.when(midday, 1)).alias("midday_intervals"),
+            F.count(F.when(midday & (kwh < 0), 1)).alias("midday_export_intervals"),
+            F.sum(F.when(kwh < 0, -kwh)).alias("export_kwh"),
+        )
+        .join(hourly_ev_blocks(ami_df, time_zone=time_zone), ["meter_id", "local_date"], "left")
+    )
+    return (
+        with_active_account(daily, accounts_df, key="meter_id", day_col="local_date", account_cols=("account_id",))
+        .filter(F.col("account_id").isNotNull())
+        .drop("meter_id")
+    )
+
+
+def daily_degree_days(weather_df: DataFrame, *, time_zone: str, base_f: float = BASE_TEMPERATURE_F) -> DataFrame:
+    """station_id, local_date, mean_temp_f, hdd, cdd from hourly silver/weather (station_id, observed_at, temp_f)."""
+    return (
+        weather_df.groupBy("station_id", local_date(F.col("observed_at"), time_zone=time_zone).alias("local_date"))
+        .agg(F.avg("temp_f").alias("mean_temp_f"))
+        .withColumn("hdd", F.greatest(F.lit(base_f) - F.col("mean_temp_f"), F.lit(0.0)))
+        .withColumn("cdd", F.greatest(F.col("mean_temp_f") - F.lit(base_f), F.lit(0.0)))
+    )
+
+
+def degree_day_fit(n: Column, h: Column, c: Column, y: Column, hh: Column, cc: Column, hc: Column,
+                   hy: Column, cy: Column) -> tuple[Column, Column, Column]:
+    """(base, heating slope, cooling slope) of y = base + heating * HDD + cooling * CDD.
+
+    Closed-form least squares from the sums n, Σh, Σc, Σy, Σh², Σc², Σhc,
+    Σhy, Σcy (centred normal equations, Cramer's rule). A regressor without
+    variance (e.g. no cooling day) gets a null slope and the fit uses the other.
+    """
+    eps = 1e-9
+    n = F.when(n > 0, n)  # no fit without days; also keeps ANSI mode from dividing by zero
+    s_hh = hh - h * h / n
+    s_cc = cc - c * c / n
+    s_hc = hc - h * c / n
+    s_hy = hy - h * y / n
+    s_cy = cy - c * y / n
+    det = s_hh * s_cc - s_hc * s_hc
+    both = (s_hh > eps) & (s_cc > eps) & (F.abs(det) > eps * F.greatest(s_hh * s_cc, F.lit(1.0)))
+    heating = F.when(both, (s_cc * s_hy - s_hc * s_cy) / det).when(s_hh > eps, s_hy / s_hh)
+    cooling = F.when(both, (s_hh * s_cy - s_hc * s_hy) / det).when(~(s_hh > eps) & (s_cc > eps), s_cy / s_cc)
+    base = (y - F.coalesce(heating, F.lit(0.0)) * h - F.coalesce(cooling, F.lit(0.0)) * c) / n
+    return base, heating, cooling
+
+
+def usage_features(
+    keys_df: DataFrame,
+    profile_df: DataFrame,
+    degree_days_df: DataFrame,
+    accounts_df: DataFrame,
+    *,
+    min_regression_days: int = 30,
+) -> DataFrame:
+    """Usage level, trend, load shape, EV and solar signatures, weather sensitivity per key.
+
+    ``profile_df`` from ``daily_load_profile``; ``degree_days_df`` from
+    ``daily_degree_days``; the account's weather_station_id picks the station.
+    Regression over the 365 days, on days with kWh and a temperature, when
+    there are at least ``min_regression_days`` of them.
+    """
+    stations = accounts_df.select("account_id", F.col("weather_station_id").alias("station_id"))
+    daily = (
+        profile_df.join(stations, "account_id", "left")
+        .join(degree_days_df, ["station_id", "local_date"], "left")
+        .filter(F.col("kwh").isNotNull())
+    )
+    rows = _events_as_of(daily, keys_df, day=F.col("local_date"), lookback_days=365)
+    ago = F.datediff(F.col("as_of_date"), F.col("local_date"))
+    last90 = ago < 90
+    prior90 = (ago >= 90) & (ago < 180)
+    fit = F.col("hdd").isNotNull()
+
+    def s90(col: str) -> Column:
+        return F.sum(F.when(last90, F.col(col)))
+
+    def fsum(expr: Column) -> Column:
+        return F.sum(F.when(fit, expr))
+
+    y, hdd, cdd = F.col("kwh"), F.col("hdd"), F.col("cdd")
+    agg = rows.groupBy(*KEYS).agg(
+        F.count(F.when(last90, 1)).alias("usage_days_90d"),
+        F.avg(F.when(last90, y)).alias("kwh_per_day_90d"),
+        F.avg(F.when(prior90, y)).alias("kwh_per_day_prior_90d"),
+        s90("kwh").alias("_kwh90"),
+        s90("kwh_on_peak").alias("_on_peak90"),
+        *[s90(f"{p}_{w}").alias(f"_{p}_{w}") for w in ("afternoon", "evening", "overnight", "night")
+          for p in ("kwh", "hours")],
+        F.avg(F.when(last90, F.coalesce(F.col("has_ev_block"), F.lit(False)).cast("double"))).alias(
+            "ev_block_day_share_90d"
+        ),
+        s90("midday_intervals").alias("_midday"),
+        s90("midday_export_intervals").alias("_midday_export"),
+        F.coalesce(F.sum("export_kwh"), F.lit(0.0)).alias("export_kwh_365d"),
+        F.count(F.when(fit, 1)).alias("weather_fit_days"),
+        fsum(hdd).alias("_h"), fsum(cdd).alias("_c"), fsum(y).alias("_y"),
+        fsum(hdd * hdd).alias("_hh"), fsum(cdd * cdd).alias("_cc"), fsum(hdd * cdd).alias("_hc"),
+        fsum(hdd * y).alias("_hy"), fsum(cdd * y).alias("_cy"),
+    )
+    base, heating, cooling = degree_day_fit(
+        F.col("weather_fit_days"), F.col("_h"), F.col("_c"), F.col("_y"), F.col("_hh"), F.col("_cc"),
+        F.col("_hc"), F.col("_hy"), F.col("_cy"),
+    )
+    enough = F.col("weather_fit_days") >= min_regression_days
+    evening_kw = _kw(F.col("_kwh_evening"), F.col("_hours_evening"))
+    return agg.select(
+        *KEYS,
+        "usage_days_90d",
+        "kwh_per_day_90d",
+        "kwh_per_day_prior_90d",
+        _ratio(F.col("kwh_per_day_90d"), F.col("kwh_per_day_prior_90d")).alias("usage_trend_ratio"),
+        _ratio(F.coalesce(F.col("_on_peak90"), F.lit(0.0)), F.col("_kwh90")).alias("on_peak_share_90d"),
+        (evening_kw - _kw(F.col("_kwh_afternoon"), F.col("_hours_afternoon"))).alias("evening_ramp_kw_90d"),
+        _kw(F.col("_kwh_overnight"), F.col("_hours_overnight")).alias("overnight_base_kw_90d"),
+        "ev_block_day_share_90d",
+        (_kw(F.col("_kwh_night"), F.col("_hours_night")) - evening_kw).alias("night_minus_evening_kw_90d"),
+        _ratio(F.col("_midday_export").cast("double"), F.col("_midday").cast("double")).alias(
+            "solar_export_interval_share_90d"
+        ),
+        "export_kwh_365d",
+        "weather_fit_days",
+        F.when(enough, base).alias("base_kwh_per_day"),
+        F.when(enough, heating).alias("heating_kwh_per_hdd"),
+        F.when(enough, cooling).alias("cooling_kwh_per_cdd"),
+    )
+
+
+# --- billing and payments --------------------------------------------------------------------
+
+def bill_features(keys_df: DataFrame, bills_df: DataFrame, *, bill_shock_ratio: float = 1.5) -> DataFrame:
+    """Last bill, mean of the last 12, bill shock (last vs mean of the up to 12 bills before it).
+
+    Bills count from their bill_date. Needs bill_id, account_id, bill_date, period_end, amount_due.
+    annual_bill_usd = 12 x mean of the last 12 bills (monthly billing assumed).
+    """
+    rows = _events_as_of(bills_df, keys_df, day=F.col("bill_date"), lookback_days=None).withColumn(
+        "_amount", F.col("amount_due").cast("double")
+    )
+    order = Window.partitionBy(*KEYS).orderBy(
+        F.col("bill_date").desc(), F.col("period_end").desc(), F.col("bill_id").desc()
+    )
+    rank = F.col("_rank")
+    agg = (
+        rows.withColumn("_rank", F.row_number().over(order))
+        .filter(rank <= 13)
+        .groupBy(*KEYS)
+        .agg(
+            F.max(F.when(rank == 1, F.col("_amount"))).alias("last_bill_usd"),
+            F.avg(F.when(rank <= 12, F.col("_amount"))).alias("mean_bill_12_usd"),
+            F.avg(F.when(rank >= 2, F.col("_amount"))).alias("trailing_mean_bill_usd"),
+        )
+    )
+    ratio = _ratio(F.col("last_bill_usd"), F.col("trailing_mean_bill_usd"))
+    return agg.select(
+        *KEYS,
+        "last_bill_usd",
+        "mean_bill_12_usd",
+        (F.col("mean_bill_12_usd") * 12.0).alias("annual_bill_usd"),
+        ratio.alias("bill_shock_ratio"),
+        (ratio >= bill_shock_ratio).alias("is_bill_shock"),
+    )
+
+
+def payment_features(keys_df: DataFrame, bills_df: DataFrame, payments_df: DataFrame, *, time_zone: str) -> DataFrame:
+    """Arrears, payment method shares (365d), autopay use, late-bill share (365d).
+
+    arrears_usd = amount_due of bills due on or before as_of_date - payments
+    paid on or before it (negative = credit). A bill due in the 365 days is
+    late when the payments made between its bill_date and due_date (local)
+    do not cover its amount_due: an approximation, payments are not
+    allocated to bills.
+    """
+    paid_day = local_date(F.col("paid_at"), time_zone=time_zone)
+    payments = payments_df.select("account_id", F.col("amount").cast("double").alias("amount"), "method",
+                                  paid_day.alias("paid_date"))
+    bills = bills_df.select("account_id", "bill_id", "bill_date", "due_date",
+                            F.col("amount_due").cast("double").alias("amount_due"))
+    due = (
+        _events_as_of(bills, keys_df, day=F.col("due_date"), lookback_days=None)
+        .groupBy(*KEYS).agg(F.sum("amount_due").alias("_due"))
+    )
+    paid_rows = _events_as_of(payments, keys_df, day=F.col("paid_date"), lookback_days=None)
+    in365 = _in_window(F.col("paid_date"), 365)
+    paid = paid_rows.groupBy(*KEYS).agg(
+        F.sum("amount").alias("_paid"),
+        F.count(F.when(in365, 1)).alias("payments_365d"),
+        *[F.count(F.when(in365 & (F.col("method") == m), 1)).alias(f"_n_{m}") for m in PAYMENT_METHODS],
+    )
+    bill_rows = _events_as_of(bills, keys_df, day=F.col("due_date"), lookback_days=365)
+    on_time = (
+        bill_rows.join(
+            payments.select("account_id", F.col("paid_date"), F.col("amount").alias("_pay")), "account_id", "left"
+        )
+        .groupBy(*KEYS, "bill_id", "amount_due")
+        .agg(F.sum(F.when(F.col("paid_date").between(F.col("bill_date"), F.col("due_date")), F.col("_pay")))
+             .alias("_paid_by_due"))
+        .withColumn("_late", (F.coalesce(F.col("_paid_by_due"), F.lit(0.0)) < F.col("amount_due")).cast("double"))
+        .groupBy(*KEYS)
+        .agg(F.avg("_late").alias("late_bill_share_365d"), F.count("*").alias("bills_due_365d"))
+    )
+    n = F.col("payments_365d")
+    return (
+        keys_df.join(due, list(KEYS), "left")
+        .join(paid, list(KEYS), "left")
+        .join(on_time, list(KEYS), "left")
+        .select(
+            *KEYS,
+            (F.coalesce(F.col("_due"), F.lit(0.0)) - F.coalesce(F.col("_paid"), F.lit(0.0))).alias("arrears_usd"),
+            F.coalesce(n, F.lit(0)).alias("payments_365d"),
+            *[_ratio(F.col(f"_n_{m}").cast("double"), n.cast("double")).alias(f"payment_share_{m}_365d")
+              for m in PAYMENT_METHODS],
+            F.coalesce(F.col("_n_autopay") > 0, F.lit(False)).alias("uses_autopay_payment_365d"),
+            F.coalesce(F.col("bills_due_365d"), F.lit(0)).alias("bills_due_365d"),
+            "late_bill_share_365d",
+        )
+    )
+
+
+def collection_features(keys_df: DataFrame, collections_df: DataFrame) -> DataFrame:
+    """collections_<event_type>_365d counts. Needs account_id, event_date, event_type."""
+    rows = _events_as_of(collections_df, keys_df, day=F.col("event_date"), lookback_days=365)
+    return rows.groupBy(*KEYS).agg(
+        *[F.count(F.when(F.col("event_type") == t, 1)).alias(f"collections_{t}_365d") for t in COLLECTION_EVENTS]
+    )
+
+
+# --- service ---------------------------------------------------------------------------------
+
+def contact_features(keys_df: DataFrame, contacts_df: DataFrame, *, time_zone: str) -> DataFrame:
+    """Contacts in 90d/365d, by reason (365d), FCR share and mean handle time (365d)."""
+    rows = _events_as_of(contacts_df, keys_df, day=local_date(F.col("started_at"), time_zone=time_zone),
+                         lookback_days=365)
+    fcr = F.col("first_contact_resolution")
+    return rows.groupBy(*KEYS).agg(
+        F.count(F.when(_in_window(F.col("_event_day"), 90), 1)).alias("contacts_90d"),
+        F.count("*").alias("contacts_365d"),
+        *[F.count(F.when(F.col("reason") == r, 1)).alias(f"contacts_{r}_365d") for r in CONTACT_REASONS],
+        F.avg(F.when(fcr.isNotNull(), fcr.cast("double"))).alias("fcr_share_365d"),
+        F.avg("handle_seconds").alias("mean_handle_seconds_365d"),
+    )
+
+
+def outage_features(keys_df: DataFrame, outages_df: DataFrame, *, time_zone: str) -> DataFrame:
+    """Outages at the household's premise since its start_date: count, minutes, mean |ETR error| (365d).
+
+    ``keys_df`` needs premise_id and start_date too. Minutes and ETR error
+    only for outages restored on or before as_of_date (local).
+    """
+    outages = outages_df.select(
+        "premise_id",
+        local_date(F.col("started_at"), time_zone=time_zone).alias("_started_day"),
+        local_date(F.col("restored_at"), time_zone=time_zone).alias("_restored_day"),
+        minutes_between(F.col("started_at"), F.col("restored_at")).alias("_minutes"),
+        F.abs(minutes_between(F.col("first_etr"), F.col("restored_at"))).alias("_etr_error"),
+    )
+    rows = (
+        keys_df.select(*KEYS, "premise_id", "start_date")
+        .join(outages, "premise_id")
+        .filter(_in_window(F.col("_started_day"), 365) & (F.col("_started_day") >= F.col("start_date")))
+    )
+    restored = F.col("_restored_day") <= F.col("as_of_date")
+    return rows.groupBy(*KEYS).agg(
+        F.count("*").alias("outages_365d"),
+        F.coalesce(F.sum(F.when(restored, F.col("_minutes"))), F.lit(0.0)).alias("outage_minutes_365d"),
+        F.avg(F.when(restored, F.col("_etr_error"))).alias("mean_etr_error_minutes_365d"),
+    )
+
+
+def program_features(keys_df: DataFrame, programs_df: DataFrame) -> DataFrame:
+    """is_enrolled_<program> on as_of_date for every program of contract.PROGRAMS."""
+    rows = _events_as_of(programs_df, keys_df, day=F.col("enrolled_on"), lookback_days=None).filter(
+        is_active_on(F.col("as_of_date"), start_date=F.col("enrolled_on"), end_date=F.col("ended_on"))
+    )
+    return rows.groupBy(*KEYS).agg(
+        *[F.max(F.col("program") == p).alias(f"is_enrolled_{p}") for p in PROGRAMS]
+    )
+
+
+def marketing_features(keys_df: DataFrame, marketing_df: DataFrame, *, time_zone: str) -> DataFrame:
+    """Email open and click rates (365d, per delivered), conversions (365d), has_unsubscribed (ever)."""
+    rows = _events_as_of(marketing_df, keys_df, day=local_date(F.col("occurred_at"), time_zone=time_zone),
+                         lookback_days=None)
+    in365 = _in_window(F.col("_event_day"), 365)
+    email = in365 & (F.col("channel") == "email")
+    event = F.col("event_type")
+    agg = rows.groupBy(*KEYS).agg(
+        F.count(F.when(email & (event == "delivered"), 1)).alias("_delivered"),
+        F.count(F.when(email & (event == "opened"), 1)).alias("_opened"),
+        F.count(F.when(email & (event == "clicked"), 1)).alias("_clicked"),
+        F.count(F.when(in365 & (event == "converted"), 1)).alias("marketing_conversions_365d"),
+        F.max(event == "unsubscribed").alias("has_unsubscribed"),
+    )
+    delivered = F.col("_delivered").cast("double")
+    return agg.select(
+        *KEYS,
+        _ratio(F.col("_opened").cast("double"), delivered).alias("email_open_rate_365d"),
+        _ratio(F.col("_clicked").cast("double"), delivered).alias("email_click_rate_365d"),
+        "marketing_conversions_365d",
+        "has_unsubscribed",
+    )
+
+
+# --- assembly --------------------------------------------------------------------------------
+
+def active_households(accounts_df: DataFrame, as_of_df: DataFrame) -> DataFrame:
+    """Accounts active on each as_of_date (account columns + as_of_date)."""
+    return accounts_df.crossJoin(F.broadcast(as_of_df)).filter(
+        is_active_on(F.col("as_of_date"), start_date=F.col("start_date"), end_date=F.col("end_date"))
+    )
+
+
+def _income_midpoint(band: Column) -> Column:
+    expr = F.lit(None).cast("double")
+    for name, value in INCOME_BAND_MIDPOINTS_USD.items():
+        expr = F.when(band == name, F.lit(value)).otherwise(expr)
+    return expr
+
+
+COUNT_FEATURES_ZERO_WHEN_ABSENT = (
+    "usage_days_90d", "weather_fit_days", "contacts_90d", "contacts_365d",
+    *(f"contacts_{r}_365d" for r in CONTACT_REASONS),
+    *(f"collections_{t}_365d" for t in COLLECTION_EVENTS),
+    "outages_365d", "marketing_conversions_365d",
+)
+FLAG_FEATURES_FALSE_WHEN_ABSENT = (*(f"is_enrolled_{p}" for p in PROGRAMS), "has_unsubscribed")
+FLOAT_FEATURES_ZERO_WHEN_ABSENT = ("export_kwh_365d", "outage_minutes_365d")
+
+
+def household_features(
+    accounts_df: DataFrame,
+    *,
+    as_of_dates: Sequence[date],
+    time_zone: str,
+    ami_df: DataFrame,
+    weather_df: DataFrame,
+    bills_df: DataFrame,
+    payments_df: DataFrame,
+    collections_df: DataFrame,
+    contacts_df: DataFrame,
+    outages_df: DataFrame,
+    programs_df: DataFrame,
+    marketing_df: DataFrame,
+    household_matches_df: DataFrame,
+    households_df: DataFrame,
+    census_df: DataFrame,
+    base_temperature_f: float = BASE_TEMPERATURE_F,
+    min_regression_days: int = 30,
+    bill_shock_ratio: float = 1.5,
+) -> DataFrame:
+    """gold/household_features: one row per account active on each of ``as_of_dates``.
+
+    Inputs are silver tables (docs/layers.md). Output: household_id,
+    as_of_date, customer_class, rate_plan, zip, account_tenure_days, the
+    usage, billing, payment, collections, contact, outage, program and
+    marketing features of the functions above, the third-party record of the
+    premise (``THIRD_PARTY_COLUMNS``, is_matched), income_midpoint_usd,
+    energy_burden (annual bill / income midpoint) and census_<column> of the
+    zip. Never account_id, meter_id or premise_id.
+    """
+    as_of_df = as_of_dates_df(accounts_df, as_of_dates)
+    accounts = accounts_df.select(
+        "account_id", "household_id", "premise_id", "meter_id", "start_date", "end_date",
+        "customer_class", "rate_plan", "zip", "weather_station_id",
+    )
+    base_df = active_households(accounts, as_of_df)
+    keys_df = base_df.select(*KEYS)
+    profile_df = daily_load_profile(ami_df, accounts, time_zone=time_zone)
+    degree_days_df = daily_degree_days(weather_df, time_zone=time_zone, base_f=base_temperature_f)
+    parts = [
+        usage_features(keys_df, profile_df, degree_days_df, accounts, min_regression_days=min_regression_days),
+        bill_features(keys_df, bills_df, bill_shock_ratio=bill_shock_ratio),
+        payment_features(keys_df, bills_df, payments_df, time_zone=time_zone),
+        collection_features(keys_df, collections_df),
+        contact_features(keys_df, contacts_df, time_zone=time_zone),
+        outage_features(base_df.select(*KEYS, "premise_id", "start_date"), outages_df, time_zone=time_zone),
+        program_features(keys_df, programs_df),
+        marketing_features(keys_df, marketing_df, time_zone=time_zone),
+    ]
+    df = base_df.select(
+        *KEYS, "household_id", "premise_id", "customer_class", "rate_plan", "zip",
+        F.datediff(F.col("as_of_date"), F.col("start_date")).alias("account_tenure_days"),
+    )
+    for part in parts:
+        df = df.join(part, list(KEYS), "left")
+    records = premise_household_records(household_matches_df, households_df).withColumn("is_matched", F.lit(True))
+    census = census_df.select("zip", *[F.col(c).alias(f"census_{c}") for c in CENSUS_COLUMNS])
+    df = df.join(records, "premise_id", "left").join(census, "zip", "left")
+    # One select for the fill-ins: each withColumn would re-analyse this large plan.
+    filled: dict[str, Column] = {c: F.col(c) for c in df.columns}
+    filled["is_matched"] = F.coalesce(F.col("is_matched"), F.lit(False))
+    filled["income_midpoint_usd"] = _income_midpoint(F.col("income_band"))
+    filled["energy_burden"] = _ratio(F.col("annual_bill_usd"), filled["income_midpoint_usd"])
+    for c in COUNT_FEATURES_ZERO_WHEN_ABSENT:
+        filled[c] = F.coalesce(F.col(c), F.lit(0)).cast("long")
+    for c in FLAG_FEATURES_FALSE_WHEN_ABSENT:
+        filled[c] = F.coalesce(F.col(c), F.lit(False))
+    for c in FLOAT_FEATURES_ZERO_WHEN_ABSENT:
+        filled[c] = F.coalesce(F.col(c), F.lit(0.0))
+    leading = ["household_id", "as_of_date", "customer_class", "rate_plan", "zip", "account_tenure_days"]
+    rest = [c for c in filled if c not in (*leading, "account_id", "premise_id")]
+    ordered = [*leading, *[c for c in rest if c not in THIRD_PARTY_COLUMNS], *THIRD_PARTY_COLUMNS]
+    return df.select(*[filled[c].alias(c) for c in dict.fromkeys(ordered)])
