@@ -1,0 +1,170 @@
+"""Landing-zone discovery and raw CSV reads (contract section 1, file rules).
+
+``discover(landing)`` lists ``<landing>/<feed>/`` for every contract feed and
+returns the well-named files in extract order (extract timestamp, then whole
+file name) and the badly named ones as rejections. ``read_landing_file`` reads
+one file with Spark as all-string columns, positional, with RFC 4180 quoting,
+flagging rows whose field count differs from the header.
+
+Only the header line is brought to the driver (one Spark ``limit(1)`` read);
+the rows stay in Spark.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from ucx_spark.contract import FEED_ORDER, parse_file_name
+
+CORRUPT_COLUMN = "_corrupt_record"
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    feed: str
+    name: str
+    path: str
+    extracted_at: datetime  # UTC, from the file name
+    gzipped: bool
+
+    @property
+    def order_key(self) -> tuple[datetime, str]:
+        return (self.extracted_at, self.name)
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    feed: str
+    name: str
+    reason: str
+    landed_rows: int = 0
+
+
+@dataclass(frozen=True)
+class Discovery:
+    files: tuple[LandingFile, ...]
+    rejected: tuple[RejectedFile, ...]
+
+    def for_feed(self, feed: str) -> tuple[LandingFile, ...]:
+        return tuple(f for f in self.files if f.feed == feed)
+
+
+def parse_extracted_at(ts: str) -> datetime:
+    """``YYYYMMDDTHHMMSSZ`` of a file name as an aware UTC datetime."""
+    return datetime.strptime(ts, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def discover(landing: str | Path, *, feeds: tuple[str, ...] = FEED_ORDER) -> Discovery:
+    """Files of every feed folder in extract order, and the badly named ones.
+
+    Entries starting with ``_`` are ignored (bookkeeping folders such as
+    ``_archive``); a missing feed folder means no files. A name that does not
+    match the contract grammar, a name of another feed, an impossible
+    timestamp or a sub-folder is a rejected file ``bad_file_name``.
+    """
+    root = Path(landing)
+    if not root.is_dir():
+        raise FileNotFoundError(f"landing folder {root} does not exist")
+    files: list[LandingFile] = []
+    rejected: list[RejectedFile] = []
+    for feed in feeds:
+        folder = root / feed
+        if not folder.is_dir():
+            continue
+        for entry in sorted(folder.iterdir()):
+            if entry.name.startswith("_"):
+                continue
+            parsed = parse_file_name(entry.name)
+            if entry.is_dir() or parsed is None or parsed[0] != feed:
+                rejected.append(RejectedFile(feed, entry.name, "bad_file_name"))
+                continue
+            try:
+                extracted_at = parse_extracted_at(parsed[1])
+            except ValueError:
+                rejected.append(RejectedFile(feed, entry.name, "bad_file_name"))
+                continue
+            files.append(LandingFile(feed, entry.name, str(entry.resolve()), extracted_at, parsed[3]))
+    files.sort(key=lambda f: (FEED_ORDER.index(f.feed), f.order_key))
+    return Discovery(tuple(files), tuple(rejected))
+
+
+class UnreadableFile(Exception):
+    """A landing file that cannot be read at all: the message is the reason recorded."""
+
+
+def read_header(spark: SparkSession, path: str) -> list[str]:
+    """The header fields of a landing file (one Spark read of its first line).
+
+    Raises UnreadableFile for a file that is not gzip (named .gz), not text,
+    empty, or whose header is blank or has duplicate names.
+    """
+    try:
+        first = spark.read.option("encoding", "UTF-8").text(path).limit(1).collect()
+    except Exception as exc:  # Spark wraps the codec's IOException
+        text = str(exc)
+        if "gzip" in text.lower() or "GZIP" in text or "end of input stream" in text:
+            raise UnreadableFile("unreadable:not_gzip") from exc
+        raise UnreadableFile("unreadable:" + text.splitlines()[0][:200]) from exc
+    if not first:
+        raise UnreadableFile("unreadable:no_header")
+    line = first[0][0] or ""
+    line = line.removeprefix("\ufeff")
+    if "\x00" in line or "\ufffd" in line or any(ord(c) < 32 and c not in "\t\r" for c in line):
+        raise UnreadableFile("unreadable:not_text")
+    try:
+        fields = next(csv.reader([line]))
+    except (csv.Error, StopIteration) as exc:
+        raise UnreadableFile("unreadable:bad_header") from exc
+    names = [f.strip().lower() for f in fields]
+    if not names or all(n == "" for n in names):
+        raise UnreadableFile("unreadable:no_header")
+    if any(n == "" for n in names):
+        raise UnreadableFile("unreadable:empty_column_name")
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise UnreadableFile(f"unreadable:duplicate_column:{n}")
+        seen.add(n)
+    return names
+
+
+def read_csv_positional(spark: SparkSession, path: str, n_columns: int) -> DataFrame:
+    """The data rows of a landing file as ``c0..c<n-1>`` strings plus ``_malformed`` and ``_row_number``.
+
+    RFC 4180: comma, double quote, doubled quote as escape, quoted newlines
+    (multiLine, so one file is one partition and row order is file order,
+    which gives ``_row_number``). An empty field is null. A row whose field
+    count differs from the header's is kept with ``_malformed`` true.
+    """
+    schema = StructType(
+        [StructField(f"c{i}", StringType()) for i in range(n_columns)]
+        + [StructField(CORRUPT_COLUMN, StringType())]
+    )
+    raw_df = (
+        spark.read.schema(schema)
+        .option("header", "true")
+        .option("multiLine", "true")
+        .option("quote", '"')
+        .option("escape", '"')
+        .option("encoding", "UTF-8")
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+        .option("nullValue", "")
+        .option("emptyValue", "")
+        .csv(path)
+        # multiLine files are never split: one partition in file order
+        .coalesce(1)
+    )
+    cols = [F.when(F.col(f"c{i}") != "", F.col(f"c{i}")).alias(f"c{i}") for i in range(n_columns)]
+    return raw_df.select(
+        *cols,
+        F.col(CORRUPT_COLUMN).isNotNull().alias("_malformed"),
+        (F.monotonically_increasing_id() + F.lit(1)).alias("_row_number"),
+    )

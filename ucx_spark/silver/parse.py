@@ -1,0 +1,126 @@
+"""Typed parsing of raw contract values: Column -> Column helpers, built-ins only.
+
+Every helper takes the raw string column and returns typed values that are
+null when the raw value is null or breaks the contract grammar; the
+``is_bad_*`` helpers say whether a non-null raw value breaks it. Timestamps
+need a UTC session time zone (checked by ``require_utc_session``): wall
+clocks are handled as UTC-rendered instants and moved with
+``to_utc_timestamp``/``from_utc_timestamp``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, DateType, DecimalType, DoubleType, IntegerType
+
+from ucx_spark.contract import BOOL_RE, DATE_RE, DECIMAL_RE, INT_RE, MONEY_RE
+from ucx_spark.errors import ConfigError
+
+MONEY_TYPE = DecimalType(14, 2)
+# The contract's timestamp grammar with groups: date, time, fraction, offset.
+_TS_PARTS = r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$"
+# DST transitions move clocks by these amounts (minutes); a wall clock also
+# reached from an instant this far away is ambiguous.
+_DST_SHIFTS_MINUTES = (30, 60, 120)
+_UTC_NAMES = ("UTC", "Etc/UTC", "Z", "+00:00", "GMT", "Etc/GMT", "UTC+0", "GMT+0")
+
+
+def require_utc_session(spark: SparkSession) -> None:
+    tz = spark.conf.get("spark.sql.session.timeZone")
+    if tz not in _UTC_NAMES:
+        raise ConfigError(
+            f"spark.sql.session.timeZone is '{tz}': UCX silver needs 'UTC' (the utility time zone is a parameter)"
+        )
+
+
+def require_time_zone(time_zone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"time_zone '{time_zone}' is not an IANA time zone (e.g. America/Chicago)") from exc
+
+
+@dataclass(frozen=True)
+class TimestampParse:
+    value: Column  # UTC instant (TimestampType); null when null or bad
+    is_bad: Column  # grammar, calendar or offset broken
+    is_nonexistent: Column  # offset-less wall clock in a DST gap of the utility time zone
+    is_ambiguous: Column  # offset-less wall clock in a DST overlap
+
+
+def _micros_shift(ts: Column, seconds: Column | int) -> Column:
+    return F.timestamp_micros(F.unix_micros(ts) + F.lit(1_000_000).cast("long") * F.lit(seconds).cast("long"))
+
+
+def parse_timestamp(raw: Column, *, time_zone: str) -> TimestampParse:
+    """RFC 3339 timestamp (offset optional; then read in ``time_zone``)."""
+    date = F.regexp_extract(raw, _TS_PARTS, 1)
+    time = F.regexp_extract(raw, _TS_PARTS, 2)
+    fraction = F.substring(F.regexp_extract(raw, _TS_PARTS, 3), 1, 7)  # microseconds at most
+    offset = F.upper(F.regexp_extract(raw, _TS_PARTS, 4))
+    grammar_ok = raw.rlike(_TS_PARTS)
+    # the wall clock rendered as a UTC instant (session time zone is UTC)
+    wall = F.concat(date, F.lit(" "), time, fraction).try_cast("timestamp")
+    has_offset = offset != F.lit("")
+    off_hours = F.substring(offset, 2, 2).try_cast("int")
+    off_minutes = F.substring(offset, 5, 2).try_cast("int")
+    off_sign = F.when(F.substring(offset, 1, 1) == "-", F.lit(-1)).otherwise(F.lit(1))
+    off_seconds = F.when(offset == "Z", F.lit(0)).otherwise(off_sign * (off_hours * 3600 + off_minutes * 60))
+    offset_ok = (offset == "Z") | ((off_hours <= 18) & (off_minutes <= 59))
+    is_bad = raw.isNotNull() & (
+        ~grammar_ok | wall.isNull() | (has_offset & ~F.coalesce(offset_ok, F.lit(False)))
+    )
+    local_instant = F.to_utc_timestamp(wall, time_zone)
+    back = F.from_utc_timestamp(local_instant, time_zone)
+    is_gap = raw.isNotNull() & ~is_bad & ~has_offset & (back != wall)
+    reached_elsewhere = [
+        F.from_utc_timestamp(_micros_shift(local_instant, sign * minutes * 60), time_zone) == wall
+        for minutes in _DST_SHIFTS_MINUTES
+        for sign in (-1, 1)
+    ]
+    overlap_any = reached_elsewhere[0]
+    for c in reached_elsewhere[1:]:
+        overlap_any = overlap_any | c
+    is_overlap = raw.isNotNull() & ~is_bad & ~has_offset & ~is_gap & overlap_any
+    value = (
+        F.when(is_bad | is_gap | is_overlap, F.lit(None))
+        .when(has_offset, _micros_shift(wall, -off_seconds))
+        .otherwise(local_instant)
+        .cast("timestamp")
+    )
+    return TimestampParse(
+        value=value,
+        is_bad=F.coalesce(is_bad, F.lit(False)),
+        is_nonexistent=F.coalesce(is_gap, F.lit(False)),
+        is_ambiguous=F.coalesce(is_overlap, F.lit(False)),
+    )
+
+
+def parse_date(raw: Column) -> Column:
+    return F.when(raw.rlike(DATE_RE), raw.try_cast(DateType()))
+
+
+def parse_int(raw: Column) -> Column:
+    return F.when(raw.rlike(INT_RE), raw.try_cast(IntegerType()))
+
+
+def parse_decimal(raw: Column) -> Column:
+    return F.when(raw.rlike(DECIMAL_RE), raw.try_cast(DoubleType()))
+
+
+def parse_money(raw: Column) -> Column:
+    return F.when(raw.rlike(MONEY_RE), raw.try_cast(MONEY_TYPE))
+
+
+def parse_bool(raw: Column) -> Column:
+    return F.when(raw.rlike(BOOL_RE), F.lower(raw) == F.lit("true")).cast(BooleanType())
+
+
+def is_bad(raw: Column, typed: Column) -> Column:
+    """A non-null raw value whose typed value is null broke the grammar (or overflowed)."""
+    return raw.isNotNull() & typed.isNull()

@@ -1,0 +1,156 @@
+"""Classified bronze rows -> silver rows: winners, superseded rows, feed extras."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from ucx_spark.contract import FEEDS
+from ucx_spark.identity import household_id, meter_key
+from ucx_spark.silver.addresses import normalize_address
+from ucx_spark.silver.ami import with_local_time
+from ucx_spark.silver.rules import value_col
+from ucx_spark.silver.text import scrub_free_text
+
+ORDER_COLUMNS = ("_extracted_at", "_source_file")  # extract order: timestamp, then whole file name
+SILVER_LINEAGE = ("_source_file", "_extracted_at", "_row_number", "_run_id")
+SUPERSEDED_COLUMNS = ("feed", "_source_file", "_row_number", "superseded_by_file", "superseded_by_row", "_run_id")
+
+
+def quarantine_rows(classified_df: DataFrame, *, feed: str, run_id: str) -> DataFrame:
+    """Bad rows as quarantine/<feed> rows: raw contract columns, ``_extra``, lineage, rule, detail, run id."""
+    return classified_df.filter(F.col("rule").isNotNull()).select(
+        *FEEDS[feed].column_names,
+        "_extra",
+        "_source_file",
+        "_row_number",
+        "_extracted_at",
+        "rule",
+        "detail",
+        F.lit(run_id).alias("_run_id"),
+    )
+
+
+def typed_rows(classified_df: DataFrame, *, feed: str, run_id: str) -> DataFrame:
+    """Valid rows with typed contract columns (named as in the contract) and lineage."""
+    return classified_df.filter(F.col("rule").isNull()).select(
+        *[F.col(value_col(c)).alias(c) for c in FEEDS[feed].column_names],
+        "_source_file",
+        "_extracted_at",
+        "_row_number",
+        F.lit(run_id).alias("_run_id"),
+    )
+
+
+def with_rank_in_key(typed_df: DataFrame, *, feed: str) -> DataFrame:
+    """Adds ``__rank`` (1 = the key's latest row: latest extract, then first row of
+    the file) and the winner's ``superseded_by_file``/``superseded_by_row``."""
+    w = Window.partitionBy(*FEEDS[feed].key).orderBy(
+        F.col("_extracted_at").desc(), F.col("_source_file").desc(), F.col("_row_number").asc()
+    )
+    return typed_df.withColumns(
+        {
+            "__rank": F.row_number().over(w),
+            "superseded_by_file": F.first("_source_file").over(w),
+            "superseded_by_row": F.first("_row_number").over(w),
+        }
+    )
+
+
+def superseded_rows(ranked_df: DataFrame, current_df: DataFrame | None, *, feed: str, run_id: str) -> DataFrame:
+    """Valid landed rows that are not (or no longer) the current row of their key.
+
+    Three sources: batch rows beaten inside the batch (a later extract, or an
+    identical copy in the same extract); batch winners beaten by an even later
+    current silver row (a late-arriving earlier extract); and current silver
+    rows a batch winner replaces. Needs ``ranked_df`` from with_rank_in_key and
+    the current silver/<feed> (None when it does not exist yet).
+    """
+    key = FEEDS[feed].key
+    in_batch_df = ranked_df.filter(F.col("__rank") > 1).select(
+        F.lit(feed).alias("feed"), "_source_file", "_row_number", "superseded_by_file", "superseded_by_row"
+    )
+    parts = [in_batch_df]
+    if current_df is not None:
+        winners_df = ranked_df.filter(F.col("__rank") == 1).select(*key, *ORDER_COLUMNS, "_row_number")
+        cur_df = current_df.select(
+            *key, *[F.col(c).alias("__t" + c) for c in (*ORDER_COLUMNS, "_row_number")]
+        )
+        pair_df = winners_df.join(cur_df, list(key), "inner")
+        s_ext, s_file = F.col("_extracted_at"), F.col("_source_file")
+        t_ext, t_file = F.col("__t_extracted_at"), F.col("__t_source_file")
+        batch_later = (s_ext > t_ext) | ((s_ext == t_ext) & (s_file > t_file))
+        batch_earlier = (s_ext < t_ext) | ((s_ext == t_ext) & (s_file < t_file))
+        parts.append(
+            pair_df.filter(batch_later).select(
+                F.lit(feed).alias("feed"),
+                F.col("__t_source_file").alias("_source_file"),
+                F.col("__t_row_number").alias("_row_number"),
+                F.col("_source_file").alias("superseded_by_file"),
+                F.col("_row_number").alias("superseded_by_row"),
+            )
+        )
+        parts.append(
+            pair_df.filter(batch_earlier).select(
+                F.lit(feed).alias("feed"),
+                "_source_file",
+                "_row_number",
+                F.col("__t_source_file").alias("superseded_by_file"),
+                F.col("__t_row_number").alias("superseded_by_row"),
+            )
+        )
+    out_df = parts[0]
+    for p in parts[1:]:
+        out_df = out_df.unionByName(p)
+    # a rerun after a crash can see a row both as beaten in the batch and as the
+    # current row a later file replaces: one log row per landed row
+    return out_df.dropDuplicates(["feed", "_source_file", "_row_number"]).withColumn("_run_id", F.lit(run_id))
+
+
+def winner_rows(ranked_df: DataFrame) -> DataFrame:
+    return ranked_df.filter(F.col("__rank") == 1).drop("__rank", "superseded_by_file", "superseded_by_row")
+
+
+def with_feed_extras(
+    rows_df: DataFrame,
+    *,
+    feed: str,
+    time_zone: str,
+    pseudonym_key: bytes,
+    names_df: DataFrame | None = None,
+) -> DataFrame:
+    """Silver extras of docs/layers.md: pseudonyms, ami local time, normalised
+    addresses, scrubbed free text (``names_df``: account_id, customer_name of
+    the current accounts, for the account's own name)."""
+    f = FEEDS[feed]
+    names = f.column_names
+    extras: list[str] = []
+    if feed == "ami":
+        rows_df = rows_df.transform(with_local_time, time_zone=time_zone).withColumn(
+            "meter_key", meter_key(F.col("meter_id"), key=pseudonym_key)
+        )
+        extras += ["local_date", "local_hour", "meter_key"]
+    if "account_id" in names:
+        rows_df = rows_df.withColumn("household_id", household_id(F.col("account_id"), key=pseudonym_key))
+        extras.append("household_id")
+    if feed == "accounts":
+        rows_df = rows_df.withColumns(
+            {
+                "meter_key": meter_key(F.col("meter_id"), key=pseudonym_key),
+                "address_normalized": normalize_address(F.col("service_address")),
+            }
+        )
+        extras += ["meter_key", "address_normalized"]
+    if feed == "households":
+        rows_df = rows_df.withColumn("address_normalized", normalize_address(F.col("address_line")))
+        extras.append("address_normalized")
+    free_text = [c.name for c in f.columns if c.free_text]
+    if free_text:
+        if names_df is not None:
+            rows_df = rows_df.join(
+                names_df.select("account_id", F.col("customer_name").alias("__name")), "account_id", "left"
+            )
+        else:
+            rows_df = rows_df.withColumn("__name", F.lit(None).cast("string"))
+        rows_df = rows_df.withColumns({c: scrub_free_text(F.col(c), F.col("__name")) for c in free_text})
+    return rows_df.select(*names, *extras, *SILVER_LINEAGE)

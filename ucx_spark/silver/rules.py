@@ -1,0 +1,222 @@
+"""Contract rules for bronze rows of one feed (DataFrame -> DataFrame).
+
+``classify`` adds, to bronze rows, the typed value of every contract column
+(``__v_<col>``) and ``rule``/``detail``: the FIRST rule of
+``contract.RULES`` the row breaks (null for a valid row). Row-local rules
+are one projection; ``unknown_reference`` is a left join against the
+referenced values; ``ambiguous_key`` a window over (file, key) among rows
+that pass every other rule.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
+
+from ucx_spark.contract import BOOL, DATE, DECIMAL, FEEDS, INT, MONEY, RULES, TIMESTAMP
+from ucx_spark.contract import Column as ContractColumn
+from ucx_spark.silver.parse import (
+    is_bad,
+    parse_bool,
+    parse_date,
+    parse_decimal,
+    parse_int,
+    parse_money,
+    parse_timestamp,
+)
+
+VALUE_PREFIX = "__v_"
+_NUMBER_KINDS = (INT, DECIMAL, MONEY)
+
+
+def value_col(name: str) -> str:
+    return VALUE_PREFIX + name
+
+
+def _quoted(name: str, raw: Column, hint: str) -> Column:
+    return F.concat(F.lit(f"{name}='"), raw, F.lit(f"' {hint}"))
+
+
+def with_typed_values(df: DataFrame, *, feed: str, time_zone: str) -> DataFrame:
+    """Adds ``__v_<col>`` (typed value or null) for every contract column, and
+    for timestamps ``__bad_``/``__gap_``/``__ovl_<col>`` flags."""
+    cols: dict[str, Column] = {}
+    for c in FEEDS[feed].columns:
+        raw = F.col(c.name)
+        if c.kind == TIMESTAMP:
+            p = parse_timestamp(raw, time_zone=time_zone)
+            cols[value_col(c.name)] = p.value
+            cols[f"__bad_{c.name}"] = p.is_bad
+            cols[f"__gap_{c.name}"] = p.is_nonexistent
+            cols[f"__ovl_{c.name}"] = p.is_ambiguous
+        elif c.kind == DATE:
+            cols[value_col(c.name)] = parse_date(raw)
+        elif c.kind == INT:
+            cols[value_col(c.name)] = parse_int(raw)
+        elif c.kind == DECIMAL:
+            cols[value_col(c.name)] = parse_decimal(raw)
+        elif c.kind == MONEY:
+            cols[value_col(c.name)] = parse_money(raw)
+        elif c.kind == BOOL:
+            cols[value_col(c.name)] = parse_bool(raw)
+        else:
+            cols[value_col(c.name)] = raw
+    return df.withColumns(cols)
+
+
+def _domain_violation(c: ContractColumn) -> Column | None:
+    raw, typed = F.col(c.name), F.col(value_col(c.name))
+    conds: list[tuple[Column, str]] = []
+    if c.domain is not None:
+        conds.append((~raw.isin(*c.domain), "not in (" + ", ".join(c.domain) + ")"))
+    if c.int_domain is not None:
+        conds.append((~typed.isin(*c.int_domain), "not in (" + ", ".join(map(str, c.int_domain)) + ")"))
+    if c.min_value is not None:
+        conds.append((typed < F.lit(c.min_value), f"below {c.min_value:g}"))
+    if c.max_value is not None:
+        conds.append((typed > F.lit(c.max_value), f"above {c.max_value:g}"))
+    if c.pattern is not None:
+        conds.append((~raw.rlike(f"^(?:{c.pattern})$"), f"does not match {c.pattern}"))
+    if not conds:
+        return None
+    detail: Column | None = None
+    for cond, hint in reversed(conds):
+        this = F.when(raw.isNotNull() & typed.isNotNull() & cond, _quoted(c.name, raw, hint))
+        detail = this if detail is None else F.coalesce(this, detail)
+    return detail
+
+
+def row_checks(feed: str) -> list[tuple[str, Column]]:
+    """(rule, detail-or-null) per row-local check, in RULES order then column order."""
+    f = FEEDS[feed]
+    checks: list[tuple[str, Column]] = [
+        ("file_rejected", F.col("_file_rejected")),
+        (
+            "wrong_field_count",
+            F.when(F.col("_malformed"), F.lit("the row has a different number of fields than the header")),
+        ),
+    ]
+    checks += [("missing_required", F.when(F.col(c).isNull(), F.lit(f"{c} is empty"))) for c in f.required]
+    ts_cols = [c.name for c in f.columns if c.kind == TIMESTAMP]
+    checks += [
+        ("bad_timestamp", F.when(F.col(f"__bad_{c}"), _quoted(c, F.col(c), "is not an RFC 3339 timestamp")))
+        for c in ts_cols
+    ]
+    checks += [
+        (
+            "nonexistent_local_time",
+            F.when(F.col(f"__gap_{c}"), _quoted(c, F.col(c), "does not exist in the utility time zone (DST gap)")),
+        )
+        for c in ts_cols
+    ]
+    checks += [
+        (
+            "ambiguous_local_time",
+            F.when(F.col(f"__ovl_{c}"), _quoted(c, F.col(c), "is ambiguous in the utility time zone (DST overlap)")),
+        )
+        for c in ts_cols
+    ]
+    checks += [
+        ("bad_date", F.when(is_bad(F.col(c.name), F.col(value_col(c.name))), _quoted(c.name, F.col(c.name), "is not a YYYY-MM-DD date")))
+        for c in f.columns
+        if c.kind == DATE
+    ]
+    checks += [
+        ("bad_number", F.when(is_bad(F.col(c.name), F.col(value_col(c.name))), _quoted(c.name, F.col(c.name), f"is not a plain {c.kind}")))
+        for c in f.columns
+        if c.kind in _NUMBER_KINDS
+    ]
+    checks += [
+        ("bad_boolean", F.when(is_bad(F.col(c.name), F.col(value_col(c.name))), _quoted(c.name, F.col(c.name), "is not true/false")))
+        for c in f.columns
+        if c.kind == BOOL
+    ]
+    for c in f.columns:
+        d = _domain_violation(c)
+        if d is not None:
+            checks.append(("out_of_domain", d))
+    if feed == "ami":
+        kwh, quality = F.col("kwh"), F.col("quality")
+        checks.append(
+            (
+                "kwh_quality_mismatch",
+                F.when((quality == "M") & kwh.isNotNull(), _quoted("kwh", kwh, "with quality M")).when(
+                    quality.isin("A", "E") & kwh.isNull(), F.concat(F.lit("kwh is empty with quality "), quality)
+                ),
+            )
+        )
+    order = {r: i for i, r in enumerate(RULES)}
+    assert all(r in order for r, _ in checks)
+    return sorted(checks, key=lambda rc: order[rc[0]])  # stable: column order kept within a rule
+
+
+def _first_rule(checks: list[tuple[str, Column]]) -> tuple[Column, Column]:
+    rule = F.coalesce(*[F.when(d.isNotNull(), F.lit(r)) for r, d in checks], F.lit(None).cast(StringType()))
+    detail = F.coalesce(*[d for _, d in checks], F.lit(None).cast(StringType()))
+    return rule, detail
+
+
+def with_row_rules(df: DataFrame, *, feed: str) -> DataFrame:
+    """Adds ``rule`` and ``detail`` for the row-local rules (needs with_typed_values)."""
+    rule, detail = _first_rule(row_checks(feed))
+    return df.withColumns({"rule": rule, "detail": detail})
+
+
+def with_reference_rule(df: DataFrame, *, feed: str, refs: dict[str, DataFrame]) -> DataFrame:
+    """``unknown_reference`` for rows without a rule whose foreign key is not among ``refs[column]``
+    (a one-column DataFrame of the referenced values; absent = nothing to reference)."""
+    for fk in FEEDS[feed].foreign_keys:
+        flag = f"__ref_{fk.column}"
+        ref_df = refs.get(fk.column)
+        if ref_df is None:
+            df = df.withColumn(flag, F.lit(False))
+        else:
+            ref_df = ref_df.select(F.col(ref_df.columns[0]).alias("__ref_value")).distinct()
+            df = (
+                df.join(ref_df, F.col(fk.column) == F.col("__ref_value"), "left")
+                .withColumn(flag, F.col("__ref_value").isNotNull())
+                .drop("__ref_value")
+            )
+        df = df.withColumns(
+            {
+                "detail": F.when(
+                    F.col("rule").isNull() & ~F.col(flag),
+                    _quoted(fk.column, F.col(fk.column), f"is not a {fk.ref_column} of {fk.feed}"),
+                ).otherwise(F.col("detail")),
+                "rule": F.when(F.col("rule").isNull() & ~F.col(flag), F.lit("unknown_reference")).otherwise(
+                    F.col("rule")
+                ),
+            }
+        ).drop(flag)
+    return df
+
+
+def with_ambiguous_key_rule(df: DataFrame, *, feed: str) -> DataFrame:
+    """``ambiguous_key`` for every otherwise-valid row whose (typed) key occurs in
+    its file with different raw contract values."""
+    f = FEEDS[feed]
+    raw_json = F.to_json(F.struct(*[F.col(c) for c in f.column_names]))
+    candidate = F.col("rule").isNull()
+    w = Window.partitionBy("_source_file", candidate.alias("__candidate"), *[value_col(k) for k in f.key])
+    df = df.withColumn("__raw", raw_json)
+    ambiguous = candidate & (F.min("__raw").over(w) != F.max("__raw").over(w))
+    key_text = F.concat_ws(", ", *[F.concat(F.lit(f"{k}='"), F.col(k), F.lit("'")) for k in f.key])
+    return df.withColumns(
+        {
+            "detail": F.when(
+                ambiguous, F.concat(F.lit("key "), key_text, F.lit(" has different values in one extract"))
+            ).otherwise(F.col("detail")),
+            "rule": F.when(ambiguous, F.lit("ambiguous_key")).otherwise(F.col("rule")),
+        }
+    ).drop("__raw")
+
+
+def classify(df: DataFrame, *, feed: str, time_zone: str, refs: dict[str, DataFrame]) -> DataFrame:
+    """Bronze rows -> the same rows plus ``__v_<col>`` typed values, ``rule`` and ``detail``."""
+    return (
+        df.transform(with_typed_values, feed=feed, time_zone=time_zone)
+        .transform(with_row_rules, feed=feed)
+        .transform(with_reference_rule, feed=feed, refs=refs)
+        .transform(with_ambiguous_key_rule, feed=feed)
+    )
