@@ -132,6 +132,36 @@ def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
     return run_demo(args, cfg)
 
 
+def cmd_serve_sql(args: argparse.Namespace, cfg: Config) -> int:
+    """Spark Thrift Server over the warehouse (its own JVM; no session in this process)."""
+    from ucx_spark.serve import ThriftServer, serve_forever
+
+    warehouse = Path(cfg.paths.warehouse)
+    if not warehouse.is_dir():
+        raise UcxError(f"warehouse {warehouse} does not exist (set --warehouse or paths.warehouse)")
+    conf = {"spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
+            "spark.databricks.delta.snapshotPartitions": str(cfg.spark.shuffle_partitions), **cfg.spark.extra}
+    server = ThriftServer(warehouse, port=args.port, host=args.host, master=args.master or cfg.spark.master,
+                          driver_memory=cfg.spark.driver_memory, jars_dir=cfg.spark.jars_dir, conf=conf)
+    with step(f"starting the Spark Thrift Server on {args.host}:{args.port}"):
+        return serve_forever(server)
+
+
+def cmd_maintain(args: argparse.Namespace, cfg: Config) -> int:
+    from ucx_spark.maintain import check_retention
+    from ucx_spark.pipelines import maintain
+
+    vacuum_hours = None if args.no_vacuum else args.vacuum_hours
+    if vacuum_hours is not None:
+        check_retention(vacuum_hours, force=args.force_retention)
+    spark = _spark(cfg)
+    with step("OPTIMIZE and VACUUM every Delta table"):
+        result = maintain.run(spark, warehouse=cfg.paths.warehouse, vacuum_hours=vacuum_hours,
+                              force_retention=args.force_retention)
+    print(result.summary())
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -191,6 +221,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--months", type=_positive, default=13)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve-sql", help="serve the warehouse to BI tools over JDBC/ODBC (Spark Thrift Server)")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--port", type=_positive, default=10000)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; the server has no auth)")
+    p.add_argument("--master", help="Spark master of the server (default: spark.master)")
+    p.set_defaults(func=cmd_serve_sql)
+
+    p = sub.add_parser("maintain", help="OPTIMIZE (compaction, Z-order/clustering) and VACUUM every Delta table")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--vacuum-hours", type=float, default=168.0, help="VACUUM retention (default 168, the minimum)")
+    p.add_argument("--force-retention", action="store_true", help="allow a retention below 168 hours")
+    p.add_argument("--no-vacuum", action="store_true", help="OPTIMIZE only")
+    p.set_defaults(func=cmd_maintain)
     return parser
 
 

@@ -14,6 +14,7 @@ month not yet over.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -115,11 +116,14 @@ def run(
     run_id: str,
     max_default_as_of_dates: int = 24,
     energy_kpis: bool = False,
+    gate: Callable[[DataFrame, str, Callable[[DataFrame], object]], None] | None = None,
 ) -> GoldResult:
     """Rebuild the three gold tables from silver; each one Delta commit.
 
     ``energy_kpis`` adds the ``kwh_per_household`` KPI (not in the contract's
-    KPI table) to cx_kpis, under the 15% dominance rule.
+    KPI table) to cx_kpis, under the 15% dominance rule. ``gate(df, table, write)``,
+    when given, validates each candidate and calls ``write`` only if it passes
+    (a failed gate leaves the published table at its previous Delta version).
     """
     require_utc_session(spark)
     require_time_zone(time_zone)
@@ -140,8 +144,14 @@ def run(
     rows: list[tuple[str, int]] = []
 
     def publish(df: DataFrame, table: str) -> None:
-        path = overwrite_table(assert_no_pii(df, table=table), warehouse, "gold", table)
-        paths.append((table, path))
+        def write(candidate_df: DataFrame) -> None:
+            paths.append((table, overwrite_table(candidate_df, warehouse, "gold", table)))
+
+        checked_df = assert_no_pii(df, table=table)
+        if gate is None:
+            write(checked_df)
+        else:
+            gate(checked_df, table, write)
         rows.append((table, read_table(spark, warehouse, "gold", table).count()))
 
     publish(meter_daily_usage(ami_df, accounts_df, time_zone=time_zone), "meter_daily_usage")

@@ -8,6 +8,7 @@ picks up where the committed Delta versions left off.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -44,19 +45,30 @@ def run(
     pseudonym_key: bytes,
     run_id: str,
     gates: bool = True,
+    as_of_dates: list[date] | None = None,
 ) -> MedallionResult:
-    from ucx_spark.pipelines import accounting, bronze, gold, silver
+    from ucx_spark.contract import FEED_ORDER
+    from ucx_spark.pipelines import bronze, gold, silver
+    from ucx_spark.pipelines.gates import Gates
+    from ucx_spark.quality import Thresholds
 
     landing, warehouse = cfg.paths.landing, cfg.paths.warehouse
     result = MedallionResult(run_id=run_id)
+    checks = Gates(spark, warehouse, run_id, Thresholds(ami_completeness_min=cfg.quality.ami_completeness_min))
     with step("bronze: landing -> bronze"):
         result.steps["bronze"] = bronze.run(spark, landing=landing, warehouse=warehouse, run_id=run_id)
+    if gates:
+        with step("quality gates: bronze"):
+            checks.check_tables("bronze", FEED_ORDER)
     with step("silver: bronze -> silver"):
         result.steps["silver"] = silver.run(
             spark, warehouse=warehouse, run_id=run_id, time_zone=cfg.utility.time_zone, pseudonym_key=pseudonym_key
         )
+    if gates:
+        with step("quality gates: silver"):
+            checks.check_tables("silver", (*FEED_ORDER, "ami_daily_completeness"))
     with step("accounting: landed = current + superseded + quarantined"):
-        result.accounting = accounting.record(spark, warehouse=warehouse, run_id=run_id)
+        result.accounting = record_accounting(spark, warehouse=warehouse, run_id=run_id)
     with step("gold: silver -> gold"):
         result.steps["gold"] = gold.run(
             spark,
@@ -65,6 +77,52 @@ def run(
             min_households=cfg.privacy.min_households,
             max_household_energy_share=cfg.privacy.max_household_energy_share,
             run_id=run_id,
+            as_of_dates=as_of_dates,
+            gate=checks.publish if gates else None,
         )
+    if gates:
+        with step("quality: Data Docs"):
+            checks.build_docs()
+        result.steps["quality"] = checks.summary()
     say(f"pipeline run {run_id} complete")
     return result
+
+
+def record_accounting(spark: SparkSession, *, warehouse: str, run_id: str) -> list[dict[str, Any]]:
+    """Write this run's per-feed accounting to gold/pipeline_runs, then fail loudly if it does not balance.
+
+    The audit rows are written first so that an unbalanced run leaves evidence
+    of what it counted; the MERGE on (run_id, feed) makes a retried run idempotent.
+    """
+    from pyspark.sql import functions as F
+
+    from ucx_spark.errors import DataError
+    from ucx_spark.io.delta import register_table, table_path, upsert_rows
+    from ucx_spark.pipelines import accounting
+
+    counts_df = accounting.accounting(spark, warehouse)
+    audit_df = counts_df.select(
+        F.lit(run_id).alias("run_id"),
+        F.current_timestamp().alias("recorded_at"),
+        "feed",
+        "landed",
+        F.col("landed").alias("bronze"),
+        "current",
+        "superseded",
+        "quarantined",
+        "balanced",
+    )
+    upsert_rows(audit_df, table_path(warehouse, "gold", "pipeline_runs"), keys=("run_id", "feed"))
+    register_table(spark, warehouse, "gold", "pipeline_runs")
+    rows = [r.asDict() for r in counts_df.collect()]  # 13 rows: one per feed
+    broken = [r for r in rows if not r["balanced"]]
+    if broken:
+        raise DataError(
+            "row accounting does not balance (recorded in gold/pipeline_runs): "
+            + "; ".join(
+                f"{r['feed']}: landed {r['landed']} != current {r['current']} + superseded "
+                f"{r['superseded']} + quarantined {r['quarantined']}"
+                for r in broken
+            )
+        )
+    return rows

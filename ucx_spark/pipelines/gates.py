@@ -1,0 +1,82 @@
+"""Quality gates at every hop of the medallion (Great Expectations suites in expectations/).
+
+- bronze and silver: after the step, each table that the run touched is
+  validated against its suite; results go to gold/quality_results; a critical
+  failure stops the pipeline before gold is built (the gold tables keep their
+  Delta versions), warnings are shown and recorded.
+- gold: each candidate table is validated before it is written
+  (``publish_if_passed``): a critical failure leaves the published table at its
+  previous Delta version.
+Row-level contract rules are enforced earlier, by silver's quarantine, with
+Spark filters; the suites here are the table-level verdicts (uniqueness,
+referential integrity, completeness, freshness, drift, plausible ranges).
+Data Docs are rebuilt once at the end of the run.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+
+from ucx_spark.io.delta import read_table, table_exists, table_path
+from ucx_spark.quality import GateResult, Thresholds, publish_if_passed, quality_context, record_results, validate
+from ucx_spark.quality.suites import DEFAULT_SUITE_DIR, suite_path
+
+
+@dataclass
+class Gates:
+    spark: SparkSession
+    warehouse: str
+    run_id: str
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    suite_dir: str | Path = DEFAULT_SUITE_DIR
+    results: list[GateResult] = field(default_factory=list)
+
+    def check_tables(self, layer: str, tables: Iterable[str]) -> list[GateResult]:
+        """Validate the existing ``layer`` tables; record; raise DataError on a critical failure."""
+        context = quality_context(self.warehouse)
+        batch: list[GateResult] = []
+        for table in tables:
+            if not suite_path(self.suite_dir, layer, table).is_file():
+                continue
+            if not table_exists(self.spark, table_path(self.warehouse, layer, table)):
+                continue
+            df = read_table(self.spark, self.warehouse, layer, table)
+            batch.append(
+                validate(
+                    self.spark, df, layer=layer, table=table, run_id=self.run_id, suite_dir=self.suite_dir,
+                    context=context, warehouse=self.warehouse, thresholds=self.thresholds, data_docs=False,
+                )
+            )
+        record_results(self.spark, self.warehouse, *batch)
+        self.results.extend(batch)
+        for result in batch:
+            if result.critical_failures or result.warnings:
+                print(result.report(), file=sys.stderr)
+        for result in batch:
+            result.raise_for_critical()
+        return batch
+
+    def publish(self, df: DataFrame, table: str, write: Callable[[DataFrame], object]) -> None:
+        """Gold: validate the candidate, write only if no critical expectation failed."""
+        if not suite_path(self.suite_dir, "gold", table).is_file():
+            write(df)
+            return
+        self.results.append(
+            publish_if_passed(
+                self.spark, df, write, layer="gold", table=table, run_id=self.run_id, warehouse=self.warehouse,
+                suite_dir=self.suite_dir, context=quality_context(self.warehouse), thresholds=self.thresholds,
+            )
+        )
+
+    def build_docs(self) -> None:
+        quality_context(self.warehouse).build_data_docs()
+
+    def summary(self) -> str:
+        checks = sum(len(r.records) for r in self.results)
+        failed = sum(1 for r in self.results for rec in r.records if not rec.success)
+        return f"{len(self.results)} tables validated, {checks} expectations, {failed} not met (warnings only)"
