@@ -98,4 +98,20 @@ def build_spark(spark_cfg: SparkConfig, *, warehouse: str, time_zone: str) -> Sp
     builder = configure_delta(builder, jars_dir=spark_cfg.jars_dir)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(spark_cfg.log_level.upper())
+    quiet_loggers(spark)
     return spark
+
+
+# Loggers whose warnings are expected in normal operation: bronze reads every
+# CSV positionally (its own header check is case-insensitive and order-free),
+# so Spark's header-vs-schema warning would fire once per file.
+QUIET_LOGGERS = ("org.apache.spark.sql.catalyst.csv.CSVHeaderChecker",)
+
+
+def quiet_loggers(spark: SparkSession) -> None:
+    jvm = spark.sparkContext._jvm  # py4j gateway: log4j has no Python API
+    if jvm is None:
+        return
+    level = jvm.org.apache.logging.log4j.Level.ERROR
+    for name in QUIET_LOGGERS:
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, level)

@@ -66,7 +66,9 @@ def overwrite_table(
 ) -> str:
     """Replace the table's contents in one Delta commit; returns its path."""
     path = table_path(warehouse, layer, table)
-    writer = df.write.format("delta").mode("overwrite")
+    # A full replace: static mode, or Delta refuses overwriteSchema under the
+    # session's dynamic partition overwrite default.
+    writer = df.write.format("delta").mode("overwrite").option("partitionOverwriteMode", "static")
     if overwrite_schema:
         writer = writer.option("overwriteSchema", "true")
     if partition_by:

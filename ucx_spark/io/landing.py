@@ -13,6 +13,8 @@ the rows stay in Spark.
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,31 +97,59 @@ def discover(landing: str | Path, *, feeds: tuple[str, ...] = FEED_ORDER) -> Dis
     return Discovery(tuple(files), tuple(rejected))
 
 
+_HEADER_BYTES = 64 * 1024
+
+
 class UnreadableFile(Exception):
     """A landing file that cannot be read at all: the message is the reason recorded."""
 
 
+def _first_record(path: str) -> str:
+    """The first CSV record of a local landing file, read on the driver (a few KB at most).
+
+    Checking the gzip magic and UTF-8 here costs microseconds; a Spark job per
+    file would cost a second each and log a stack trace for a corrupt file.
+    """
+    local = path.removeprefix("file://")
+    try:
+        with open(local, "rb") as raw:
+            head = raw.read(2)
+            raw.seek(0)
+            if local.endswith(".gz"):
+                if head != b"\x1f\x8b":
+                    raise UnreadableFile("unreadable:not_gzip")
+                try:
+                    data = gzip.GzipFile(fileobj=raw).read(_HEADER_BYTES)
+                except (OSError, EOFError) as exc:
+                    raise UnreadableFile("unreadable:not_gzip") from exc
+            else:
+                data = raw.read(_HEADER_BYTES)
+    except OSError as exc:
+        raise UnreadableFile(f"unreadable:{exc.strerror or exc}") from exc
+    if b"\x00" in data:
+        raise UnreadableFile("unreadable:not_text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(data) - 4:  # not just a multi-byte character cut at the read boundary
+            raise UnreadableFile("unreadable:not_text") from exc
+        text = data[: exc.start].decode("utf-8")
+    return text.removeprefix("\ufeff")
+
+
 def read_header(spark: SparkSession, path: str) -> list[str]:
-    """The header fields of a landing file (one Spark read of its first line).
+    """The header fields of a landing file.
 
     Raises UnreadableFile for a file that is not gzip (named .gz), not text,
     empty, or whose header is blank or has duplicate names.
     """
-    try:
-        first = spark.read.option("encoding", "UTF-8").text(path).limit(1).collect()
-    except Exception as exc:  # Spark wraps the codec's IOException
-        text = str(exc)
-        if "gzip" in text.lower() or "GZIP" in text or "end of input stream" in text:
-            raise UnreadableFile("unreadable:not_gzip") from exc
-        raise UnreadableFile("unreadable:" + text.splitlines()[0][:200]) from exc
-    if not first:
+    text = _first_record(path)
+    if not text.strip():
         raise UnreadableFile("unreadable:no_header")
-    line = first[0][0] or ""
-    line = line.removeprefix("\ufeff")
-    if "\x00" in line or "\ufffd" in line or any(ord(c) < 32 and c not in "\t\r" for c in line):
+    if any(ord(c) < 32 and c not in "\t\r\n" for c in text):
         raise UnreadableFile("unreadable:not_text")
     try:
-        fields = next(csv.reader([line]))
+        fields = next(csv.reader(io.StringIO(text)))
     except (csv.Error, StopIteration) as exc:
         raise UnreadableFile("unreadable:bad_header") from exc
     names = [f.strip().lower() for f in fields]
