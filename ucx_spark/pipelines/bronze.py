@@ -69,6 +69,14 @@ class BronzeResult:
     def rows_landed(self) -> int:
         return sum(f.rows for f in self.ingested)
 
+    def summary(self) -> str:
+        text = f"{self.files_ingested} new files, {self.rows_landed:,} rows landed"
+        if self.rejected:
+            text += f"; {len(self.rejected)} rejected file(s): " + ", ".join(
+                f"{r.feed}/{r.name} ({r.reason})" for r in self.rejected
+            )
+        return text
+
 
 def recorded_rejections(spark: SparkSession, warehouse: str) -> set[tuple[str, str]]:
     """(feed, file) pairs already in quarantine/_files (a small table: one row per rejected file)."""

@@ -88,6 +88,23 @@ class SilverResult:
     def feed(self, name: str) -> FeedSilver | None:
         return next((f for f in self.feeds if f.feed == name), None)
 
+    def summary(self) -> str:
+        rows = sum(f.rows for f in self.feeds)
+        bad = sum(f.quarantined for f in self.feeds)
+        text = f"{rows:,} bronze rows processed, {bad:,} quarantined"
+        by_rule: dict[str, int] = {}
+        for f in self.feeds:
+            for rule, n in f.rules:
+                by_rule[rule] = by_rule.get(rule, 0) + n
+        if by_rule:
+            text += " (" + ", ".join(f"{k} {v}" for k, v in sorted(by_rule.items())) + ")"
+        if self.household_match_rate is not None:
+            text += (
+                f"; third-party households matched to premises: {self.households_matched}/"
+                f"{self.households_total} = {self.household_match_rate:.1%}"
+            )
+        return text
+
 
 def _read(spark: SparkSession, path: str) -> DataFrame:
     return spark.read.format("delta").load(path)

@@ -1,0 +1,170 @@
+"""End to end on a small generated utility: landing -> bronze -> silver -> gold with gates.
+
+The generator's manifest says, per feed, how many rows must land, end current,
+be superseded and be quarantined under each rule; the pipeline must agree
+exactly, and a rerun must be a no-op. Then a correction extract arrives after
+gold was built, and the next run must carry it into silver and gold.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from ucx_spark.config import Config
+from ucx_spark.contract import FEED_ORDER, PROGRAMS
+from ucx_spark.generate import generate_utility
+from ucx_spark.gold.privacy import forbidden_columns_in
+from ucx_spark.identity import pseudonym_py
+from ucx_spark.io.delta import read_table, table_path, table_version
+from ucx_spark.pipelines import medallion
+from ucx_spark.quality import data_docs_index
+
+pytestmark = pytest.mark.e2e
+
+KEY = b"e2e-pseudonym-key"
+AS_OF = [date(2025, 11, 30), date(2025, 12, 31)]
+# contract.md section 4, written out here rather than imported from the code under test
+KPI_NAMES = (
+    "csat_top2box", "nps", "ces", "fcr", "aht_seconds", "saidi_minutes", "caidi_minutes", "etr_accuracy",
+    *(f"enrollment_rate:{p}" for p in PROGRAMS), "email_open_rate", "collection_rate",
+)
+
+
+@pytest.fixture(scope="module")
+def utility(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    landing, warehouse = root / "landing", root / "warehouse"
+    manifest = generate_utility(spark, str(landing), households=24, months=13, interval_minutes=60, seed=11)
+    cfg = Config().with_paths(landing=str(landing), warehouse=str(warehouse))
+    result = medallion.run(spark, cfg=cfg, pseudonym_key=KEY, run_id="e2e-1", as_of_dates=AS_OF)
+    return cfg, manifest, result
+
+
+def test_every_landed_row_is_accounted_for_as_the_manifest_says(spark, utility):
+    cfg, manifest, result = utility
+    runs = read_table(spark, cfg.paths.warehouse, "gold", "pipeline_runs").where("run_id = 'e2e-1'")
+    got = {r["feed"]: r for r in runs.collect()}  # 13 rows
+    assert set(got) == set(FEED_ORDER)
+    for feed in FEED_ORDER:
+        expected = manifest["feeds"][feed]
+        row = got[feed]
+        assert row["balanced"], feed
+        assert row["landed"] == row["current"] + row["superseded"] + row["quarantined"], feed
+        assert (feed, row["landed"], row["current"], row["superseded"], row["quarantined"]) == (
+            feed,
+            expected["landed_rows"],
+            expected["expected_current"],
+            expected["expected_superseded"],
+            sum(expected["expected_quarantined"].values()),
+        )
+
+
+def test_manifest_defects_land_in_quarantine_with_the_right_rule(spark, utility):
+    cfg, manifest, _ = utility
+    for feed in FEED_ORDER:
+        q = read_table(spark, cfg.paths.warehouse, "quarantine", feed)
+        got = {r["rule"]: r["n"] for r in q.groupBy("rule").agg(F.count("*").alias("n")).collect()}
+        assert got == {k: v for k, v in manifest["feeds"][feed]["expected_quarantined"].items() if v}, feed
+
+
+def test_rejected_files_are_recorded_with_their_reason(spark, utility):
+    cfg, manifest, _ = utility
+    files = read_table(spark, cfg.paths.warehouse, "quarantine", "_files")
+    got = {(r["feed"], r["file"]): r["reason"] for r in files.collect()}
+    for rejected in manifest["rejected_files"]:
+        reason = got[(rejected["feed"], rejected["file"])]
+        assert reason.startswith(rejected["reason"]), (rejected, reason)
+    assert len(got) == len(manifest["rejected_files"])
+
+
+def test_gold_has_no_pii_and_kpis_cover_every_month(spark, utility):
+    cfg, manifest, _ = utility
+    for table in ("meter_daily_usage", "cx_kpis", "household_features", "pipeline_runs"):
+        df = read_table(spark, cfg.paths.warehouse, "gold", table)
+        assert forbidden_columns_in(df.schema) == [], table
+    kpis = read_table(spark, cfg.paths.warehouse, "gold", "cx_kpis").where("segment_type = 'all'")
+    months = sorted(r[0] for r in kpis.select("month").distinct().collect())
+    # AMI runs over 13 local months ending 2025-12 (the generator's end_date).
+    assert months[0] == date(2024, 12, 1) and months[-1] == date(2025, 12, 1) and len(months) == 13
+    pairs = {(r["month"], r["kpi"]) for r in kpis.select("month", "kpi").collect()}
+    assert pairs == {(m, k) for m in months for k in KPI_NAMES}
+    features = read_table(spark, cfg.paths.warehouse, "gold", "household_features")
+    assert sorted(r[0] for r in features.select("as_of_date").distinct().collect()) == AS_OF
+
+
+def test_household_ids_are_the_contract_pseudonyms(spark, utility):
+    cfg, _, _ = utility
+    accounts = Path(cfg.paths.landing, "accounts")
+    account_ids = set()
+    for path in sorted(accounts.glob("accounts_*.csv*")):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:
+            account_ids |= {row["account_id"] for row in csv.DictReader(fh) if row.get("account_id")}
+    expected = {pseudonym_py(a, key=KEY, namespace="account") for a in account_ids}
+    usage = read_table(spark, cfg.paths.warehouse, "gold", "meter_daily_usage")
+    got = {r[0] for r in usage.select("household_id").where("household_id is not null").distinct().collect()}
+    assert got and got <= expected
+
+
+def test_quality_results_and_data_docs_exist(spark, utility):
+    cfg, _, _ = utility
+    results = read_table(spark, cfg.paths.warehouse, "gold", "quality_results").where("run_id = 'e2e-1'")
+    tables = {(r["layer"], r["table"]) for r in results.select("layer", "table").distinct().collect()}
+    assert {("bronze", "ami"), ("silver", "ami"), ("gold", "meter_daily_usage"), ("gold", "cx_kpis")} <= tables
+    assert results.where("severity = 'critical' and not success").count() == 0
+    assert data_docs_index(cfg.paths.warehouse).is_file()
+
+
+def test_rerun_without_new_files_changes_nothing_then_a_correction_flows_to_gold(spark, utility):
+    cfg, _, _ = utility
+    wh = cfg.paths.warehouse
+    tracked = [("bronze", f) for f in FEED_ORDER] + [("silver", f) for f in FEED_ORDER]
+    before = {t: table_version(spark, table_path(wh, *t)) for t in tracked}
+    silver_before = read_table(spark, wh, "silver", "ami")
+    silver_before_pinned = read_table(spark, wh, "silver", "ami", version=before[("silver", "ami")])
+    medallion.run(spark, cfg=cfg, pseudonym_key=KEY, run_id="e2e-2", as_of_dates=AS_OF, gates=False)
+    assert {t: table_version(spark, table_path(wh, *t)) for t in tracked} == before
+    assert_df_equality(silver_before_pinned, read_table(spark, wh, "silver", "ami"), ignore_row_order=True)
+
+    # A later AMI extract corrects one interval of one meter on 2025-07-15 (local).
+    target = (
+        silver_before.where("local_date = '2025-07-15' and quality = 'A'")
+        .orderBy("meter_id", "interval_start").select("meter_id", "interval_start", "interval_minutes", "kwh").first()
+    )
+    old_day = (
+        read_table(spark, wh, "gold", "meter_daily_usage")
+        .where(F.col("local_date") == date(2025, 7, 15))
+        .join(read_table(spark, wh, "silver", "accounts").select("meter_key", "meter_id").distinct(), "meter_key")
+        .where(F.col("meter_id") == target["meter_id"]).first()
+    )
+    new_kwh = round(float(target["kwh"]) + 5.0, 3)
+    stamp = target["interval_start"].strftime("%Y-%m-%dT%H:%M:%SZ")
+    correction = Path(cfg.paths.landing, "ami", "ami_20260201T060000Z_fix.csv")
+    correction.write_text(
+        "meter_id,interval_start,interval_minutes,kwh,quality\n"
+        f"{target['meter_id']},{stamp},{target['interval_minutes']},{new_kwh},A\n",
+        encoding="utf-8",
+    )
+    medallion.run(spark, cfg=cfg, pseudonym_key=KEY, run_id="e2e-3", as_of_dates=AS_OF, gates=False)
+    fixed = read_table(spark, wh, "silver", "ami").where(
+        (F.col("meter_id") == target["meter_id"]) & (F.col("interval_start") == target["interval_start"])
+    ).collect()
+    assert [(r["kwh"], r["_source_file"]) for r in fixed] == [(new_kwh, correction.name)]
+    new_day = (
+        read_table(spark, wh, "gold", "meter_daily_usage")
+        .where((F.col("local_date") == date(2025, 7, 15)) & (F.col("meter_key") == old_day["meter_key"]))
+        .first()
+    )
+    assert new_day["kwh"] == pytest.approx(old_day["kwh"] + 5.0, abs=1e-6)
+    runs = read_table(spark, wh, "gold", "pipeline_runs").where("run_id = 'e2e-3' and feed = 'ami'").first()
+    assert runs["balanced"] and runs["superseded"] == json.loads(
+        Path(cfg.paths.landing, "_manifest.json").read_text()
+    )["feeds"]["ami"]["expected_superseded"] + 1
