@@ -28,32 +28,18 @@ def body(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> object:
     from ucx_spark.config import pseudonym_key
 
     key = pseudonym_key(cfg.pseudonym)  # fail before any work when the secret is missing
-    from ucx_spark.pipelines import bronze, gold, silver
+    from ucx_spark.pipelines import medallion
 
-    results = {
-        "bronze": bronze.run(spark, landing=cfg.paths.landing, warehouse=cfg.paths.warehouse, run_id=args.run_id),
-        "silver": silver.run(
-            spark,
-            warehouse=cfg.paths.warehouse,
-            run_id=args.run_id,
-            time_zone=cfg.utility.time_zone,
-            pseudonym_key=key,
-        ),
-        "gold": gold.run(
-            spark,
-            warehouse=cfg.paths.warehouse,
-            time_zone=cfg.utility.time_zone,
-            min_households=cfg.privacy.min_households,
-            max_household_energy_share=cfg.privacy.max_household_energy_share,
-            run_id=args.run_id,
-        ),
-    }
-    for step_name, result in results.items():
-        if result is not None:
-            summary = getattr(result, "summary", None)
-            print(f"[{step_name}] {summary() if callable(summary) else result}", flush=True)
+    result = medallion.run(spark, cfg=cfg, pseudonym_key=key, run_id=args.run_id, gates=not args.no_gates)
+    print(result.summary(), flush=True)
     return None
 
 
+def build_parser() -> argparse.ArgumentParser:
+    p = parser("landing -> bronze -> silver -> gold, with quality gates and row accounting", landing=True)
+    p.add_argument("--no-gates", action="store_true", help="skip the Great Expectations gates")
+    return p
+
+
 if __name__ == "__main__":
-    sys.exit(run_job("pipeline", body, parser("landing -> bronze -> silver -> gold", landing=True).parse_args()))
+    sys.exit(run_job("pipeline", body, build_parser().parse_args()))

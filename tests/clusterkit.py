@@ -114,7 +114,7 @@ def comparable(df: DataFrame) -> DataFrame:
             continue
         c = F.col(f"`{f.name}`")
         if isinstance(f.dataType, (T.DoubleType, T.FloatType)):
-            c = F.round(c, 9)
+            c = F.round(c, 6)
         elif isinstance(f.dataType, (T.MapType, T.ArrayType, T.StructType)):
             c = F.to_json(c)
         cols.append(c.alias(f.name))
