@@ -1,0 +1,52 @@
+"""MLflow Project entry point for `ucx train`: parse, load config, build the session, call the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train the UCX household models")
+    parser.add_argument("--model", default="all", help="csat | ev_adoption | payment_risk | all (comma-separated allowed)")
+    parser.add_argument("--warehouse", required=True)
+    parser.add_argument("--trials", type=float, default=10)
+    parser.add_argument("--experiment", default="")
+    parser.add_argument("--tracking-uri", default="")
+    parser.add_argument("--env", default=None)
+    parser.add_argument("--conf", default=None)
+    args = parser.parse_args(argv)
+
+    from ucx_spark.cli import new_run_id
+    from ucx_spark.config import load_config
+    from ucx_spark.pipelines import train
+    from ucx_spark.session import build_spark
+
+    cfg = load_config(args.env, args.conf).with_paths(warehouse=args.warehouse)
+    # `mlflow run` sets MLFLOW_TRACKING_URI and MLFLOW_RUN_ID (the project run).
+    tracking_uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow_tracking_uri
+    # Taken out of the environment: left there, every later mlflow.start_run() would resume it.
+    project_run = os.environ.pop("MLFLOW_RUN_ID", None)
+    parent = project_run if os.environ.get("MLFLOW_TRACKING_URI") == tracking_uri else None
+    spark = build_spark(cfg.spark, warehouse=cfg.paths.warehouse, time_zone=cfg.utility.time_zone)
+    try:
+        result = train.run(
+            spark,
+            warehouse=cfg.paths.warehouse,
+            tracking_uri=tracking_uri,
+            experiment=args.experiment or cfg.mlflow.experiment,
+            models=[m.strip() for m in args.model.split(",")],
+            trials=int(args.trials),
+            run_id=new_run_id(),
+            time_zone=cfg.utility.time_zone,
+            parent_run_id=parent,
+        )
+        print(result.summary())
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

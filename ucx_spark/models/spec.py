@@ -1,0 +1,185 @@
+"""Which columns of gold/household_features a model uses, and how they become a matrix.
+
+``gold/household_features`` is built elsewhere and grows over time, so features
+are chosen by type: numeric and boolean columns are features (cast to double,
+null stays missing for the trees), string columns with few levels are one-hot
+encoded (levels learned on training data; an unseen or null value is all
+zeros), high-cardinality strings, dates and the ids in ``EXCLUDED`` are
+dropped. The same ``FeatureSpec`` prepares Spark DataFrames for distributed
+training and pandas batches for scoring, so the two can never disagree; it is
+saved with the model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+# ids, keys and dates are never features; label-like names guard against a
+# feature table that ever carries a future outcome.
+EXCLUDED: frozenset[str] = frozenset(
+    {
+        "household_id",
+        "as_of_date",
+        "account_id",
+        "customer_id",
+        "premise_id",
+        "meter_id",
+        "meter_key",
+        "label",
+        "label_event_date",
+        "window_start",
+        "window_end",
+        "responded",
+        "n_responses",
+        "weight",
+    }
+)
+MAX_LEVELS = 20
+NUMERIC_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType, T.BooleanType)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Source columns and their encoding; ``encoded`` names the matrix columns in order."""
+
+    numeric: tuple[str, ...]
+    categorical: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    task: str = "binary"  # binary | regression
+    score_min: float | None = None
+    score_max: float | None = None
+    encoded: tuple[str, ...] = field(init=False)
+    sources: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        encoded = list(self.numeric)
+        sources = list(self.numeric)
+        for i, (name, levels) in enumerate(self.categorical):
+            for j, _level in enumerate(levels):
+                encoded.append(f"_cat{i}_{j}")
+                sources.append(name)
+        object.__setattr__(self, "encoded", tuple(encoded))
+        object.__setattr__(self, "sources", tuple(sources))
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Raw feature columns the model reads (its signature)."""
+        return [*self.numeric, *(name for name, _ in self.categorical)]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Human-readable matrix column names (``col=level`` for one-hot columns)."""
+        names = list(self.numeric)
+        for name, levels in self.categorical:
+            names.extend(f"{name}={level}" for level in levels)
+        return names
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "numeric": list(self.numeric),
+                "categorical": [[name, list(levels)] for name, levels in self.categorical],
+                "task": self.task,
+                "score_min": self.score_min,
+                "score_max": self.score_max,
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSpec:
+        data = json.loads(text)
+        return cls(
+            numeric=tuple(data["numeric"]),
+            categorical=tuple((name, tuple(levels)) for name, levels in data["categorical"]),
+            task=data["task"],
+            score_min=data.get("score_min"),
+            score_max=data.get("score_max"),
+        )
+
+    # ----------------------------------------------------------------- Spark side
+    def spark_columns(self) -> list[Column]:
+        """Matrix columns as Spark expressions (double; null numeric stays null = missing)."""
+        cols = [F.col(name).cast("double").alias(enc) for name, enc in zip(self.numeric, self.encoded, strict=False)]
+        k = len(self.numeric)
+        for name, levels in self.categorical:
+            for level in levels:
+                cols.append(F.when(F.col(name) == F.lit(level), 1.0).otherwise(0.0).alias(self.encoded[k]))
+                k += 1
+        return cols
+
+    def with_matrix(self, df: DataFrame, *keep: str) -> DataFrame:
+        """``keep`` columns plus the encoded matrix columns."""
+        return df.select(*keep, *self.spark_columns())
+
+    # ---------------------------------------------------------------- pandas side
+    def matrix(self, pdf: pd.DataFrame) -> np.ndarray:
+        """float32 matrix of a pandas batch holding ``input_columns`` (NaN = missing)."""
+        out = np.empty((len(pdf), len(self.encoded)), dtype=np.float32)
+        for j, name in enumerate(self.numeric):
+            out[:, j] = pd.to_numeric(pdf[name], errors="coerce").astype("float64").to_numpy(na_value=np.nan)
+        k = len(self.numeric)
+        for name, levels in self.categorical:
+            values = pdf[name].astype("object")
+            for level in levels:
+                out[:, k] = (values == level).to_numpy(dtype=np.float32)
+                k += 1
+        return out
+
+    def finish(self, raw: np.ndarray) -> np.ndarray:
+        """Clip regression outputs to the score scale (CSAT is 1-5)."""
+        if self.score_min is None and self.score_max is None:
+            return raw
+        return np.clip(raw, self.score_min, self.score_max)
+
+
+def candidate_columns(schema: T.StructType, *, exclude: frozenset[str] = EXCLUDED) -> tuple[list[str], list[str]]:
+    """(numeric-or-boolean columns, string columns) of a feature table, minus ``exclude``."""
+    numeric: list[str] = []
+    strings: list[str] = []
+    for f in schema.fields:
+        if f.name in exclude or f.name.startswith("_"):
+            continue
+        if isinstance(f.dataType, NUMERIC_TYPES):
+            numeric.append(f.name)
+        elif isinstance(f.dataType, T.StringType):
+            strings.append(f.name)
+    return numeric, strings
+
+
+def fit_spec(
+    train_df: DataFrame,
+    *,
+    task: str,
+    score_min: float | None = None,
+    score_max: float | None = None,
+    exclude: frozenset[str] = EXCLUDED,
+    max_levels: int = MAX_LEVELS,
+) -> FeatureSpec:
+    """Choose features on the training rows: numeric/boolean columns, and string
+    columns with at most ``max_levels`` distinct values (levels by frequency)."""
+    numeric, strings = candidate_columns(train_df.schema, exclude=exclude)
+    categorical: list[tuple[str, tuple[str, ...]]] = []
+    if strings:
+        # One small aggregation: up to max_levels+1 most frequent values per column.
+        stacked_df = train_df.select(
+            F.explode(F.array(*[F.struct(F.lit(s).alias("c"), F.col(s).alias("v")) for s in strings])).alias("x")
+        ).select("x.c", "x.v")
+        counts = (
+            stacked_df.filter(F.col("v").isNotNull())
+            .groupBy("c", "v")
+            .count()
+            .orderBy("c", F.desc("count"), "v")
+        )
+        by_col: dict[str, list[str]] = {}
+        distinct_per_col = dict(counts.groupBy("c").count().collect())
+        for row in counts.filter(F.col("c").isin([s for s in strings if distinct_per_col.get(s, 0) <= max_levels])).collect():
+            by_col.setdefault(row["c"], []).append(row["v"])
+        categorical = [(s, tuple(by_col[s])) for s in strings if s in by_col and len(by_col[s]) >= 2]
+    return FeatureSpec(tuple(numeric), tuple(categorical), task=task, score_min=score_min, score_max=score_max)
