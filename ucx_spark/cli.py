@@ -102,11 +102,43 @@ def _not_yet(name: str, issue: int) -> int:
 
 
 def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
-    return _not_yet("train", 5)
+    from ucx_spark.pipelines import train
+
+    _require_gold(cfg, "household_features")
+    spark = _spark(cfg)
+    with step(f"training {args.model} ({args.trials} Optuna trials each) into {cfg.mlflow_tracking_uri}"):
+        result = train.run(
+            spark,
+            warehouse=cfg.paths.warehouse,
+            tracking_uri=cfg.mlflow_tracking_uri,
+            experiment=cfg.mlflow.experiment,
+            models=[args.model],
+            trials=args.trials,
+            run_id=new_run_id(),
+            time_zone=cfg.utility.time_zone,
+        )
+    print(result.summary())
+    return 0
 
 
 def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
-    return _not_yet("score", 5)
+    from ucx_spark.pipelines import score
+
+    _require_gold(cfg, "household_features")
+    spark = _spark(cfg)
+    with step("scoring every active household with the champion models"):
+        result = score.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri, run_id=new_run_id())
+    print(result.summary() if hasattr(result, "summary") else result)
+    return 0
+
+
+def _require_gold(cfg: Config, table: str) -> None:
+    path = Path(cfg.paths.warehouse) / "gold" / table / "_delta_log"
+    if not path.is_dir():
+        raise UcxError(
+            f"gold/{table} not found under warehouse {cfg.paths.warehouse}: run `ucx pipeline` first "
+            "(or set --warehouse)"
+        )
 
 
 def cmd_whatif(args: argparse.Namespace, cfg: Config) -> int:

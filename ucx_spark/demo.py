@@ -58,11 +58,21 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
     for row in kpis.where(f"segment_type = 'all' and month = '{latest}'").orderBy("kpi").collect():
         value = "suppressed/undefined" if row["value"] is None else f"{row['value']:.3f}"
         print(f"  {row['kpi']:<32} {value:>22}  n={row['n']}")
-    try:
-        from ucx_spark.quality import summary
+    from ucx_spark.quality import summary
 
-        print("\n" + summary(spark, str(warehouse)))
-    except ImportError:
-        pass
+    print("\n" + summary(spark, str(warehouse)))
+
+    from ucx_spark.pipelines import score, train
+
+    with step("train: Optuna-tuned models tracked in MLflow (3 trials each)"):
+        trained = train.run(
+            spark, warehouse=str(warehouse), tracking_uri=cfg.mlflow_tracking_uri, experiment=cfg.mlflow.experiment,
+            models=["all"], trials=3, run_id=new_run_id(), time_zone=cfg.utility.time_zone,
+        )
+    print("\n" + trained.summary())
+    with step("score: every active household with the champion models"):
+        scored = score.run(spark, warehouse=str(warehouse), tracking_uri=cfg.mlflow_tracking_uri, run_id=new_run_id())
+    print("\n" + scored.summary())
+    print(f"\nMLflow store: {cfg.mlflow_tracking_uri}  (browse: .venv/bin/mlflow ui --backend-store-uri {cfg.mlflow_tracking_uri})")
     spark.stop()
     return 0
