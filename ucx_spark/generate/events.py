@@ -496,7 +496,10 @@ def make_surveys(
     for c in contacts.itertuples(index=False):
         if c.channel in ("phone", "chat") and rng.random() < 0.5:
             respond(acc_by_idx[c.account_idx], c.started_at.date(), "transactional", c.contact_id, 0.9, -2.4)
-    df = pd.DataFrame(rows).sort_values(["responded_at", "account_id"]).reset_index(drop=True)
+    columns = ["account_id", "account_idx", "responded_at", "survey_type", "related_contact_id",
+               "csat", "nps", "ces", "comment", "_latent"]
+    # A tiny population can produce no response at all: keep the columns so callers still work.
+    df = pd.DataFrame(rows, columns=columns).sort_values(["responded_at", "account_id"]).reset_index(drop=True)
     df.insert(0, "survey_id", [f"SV{400_000 + 7 * i:08d}" for i in range(len(df))])
     return df
 
