@@ -10,6 +10,7 @@ parameters.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -77,7 +78,12 @@ def tune(
             metrics = fit_and_score(params)
             mlflow.log_metrics(metrics)
             trial.set_user_attr("mlflow_run_id", run.info.run_id)
-        return float(metrics[metric])
+        value = metrics.get(metric)
+        if value is None or math.isnan(float(value)):
+            # Undefined on this validation set (e.g. a constant target among a handful of
+            # households): the trial is worth nothing rather than an error that ends the study.
+            return -1e9 if greater_is_better else 1e9
+        return float(value)
 
     study.optimize(objective, n_trials=n_trials, catch=())
     return study
