@@ -60,10 +60,8 @@ def accounting(spark: SparkSession, warehouse: str) -> DataFrame:
     return spark.createDataFrame(rows, ACCOUNTING_SCHEMA)
 
 
-def check_accounting(spark: SparkSession, warehouse: str) -> DataFrame:
-    """The accounting DataFrame; raises DataError naming every feed where
-    landed != current + superseded + quarantined, with the numbers."""
-    rows = feed_counts(spark, warehouse)
+def raise_if_unbalanced(rows: list[tuple[str, int, int, int, int]], *, where: str = "") -> None:
+    """DataError naming every (feed, landed, current, superseded, quarantined) row that does not balance."""
     broken = [r for r in rows if r[1] != r[2] + r[3] + r[4]]
     if broken:
         lines = [
@@ -71,7 +69,14 @@ def check_accounting(spark: SparkSession, warehouse: str) -> DataFrame:
             f"(= {current + sup + q}, difference {landed - current - sup - q})"
             for feed, landed, current, sup, q in broken
         ]
-        raise DataError("row accounting does not balance: " + "; ".join(lines))
+        raise DataError(f"row accounting does not balance{where}: " + "; ".join(lines))
+
+
+def check_accounting(spark: SparkSession, warehouse: str) -> DataFrame:
+    """The accounting DataFrame; raises DataError naming every feed where
+    landed != current + superseded + quarantined, with the numbers."""
+    rows = feed_counts(spark, warehouse)
+    raise_if_unbalanced(rows)
     return spark.createDataFrame([(*r, True) for r in rows], ACCOUNTING_SCHEMA)
 
 

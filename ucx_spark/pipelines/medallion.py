@@ -96,7 +96,6 @@ def record_accounting(spark: SparkSession, *, warehouse: str, run_id: str) -> li
     """
     from pyspark.sql import functions as F
 
-    from ucx_spark.errors import DataError
     from ucx_spark.io.delta import register_table, table_path, upsert_rows
     from ucx_spark.pipelines import accounting
 
@@ -115,14 +114,8 @@ def record_accounting(spark: SparkSession, *, warehouse: str, run_id: str) -> li
     upsert_rows(audit_df, table_path(warehouse, "gold", "pipeline_runs"), keys=("run_id", "feed"))
     register_table(spark, warehouse, "gold", "pipeline_runs")
     rows = [r.asDict() for r in counts_df.collect()]  # 13 rows: one per feed
-    broken = [r for r in rows if not r["balanced"]]
-    if broken:
-        raise DataError(
-            "row accounting does not balance (recorded in gold/pipeline_runs): "
-            + "; ".join(
-                f"{r['feed']}: landed {r['landed']} != current {r['current']} + superseded "
-                f"{r['superseded']} + quarantined {r['quarantined']}"
-                for r in broken
-            )
-        )
+    accounting.raise_if_unbalanced(
+        [(r["feed"], r["landed"], r["current"], r["superseded"], r["quarantined"]) for r in rows],
+        where=" (recorded in gold/pipeline_runs)",
+    )
     return rows
