@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,37 @@ def tmp_warehouse(tmp_path: Path) -> Path:
     wh = tmp_path / "warehouse"
     wh.mkdir()
     return wh
+
+
+@dataclass(frozen=True)
+class InsightsWarehouse:
+    """A generated utility (tests/insights_synth.py) with trained champions and scores."""
+
+    warehouse: Path
+    tracking_uri: str
+    frames: dict
+
+
+@pytest.fixture(scope="session")
+def insights_wh(spark, tmp_path_factory: pytest.TempPathFactory) -> InsightsWarehouse:
+    """Built once per test run: ~500 households, three champions (1 Optuna trial each), gold/household_scores.
+
+    The insights tests (drivers, what-if, segments, saturation, targeting, report)
+    share it: training is the expensive part. They may add gold tables to it but
+    must not change household_features or the registered models.
+    """
+    from insights_synth import build_insights_warehouse
+
+    from ucx_spark.pipelines import score as score_pipeline
+    from ucx_spark.pipelines import train as train_pipeline
+
+    wh = tmp_path_factory.mktemp("insights-wh")
+    frames = build_insights_warehouse(spark, wh)
+    uri = f"sqlite:///{wh / '_mlflow' / 'mlflow.db'}"
+    (wh / "_mlflow").mkdir()
+    train_pipeline.run(
+        spark, warehouse=str(wh), tracking_uri=uri, experiment="ucx-insights-test",
+        models=["csat", "ev_adoption", "payment_risk"], trials=1, run_id="insights-train", time_zone=TEST_TZ,
+    )
+    score_pipeline.run(spark, warehouse=str(wh), tracking_uri=uri, run_id="insights-score")
+    return InsightsWarehouse(wh, uri, frames)

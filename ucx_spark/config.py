@@ -75,6 +75,23 @@ class QualityConfig:
 
 
 @dataclass(frozen=True)
+class InsightsConfig:
+    """Settings of drivers, what-if, segmentation, saturation and targeting (issue 6)."""
+
+    bootstrap_replicates: int = 200        # what-if confidence intervals
+    confidence_level: float = 0.9
+    liheap_annual_benefit_usd: float = 600.0  # assistance a newly enrolled household receives per year
+    csat_top2box_threshold: float = 3.5    # predicted CSAT at or above counts as top-2-box
+    personas: int = 6                      # foundational persona clusters (5-7)
+    seed: int = 42
+    saturation_horizon_months: int = 12
+    suppress_recent_contact_days: int = 30  # targeting: no campaign to households contacted this recently
+    suppress_enrolled: bool = True          # targeting: skip households already in the program
+    suppress_collections_hardship: bool = True  # targeting: skip households in the disconnection process
+    activation_dir: str = ""               # empty = <warehouse>/_restricted/activation
+
+
+@dataclass(frozen=True)
 class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     utility: UtilityConfig = field(default_factory=UtilityConfig)
@@ -83,6 +100,7 @@ class Config:
     spark: SparkConfig = field(default_factory=SparkConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
+    insights: InsightsConfig = field(default_factory=InsightsConfig)
     env: str = "local"
     sources: tuple[str, ...] = ()
 
@@ -113,6 +131,7 @@ _SECTIONS: dict[str, type] = {
     "spark": SparkConfig,
     "mlflow": MlflowConfig,
     "quality": QualityConfig,
+    "insights": InsightsConfig,
 }
 
 
@@ -186,6 +205,17 @@ def _validate(cfg: Config, raw: dict[str, dict[str, tuple[Any, str]]]) -> None:
         ZoneInfo(cfg.utility.time_zone)
     except (ZoneInfoNotFoundError, ValueError):
         fail("utility.time_zone", f"'{cfg.utility.time_zone}' is not an IANA time zone such as America/Chicago")
+    ins = cfg.insights
+    if ins.bootstrap_replicates < 10:
+        fail("insights.bootstrap_replicates", f"must be an integer >= 10, got {ins.bootstrap_replicates}")
+    if not 0 < ins.confidence_level < 1:
+        fail("insights.confidence_level", f"must be a fraction in (0, 1), got {ins.confidence_level}")
+    if not 2 <= ins.personas <= 12:
+        fail("insights.personas", f"must be an integer in [2, 12], got {ins.personas}")
+    if ins.liheap_annual_benefit_usd < 0:
+        fail("insights.liheap_annual_benefit_usd", "must be >= 0")
+    if ins.saturation_horizon_months < 1:
+        fail("insights.saturation_horizon_months", "must be >= 1")
     if cfg.privacy.min_households < 1:
         fail("privacy.min_households", f"must be an integer >= 1, got {cfg.privacy.min_households}")
     if not 0 < cfg.privacy.max_household_energy_share <= 1:
