@@ -146,7 +146,23 @@ def cmd_whatif(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
-    return _not_yet("report", 6)
+    from ucx_spark.pipelines import report
+
+    if not Path(cfg.paths.warehouse).is_dir():
+        raise UcxError(f"warehouse {cfg.paths.warehouse} does not exist (set --warehouse or paths.warehouse)")
+    spark = _spark(cfg)
+    with step(f"writing the CX report of {cfg.paths.warehouse}"):
+        result = report.run(
+            spark,
+            warehouse=cfg.paths.warehouse,
+            out=args.out,
+            utility_name=cfg.utility.name,
+            min_households=cfg.privacy.min_households,
+            top2box_threshold=cfg.insights.csat_top2box_threshold,
+            tracking_uri=cfg.mlflow_tracking_uri,
+        )
+    print(result.summary())
+    return 0
 
 
 def cmd_quality(args: argparse.Namespace, cfg: Config) -> int:

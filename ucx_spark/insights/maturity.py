@@ -1,0 +1,441 @@
+"""Utility-CX maturity self-assessment, scored from what the warehouse holds.
+
+In the spirit of the Beginner / Medium / Advanced utility-CX capability table:
+for each capability, the level the utility's *own data* supports today, with
+the evidence for it and what the next level needs. Scoring is a set of pure
+functions over a small JSON-like ``inventory`` dict (unit-testable without
+Spark); :func:`build_inventory` fills that dict from a warehouse with bounded
+reads (existence, row counts from Delta metadata, a few small aggregations).
+
+Inventory keys (all optional; a missing key means "nothing found"):
+
+- ``tables``: ``{"<layer>/<table>": row_count}`` for the tables that exist;
+- ``columns``: ``{"<layer>/<table>": [column, ...]}``;
+- ``ami_months``: distinct local months with metered energy (gold/meter_daily_usage);
+- ``survey_responses``: surveys with a csat; ``survey_measures``: which of
+  csat/nps/ces have at least one value;
+- ``kpi_months``: ``{kpi: months with a value}`` in gold/cx_kpis (segment all);
+- ``kpi_segment_types``: segment types of gold/cx_kpis besides ``all``;
+- ``feature_as_of_dates``: distinct as_of_dates of gold/household_features;
+- ``champions``: ``{model: version}`` registered as champion;
+- ``scored_share``: ``{model: households scored / active households}`` at the latest as_of_date;
+- ``quality_layers``: layers with quality-gate results; ``quality_runs``: distinct runs;
+- ``driver_segment_types``, ``whatif_scenarios``, ``whatif_segment_types``,
+  ``segmentations``, ``saturation_programs``, ``target_campaigns``;
+- ``forbidden_gold_columns``: direct identifiers found in gold schemas;
+- ``min_households``: the configured suppression threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+LEVELS: tuple[str, ...] = ("Not yet", "Beginner", "Medium", "Advanced")
+PROPENSITY_MODELS: tuple[str, ...] = ("ev_adoption", "payment_risk")
+FULL_COVERAGE = 0.95  # share of active households scored that counts as "every household"
+SEASONAL_MONTHS = 12  # a year of data shows seasonality
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One row of the self-assessment: ``level`` indexes :data:`LEVELS`."""
+
+    name: str
+    level: int
+    evidence: list[str] = field(default_factory=list)
+    next_step: str = ""
+
+    @property
+    def level_name(self) -> str:
+        return LEVELS[self.level]
+
+
+# --------------------------------------------------------------------------- inventory accessors
+
+
+def _rows(inv: dict[str, Any], table: str) -> int | None:
+    """Row count of ``table`` (``layer/table``), None when the table does not exist."""
+    value = inv.get("tables", {}).get(table)
+    return None if value is None else int(value)
+
+
+def _has(inv: dict[str, Any], table: str) -> bool:
+    """The table exists and holds at least one row."""
+    return (_rows(inv, table) or 0) > 0
+
+
+def _cols(inv: dict[str, Any], table: str) -> set[str]:
+    return set(inv.get("columns", {}).get(table, []))
+
+
+def _table_note(inv: dict[str, Any], table: str) -> str:
+    rows = _rows(inv, table)
+    if rows is None:
+        return f"{table}: absent"
+    return f"{table}: {rows:,} rows" if rows else f"{table}: empty"
+
+
+def _kpi_months(inv: dict[str, Any], kpi: str) -> int:
+    return int(inv.get("kpi_months", {}).get(kpi, 0))
+
+
+def _level(checks: list[tuple[bool, str]]) -> int:
+    """Levels are cumulative: the level is the count of consecutive checks met from Beginner up."""
+    level = 0
+    for ok, _ in checks:
+        if not ok:
+            break
+        level += 1
+    return level
+
+
+def _capability(name: str, checks: list[tuple[bool, str]], evidence: list[str]) -> Capability:
+    """``checks``: (met, what the level needs) for Beginner, Medium and Advanced in order."""
+    level = _level(checks)
+    next_step = checks[level][1] if level < len(checks) else "highest level reached"
+    return Capability(name, level, evidence, next_step)
+
+
+# --------------------------------------------------------------------------- capabilities
+
+
+def customer_360(inv: dict[str, Any]) -> Capability:
+    feats = _cols(inv, "gold/household_features")
+    third_party = sorted(feats & {"income_band", "home_type", "tenure"})
+    dates = int(inv.get("feature_as_of_dates", 0))
+    evidence = [_table_note(inv, "silver/accounts"), _table_note(inv, "gold/household_features"),
+                f"{len(feats)} feature columns" if feats else "no feature columns",
+                f"third-party attributes: {', '.join(third_party) or 'none'}", f"{dates} as-of date(s)"]
+    checks = [
+        (_has(inv, "silver/accounts"), "load the accounts feed (`ucx pipeline`)"),
+        (_has(inv, "gold/household_features") and len(feats) >= 10,
+         "build gold/household_features (one row per household joining billing, payments, contacts)"),
+        (bool(third_party) and dates >= 2,
+         "match third-party household data and keep a feature history (two or more as-of dates)"),
+    ]
+    return _capability("Customer 360 / single view", checks, evidence)
+
+
+def ami_analytics(inv: dict[str, Any]) -> Capability:
+    months = int(inv.get("ami_months", 0))
+    usage = _cols(inv, "gold/meter_daily_usage")
+    feats = _cols(inv, "gold/household_features")
+    shape = sorted(usage & {"kwh_on_peak", "peak_kw"})
+    detect = sorted(feats & {"night_minus_evening_kw_90d", "export_kwh_365d"})
+    evidence = [_table_note(inv, "gold/meter_daily_usage"), f"{months} month(s) of AMI",
+                f"load-shape columns: {', '.join(shape) or 'none'}",
+                f"EV/solar signals in features: {', '.join(detect) or 'none'}"]
+    checks = [
+        (_has(inv, "gold/meter_daily_usage") and months >= 1, "land AMI interval reads (gold/meter_daily_usage)"),
+        (months >= SEASONAL_MONTHS and bool(shape), f"collect {SEASONAL_MONTHS}+ months of AMI with on-peak/peak load shape"),
+        (len(detect) == 2, "derive EV (night load) and solar (export) signals into household features"),
+    ]
+    return _capability("AMI analytics (load shape, EV/solar detection)", checks, evidence)
+
+
+def survey_analytics(inv: dict[str, Any]) -> Capability:
+    responses = int(inv.get("survey_responses", 0))
+    measures = sorted(inv.get("survey_measures", []))
+    tracked = [k for k in ("csat_top2box", "nps", "ces") if _kpi_months(inv, k) > 0]
+    seg_types = sorted(inv.get("kpi_segment_types", []))
+    min_hh = int(inv.get("min_households", 15))
+    evidence = [f"{responses:,} survey responses with CSAT", f"measures: {', '.join(measures) or 'none'}",
+                f"monthly KPIs with values: {', '.join(tracked) or 'none'}",
+                f"KPI segment types: {', '.join(seg_types) or 'none'}"]
+    checks = [
+        (responses > 0, "load the surveys feed"),
+        (responses >= min_hh and len(tracked) >= 2, "track CSAT top-2-box, NPS or CES monthly (gold/cx_kpis)"),
+        (len(tracked) == 3 and bool(seg_types) and _kpi_months(inv, "csat_top2box") >= SEASONAL_MONTHS,
+         f"track all of CSAT, NPS and CES by segment over {SEASONAL_MONTHS}+ months"),
+    ]
+    return _capability("Survey analytics (CSAT/NPS/CES)", checks, evidence)
+
+
+def predicted_csat(inv: dict[str, Any]) -> Capability:
+    champion = inv.get("champions", {}).get("csat")
+    share = inv.get("scored_share", {}).get("csat")
+    drivers = "top_drivers" in _cols(inv, "gold/household_scores")
+    evidence = [f"csat champion: {'v' + str(champion) if champion else 'none'}",
+                f"households scored: {share:.0%}" if share is not None else "households scored: none",
+                f"per-household drivers: {'yes' if drivers else 'no'}"]
+    checks = [
+        (champion is not None, "train and register a CSAT model (`ucx train --model csat`)"),
+        (share is not None and share > 0, "score households (`ucx score`) into gold/household_scores"),
+        (share is not None and share >= FULL_COVERAGE and drivers,
+         f"score at least {FULL_COVERAGE:.0%} of active households, with drivers"),
+    ]
+    return _capability("Predicted CSAT for every household", checks, evidence)
+
+
+def propensity_models(inv: dict[str, Any]) -> Capability:
+    champions = inv.get("champions", {})
+    shares = inv.get("scored_share", {})
+    have = [m for m in PROPENSITY_MODELS if m in champions]
+    scored = [m for m in PROPENSITY_MODELS if (shares.get(m) or 0) >= FULL_COVERAGE]
+    evidence = [f"champions: {', '.join(f'{m} v{champions[m]}' for m in have) or 'none'}",
+                f"fully scored: {', '.join(scored) or 'none'}", _table_note(inv, "gold/campaign_targets")]
+    checks = [
+        (bool(have), "train an EV-adoption or payment-risk model"),
+        (len(scored) == len(PROPENSITY_MODELS), "score every household for both EV adoption and payment risk"),
+        (_has(inv, "gold/campaign_targets") and int(inv.get("target_campaigns", 0)) >= 2,
+         "use the propensities to target two or more campaigns (gold/campaign_targets)"),
+    ]
+    return _capability("Propensity models (EV, payment risk)", checks, evidence)
+
+
+def explainability(inv: dict[str, Any]) -> Capability:
+    per_household = "top_drivers" in _cols(inv, "gold/household_scores")
+    seg_types = sorted(set(inv.get("driver_segment_types", [])) - {"all"})
+    evidence = [f"per-household top drivers: {'yes' if per_household else 'no'}", _table_note(inv, "gold/model_drivers"),
+                f"driver segment types: {', '.join(seg_types) or 'none'}"]
+    checks = [
+        (per_household, "score with SHAP drivers per household"),
+        (_has(inv, "gold/model_drivers"), "publish global drivers (gold/model_drivers)"),
+        (bool(seg_types), "break drivers down by segment"),
+    ]
+    return _capability("Drivers / explainability", checks, evidence)
+
+
+def whatif_simulation(inv: dict[str, Any]) -> Capability:
+    scenarios = int(inv.get("whatif_scenarios", 0))
+    seg_types = sorted(set(inv.get("whatif_segment_types", [])) - {"all"})
+    has_ci = {"delta_ci_low", "delta_ci_high"} <= _cols(inv, "gold/whatif_results")
+    evidence = [_table_note(inv, "gold/whatif_results"), f"{scenarios} scenario(s)",
+                f"confidence intervals: {'yes' if has_ci else 'no'}", f"segment types: {', '.join(seg_types) or 'none'}"]
+    checks = [
+        (_has(inv, "gold/whatif_results"), "simulate a scenario through the champions (`ucx whatif`)"),
+        (scenarios >= 2 and has_ci, "compare two or more scenarios with confidence intervals"),
+        (scenarios >= 3 and bool(seg_types), "three or more scenarios, broken down by segment"),
+    ]
+    return _capability("What-if simulation", checks, evidence)
+
+
+def segmentation(inv: dict[str, Any]) -> Capability:
+    kpi_seg = sorted(inv.get("kpi_segment_types", []))
+    segs = sorted(inv.get("segmentations", []))
+    evidence = [f"rule-based KPI segments: {', '.join(kpi_seg) or 'none'}", _table_note(inv, "gold/segments"),
+                _table_note(inv, "gold/segment_profiles"), f"segmentations: {', '.join(segs) or 'none'}"]
+    checks = [
+        (bool(kpi_seg), "report KPIs by customer class, rate plan, ZIP or income band"),
+        (_has(inv, "gold/segments") or _has(inv, "gold/segment_profiles"), "build personas (gold/segments)"),
+        (len(segs) >= 2 and _has(inv, "gold/segment_profiles"),
+         "add objective-driven segmentations with published profiles"),
+    ]
+    return _capability("Segmentation / personas", checks, evidence)
+
+
+def program_saturation(inv: dict[str, Any]) -> Capability:
+    enrollment = sorted(k.split(":", 1)[1] for k in inv.get("kpi_months", {}) if k.startswith("enrollment_rate:")
+                        and _kpi_months(inv, k) > 0)
+    programs = int(inv.get("saturation_programs", 0))
+    evidence = [f"enrollment rates tracked: {', '.join(enrollment) or 'none'}",
+                _table_note(inv, "gold/program_saturation"), f"{programs} program(s) with potential"]
+    checks = [
+        (bool(enrollment), "track program enrollment rates monthly (gold/cx_kpis)"),
+        (_has(inv, "gold/program_saturation"), "estimate program potential (gold/program_saturation)"),
+        (programs >= 3, "estimate potential and reachable enrollment for three or more programs"),
+    ]
+    return _capability("Program saturation", checks, evidence)
+
+
+def targeting(inv: dict[str, Any]) -> Capability:
+    campaigns = int(inv.get("target_campaigns", 0))
+    cols = _cols(inv, "gold/campaign_targets")
+    nba = sorted(cols & {"channel", "next_best_action", "recommended_channel", "rank"})
+    evidence = [_table_note(inv, "silver/marketing"), f"email open rate months: {_kpi_months(inv, 'email_open_rate')}",
+                _table_note(inv, "gold/campaign_targets"), f"{campaigns} campaign(s)",
+                f"next-best-action columns: {', '.join(nba) or 'none'}"]
+    checks = [
+        (_has(inv, "silver/marketing") or _kpi_months(inv, "email_open_rate") > 0,
+         "load marketing events and track engagement"),
+        (_has(inv, "gold/campaign_targets"), "rank households for campaigns (gold/campaign_targets)"),
+        (campaigns >= 2 and bool(nba), "next best action with channel choice across two or more campaigns"),
+    ]
+    return _capability("Targeting & next best action", checks, evidence)
+
+
+def outage_communication(inv: dict[str, Any]) -> Capability:
+    etr = _kpi_months(inv, "etr_accuracy")
+    reliability = [k for k in ("saidi_minutes", "caidi_minutes") if _kpi_months(inv, k) > 0]
+    evidence = [_table_note(inv, "silver/outages"), f"{etr} month(s) of ETR accuracy",
+                f"reliability KPIs: {', '.join(reliability) or 'none'}"]
+    checks = [
+        (_has(inv, "silver/outages"), "load the outages feed (OMS)"),
+        (etr > 0, "measure ETR accuracy (first ETR told vs restoration)"),
+        (etr >= SEASONAL_MONTHS and len(reliability) == 2,
+         f"{SEASONAL_MONTHS}+ months of ETR accuracy alongside SAIDI and CAIDI"),
+    ]
+    return _capability("Outage communication (ETR accuracy)", checks, evidence)
+
+
+def data_quality(inv: dict[str, Any]) -> Capability:
+    layers = sorted(inv.get("quality_layers", []))
+    runs = int(inv.get("quality_runs", 0))
+    evidence = [_table_note(inv, "gold/quality_results"), f"gated layers: {', '.join(layers) or 'none'}",
+                f"{runs} gated run(s)", _table_note(inv, "gold/pipeline_runs")]
+    checks = [
+        (_has(inv, "gold/quality_results"), "run the quality gates (`ucx pipeline`, then `ucx quality`)"),
+        ({"bronze", "silver", "gold"} <= set(layers), "gate bronze, silver and gold"),
+        (runs >= 2 and _has(inv, "gold/pipeline_runs"), "gate every run and balance row accounting (gold/pipeline_runs)"),
+    ]
+    return _capability("Data quality gates", checks, evidence)
+
+
+def privacy_controls(inv: dict[str, Any]) -> Capability:
+    gold = sorted(t for t in inv.get("tables", {}) if t.startswith("gold/"))
+    forbidden = sorted(inv.get("forbidden_gold_columns", []))
+    min_hh = int(inv.get("min_households", 0))
+    aggregates = [t for t in ("gold/cx_kpis", "gold/model_drivers", "gold/whatif_results", "gold/segment_profiles")
+                  if _rows(inv, t) is not None]
+    with_n = [t for t in aggregates if "n" in _cols(inv, t)]
+    evidence = [f"{len(gold)} gold table(s)", f"direct identifiers in gold: {', '.join(forbidden) or 'none'}",
+                f"suppression threshold: {min_hh} households",
+                f"aggregates carrying n: {len(with_n)} of {len(aggregates)}"]
+    checks = [
+        (bool(gold) and not forbidden, "keep direct identifiers out of gold (pseudonymous household ids)"),
+        (min_hh >= 15 and "gold/cx_kpis" in with_n, "publish n with every aggregate and suppress cells under 15 households"),
+        (len(aggregates) >= 3 and len(with_n) == len(aggregates),
+         "every published insight aggregate (drivers, what-if, segments) carries n and suppression"),
+    ]
+    return _capability("Privacy controls", checks, evidence)
+
+
+CAPABILITIES: tuple[Callable[[dict[str, Any]], Capability], ...] = (
+    customer_360, ami_analytics, survey_analytics, predicted_csat, propensity_models, explainability,
+    whatif_simulation, segmentation, program_saturation, targeting, outage_communication, data_quality,
+    privacy_controls,
+)
+
+
+def assess(inventory: dict[str, Any]) -> list[Capability]:
+    """One :class:`Capability` per row of the table, in a fixed order."""
+    return [fn(inventory) for fn in CAPABILITIES]
+
+
+def overall_level(capabilities: list[Capability]) -> str:
+    """The level most capabilities reach (ties go to the lower level)."""
+    counts = [sum(c.level == i for c in capabilities) for i in range(len(LEVELS))]
+    return LEVELS[max(range(len(LEVELS)), key=lambda i: (counts[i], -i))]
+
+
+# --------------------------------------------------------------------------- inventory from a warehouse
+
+INVENTORY_TABLES: tuple[str, ...] = (
+    "silver/accounts", "silver/surveys", "silver/outages", "silver/marketing", "silver/programs",
+    "gold/meter_daily_usage", "gold/household_features", "gold/cx_kpis", "gold/household_scores",
+    "gold/quality_results", "gold/pipeline_runs", "gold/model_drivers", "gold/whatif_results",
+    "gold/segments", "gold/segment_profiles", "gold/program_saturation", "gold/campaign_targets",
+)
+
+
+def _champions(tracking_uri: str | None) -> dict[str, str]:
+    """Champion versions in the registry; nothing (and no side effect) when there is no registry."""
+    if not tracking_uri:
+        return {}
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
+        return {}  # do not let MLflow create an empty database just to find nothing
+    import mlflow
+
+    from ucx_spark.models import registry
+    from ucx_spark.models.score import MODEL_NAMES
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    found: dict[str, str] = {}
+    for name in MODEL_NAMES:
+        version = registry.current_champion(client, registry.registered_name(name))
+        if version is not None:
+            found[name] = version
+    return found
+
+
+def build_inventory(
+    spark: SparkSession, warehouse: str | Path, *, min_households: int, tracking_uri: str | None = None
+) -> dict[str, Any]:
+    """The inventory of ``warehouse`` for :func:`assess` (bounded reads: counts and small aggregates)."""
+    from pyspark.sql import functions as F
+
+    from ucx_spark.gold.privacy import forbidden_columns_in
+    from ucx_spark.io.delta import read_table, table_exists, table_path
+
+    frames = {}
+    inv: dict[str, Any] = {"tables": {}, "columns": {}, "min_households": min_households}
+    for name in INVENTORY_TABLES:
+        layer, table = name.split("/")
+        if table_exists(spark, table_path(warehouse, layer, table)):
+            df = read_table(spark, warehouse, layer, table)
+            frames[name] = df
+            inv["tables"][name] = df.count()
+            inv["columns"][name] = df.columns
+    inv["forbidden_gold_columns"] = sorted(
+        {c for name, df in frames.items() if name.startswith("gold/") for c in forbidden_columns_in(df.schema)}
+    )
+
+    def distinct_values(name: str, column: str, where: object = None) -> list:
+        df = frames.get(name)
+        if df is None or column not in df.columns:
+            return []
+        if where is not None:
+            df = df.where(where)
+        return [r[0] for r in df.select(column).distinct().limit(1000).collect()]
+
+    usage = frames.get("gold/meter_daily_usage")
+    if usage is not None and "local_date" in usage.columns:
+        inv["ami_months"] = usage.where(F.col("kwh").isNotNull()).select(F.trunc("local_date", "month")).distinct().count()
+    surveys = frames.get("silver/surveys")
+    if surveys is not None:
+        present = [c for c in ("csat", "nps", "ces") if c in surveys.columns]
+        if present:
+            row = surveys.agg(*[F.count(c).alias(c) for c in present]).first()
+            inv["survey_responses"] = int(row["csat"] or 0) if "csat" in present else 0
+            inv["survey_measures"] = [c for c in present if row[c]]
+    kpis = frames.get("gold/cx_kpis")
+    if kpis is not None:
+        months = (kpis.where((F.col("segment_type") == "all") & F.col("value").isNotNull())
+                  .groupBy("kpi").agg(F.countDistinct("month").alias("m")).collect())
+        inv["kpi_months"] = {r["kpi"]: int(r["m"]) for r in months}
+        inv["kpi_segment_types"] = sorted(v for v in distinct_values("gold/cx_kpis", "segment_type") if v != "all")
+    features = frames.get("gold/household_features")
+    if features is not None and "as_of_date" in features.columns:
+        inv["feature_as_of_dates"] = features.select("as_of_date").distinct().count()
+    inv["champions"] = _champions(tracking_uri)
+    scores = frames.get("gold/household_scores")
+    if scores is not None and features is not None:
+        inv["scored_share"] = _scored_share(spark, warehouse, scores, features)
+    quality = frames.get("gold/quality_results")
+    if quality is not None:
+        inv["quality_layers"] = sorted(distinct_values("gold/quality_results", "layer"))
+        inv["quality_runs"] = quality.select("run_id").distinct().count()
+    inv["driver_segment_types"] = sorted(distinct_values("gold/model_drivers", "segment_type"))
+    inv["whatif_scenarios"] = len(distinct_values("gold/whatif_results", "scenario"))
+    inv["whatif_segment_types"] = sorted(distinct_values("gold/whatif_results", "segment_type"))
+    inv["segmentations"] = sorted(
+        set(distinct_values("gold/segment_profiles", "segmentation")) | set(distinct_values("gold/segments", "segmentation"))
+    )
+    inv["saturation_programs"] = len(distinct_values("gold/program_saturation", "program"))
+    campaign_col = next((c for c in ("campaign", "campaign_id", "program") if c in inv["columns"].get("gold/campaign_targets", [])), None)
+    inv["target_campaigns"] = len(distinct_values("gold/campaign_targets", campaign_col)) if campaign_col else 0
+    return inv
+
+
+def _scored_share(spark: SparkSession, warehouse: str | Path, scores_df: Any, features_df: Any) -> dict[str, float]:
+    """Per model: households scored at the latest as_of_date / active households in the snapshot."""
+    from pyspark.sql import functions as F
+
+    from ucx_spark.insights.base import snapshot
+    from ucx_spark.io.delta import read_table, table_exists, table_path
+
+    accounts = (read_table(spark, warehouse, "silver", "accounts")
+                if table_exists(spark, table_path(warehouse, "silver", "accounts")) else None)
+    active = snapshot(features_df, accounts).select("household_id").distinct().count()
+    if not active:
+        return {}
+    latest = scores_df.agg(F.max("as_of_date")).first()[0]
+    rows = (scores_df.where(F.col("as_of_date") == F.lit(latest)).groupBy("model_name")
+            .agg(F.countDistinct("household_id").alias("n")).collect())
+    return {r["model_name"]: min(1.0, r["n"] / active) for r in rows}

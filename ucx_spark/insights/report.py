@@ -1,0 +1,715 @@
+"""The CX report: one self-contained HTML page (inline CSS, inline PNG plots).
+
+Two halves:
+
+- ``collect_*``: bounded hand-offs from Spark to the driver. Each aggregates in
+  Spark first and brings back a model-sized pandas frame (months x KPIs, a
+  histogram, the top drivers, a few scenarios, a few personas, programs).
+- :func:`render_html`: pure rendering of a :class:`ReportInputs` into HTML with
+  matplotlib figures (``Figure`` objects, Agg canvas, no pyplot state) as
+  base64 PNG. No external URL, script or font: the page reads offline.
+
+Privacy: the report shows aggregates only, never a household id; a cell whose
+households are fewer than ``min_households`` is shown as suppressed (a gap in a
+trend, a missing bar, "suppressed" in a table). Every section whose table is
+missing says which command computes it instead of failing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ucx_spark.insights.maturity import LEVELS, Capability, overall_level
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from pyspark.sql import DataFrame
+
+ALL = "all"
+CSAT_BIN_WIDTH = 0.25
+TOP_DRIVERS = 10
+MAX_SEGMENTATIONS = 4
+WHATIF_METRICS: tuple[str, ...] = ("mean_csat", "csat_top2box_share", "mean_payment_risk", "expected_arrears_usd")
+
+# Which command fills each table the report reads (shown when the table is missing).
+HOW_TO_COMPUTE: dict[str, str] = {
+    "gold/cx_kpis": "ucx pipeline",
+    "gold/household_scores": "ucx train` then `ucx score",
+    "silver/surveys": "ucx pipeline",
+    "gold/model_drivers": "ucx drivers",
+    "gold/whatif_results": "ucx whatif",
+    "gold/segment_profiles": "ucx segments",
+    "gold/program_saturation": "ucx saturation",
+}
+
+# KPI panels of the trend section: one panel per KPI, the enrollment rates share one.
+KPI_LABELS: dict[str, str] = {
+    "csat_top2box": "CSAT top-2-box share", "nps": "NPS", "ces": "CES (1-7)", "fcr": "First-contact resolution",
+    "aht_seconds": "Average handle time (s)", "saidi_minutes": "SAIDI (min)", "caidi_minutes": "CAIDI (min)",
+    "etr_accuracy": "ETR accuracy", "email_open_rate": "Email open rate", "collection_rate": "Collection rate",
+}
+ENROLLMENT_PREFIX = "enrollment_rate:"
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class CsatDistributions:
+    """Predicted (gold/household_scores, model csat) and surveyed (silver/surveys) CSAT."""
+
+    predicted_bins: pd.DataFrame | None = None  # bin_low, households (null = suppressed)
+    predicted_levels: pd.DataFrame | None = None  # csat 1-5, households (predicted, rounded)
+    predicted_summary: dict[str, Any] = field(default_factory=dict)  # households, mean, top2box_share, as_of_date
+    surveyed_levels: pd.DataFrame | None = None  # csat 1-5, responses, households
+    surveyed_summary: dict[str, Any] = field(default_factory=dict)  # responses, households, mean, top2box_share, window
+
+
+@dataclass
+class ReportInputs:
+    utility_name: str
+    generated_at: datetime
+    min_households: int
+    as_of_date: date | None = None
+    table_versions: dict[str, int] = field(default_factory=dict)
+    kpis: pd.DataFrame | None = None  # month, kpi, value, n (segment all)
+    csat: CsatDistributions = field(default_factory=CsatDistributions)
+    drivers: pd.DataFrame | None = None  # model_name, model_version, feature, mean_abs_shap, mean_shap, direction, rank, n, is_suppressed
+    drivers_source: str = ""
+    whatif: pd.DataFrame | None = None  # scenario, metric, baseline, scenario_value, delta, delta_ci_low/high, n, n_touched, is_suppressed
+    segments: pd.DataFrame | None = None  # segmentation, segment_id, segment_name, n, numeric profile columns
+    saturation: pd.DataFrame | None = None  # program, numeric columns
+    maturity: list[Capability] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)  # table -> note, for sections that cannot render
+
+
+# --------------------------------------------------------------------------- bounded hand-offs
+
+
+def collect_kpis(cx_kpis_df: DataFrame) -> pd.DataFrame:
+    """gold/cx_kpis for segment ``all``: months x KPIs (a few hundred rows)."""
+    from pyspark.sql import functions as F
+
+    out = (
+        cx_kpis_df.where((F.col("segment_type") == ALL) & (F.col("segment_value") == ALL))
+        .select(F.col("month"), F.col("kpi"), F.col("value").cast("double").alias("value"), F.col("n").cast("long").alias("n"))
+        .toPandas()
+    )
+    out["month"] = pd.to_datetime(out["month"])
+    return out.sort_values(["kpi", "month"]).reset_index(drop=True)
+
+
+def collect_predicted_csat(
+    scores_df: DataFrame, *, min_households: int, top2box_threshold: float, bin_width: float = CSAT_BIN_WIDTH
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Histogram (bins of ``bin_width`` over 1-5), rounded levels and a summary of the latest csat scores.
+
+    Aggregated in Spark; bins and levels with fewer than ``min_households`` households come back null.
+    """
+    from pyspark.sql import functions as F
+
+    csat_df = scores_df.where(F.col("model_name") == "csat")
+    latest = csat_df.agg(F.max("as_of_date")).first()[0]
+    latest_df = csat_df.where(F.col("as_of_date") == F.lit(latest)).select(
+        "household_id", F.least(F.greatest(F.col("score"), F.lit(1.0)), F.lit(5.0)).alias("score")
+    )
+    n_bins = round(4.0 / bin_width)
+    bins = (
+        latest_df.select("household_id", F.least(F.floor((F.col("score") - 1.0) / bin_width), F.lit(n_bins - 1)).alias("b"))
+        .groupBy("b").agg(F.countDistinct("household_id").alias("households"))
+        .toPandas()
+    )
+    levels = (
+        latest_df.select("household_id", F.round("score").cast("int").alias("csat"))
+        .groupBy("csat").agg(F.countDistinct("household_id").alias("households"))
+        .toPandas()
+    )
+    row = latest_df.agg(
+        F.countDistinct("household_id").alias("households"), F.avg("score").alias("mean"),
+        F.avg((F.col("score") >= top2box_threshold).cast("double")).alias("top2box_share"),
+    ).first()
+    grid = pd.DataFrame({"b": range(n_bins)})
+    bins = grid.merge(bins, on="b", how="left").fillna({"households": 0})
+    bins["bin_low"] = 1.0 + bins["b"] * bin_width
+    bins["households"] = bins["households"].astype("float")
+    bins.loc[(bins["households"] > 0) & (bins["households"] < min_households), "households"] = math.nan
+    levels = pd.DataFrame({"csat": range(1, 6)}).merge(levels, on="csat", how="left").fillna({"households": 0})
+    levels["households"] = levels["households"].astype("float")
+    levels.loc[(levels["households"] > 0) & (levels["households"] < min_households), "households"] = math.nan
+    households = int(row["households"] or 0)
+    summary: dict[str, Any] = {"households": households, "as_of_date": latest, "threshold": top2box_threshold}
+    if households >= min_households:
+        summary.update(mean=float(row["mean"]), top2box_share=float(row["top2box_share"]))
+    return bins[["bin_low", "households"]], levels, summary
+
+
+def collect_surveyed_csat(surveys_df: DataFrame, *, min_households: int, window_days: int = 365) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Responses per CSAT level (1-5) in the ``window_days`` up to the latest response, aggregated in Spark."""
+    from pyspark.sql import functions as F
+
+    rated_df = surveys_df.where(F.col("csat").between(1, 5))
+    latest = rated_df.agg(F.max("responded_at")).first()[0]
+    if latest is None:
+        return pd.DataFrame({"csat": range(1, 6), "responses": 0.0, "households": 0.0}), {"responses": 0, "households": 0}
+    window_df = rated_df.where(F.col("responded_at") > F.lit(latest) - F.expr(f"INTERVAL {window_days} DAYS"))
+    who = "household_id" if "household_id" in surveys_df.columns else "account_id"
+    levels = (
+        window_df.groupBy(F.col("csat").cast("int").alias("csat"))
+        .agg(F.count("*").alias("responses"), F.countDistinct(who).alias("households"))
+        .toPandas()
+    )
+    row = window_df.agg(
+        F.count("*").alias("responses"), F.countDistinct(who).alias("households"), F.min("responded_at").alias("first"),
+        F.avg("csat").alias("mean"), F.avg((F.col("csat") >= 4).cast("double")).alias("top2box_share"),
+    ).first()
+    levels = pd.DataFrame({"csat": range(1, 6)}).merge(levels, on="csat", how="left").fillna({"responses": 0, "households": 0})
+    small = (levels["households"] > 0) & (levels["households"] < min_households)
+    levels["responses"] = levels["responses"].astype("float")
+    levels.loc[small, "responses"] = math.nan
+    summary: dict[str, Any] = {
+        "responses": int(row["responses"]), "households": int(row["households"]),
+        "first": row["first"], "last": latest, "window_days": window_days,
+    }
+    if summary["households"] >= min_households:
+        summary.update(mean=float(row["mean"]), top2box_share=float(row["top2box_share"]))
+    return levels, summary
+
+
+def collect_model_drivers(drivers_df: DataFrame, *, top: int = TOP_DRIVERS) -> pd.DataFrame:
+    """gold/model_drivers, segment ``all``, latest as_of_date and computation per model, ``top`` ranks."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    all_df = drivers_df.where(F.col("segment_type") == ALL)
+    order = [F.col("as_of_date").desc_nulls_last()]
+    if "computed_at" in drivers_df.columns:
+        order.append(F.col("computed_at").desc_nulls_last())
+    latest_df = (
+        all_df.withColumn("_r", F.dense_rank().over(Window.partitionBy("model_name").orderBy(*order)))
+        .where((F.col("_r") == 1) & (F.col("rank") <= top))
+    )
+    wanted = ["model_name", "model_version", "as_of_date", "feature", "mean_abs_shap", "mean_shap", "direction", "rank", "n",
+              "is_suppressed"]
+    return latest_df.select(*[c for c in wanted if c in drivers_df.columns]).toPandas().sort_values(["model_name", "rank"])
+
+
+def collect_drivers_from_scores(scores_df: DataFrame, *, min_households: int, top: int = TOP_DRIVERS) -> pd.DataFrame:
+    """Fallback when gold/model_drivers is absent: aggregate the per-household ``top_drivers``.
+
+    mean_abs_shap = sum of |contribution| over households / households scored (a feature missing
+    from a household's top drivers counts 0), so it underestimates features that rarely rank high.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    latest = scores_df.groupBy("model_name").agg(F.max("as_of_date").alias("as_of_date"))
+    latest_df = scores_df.join(latest, ["model_name", "as_of_date"], "left_semi")
+    households_df = latest_df.groupBy("model_name").agg(
+        F.countDistinct("household_id").alias("n"), F.first("model_version").alias("model_version"),
+        F.max("as_of_date").alias("as_of_date"),
+    )
+    agg_df = (
+        latest_df.select("model_name", F.explode("top_drivers").alias("d"))
+        .groupBy("model_name", F.col("d.feature").alias("feature"))
+        .agg(F.sum(F.abs("d.contribution")).alias("_abs"), F.sum("d.contribution").alias("_sum"))
+        .join(households_df, "model_name")
+        .withColumn("mean_abs_shap", F.col("_abs") / F.col("n"))
+        .withColumn("mean_shap", F.col("_sum") / F.col("n"))
+        .withColumn("direction", F.when(F.col("mean_shap") > 0, "+").when(F.col("mean_shap") < 0, "-"))
+        .withColumn("rank", F.row_number().over(Window.partitionBy("model_name").orderBy(F.col("mean_abs_shap").desc())))
+        .withColumn("is_suppressed", F.col("n") < min_households)
+        .where(F.col("rank") <= top)
+    )
+    out = agg_df.select("model_name", "model_version", "as_of_date", "feature", "mean_abs_shap", "mean_shap", "direction",
+                        "rank", "n", "is_suppressed").toPandas()
+    for c in ("mean_abs_shap", "mean_shap", "direction"):
+        out[c] = out[c].where(~out["is_suppressed"].astype(bool))
+    return out.sort_values(["model_name", "rank"]).reset_index(drop=True)
+
+
+def collect_whatif(whatif_df: DataFrame) -> pd.DataFrame:
+    """gold/whatif_results: segment ``all`` of the latest run of each scenario."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    all_df = whatif_df.where(F.col("segment_type") == ALL)
+    order = F.col("created_at").desc_nulls_last() if "created_at" in whatif_df.columns else F.col("run_id").desc()
+    latest_runs = (
+        all_df.select("scenario", "run_id", *(["created_at"] if "created_at" in whatif_df.columns else []))
+        .withColumn("_r", F.row_number().over(Window.partitionBy("scenario").orderBy(order)))
+        .where(F.col("_r") == 1).select("scenario", "run_id")
+    )
+    wanted = ["scenario", "run_id", "as_of_date", "metric", "baseline", "scenario_value", "delta", "delta_ci_low",
+              "delta_ci_high", "n", "n_touched", "is_suppressed"]
+    return (all_df.join(latest_runs, ["scenario", "run_id"], "left_semi")
+            .select(*[c for c in wanted if c in whatif_df.columns]).toPandas()
+            .sort_values(["scenario", "metric"]).reset_index(drop=True))
+
+
+_ID_COLUMNS = {"household_id", "segmentation", "segment_id", "segment_name", "n", "is_suppressed", "as_of_date",
+               "run_id", "computed_at", "created_at", "segment_type", "segment_value"}
+
+
+def collect_segment_profiles(profiles_df: DataFrame | None, segments_df: DataFrame | None) -> pd.DataFrame:
+    """Persona profiles: gold/segment_profiles as written (small), else means of gold/segments by segment.
+
+    Read defensively: only ``segment_id`` (or ``segment_name``) is required; numeric columns are profile dimensions.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    numeric = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
+    if profiles_df is not None:
+        df = profiles_df
+        if "as_of_date" in df.columns:
+            df = df.where(F.col("as_of_date") == df.agg(F.max("as_of_date")).first()[0])
+        keep = [f.name for f in df.schema.fields if f.name != "household_id"
+                and isinstance(f.dataType, (*numeric, T.StringType, T.BooleanType, T.DateType))]
+        return df.select(*keep).limit(500).toPandas()
+    assert segments_df is not None
+    df = segments_df
+    if "as_of_date" in df.columns:
+        df = df.where(F.col("as_of_date") == df.agg(F.max("as_of_date")).first()[0])
+    keys = [c for c in ("segmentation", "segment_id", "segment_name") if c in df.columns]
+    nums = [f.name for f in df.schema.fields if isinstance(f.dataType, numeric) and f.name not in _ID_COLUMNS]
+    who = F.countDistinct("household_id") if "household_id" in df.columns else F.count("*")
+    return df.groupBy(*keys).agg(who.alias("n"), *[F.avg(c).alias(c) for c in nums]).limit(500).toPandas()
+
+
+def collect_saturation(saturation_df: DataFrame) -> pd.DataFrame:
+    """gold/program_saturation (segment ``all`` and the latest as_of_date when those columns exist)."""
+    from pyspark.sql import functions as F
+
+    df = saturation_df
+    if "segment_type" in df.columns:
+        df = df.where(F.col("segment_type") == ALL)
+    if "as_of_date" in df.columns:
+        df = df.where(F.col("as_of_date") == df.agg(F.max("as_of_date")).first()[0])
+    return df.drop(*[c for c in ("household_id",) if c in df.columns]).limit(200).toPandas()
+
+
+# --------------------------------------------------------------------------- rendering helpers
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _png(fig: Figure, *, alt: str) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, facecolor="white")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img class="plot" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _fmt(value: Any, kind: str = "num") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if kind == "share":
+        return f"{float(value):.1%}"
+    if kind == "int":
+        return f"{int(value):,}"
+    v = float(value)
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}" if abs(v) < 0.01 and v != 0 else f"{v:,.2f}"
+
+
+def _table(headers: list[str], rows: Iterable[list[str]], *, cls: str = "") -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _missing(table: str, reason: str = "") -> str:
+    command = HOW_TO_COMPUTE.get(table, "ucx pipeline")
+    why = f" ({html.escape(reason)})" if reason else ""
+    return (f'<p class="missing">Not yet computed: <code>{html.escape(table)}</code> is not in this warehouse{why}; '
+            f"run <code>{html.escape(command)}</code>.</p>")
+
+
+SUPPRESSED = '<span class="suppressed">suppressed</span>'
+
+
+def _is_kpi_share(kpi: str) -> bool:
+    return kpi.startswith(ENROLLMENT_PREFIX) or kpi in ("csat_top2box", "fcr", "etr_accuracy", "email_open_rate", "collection_rate")
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _section_header(inp: ReportInputs) -> str:
+    versions = _table(["table", "Delta version"],
+                      ([html.escape(t), str(v)] for t, v in sorted(inp.table_versions.items())), cls="compact")
+    as_of = inp.as_of_date.isoformat() if inp.as_of_date else "unknown (no scores or features)"
+    return (
+        f"<header><h1>{html.escape(inp.utility_name)}: customer experience report</h1>"
+        f'<p class="meta">As of <b>{html.escape(as_of)}</b> · generated at {html.escape(inp.generated_at.isoformat(timespec="seconds"))}'
+        f" · cells with fewer than {inp.min_households} households are suppressed</p></header>"
+        f'<details><summary>Warehouse table versions read ({len(inp.table_versions)})</summary>{versions}</details>'
+    )
+
+
+def _section_kpis(inp: ReportInputs) -> str:
+    out = ['<section id="kpis"><h2>KPI trends by month</h2>']
+    if inp.kpis is None:
+        out.append(_missing("gold/cx_kpis"))
+        return "".join(out) + "</section>"
+    k = inp.kpis
+    panels = [kpi for kpi in KPI_LABELS if kpi in set(k["kpi"])]
+    enrollment = sorted(x for x in set(k["kpi"]) if x.startswith(ENROLLMENT_PREFIX) and k.loc[k["kpi"] == x, "value"].notna().any())
+    n_panels = len(panels) + (1 if enrollment else 0)
+    if n_panels:
+        cols = 3
+        rows = math.ceil(n_panels / cols)
+        fig = _figure(12, 2.6 * rows)
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        for ax, kpi in zip(axes, panels, strict=False):
+            part = k[k["kpi"] == kpi]
+            ax.plot(part["month"], part["value"], marker="o", ms=3, color=PALETTE[0])  # NaN (suppressed/undefined) = gap
+            ax.set_title(KPI_LABELS[kpi], fontsize=10)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+        if enrollment:
+            ax = axes[len(panels)]
+            for i, kpi in enumerate(enrollment):
+                part = k[k["kpi"] == kpi]
+                ax.plot(part["month"], part["value"], label=kpi.removeprefix(ENROLLMENT_PREFIX), color=PALETTE[i % len(PALETTE)])
+            ax.set_title("Program enrollment rates", fontsize=10)
+            ax.legend(fontsize=6, ncols=2)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+        for ax in axes[n_panels:]:
+            ax.set_visible(False)
+        for ax in axes[:n_panels]:
+            for label in ax.get_xticklabels():
+                label.set_rotation(30)
+        out.append(_png(fig, alt="KPI trends by month"))
+        out.append('<p class="note">Gaps are months where the KPI is undefined (no data) or suppressed (fewer than '
+                   f"{inp.min_households} households).</p>")
+    # The latest month with any value: a table with n, so readers see what is suppressed.
+    valued = k[k["value"].notna()]
+    if len(valued):
+        last = valued["month"].max()
+        rows_ = []
+        for _, r in k[k["month"] == last].iterrows():
+            if pd.isna(r["value"]):
+                shown = SUPPRESSED if (r["n"] or 0) > 0 else "no data"
+            else:
+                shown = _fmt(r["value"], "share" if _is_kpi_share(r["kpi"]) else "num")
+            rows_.append([html.escape(r["kpi"]), shown, _fmt(r["n"], "int")])
+        out.append(f"<h3>Latest month: {last:%Y-%m}</h3>")
+        out.append(_table(["KPI", "value", "n (households)"], rows_, cls="compact kpi-latest"))
+    else:
+        out.append('<p class="missing">gold/cx_kpis holds no value for segment <code>all</code> yet.</p>')
+    return "".join(out) + "</section>"
+
+
+def _section_csat(inp: ReportInputs) -> str:
+    c = inp.csat
+    out = ['<section id="csat"><h2>CSAT: predicted for every household vs surveyed</h2>']
+    if c.predicted_bins is None:
+        out.append(_missing("gold/household_scores"))
+    if c.surveyed_levels is None:
+        out.append(_missing("silver/surveys"))
+    if c.predicted_bins is None and c.surveyed_levels is None:
+        return "".join(out) + "</section>"
+    fig = _figure(12, 3.6)
+    ax1, ax2 = fig.subplots(1, 2)
+    if c.predicted_bins is not None:
+        b = c.predicted_bins
+        ax1.bar(b["bin_low"], b["households"].fillna(0), width=CSAT_BIN_WIDTH, align="edge", color=PALETTE[0], edgecolor="white")
+        ax1.set_title(f"Predicted CSAT, {c.predicted_summary.get('households', 0):,} households", fontsize=10)
+        ax1.set_xlabel("predicted CSAT (1-5)")
+        ax1.set_ylabel("households")
+        ax1.set_xlim(1, 5)
+    else:
+        ax1.set_visible(False)
+    width = 0.38
+    x = pd.Series(range(1, 6), dtype="float")
+    if c.predicted_levels is not None:
+        pl = c.predicted_levels
+        share = pl["households"] / max(float(c.predicted_summary.get("households", 0)), 1.0)
+        ax2.bar(x - width / 2, share.fillna(0), width=width, label="predicted (rounded)", color=PALETTE[0])
+    if c.surveyed_levels is not None and c.surveyed_summary.get("responses"):
+        sl = c.surveyed_levels
+        share = sl["responses"] / float(c.surveyed_summary["responses"])
+        ax2.bar(x + width / 2, share.fillna(0), width=width, label="surveyed", color=PALETTE[1])
+    ax2.set_xticks(range(1, 6))
+    ax2.set_xlabel("CSAT level")
+    ax2.set_ylabel("share")
+    ax2.set_title("Distribution by level", fontsize=10)
+    ax2.legend(fontsize=8)
+    out.append(_png(fig, alt="CSAT predicted vs surveyed"))
+    ps, ss = c.predicted_summary, c.surveyed_summary
+    rows = []
+    if c.predicted_bins is not None:
+        rows.append(["predicted (gold/household_scores, model csat)", _fmt(ps.get("households"), "int"), "—",
+                     _fmt(ps.get("mean")) if "mean" in ps else SUPPRESSED,
+                     _fmt(ps.get("top2box_share"), "share") if "top2box_share" in ps else SUPPRESSED,
+                     f"as of {html.escape(str(ps.get('as_of_date')))}; top-2-box = score ≥ {ps.get('threshold')}"])
+    if c.surveyed_levels is not None:
+        window = (f"{ss['first']:%Y-%m-%d} to {ss['last']:%Y-%m-%d}" if ss.get("first") else "no responses")
+        rows.append(["surveyed (silver/surveys, csat 1-5)", _fmt(ss.get("households"), "int"), _fmt(ss.get("responses"), "int"),
+                     _fmt(ss.get("mean")) if "mean" in ss else SUPPRESSED,
+                     _fmt(ss.get("top2box_share"), "share") if "top2box_share" in ss else SUPPRESSED,
+                     f"responses {html.escape(window)}; top-2-box = csat 4 or 5"])
+    out.append(_table(["source", "households", "responses", "mean CSAT", "top-2-box", "basis"], rows, cls="compact csat-summary"))
+    suppressed = 0
+    for frame, col in ((c.predicted_bins, "households"), (c.predicted_levels, "households"), (c.surveyed_levels, "responses")):
+        if frame is not None:
+            suppressed += int(frame[col].isna().sum())
+    if suppressed:
+        out.append(f'<p class="note">{suppressed} bar(s) with fewer than {inp.min_households} households are suppressed (not drawn).</p>')
+    return "".join(out) + "</section>"
+
+
+def _section_drivers(inp: ReportInputs) -> str:
+    out = ['<section id="drivers"><h2>Top drivers per model</h2>']
+    d = inp.drivers
+    if d is None or d.empty:
+        out.append(_missing("gold/model_drivers", "and no gold/household_scores to approximate from"))
+        return "".join(out) + "</section>"
+    out.append(f'<p class="note">Source: {html.escape(inp.drivers_source)}. Bars: mean |SHAP| (contribution to the score); '
+               "colour: direction of the mean contribution (red raises the score, blue lowers it).</p>")
+    models = list(dict.fromkeys(d["model_name"]))
+    fig = _figure(12, 0.3 * TOP_DRIVERS + 1.2)
+    axes = fig.subplots(1, max(len(models), 1), squeeze=False).ravel()
+    for ax, model in zip(axes, models, strict=False):
+        part = d[(d["model_name"] == model)].sort_values("rank", ascending=False)
+        shown = part[~part["is_suppressed"].astype(bool)] if "is_suppressed" in part else part
+        colors = ["#d62728" if x == "+" else "#1f77b4" if x == "-" else "#999999" for x in shown.get("direction", [])]
+        ax.barh(shown["feature"], shown["mean_abs_shap"], color=colors)
+        ax.set_title(model, fontsize=10)
+        ax.tick_params(labelsize=7)
+    out.append(_png(fig, alt="Top drivers per model"))
+    rows = []
+    for _, r in d.iterrows():
+        suppressed = bool(r.get("is_suppressed", False))
+        rows.append([html.escape(str(r["model_name"])), html.escape(str(r.get("model_version", ""))), str(int(r["rank"])),
+                     html.escape(str(r["feature"])), SUPPRESSED if suppressed else _fmt(r["mean_abs_shap"]),
+                     "" if suppressed or pd.isna(r.get("direction")) else html.escape(str(r["direction"])),
+                     _fmt(r.get("n"), "int")])
+    out.append(f"<details><summary>Driver table ({len(rows)} rows)</summary>"
+               + _table(["model", "version", "rank", "feature", "mean |SHAP|", "direction", "n"], rows, cls="compact") + "</details>")
+    return "".join(out) + "</section>"
+
+
+def _section_whatif(inp: ReportInputs) -> str:
+    out = ['<section id="whatif"><h2>What-if scenarios</h2>']
+    w = inp.whatif
+    if w is None or w.empty:
+        out.append(_missing("gold/whatif_results"))
+        return "".join(out) + "</section>"
+    metrics = [m for m in WHATIF_METRICS if m in set(w["metric"])] + sorted(set(w["metric"]) - set(WHATIF_METRICS))
+    scenarios = sorted(set(w["scenario"]))
+    fig = _figure(12, 0.45 * len(scenarios) * math.ceil(len(metrics) / 2) + 1.6 * math.ceil(len(metrics) / 2))
+    axes = fig.subplots(math.ceil(len(metrics) / 2), 2, squeeze=False).ravel()
+    for ax, metric in zip(axes, metrics, strict=False):
+        part = w[(w["metric"] == metric)].set_index("scenario").reindex(scenarios)
+        ok = part["delta"].notna() & ~part.get("is_suppressed", pd.Series(False, index=part.index)).fillna(False).astype(bool)
+        y = list(range(len(scenarios)))
+        delta = part["delta"].where(ok).fillna(0.0)
+        lo = (part["delta"] - part.get("delta_ci_low", part["delta"])).where(ok).fillna(0.0).clip(lower=0)
+        hi = (part.get("delta_ci_high", part["delta"]) - part["delta"]).where(ok).fillna(0.0).clip(lower=0)
+        ax.barh(y, delta, xerr=[lo, hi], color=[PALETTE[2] if v >= 0 else PALETTE[3] for v in delta], capsize=3)
+        ax.set_yticks(y, [s if k else f"{s} (suppressed)" for s, k in zip(scenarios, ok, strict=False)], fontsize=7)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_title(f"Δ {metric}", fontsize=10)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    out.append(_png(fig, alt="What-if deltas with confidence intervals"))
+    rows = []
+    for _, r in w.iterrows():
+        suppressed = bool(r.get("is_suppressed", False)) or pd.isna(r.get("delta"))
+        ci = f"[{_fmt(r.get('delta_ci_low'))}, {_fmt(r.get('delta_ci_high'))}]"
+        rows.append([html.escape(str(r["scenario"])), html.escape(str(r["metric"])),
+                     *([SUPPRESSED] * 4 if suppressed else [_fmt(r.get("baseline")), _fmt(r.get("scenario_value")),
+                                                            _fmt(r.get("delta")), ci]),
+                     _fmt(r.get("n"), "int"), _fmt(r.get("n_touched"), "int")])
+    out.append('<p class="note">Latest run of each scenario, whole utility (segment <code>all</code>); bars show the '
+               "change from the baseline with its bootstrap confidence interval.</p>")
+    out.append(_table(["scenario", "metric", "baseline", "scenario", "delta", "delta CI", "n", "n touched"], rows,
+                      cls="compact whatif"))
+    return "".join(out) + "</section>"
+
+
+_X_HINTS = ("burden", "income", "bill", "kwh", "usage", "arrears")
+_Y_HINTS = ("csat", "satisfaction", "payment_risk", "risk", "ev")
+
+
+def _pick_axes(frame: pd.DataFrame) -> tuple[str | None, str | None]:
+    numeric = [c for c in frame.columns if c not in _ID_COLUMNS and pd.api.types.is_numeric_dtype(frame[c])
+               and not pd.api.types.is_bool_dtype(frame[c]) and frame[c].notna().any()]
+
+    def first(hints: tuple[str, ...], exclude: str | None) -> str | None:
+        for h in hints:
+            for c in numeric:
+                if h in c.lower() and c != exclude:
+                    return c
+        return None
+
+    x = first(_X_HINTS, None)
+    y = first(_Y_HINTS, x)
+    rest = [c for c in numeric if c not in (x, y)]
+    x = x or (rest.pop(0) if rest else None)
+    y = y or (rest.pop(0) if rest else None)
+    return x, y
+
+
+def _section_segments(inp: ReportInputs) -> str:
+    out = ['<section id="segments"><h2>Segment map: personas</h2>']
+    s = inp.segments
+    if s is None or s.empty:
+        out.append(_missing("gold/segment_profiles", inp.missing.get("gold/segment_profiles", "")))
+        return "".join(out) + "</section>"
+    s = s.copy()
+    if "segmentation" not in s.columns:
+        s["segmentation"] = "segments"
+    if "segment_name" not in s.columns:
+        s["segment_name"] = s["segment_id"].astype(str) if "segment_id" in s.columns else [f"segment {i}" for i in range(len(s))]
+    if "n" not in s.columns:
+        s["n"] = math.nan
+    small = s["n"].notna() & (s["n"] < inp.min_households)
+    if "is_suppressed" in s.columns:
+        small |= s["is_suppressed"].fillna(False).astype(bool)
+    x, y = _pick_axes(s)
+    segmentations = list(dict.fromkeys(s["segmentation"]))[:MAX_SEGMENTATIONS]
+    if x and y:
+        fig = _figure(12, 4.2 * math.ceil(len(segmentations) / 2))
+        axes = fig.subplots(math.ceil(len(segmentations) / 2), 2, squeeze=False).ravel()
+        for ax, seg in zip(axes, segmentations, strict=False):
+            part = s[(s["segmentation"] == seg) & ~small]
+            sizes = part["n"].fillna(1).astype(float)
+            ax.scatter(part[x], part[y], s=60 + 1400 * sizes / max(float(sizes.max() or 1), 1.0), alpha=0.55,
+                       color=[PALETTE[i % len(PALETTE)] for i in range(len(part))], edgecolors="black", linewidths=0.5)
+            for _, r in part.iterrows():
+                ax.annotate(f"{r['segment_name']}\n(n={_fmt(r['n'], 'int')})", (r[x], r[y]), fontsize=7, ha="center", va="center")
+            ax.set_xlabel(x, fontsize=8)
+            ax.set_ylabel(y, fontsize=8)
+            ax.set_title(str(seg), fontsize=10)
+            ax.margins(0.25)
+            ax.tick_params(labelsize=7)
+        for ax in axes[len(segmentations):]:
+            ax.set_visible(False)
+        out.append(_png(fig, alt="Segment map"))
+        out.append(f'<p class="note">Bubbles: segments placed on mean {html.escape(x)} and {html.escape(y)}, sized by households.</p>')
+    else:
+        out.append('<p class="note">The segment profiles hold fewer than two numeric dimensions: no map drawn.</p>')
+    dims = [c for c in s.columns if c not in _ID_COLUMNS and pd.api.types.is_numeric_dtype(s[c])
+            and not pd.api.types.is_bool_dtype(s[c])][:6]
+    rows = []
+    for i, r in s.iterrows():
+        values = [SUPPRESSED] * len(dims) if small[i] else [_fmt(r[c]) for c in dims]
+        rows.append([html.escape(str(r["segmentation"])), html.escape(str(r["segment_name"])), _fmt(r["n"], "int"), *values])
+    out.append(_table(["segmentation", "segment", "n", *dims], rows, cls="compact segments"))
+    return "".join(out) + "</section>"
+
+
+def _saturation_columns(frame: pd.DataFrame) -> dict[str, str]:
+    """Enrolled, potential and reachable-in-horizon columns, found by name (first match each)."""
+    numeric = [c for c in frame.columns if c != "n" and pd.api.types.is_numeric_dtype(frame[c])
+               and not pd.api.types.is_bool_dtype(frame[c])]
+    found: dict[str, str] = {}
+    for role, hints in (("enrolled", ("enrolled", "enrollment")), ("potential", ("potential",)), ("reachable", ("reachable",))):
+        match = next((c for c in numeric if any(h in c.lower() for h in hints) and c not in found.values()), None)
+        if match:
+            found[role] = match
+    return found
+
+
+def _section_saturation(inp: ReportInputs) -> str:
+    out = ['<section id="saturation"><h2>Program saturation</h2>']
+    p = inp.saturation
+    if p is None or p.empty:
+        out.append(_missing("gold/program_saturation"))
+        return "".join(out) + "</section>"
+    p = p.copy()
+    if "program" not in p.columns:
+        p["program"] = [f"program {i}" for i in range(len(p))]
+    small = p["n"].notna() & (p["n"] < inp.min_households) if "n" in p.columns else pd.Series(False, index=p.index)
+    if "is_suppressed" in p.columns:
+        small |= p["is_suppressed"].fillna(False).astype(bool)
+    roles = _saturation_columns(p)
+    if roles:
+        shown = p[~small]
+        fig = _figure(12, 0.5 * max(len(shown), 1) * len(roles) / 2 + 1.5)
+        ax = fig.subplots()
+        height = 0.8 / len(roles)
+        for j, (role, col) in enumerate(roles.items()):
+            ax.barh([i + j * height for i in range(len(shown))], shown[col].fillna(0), height=height,
+                    label=f"{role} ({col})", color=PALETTE[j])
+        ax.set_yticks([i + height * (len(roles) - 1) / 2 for i in range(len(shown))], list(shown["program"]), fontsize=8)
+        ax.legend(fontsize=8)
+        ax.set_title("Enrolled vs potential vs reachable", fontsize=10)
+        out.append(_png(fig, alt="Program saturation"))
+    else:
+        out.append('<p class="note">No enrolled/potential/reachable columns recognised: table only.</p>')
+    cols = [c for c in p.columns if c not in ("program", "segment_type", "segment_value", "is_suppressed", "run_id",
+                                              "computed_at", "created_at") and pd.api.types.is_numeric_dtype(p[c])][:8]
+    rows = []
+    for i, r in p.iterrows():
+        rows.append([html.escape(str(r["program"])),
+                     *([SUPPRESSED] * len(cols) if small[i] else
+                       [_fmt(r[c], "int") if c == "n" else _fmt(r[c]) for c in cols])])
+    out.append(_table(["program", *cols], rows, cls="compact saturation"))
+    return "".join(out) + "</section>"
+
+
+def _section_maturity(inp: ReportInputs) -> str:
+    out = ['<section id="maturity"><h2>CX maturity self-assessment</h2>']
+    if not inp.maturity:
+        return "".join(out) + '<p class="missing">No inventory.</p></section>'
+    out.append(f"<p>Scored from what this warehouse holds (levels are cumulative). Overall: most capabilities are at "
+               f"<b>{overall_level(inp.maturity)}</b>.</p>")
+    rows = []
+    for cap in inp.maturity:
+        badge = f'<span class="level l{cap.level}">{html.escape(cap.level_name)}</span>'
+        evidence = "<ul>" + "".join(f"<li>{html.escape(e)}</li>" for e in cap.evidence) + "</ul>"
+        rows.append([html.escape(cap.name), badge, evidence, html.escape(cap.next_step)])
+    out.append(_table(["capability", "level", "evidence", "next level needs"], rows, cls="maturity"))
+    counts = " · ".join(f"{name}: {sum(c.level == i for c in inp.maturity)}" for i, name in enumerate(LEVELS))
+    out.append(f'<p class="note">{counts}</p>')
+    return "".join(out) + "</section>"
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
+main{max-width:1220px;margin:0 auto;padding:20px 28px;background:#fff}
+h1{font-size:26px;margin:0 0 6px;color:#0b3d6e} h2{font-size:20px;border-bottom:2px solid #0b3d6e;padding-bottom:4px;margin-top:32px}
+h3{font-size:15px} .meta{color:#555;margin:0 0 10px} nav a{margin-right:14px;color:#0b3d6e}
+img.plot{max-width:100%;display:block;margin:8px 0} table{border-collapse:collapse;margin:8px 0;font-size:13px}
+th,td{border:1px solid #d6d9de;padding:4px 8px;text-align:left;vertical-align:top} th{background:#eef1f5}
+table.compact td{padding:2px 8px} .missing{background:#fff6e0;border-left:4px solid #e0a100;padding:8px 12px}
+.note{color:#555;font-size:12px} .suppressed{color:#888;font-style:italic} code{background:#eef1f5;padding:0 3px}
+.level{padding:2px 8px;border-radius:10px;font-weight:600;font-size:12px;white-space:nowrap}
+.l0{background:#eee;color:#555} .l1{background:#fde8cf;color:#8a4b00} .l2{background:#d8ecff;color:#0b3d6e}
+.l3{background:#d5f5dd;color:#16692f} table.maturity ul{margin:0;padding-left:16px} details{margin:6px 0}
+"""
+
+SECTIONS = (("kpis", "KPI trends"), ("csat", "CSAT"), ("drivers", "Drivers"), ("whatif", "What-if"),
+            ("segments", "Segments"), ("saturation", "Saturation"), ("maturity", "Maturity"))
+
+
+def render_html(inp: ReportInputs) -> str:
+    """The whole report as one self-contained HTML document."""
+    nav = "<nav>" + "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in SECTIONS) + "</nav>"
+    body = "".join([
+        _section_header(inp), nav, _section_kpis(inp), _section_csat(inp), _section_drivers(inp), _section_whatif(inp),
+        _section_segments(inp), _section_saturation(inp), _section_maturity(inp),
+    ])
+    title = html.escape(f"{inp.utility_name} CX report")
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
+            f"<body><main>{body}</main></body></html>")
