@@ -142,7 +142,38 @@ def _require_gold(cfg: Config, table: str) -> None:
 
 
 def cmd_whatif(args: argparse.Namespace, cfg: Config) -> int:
-    return _not_yet("whatif", 6)
+    from ucx_spark.insights.whatif import parse_scenario
+    from ucx_spark.pipelines import whatif
+
+    _require_gold(cfg, "household_features")
+    where = " AND ".join(f"({w})" for w in args.where) if len(args.where) > 1 else (args.where[0] if args.where else None)
+    scenarios = [parse_scenario(s, sets=args.set_exprs, where=where) for s in args.scenario] or [
+        parse_scenario(None, sets=args.set_exprs, where=where)
+    ]
+    spark = _spark(cfg)
+    ins = cfg.insights
+    for scenario in scenarios:
+        with step(f"what-if {scenario.label}"):
+            result = whatif.run(
+                spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri,
+                experiment=cfg.mlflow.experiment, scenario=scenario, min_households=cfg.privacy.min_households,
+                liheap_annual_benefit_usd=ins.liheap_annual_benefit_usd, csat_top2box_threshold=ins.csat_top2box_threshold,
+                bootstrap_replicates=ins.bootstrap_replicates, confidence_level=ins.confidence_level, seed=ins.seed,
+            )
+        print(result.summary())
+    return 0
+
+
+def cmd_drivers(args: argparse.Namespace, cfg: Config) -> int:
+    from ucx_spark.pipelines import drivers
+
+    _require_gold(cfg, "household_features")
+    spark = _spark(cfg)
+    with step("global drivers of every champion model (mean |SHAP|, by segment)"):
+        result = drivers.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri,
+                             run_id=new_run_id(), min_households=cfg.privacy.min_households)
+    print(result.summary())
+    return 0
 
 
 def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
@@ -249,10 +280,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("whatif", help="simulate a scenario through the champion models")
     p.add_argument("--warehouse", metavar="DIR")
-    p.add_argument("--scenario", action="append", default=[])
-    p.add_argument("--set", action="append", default=[], dest="set_exprs")
-    p.add_argument("--where", action="append", default=[])
+    p.add_argument("--scenario", action="append", default=[], metavar="NAME=VALUE",
+                   help="rate_increase_usd=5, rate_increase_pct=3 or liheap_enrollment_pct=+10 (repeatable: one run each)")
+    p.add_argument("--set", action="append", default=[], dest="set_exprs", metavar="FEATURE=EXPR",
+                   help="change a feature by a Spark SQL expression, e.g. outage_minutes_365d=outage_minutes_365d*0.8")
+    p.add_argument("--where", action="append", default=[], metavar="CONDITION",
+                   help="scope: column=value or a Spark SQL predicate, e.g. customer_class=RES (repeatable: AND)")
     p.set_defaults(func=cmd_whatif)
+
+    p = sub.add_parser("drivers", help="global drivers (mean |SHAP|, direction) of every champion, by segment")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.set_defaults(func=cmd_drivers)
 
     p = sub.add_parser("report", help="write the self-contained CX report (HTML)")
     p.add_argument("--warehouse", metavar="DIR")

@@ -1,0 +1,388 @@
+"""What-if simulation: change the inputs a scenario would really change, re-score
+through the champion models, and report the change with bootstrap intervals.
+
+Scenarios (``parse_scenario``):
+
+- ``rate_increase_usd=X``: every bill of the households in scope rises by X USD
+  for the first year under the new rate: ``last_bill_usd`` and
+  ``mean_bill_12_usd`` +X, ``annual_bill_usd`` +12X; bill shock is the first
+  new bill against the old trailing mean (``bill_shock_ratio``, ``is_bill_shock``,
+  ``max_bill_shock_ratio_180d``); ``energy_burden`` = new annual bill / income
+  midpoint.
+- ``rate_increase_pct=Y``: the same with bills x (1 + Y/100).
+- ``liheap_enrollment_pct=+P``: P percentage points of the households in scope
+  that are eligible (income band lt25k or 25-50k, residential, not enrolled)
+  enroll, chosen by their propensity to enroll (a look-alike logistic model
+  of current LIHEAP enrollment on burden, income, arrears and collections,
+  fitted on the snapshot; ties by household_id). Each gets the configured
+  annual benefit B (``insights.liheap_annual_benefit_usd``): it pays down
+  arrears first, one more assistance payment enters the payment mix, and
+  ``energy_burden`` becomes max(annual bill - B, 0) / income midpoint.
+- ``--set feature=SQL expression`` (repeatable) with ``--where``: a general
+  change of any feature column, e.g. ``outage_minutes_365d=outage_minutes_365d*0.8``.
+
+``--where`` narrows the scope: ``column=value`` (equality on a snapshot
+column) or any Spark SQL predicate over snapshot columns. Households outside
+the scope keep their inputs, so their scores cannot move.
+
+Outcomes per household: expected CSAT (``csat``), top-2-box (predicted CSAT >=
+``insights.csat_top2box_threshold``), payment risk, and expected arrears:
+``arrears_usd + payment_risk x 2 x mean_bill_12_usd`` (today's past-due
+balance plus, with the probability of reaching a disconnect notice, the two
+monthly bills typically past due by then).
+
+Uncertainty: households are hashed (with the seed) into ``BUCKETS`` buckets;
+Spark sums the per-household deltas per segment and bucket, and the driver
+resamples buckets with replacement (a cluster bootstrap: the driver only
+holds segments x buckets numbers, never household rows). The interval is the
+percentile interval of the mean delta at ``confidence_level``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
+
+from ucx_spark.errors import UcxError
+from ucx_spark.insights.base import suppress, with_segments
+from ucx_spark.models.score import LoadedModel, predict_frame
+
+LIHEAP_INCOME_BANDS = ("lt25k", "25-50k")
+BUCKETS = 1000
+METRICS = ("mean_csat", "csat_top2box_share", "mean_payment_risk", "expected_arrears_usd")
+ARREARS_BILLS_AT_NOTICE = 2.0
+BILL_SHOCK_RATIO = 1.5
+PROPENSITY_FEATURES = ("energy_burden", "income_midpoint_usd", "arrears_usd", "collections_past_due_notice_365d", "annual_bill_usd")
+_NAMED = re.compile(r"^\s*(rate_increase_usd|rate_increase_pct|liheap_enrollment_pct)\s*=\s*([+-]?\d+(?:\.\d+)?)\s*$")
+_SET = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.+)$")
+_WHERE_EQ = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([^=<>!'\"]+?)\s*$")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A parsed scenario: a named one (kind, value) and/or general ``sets``, with a scope."""
+
+    label: str
+    kind: str = "set"  # rate_increase_usd | rate_increase_pct | liheap_enrollment_pct | set
+    value: float = 0.0
+    sets: tuple[tuple[str, str], ...] = ()
+    where: str | None = None
+    options: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"kind": self.kind, "value": self.value, "sets": [list(s) for s in self.sets], "where": self.where, "options": self.options},
+            sort_keys=True,
+        )
+
+
+def parse_scenario(scenario: str | None = None, *, sets: list[str] | None = None, where: str | None = None) -> Scenario:
+    """Scenario from the CLI: ``--scenario NAME=VALUE`` and/or ``--set feature=expr`` (repeatable), ``--where``."""
+    parsed_sets: list[tuple[str, str]] = []
+    for text in sets or []:
+        m = _SET.match(text)
+        if not m or not m.group(2).strip():
+            raise UcxError(f"--set {text!r}: expected feature=expression, e.g. outage_minutes_365d=outage_minutes_365d*0.8")
+        parsed_sets.append((m.group(1), m.group(2).strip()))
+    if scenario:
+        m = _NAMED.match(scenario)
+        if not m:
+            raise UcxError(
+                f"--scenario {scenario!r}: expected rate_increase_usd=X, rate_increase_pct=Y or liheap_enrollment_pct=+P"
+            )
+        kind, value = m.group(1), float(m.group(2))
+        if kind == "liheap_enrollment_pct" and not 0 < value <= 100:
+            raise UcxError(f"--scenario {scenario!r}: the LIHEAP enrollment lift must be in (0, 100] percentage points")
+        label = scenario.strip() + "".join(f"; set {c}={e}" for c, e in parsed_sets)
+        return Scenario(label=label + (f"; where {where}" if where else ""), kind=kind, value=value, sets=tuple(parsed_sets), where=where)
+    if not parsed_sets:
+        raise UcxError("nothing to simulate: give --scenario NAME=VALUE or at least one --set feature=expression")
+    label = "; ".join(f"set {c}={e}" for c, e in parsed_sets)
+    return Scenario(label=label + (f"; where {where}" if where else ""), sets=tuple(parsed_sets), where=where)
+
+
+def scope_condition(where: str | None, columns: list[str]) -> Column:
+    """The scope predicate: ``column=value`` shorthand or a Spark SQL predicate; all rows when None."""
+    if not where:
+        return F.lit(True)
+    m = _WHERE_EQ.match(where)
+    if m and m.group(1) in columns:
+        return F.col(m.group(1)).cast("string") == F.lit(m.group(2).strip())
+    return F.expr(where)
+
+
+def _has(df: DataFrame, *cols: str) -> bool:
+    return all(c in df.columns for c in cols)
+
+
+def _require(df: DataFrame, scenario: Scenario, *cols: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise UcxError(f"scenario {scenario.label!r} needs feature columns missing from gold/household_features: {missing}")
+
+
+def _income_mid() -> Column:
+    return F.col("income_midpoint_usd")
+
+
+def _apply_bills(df: DataFrame, touched: Column, *, add: Column | None = None, factor: Column | None = None) -> DataFrame:
+    def new(c: str) -> Column:
+        old = F.col(c)
+        return old + add if add is not None else old * factor
+
+    out = df.withColumn("last_bill_usd", F.when(touched, new("last_bill_usd")).otherwise(F.col("last_bill_usd")))
+    if _has(df, "mean_bill_12_usd"):
+        out = out.withColumn("mean_bill_12_usd", F.when(touched, new("mean_bill_12_usd")).otherwise(F.col("mean_bill_12_usd")))
+    if _has(df, "annual_bill_usd"):
+        annual = F.col("annual_bill_usd") + add * 12 if add is not None else F.col("annual_bill_usd") * factor
+        out = out.withColumn("annual_bill_usd", F.when(touched, annual).otherwise(F.col("annual_bill_usd")))
+    if _has(df, "trailing_mean_bill_usd", "bill_shock_ratio"):
+        ratio = F.when(F.col("trailing_mean_bill_usd") > 0, F.col("last_bill_usd") / F.col("trailing_mean_bill_usd"))
+        out = out.withColumn("bill_shock_ratio", F.when(touched, ratio).otherwise(F.col("bill_shock_ratio")))
+        if _has(df, "is_bill_shock"):
+            out = out.withColumn("is_bill_shock", F.when(touched, F.col("bill_shock_ratio") >= BILL_SHOCK_RATIO).otherwise(F.col("is_bill_shock")))
+        if _has(df, "max_bill_shock_ratio_180d"):
+            out = out.withColumn(
+                "max_bill_shock_ratio_180d",
+                F.when(touched, F.greatest("max_bill_shock_ratio_180d", "bill_shock_ratio")).otherwise(F.col("max_bill_shock_ratio_180d")),
+            )
+    if _has(df, "energy_burden", "annual_bill_usd", "income_midpoint_usd"):
+        burden = F.when(_income_mid() > 0, F.col("annual_bill_usd") / _income_mid())
+        out = out.withColumn("energy_burden", F.when(touched, burden).otherwise(F.col("energy_burden")))
+    return out
+
+
+def liheap_propensity(snapshot_df: DataFrame) -> DataFrame:
+    """household_id + ``liheap_propensity``: a look-alike logistic model of current
+    LIHEAP enrollment on ``PROPENSITY_FEATURES`` (those present; nulls as 0),
+    fitted on the snapshot. Without any enrolled (or any non-enrolled)
+    household, the propensity is the energy burden rank (higher burden first)."""
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.feature import StandardScaler, VectorAssembler
+
+    feats = [c for c in PROPENSITY_FEATURES if c in snapshot_df.columns]
+    label = F.coalesce(F.col("is_enrolled_liheap").cast("double"), F.lit(0.0))
+    data = snapshot_df.select("household_id", label.alias("label"), *[F.coalesce(F.col(c).cast("double"), F.lit(0.0)).alias(c) for c in feats])
+    classes = data.agg(F.countDistinct("label").alias("k")).first()["k"]
+    if not feats or classes < 2:
+        fallback = F.coalesce(F.col("energy_burden").cast("double"), F.lit(0.0)) if "energy_burden" in snapshot_df.columns else F.lit(0.0)
+        return snapshot_df.select("household_id", fallback.alias("liheap_propensity"))
+    vec = VectorAssembler(inputCols=feats, outputCol="_raw").transform(data)
+    scaler = StandardScaler(inputCol="_raw", outputCol="features", withMean=True, withStd=True).fit(vec)
+    scaled = scaler.transform(vec)
+    model = LogisticRegression(regParam=0.01, maxIter=50).fit(scaled)
+    from pyspark.ml.functions import vector_to_array
+
+    return model.transform(scaled).select("household_id", vector_to_array("probability")[1].alias("liheap_propensity"))
+
+
+def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_usd: float) -> DataFrame:
+    eligible = (
+        in_scope
+        & ~F.coalesce(F.col("is_enrolled_liheap"), F.lit(False))
+        & F.col("income_band").isin(*LIHEAP_INCOME_BANDS)
+    )
+    if "customer_class" in df.columns:
+        eligible = eligible & (F.col("customer_class") != F.lit("COM"))
+    prop_df = liheap_propensity(df)
+    marked = df.join(prop_df, "household_id", "left").withColumn("_eligible", eligible)
+    n_eligible = marked.filter("_eligible").count()
+    k = int(round(n_eligible * lift_pct / 100.0))
+    picks = (
+        marked.filter("_eligible")
+        .orderBy(F.desc_nulls_last("liheap_propensity"), "household_id")
+        .limit(k)
+        .select("household_id", F.lit(True).alias("_pick"))
+    )
+    out = marked.join(picks, "household_id", "left").withColumn("_touched", F.coalesce(F.col("_pick"), F.lit(False)))
+    touched = F.col("_touched")
+    b = F.lit(float(benefit_usd))
+    out = out.withColumn("is_enrolled_liheap", F.when(touched, F.lit(True)).otherwise(F.col("is_enrolled_liheap")))
+    if _has(out, "arrears_usd"):
+        out = out.withColumn(
+            "arrears_usd",
+            F.when(touched, F.greatest(F.coalesce(F.col("arrears_usd"), F.lit(0.0)) - b, F.lit(0.0))).otherwise(F.col("arrears_usd")),
+        )
+    if _has(out, "payment_share_assistance_365d", "payments_365d"):
+        p = F.coalesce(F.col("payments_365d").cast("double"), F.lit(0.0))
+        share = (F.coalesce(F.col("payment_share_assistance_365d"), F.lit(0.0)) * p + 1.0) / (p + 1.0)
+        out = out.withColumn("payment_share_assistance_365d", F.when(touched, share).otherwise(F.col("payment_share_assistance_365d")))
+        out = out.withColumn("payments_365d", F.when(touched, F.col("payments_365d") + 1).otherwise(F.col("payments_365d")))
+    if _has(out, "energy_burden", "annual_bill_usd", "income_midpoint_usd"):
+        burden = F.when(_income_mid() > 0, F.greatest(F.col("annual_bill_usd") - b, F.lit(0.0)) / _income_mid())
+        out = out.withColumn("energy_burden", F.when(touched, burden).otherwise(F.col("energy_burden")))
+    return out.drop("_pick", "_eligible", "liheap_propensity")
+
+
+def apply_scenario(snapshot_df: DataFrame, scenario: Scenario, *, liheap_annual_benefit_usd: float) -> DataFrame:
+    """The snapshot under ``scenario``: same columns and types, plus ``_touched`` (inputs changed).
+
+    Rows outside the scope are returned unchanged.
+    """
+    try:
+        in_scope = scope_condition(scenario.where, snapshot_df.columns)
+        snapshot_df.select(in_scope.alias("_probe")).schema  # noqa: B018 - analyse the predicate now
+    except AnalysisException as exc:
+        raise UcxError(f"--where {scenario.where!r} is not a valid condition over gold/household_features: {exc.getMessage() if hasattr(exc, 'getMessage') else exc}") from None
+    # The scope is fixed before any input changes (a predicate on a bill column
+    # must not be re-evaluated on the raised bill).
+    df = snapshot_df.withColumn("_scope", in_scope)
+    in_scope = F.col("_scope")
+    touched = in_scope
+    if scenario.kind in ("rate_increase_usd", "rate_increase_pct"):
+        _require(df, scenario, "last_bill_usd")
+        if scenario.kind == "rate_increase_usd":
+            df = _apply_bills(df, in_scope, add=F.lit(scenario.value))
+        else:
+            df = _apply_bills(df, in_scope, factor=F.lit(1.0 + scenario.value / 100.0))
+        df = df.withColumn("_touched", in_scope & F.col("last_bill_usd").isNotNull())
+    elif scenario.kind == "liheap_enrollment_pct":
+        _require(df, scenario, "is_enrolled_liheap", "income_band")
+        df = _apply_liheap(df, in_scope, lift_pct=scenario.value, benefit_usd=liheap_annual_benefit_usd)
+    else:
+        df = df.withColumn("_touched", F.lit(False))
+    for column, expression in scenario.sets:
+        if column not in snapshot_df.columns or column in ("household_id", "as_of_date"):
+            raise UcxError(f"--set {column}=...: {column!r} is not a feature column of gold/household_features")
+        try:
+            new = F.expr(expression).cast(snapshot_df.schema[column].dataType)
+            df.select(new).schema  # noqa: B018
+        except AnalysisException as exc:
+            raise UcxError(f"--set {column}={expression}: not a valid Spark SQL expression ({str(exc).splitlines()[0]})") from None
+        df = df.withColumn(column, F.when(touched, new).otherwise(F.col(column)))
+        df = df.withColumn("_touched", F.col("_touched") | touched)
+    original = [F.col(f.name).cast(f.dataType).alias(f.name) for f in snapshot_df.schema.fields]
+    return df.select(*original, F.coalesce(F.col("_touched"), F.lit(False)).alias("_touched"))
+
+
+def household_outcomes(
+    features_df: DataFrame,
+    models: dict[str, LoadedModel],
+    *,
+    csat_top2box_threshold: float,
+) -> DataFrame:
+    """household_id + csat, csat_top2box (0/1), payment_risk, expected_arrears_usd for ``features_df``
+    (a snapshot, possibly under a scenario). Needs the csat and payment_risk champions."""
+    csat_df = predict_frame(features_df, models["csat"], keep=("household_id",)).withColumnRenamed("score", "csat")
+    risk_df = predict_frame(features_df, models["payment_risk"], keep=("household_id",)).withColumnRenamed("score", "payment_risk")
+    bill = F.coalesce(F.col("mean_bill_12_usd"), F.col("last_bill_usd"), F.lit(0.0)) if "mean_bill_12_usd" in features_df.columns else F.coalesce(F.col("last_bill_usd"), F.lit(0.0))
+    arrears = F.coalesce(F.col("arrears_usd").cast("double"), F.lit(0.0)) if "arrears_usd" in features_df.columns else F.lit(0.0)
+    money_df = features_df.select("household_id", arrears.alias("_arrears"), bill.cast("double").alias("_bill"))
+    return (
+        csat_df.join(risk_df, "household_id")
+        .join(money_df, "household_id")
+        .select(
+            "household_id",
+            "csat",
+            (F.col("csat") >= F.lit(csat_top2box_threshold)).cast("double").alias("csat_top2box"),
+            "payment_risk",
+            (F.col("_arrears") + F.col("payment_risk") * ARREARS_BILLS_AT_NOTICE * F.col("_bill")).alias("expected_arrears_usd"),
+        )
+    )
+
+
+OUTCOME_OF_METRIC = {
+    "mean_csat": "csat",
+    "csat_top2box_share": "csat_top2box",
+    "mean_payment_risk": "payment_risk",
+    "expected_arrears_usd": "expected_arrears_usd",
+}
+
+
+def simulate(
+    snapshot_df: DataFrame,
+    scenario: Scenario,
+    models: dict[str, LoadedModel],
+    *,
+    liheap_annual_benefit_usd: float,
+    csat_top2box_threshold: float,
+) -> DataFrame:
+    """Per household: household_id, touched, and ``<outcome>_baseline`` / ``<outcome>_scenario``
+    for csat, csat_top2box, payment_risk and expected_arrears_usd. Both sides are
+    scored by the same champions; nothing is copied from one side to the other."""
+    changed_df = apply_scenario(snapshot_df, scenario, liheap_annual_benefit_usd=liheap_annual_benefit_usd)
+    kw = {"csat_top2box_threshold": csat_top2box_threshold}
+    base_df = household_outcomes(snapshot_df, models, **kw)
+    scen_df = household_outcomes(changed_df.drop("_touched"), models, **kw)
+    outcomes = list(OUTCOME_OF_METRIC.values())
+    return (
+        base_df.select("household_id", *[F.col(o).alias(f"{o}_baseline") for o in outcomes])
+        .join(scen_df.select("household_id", *[F.col(o).alias(f"{o}_scenario") for o in outcomes]), "household_id")
+        .join(changed_df.select("household_id", F.col("_touched").alias("touched")), "household_id")
+    )
+
+
+def _bucket(seed: int) -> Column:
+    return F.pmod(F.xxhash64(F.col("household_id"), F.lit(seed)), F.lit(BUCKETS)).cast("int")
+
+
+def bucket_sums(sim_df: DataFrame, snapshot_df: DataFrame, *, segments_df: DataFrame | None, seed: int) -> DataFrame:
+    """Per segment and bucket: households, touched households, and the sums of every
+    outcome's baseline and delta (small: segments x ``BUCKETS`` rows)."""
+    seg_df = with_segments(snapshot_df).select("household_id", "segment_type", "segment_value")
+    if segments_df is not None:
+        seg_df = seg_df.unionByName(segments_df.select("household_id", "segment_type", "segment_value"))
+    aggs = [F.count("*").alias("n"), F.sum(F.col("touched").cast("long")).alias("n_touched")]
+    for metric, o in OUTCOME_OF_METRIC.items():
+        aggs.append(F.sum(f"{o}_baseline").alias(f"{metric}__base"))
+        aggs.append(F.sum(F.col(f"{o}_scenario") - F.col(f"{o}_baseline")).alias(f"{metric}__delta"))
+    return sim_df.join(seg_df, "household_id").withColumn("bucket", _bucket(seed)).groupBy("segment_type", "segment_value", "bucket").agg(*aggs)
+
+
+def summarise(
+    sums_pdf: pd.DataFrame,
+    *,
+    replicates: int,
+    confidence_level: float,
+    seed: int,
+) -> pd.DataFrame:
+    """Rows of gold/whatif_results (without run/scenario columns) from ``bucket_sums`` on the driver.
+
+    Point estimates are the means over the segment's households; intervals the
+    percentile interval of the mean delta over ``replicates`` bucket resamples.
+    """
+    rng = np.random.default_rng(seed)
+    lo_q, hi_q = (1 - confidence_level) / 2, 1 - (1 - confidence_level) / 2
+    rows = []
+    for (seg_type, seg_value), g in sums_pdf.groupby(["segment_type", "segment_value"], sort=True):
+        n = g["n"].to_numpy(dtype=np.float64)
+        total = n.sum()
+        idx = rng.integers(0, len(g), size=(replicates, len(g)))
+        n_rep = n[idx].sum(axis=1)
+        for metric in METRICS:
+            base = g[f"{metric}__base"].to_numpy(dtype=np.float64)
+            delta = g[f"{metric}__delta"].to_numpy(dtype=np.float64)
+            mean_base = base.sum() / total
+            mean_delta = delta.sum() / total
+            rep = delta[idx].sum(axis=1) / np.where(n_rep > 0, n_rep, np.nan)
+            lo, hi = np.nanquantile(rep, [lo_q, hi_q])
+            rows.append(
+                {
+                    "segment_type": seg_type,
+                    "segment_value": seg_value,
+                    "metric": metric,
+                    "baseline": float(mean_base),
+                    "scenario_value": float(mean_base + mean_delta),
+                    "delta": float(mean_delta),
+                    "delta_ci_low": float(lo),
+                    "delta_ci_high": float(hi),
+                    "n": int(total),
+                    "n_touched": int(g["n_touched"].sum()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+VALUE_COLUMNS = ["baseline", "scenario_value", "delta", "delta_ci_low", "delta_ci_high"]
+
+
+def suppress_results(results_df: DataFrame, *, min_households: int) -> DataFrame:
+    """Null the values of segment cells with n < ``min_households`` (adds is_suppressed)."""
+    return suppress(results_df, value_cols=VALUE_COLUMNS, min_households=min_households)

@@ -1,0 +1,38 @@
+"""Reads shared by the insights pipelines: the scoring snapshot and the persona segments."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ucx_spark.errors import UcxError
+from ucx_spark.insights.base import snapshot
+from ucx_spark.io.delta import read_table, table_exists, table_path, table_version
+
+
+def read_snapshot(spark: SparkSession, warehouse: str) -> tuple[DataFrame, int | None]:
+    """(active households at the latest as_of_date of gold/household_features, its Delta version)."""
+    path = table_path(warehouse, "gold", "household_features")
+    if not table_exists(spark, path):
+        raise UcxError(f"{path} does not exist: run `ucx pipeline` first")
+    version = table_version(spark, path)
+    features_df = read_table(spark, warehouse, "gold", "household_features", version=version)
+    accounts_df = (
+        read_table(spark, warehouse, "silver", "accounts")
+        if table_exists(spark, table_path(warehouse, "silver", "accounts"))
+        else None
+    )
+    return snapshot(features_df, accounts_df), version
+
+
+def read_persona_segments(spark: SparkSession, warehouse: str) -> DataFrame | None:
+    """household_id, segment_type ('persona'), segment_value (persona name) from gold/segments, if built."""
+    path = table_path(warehouse, "gold", "segments")
+    if not table_exists(spark, path):
+        return None
+    segments_df = read_table(spark, warehouse, "gold", "segments")
+    if "segmentation" not in segments_df.columns:
+        return None
+    return segments_df.filter(F.col("segmentation") == "persona").select(
+        "household_id", F.lit("persona").alias("segment_type"), F.col("segment_name").alias("segment_value")
+    )
