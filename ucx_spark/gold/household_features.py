@@ -7,7 +7,9 @@ due_date), payments, contacts, marketing by the local date of their
 timestamp, collections by event_date, programs by enrolled_on, outages by the
 local date they started (their minutes only once restored by as_of_date).
 Look-back windows end on as_of_date inclusive: "90d" is the 90 days
-(as_of_date - 89) .. as_of_date.
+(as_of_date - 89) .. as_of_date. The ``_180d`` service features describe the
+customer's recent experience (outages, ETR misses, bill shock, unresolved
+contacts), the half-year a satisfaction survey answer reflects.
 
 Not point in time (silver keeps one current row per key, no history): the
 third-party household record and the census row of the zip are today's
@@ -35,6 +37,8 @@ OVERNIGHT_BASE_HOURS = (1, 4)
 NIGHT_HOURS = (22, 5)  # EV charging window, across midnight
 MIDDAY_HOURS = (10, 15)  # solar window
 EV_BLOCK_KW = 3.0  # a "sustained block": two consecutive night hours at >= 3 kW each
+RECENT_DAYS = 180  # the recent-experience window of the _180d features
+PAST_DUE_RECENT_DAYS = 45  # a past-due notice older than this no longer counts as open
 
 BASE_TEMPERATURE_F = 65.0
 # Midpoints of contract.INCOME_BANDS in USD (open-ended bands: a conventional value).
@@ -284,7 +288,8 @@ def usage_features(
 # --- billing and payments --------------------------------------------------------------------
 
 def bill_features(keys_df: DataFrame, bills_df: DataFrame, *, bill_shock_ratio: float = 1.5) -> DataFrame:
-    """Last bill, mean of the last 12, bill shock (last vs mean of the up to 12 bills before it).
+    """Last bill, mean of the last 12, bill shock (last vs mean of the up to 12 bills before it),
+    and the worst bill of the recent window (each bill vs the mean of its up to 3 previous bills).
 
     Bills count from their bill_date. Needs bill_id, account_id, bill_date, period_end, amount_due.
     annual_bill_usd = 12 x mean of the last 12 bills (monthly billing assumed).
@@ -307,13 +312,30 @@ def bill_features(keys_df: DataFrame, bills_df: DataFrame, *, bill_shock_ratio: 
         )
     )
     ratio = _ratio(F.col("last_bill_usd"), F.col("trailing_mean_bill_usd"))
-    return agg.select(
+    # Each bill against the mean of the account's up to 3 bills before it: only earlier
+    # bills enter, and the bill itself must be dated on or before as_of_date to pair.
+    by_account = Window.partitionBy("account_id").orderBy("bill_date", "period_end", "bill_id")
+    per_bill = bills_df.select(
+        "account_id",
+        "bill_date",
+        _ratio(
+            F.col("amount_due").cast("double"),
+            F.avg(F.col("amount_due").cast("double")).over(by_account.rowsBetween(-3, -1)),
+        ).alias("_shock"),
+    )
+    recent = (
+        _events_as_of(per_bill, keys_df, day=F.col("bill_date"), lookback_days=RECENT_DAYS)
+        .groupBy(*KEYS)
+        .agg(F.max("_shock").alias("max_bill_shock_ratio_180d"))
+    )
+    return agg.join(recent, list(KEYS), "left").select(
         *KEYS,
         "last_bill_usd",
         "mean_bill_12_usd",
         (F.col("mean_bill_12_usd") * 12.0).alias("annual_bill_usd"),
         ratio.alias("bill_shock_ratio"),
         (ratio >= bill_shock_ratio).alias("is_bill_shock"),
+        "max_bill_shock_ratio_180d",
     )
 
 
@@ -373,22 +395,46 @@ def payment_features(keys_df: DataFrame, bills_df: DataFrame, payments_df: DataF
 
 
 def collection_features(keys_df: DataFrame, collections_df: DataFrame) -> DataFrame:
-    """collections_<event_type>_365d counts. Needs account_id, event_date, event_type."""
+    """collections_<event_type>_365d counts, days since the latest past-due notice (365d) and,
+    when the table has amount_past_due, ``past_due_usd_45d``: the amount of the latest
+    past-due notice if it is at most ``PAST_DUE_RECENT_DAYS`` old (else 0).
+    Needs account_id, event_date, event_type [, amount_past_due]."""
     rows = _events_as_of(collections_df, keys_df, day=F.col("event_date"), lookback_days=365)
-    return rows.groupBy(*KEYS).agg(
-        *[F.count(F.when(F.col("event_type") == t, 1)).alias(f"collections_{t}_365d") for t in COLLECTION_EVENTS]
+    notice = F.col("event_type") == "past_due_notice"
+    extra: list[Column] = [
+        F.min(F.when(notice, F.datediff(F.col("as_of_date"), F.col("event_date")))).alias(
+            "days_since_past_due_notice"
+        )
+    ]
+    if "amount_past_due" in collections_df.columns:
+        latest = F.max_by(
+            F.when(notice, F.col("amount_past_due").cast("double")),
+            F.when(notice, F.struct(F.col("event_date"), F.col("event_id"))),
+        )
+        extra.append(latest.alias("_latest_past_due_usd"))
+    agg = rows.groupBy(*KEYS).agg(
+        *[F.count(F.when(F.col("event_type") == t, 1)).alias(f"collections_{t}_365d") for t in COLLECTION_EVENTS],
+        *extra,
     )
+    if "amount_past_due" not in collections_df.columns:
+        return agg
+    open_notice = F.col("days_since_past_due_notice") <= PAST_DUE_RECENT_DAYS
+    return agg.withColumn(
+        "past_due_usd_45d", F.when(open_notice, F.coalesce(F.col("_latest_past_due_usd"), F.lit(0.0))).otherwise(0.0)
+    ).drop("_latest_past_due_usd")
 
 
 # --- service ---------------------------------------------------------------------------------
 
 def contact_features(keys_df: DataFrame, contacts_df: DataFrame, *, time_zone: str) -> DataFrame:
-    """Contacts in 90d/365d, by reason (365d), FCR share and mean handle time (365d)."""
+    """Contacts in 90d/365d, by reason (365d), FCR share and mean handle time (365d), contacts
+    without first-contact resolution in the recent window."""
     rows = _events_as_of(contacts_df, keys_df, day=local_date(F.col("started_at"), time_zone=time_zone),
                          lookback_days=365)
     fcr = F.col("first_contact_resolution")
     return rows.groupBy(*KEYS).agg(
         F.count(F.when(_in_window(F.col("_event_day"), 90), 1)).alias("contacts_90d"),
+        F.count(F.when(_in_window(F.col("_event_day"), RECENT_DAYS) & ~fcr, 1)).alias("unresolved_contacts_180d"),
         F.count("*").alias("contacts_365d"),
         *[F.count(F.when(F.col("reason") == r, 1)).alias(f"contacts_{r}_365d") for r in CONTACT_REASONS],
         F.avg(F.when(fcr.isNotNull(), fcr.cast("double"))).alias("fcr_share_365d"),
@@ -397,7 +443,8 @@ def contact_features(keys_df: DataFrame, contacts_df: DataFrame, *, time_zone: s
 
 
 def outage_features(keys_df: DataFrame, outages_df: DataFrame, *, time_zone: str) -> DataFrame:
-    """Outages at the household's premise since its start_date: count, minutes, mean |ETR error| (365d).
+    """Outages at the household's premise since its start_date: count, minutes, mean |ETR error| (365d);
+    minutes and the worst |ETR error| of the recent window (180d).
 
     ``keys_df`` needs premise_id and start_date too. Minutes and ETR error
     only for outages restored on or before as_of_date (local).
@@ -415,10 +462,13 @@ def outage_features(keys_df: DataFrame, outages_df: DataFrame, *, time_zone: str
         .filter(_in_window(F.col("_started_day"), 365) & (F.col("_started_day") >= F.col("start_date")))
     )
     restored = F.col("_restored_day") <= F.col("as_of_date")
+    recent = restored & _in_window(F.col("_started_day"), RECENT_DAYS)
     return rows.groupBy(*KEYS).agg(
         F.count("*").alias("outages_365d"),
         F.coalesce(F.sum(F.when(restored, F.col("_minutes"))), F.lit(0.0)).alias("outage_minutes_365d"),
         F.avg(F.when(restored, F.col("_etr_error"))).alias("mean_etr_error_minutes_365d"),
+        F.coalesce(F.sum(F.when(recent, F.col("_minutes"))), F.lit(0.0)).alias("outage_minutes_180d"),
+        F.max(F.when(recent, F.col("_etr_error"))).alias("max_etr_error_minutes_180d"),
     )
 
 
@@ -476,10 +526,10 @@ COUNT_FEATURES_ZERO_WHEN_ABSENT = (
     "usage_days_90d", "weather_fit_days", "contacts_90d", "contacts_365d",
     *(f"contacts_{r}_365d" for r in CONTACT_REASONS),
     *(f"collections_{t}_365d" for t in COLLECTION_EVENTS),
-    "outages_365d", "marketing_conversions_365d",
+    "outages_365d", "marketing_conversions_365d", "unresolved_contacts_180d",
 )
 FLAG_FEATURES_FALSE_WHEN_ABSENT = (*(f"is_enrolled_{p}" for p in PROGRAMS), "has_unsubscribed")
-FLOAT_FEATURES_ZERO_WHEN_ABSENT = ("export_kwh_365d", "outage_minutes_365d")
+FLOAT_FEATURES_ZERO_WHEN_ABSENT = ("export_kwh_365d", "outage_minutes_365d", "outage_minutes_180d", "past_due_usd_45d")
 
 
 def household_features(
@@ -551,7 +601,8 @@ def household_features(
     for c in FLAG_FEATURES_FALSE_WHEN_ABSENT:
         filled[c] = F.coalesce(F.col(c), F.lit(False))
     for c in FLOAT_FEATURES_ZERO_WHEN_ABSENT:
-        filled[c] = F.coalesce(F.col(c), F.lit(0.0))
+        if c in filled:  # past_due_usd_45d only when collections carry amount_past_due
+            filled[c] = F.coalesce(F.col(c), F.lit(0.0))
     leading = ["household_id", "as_of_date", "customer_class", "rate_plan", "zip", "account_tenure_days"]
     rest = [c for c in filled if c not in (*leading, "account_id", "premise_id")]
     ordered = [*leading, *[c for c in rest if c not in THIRD_PARTY_COLUMNS], *THIRD_PARTY_COLUMNS]
