@@ -65,13 +65,35 @@ class ModelDef:
     greater_is_better: bool = True
     score_min: float | None = None
     score_max: float | None = None
+    # Domain knowledge as monotone constraints (feature -> +1 / -1): the score
+    # may only rise (+1) or fall (-1) with the feature, all else equal. Trees
+    # otherwise fit noise wiggles, and a what-if of a higher bill could then
+    # raise predicted CSAT for some households. Features absent from the
+    # feature table are ignored.
+    monotone: dict[str, int] = field(default_factory=dict)
 
 
+CSAT_MONOTONE = {
+    "bill_shock_ratio": -1, "max_bill_shock_ratio_180d": -1, "is_bill_shock": -1, "energy_burden": -1,
+    "arrears_usd": -1, "outage_minutes_365d": -1, "mean_etr_error_minutes_365d": -1, "fcr_share_365d": 1,
+    "outage_minutes_180d": -1, "max_etr_error_minutes_180d": -1, "unresolved_contacts_180d": -1, "past_due_usd_45d": -1,
+}
+PAYMENT_RISK_MONOTONE = {
+    "energy_burden": 1, "arrears_usd": 1, "last_bill_usd": 1, "mean_bill_12_usd": 1, "annual_bill_usd": 1,
+    "collections_past_due_notice_365d": 1, "income_midpoint_usd": -1, "payment_share_autopay_365d": -1,
+    "past_due_usd_45d": 1,
+}
 MODELS: dict[str, ModelDef] = {
     "ev_adoption": ModelDef("ev_adoption", "binary", "auc"),
-    "payment_risk": ModelDef("payment_risk", "binary", "auc"),
-    "csat": ModelDef("csat", "regression", "spearman", score_min=1.0, score_max=5.0),
+    "payment_risk": ModelDef("payment_risk", "binary", "auc", monotone=PAYMENT_RISK_MONOTONE),
+    "csat": ModelDef("csat", "regression", "spearman", score_min=1.0, score_max=5.0, monotone=CSAT_MONOTONE),
 }
+
+
+def monotone_constraints(spec: FeatureSpec, monotone: dict[str, int]) -> str | None:
+    """xgboost's ``monotone_constraints`` over the matrix columns (one-hot columns: 0), or None."""
+    values = [int(monotone.get(name, 0)) for name in spec.encoded]
+    return "(" + ",".join(str(v) for v in values) + ")" if any(values) else None
 
 
 @dataclass
@@ -389,8 +411,11 @@ def _train_model(
     train_matrix_df = keep(_matrix(spec, train_df, "label", *([weight_col] if weight_col else [])))
     say(f"{model}: {scheme} split {counts}, {len(spec.encoded)} matrix columns")
 
+    constraints = monotone_constraints(spec, model_def.monotone)
+    fixed = {"monotone_constraints": constraints} if constraints else {}
+
     def fit_and_score(params: dict[str, Any]) -> dict[str, float]:
-        booster = fit_booster(train_matrix_df, spec, params, task=model_def.task, weight_col=weight_col, num_workers=num_workers, seed=seed)
+        booster = fit_booster(train_matrix_df, spec, {**params, **fixed}, task=model_def.task, weight_col=weight_col, num_workers=num_workers, seed=seed)
         metrics = evaluate_loaded(model_def, _loaded(model, booster, spec), valid_df, weight=weight_col)
         trial_metrics.append(metrics)
         boosters.append(booster)
@@ -418,6 +443,7 @@ def _train_model(
                 "train_as_of_dates": ",".join(train_dates)[:500],
                 "valid_as_of_date": valid_date,
                 "n_features": len(spec.input_columns),
+                "monotone_features": ",".join(f"{k}{'+' if v > 0 else '-'}" for k, v in sorted(model_def.monotone.items()) if k in spec.encoded)[:500] or "none",
                 "features": ",".join(spec.input_columns)[:5000],
                 **{f"data_version.{k}": "none" if v is None else v for k, v in data_versions.items()},
                 **({"propensity_clip": PROPENSITY_CLIP, "max_weight": MAX_WEIGHT} if weight_col else {}),
