@@ -147,9 +147,9 @@ def account_segments(
     )
 
 
-def _segments_array() -> Column:
-    pairs = [F.struct(F.lit(ALL).alias("segment_type"), F.lit(ALL).alias("segment_value"))]
-    pairs += [F.struct(F.lit(s).alias("segment_type"), F.col(s).alias("segment_value")) for s in SEGMENT_TYPES]
+def _segments_array(segment_types: tuple[str, ...] = SEGMENT_TYPES, *, include_all: bool = True) -> Column:
+    pairs = [F.struct(F.lit(ALL).alias("segment_type"), F.lit(ALL).alias("segment_value"))] if include_all else []
+    pairs += [F.struct(F.lit(s).alias("segment_type"), F.col(s).alias("segment_value")) for s in segment_types]
     return F.array(*pairs)
 
 
@@ -321,16 +321,27 @@ def energy_facts(daily_usage_df: DataFrame, segments_df: DataFrame) -> DataFrame
 
 # --- aggregation -----------------------------------------------------------------------------
 
-def aggregate_facts(facts_df: DataFrame, segments_df: DataFrame) -> DataFrame:
-    """Cells (month, segment_type, segment_value, kpi) with value, n and max_household_share."""
-    seg_cols = segments_df.select("account_id", *SEGMENT_TYPES)
+def aggregate_facts(
+    facts_df: DataFrame,
+    segments_df: DataFrame,
+    *,
+    segment_types: tuple[str, ...] = SEGMENT_TYPES,
+    include_all: bool = True,
+) -> DataFrame:
+    """Cells (month, segment_type, segment_value, kpi) with value, n and max_household_share.
+
+    ``segments_df`` has account_id and one column per ``segment_types``; other
+    segmentations (e.g. the personas of gold/segments) pass their own columns
+    and ``include_all=False`` to get only their cells.
+    """
+    seg_cols = segments_df.select("account_id", *segment_types)
     per_entity = (
         facts_df.join(seg_cols, "account_id", "left")
         .select(
             *[c for c in FACT_COLUMNS if c != "account_id"],
-            *[F.coalesce(F.col(s), F.lit(UNKNOWN)).alias(s) for s in SEGMENT_TYPES],
+            *[F.coalesce(F.col(s), F.lit(UNKNOWN)).alias(s) for s in segment_types],
         )
-        .withColumn("s", F.explode(_segments_array()))
+        .withColumn("s", F.explode(_segments_array(segment_types, include_all=include_all)))
         .groupBy("month", "s.segment_type", "s.segment_value", "kpi", "entity")
         .agg(
             F.sum("num").alias("num"),

@@ -178,3 +178,14 @@ def last_commit(spark: SparkSession, path: str) -> tuple[int, dict[str, str]] | 
         return None
     row = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
     return int(row[0]), dict(row[1] or {})
+
+
+def replace_rows_where(df: DataFrame, path: str, *, predicate: str) -> None:
+    """Replace the rows matching ``predicate`` (SQL) with ``df`` in one Delta commit, keeping every
+    other row (``replaceWhere``); creates the table from ``df`` when it does not exist. Every row
+    of ``df`` must match ``predicate``."""
+    spark = df.sparkSession
+    writer = df.write.format("delta").mode("overwrite").option("partitionOverwriteMode", "static")
+    if table_exists(spark, path):
+        writer = writer.option("replaceWhere", predicate)
+    writer.save(path)
