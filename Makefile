@@ -9,9 +9,20 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ucx-setup-done
 DEMO_DIR ?= data/demo
 
-.PHONY: setup demo test lint bench clean check-java
+.PHONY: setup demo test lint bench clean check-java chromium
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
+
+# Headless Chromium (Debian package chromium) renders the CX report in its
+# screenshot test: installed here when missing and running as root.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (headless browser for the CX report test) with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "warning: chromium not found; the CX report's screenshot test needs it: sudo apt-get install chromium" >&2; \
+	  fi; }
 
 check-java:
 	@command -v java >/dev/null 2>&1 || { echo "error: Java 17+ is required (java not found on PATH). Install it, e.g. apt-get install openjdk-17-jre-headless" >&2; exit 1; }

@@ -4,14 +4,15 @@ In the spirit of the Beginner / Medium / Advanced utility-CX capability table:
 for each capability, the level the utility's *own data* supports today, with
 the evidence for it and what the next level needs. Scoring is a set of pure
 functions over a small JSON-like ``inventory`` dict (unit-testable without
-Spark); :func:`build_inventory` fills that dict from a warehouse with bounded
-reads (existence, row counts from Delta metadata, a few small aggregations).
+Spark); :func:`build_inventory` fills that dict from the warehouse's tables
+(:func:`read_inventory_tables`) with bounded reads: one aggregation per table
+(row count, a few distinct values) and the MLflow registry's champions.
 
 Inventory keys (all optional; a missing key means "nothing found"):
 
 - ``tables``: ``{"<layer>/<table>": row_count}`` for the tables that exist;
 - ``columns``: ``{"<layer>/<table>": [column, ...]}``;
-- ``ami_months``: distinct local months with metered energy (gold/meter_daily_usage);
+- ``ami_months``: local months spanned by metered energy (gold/meter_daily_usage);
 - ``survey_responses``: surveys with a csat; ``survey_measures``: which of
   csat/nps/ces have at least one value;
 - ``kpi_months``: ``{kpi: months with a value}`` in gold/cx_kpis (segment all);
@@ -28,13 +29,14 @@ Inventory keys (all optional; a missing key means "nothing found"):
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 LEVELS: tuple[str, ...] = ("Not yet", "Beginner", "Medium", "Advanced")
 PROPENSITY_MODELS: tuple[str, ...] = ("ev_adoption", "payment_risk")
@@ -165,7 +167,7 @@ def predicted_csat(inv: dict[str, Any]) -> Capability:
                 f"households scored: {share:.0%}" if share is not None else "households scored: none",
                 f"per-household drivers: {'yes' if drivers else 'no'}"]
     checks = [
-        (champion is not None, "train and register a CSAT model (`ucx train --model csat`)"),
+        (champion is not None or (share or 0) > 0, "train and register a CSAT model (`ucx train --model csat`)"),
         (share is not None and share > 0, "score households (`ucx score`) into gold/household_scores"),
         (share is not None and share >= FULL_COVERAGE and drivers,
          f"score at least {FULL_COVERAGE:.0%} of active households, with drivers"),
@@ -176,9 +178,9 @@ def predicted_csat(inv: dict[str, Any]) -> Capability:
 def propensity_models(inv: dict[str, Any]) -> Capability:
     champions = inv.get("champions", {})
     shares = inv.get("scored_share", {})
-    have = [m for m in PROPENSITY_MODELS if m in champions]
+    have = [m for m in PROPENSITY_MODELS if m in champions or (shares.get(m) or 0) > 0]
     scored = [m for m in PROPENSITY_MODELS if (shares.get(m) or 0) >= FULL_COVERAGE]
-    evidence = [f"champions: {', '.join(f'{m} v{champions[m]}' for m in have) or 'none'}",
+    evidence = [f"champions: {', '.join(f'{m} v{champions[m]}' for m in have if m in champions) or 'none'}",
                 f"fully scored: {', '.join(scored) or 'none'}", _table_note(inv, "gold/campaign_targets")]
     checks = [
         (bool(have), "train an EV-adoption or payment-risk model"),
@@ -319,7 +321,7 @@ def assess(inventory: dict[str, Any]) -> list[Capability]:
 
 
 def overall_level(capabilities: list[Capability]) -> str:
-    """The level most capabilities reach (ties go to the lower level)."""
+    """The most common level among the capabilities (ties go to the lower level)."""
     counts = [sum(c.level == i for c in capabilities) for i in range(len(LEVELS))]
     return LEVELS[max(range(len(LEVELS)), key=lambda i: (counts[i], -i))]
 
@@ -354,88 +356,112 @@ def _champions(tracking_uri: str | None) -> dict[str, str]:
     return found
 
 
-def build_inventory(
-    spark: SparkSession, warehouse: str | Path, *, min_households: int, tracking_uri: str | None = None
-) -> dict[str, Any]:
-    """The inventory of ``warehouse`` for :func:`assess` (bounded reads: counts and small aggregates)."""
-    from pyspark.sql import functions as F
-
-    from ucx_spark.gold.privacy import forbidden_columns_in
+def read_inventory_tables(spark: SparkSession, warehouse: str | Path) -> dict[str, DataFrame]:
+    """The :data:`INVENTORY_TABLES` that exist, as DataFrames (nothing is read yet)."""
     from ucx_spark.io.delta import read_table, table_exists, table_path
 
-    frames = {}
-    inv: dict[str, Any] = {"tables": {}, "columns": {}, "min_households": min_households}
+    found = {}
     for name in INVENTORY_TABLES:
         layer, table = name.split("/")
         if table_exists(spark, table_path(warehouse, layer, table)):
-            df = read_table(spark, warehouse, layer, table)
-            frames[name] = df
-            inv["tables"][name] = df.count()
-            inv["columns"][name] = df.columns
+            found[name] = read_table(spark, warehouse, layer, table)
+    return found
+
+
+def build_inventory(
+    tables: dict[str, DataFrame], *, min_households: int, tracking_uri: str | None = None
+) -> dict[str, Any]:
+    """The inventory for :func:`assess` from the tables that exist (``layer/table`` -> DataFrame).
+
+    Bounded: one aggregation job per table (row count plus the few distinct
+    values or months the scoring needs), a handful of rows back each.
+    """
+    from pyspark.sql import functions as F
+
+    from ucx_spark.gold.privacy import forbidden_columns_in
+
+    inv: dict[str, Any] = {"tables": {}, "columns": {}, "min_households": min_households}
     inv["forbidden_gold_columns"] = sorted(
-        {c for name, df in frames.items() if name.startswith("gold/") for c in forbidden_columns_in(df.schema)}
+        {c for name, df in tables.items() if name.startswith("gold/") for c in forbidden_columns_in(df.schema)}
     )
 
-    def distinct_values(name: str, column: str, where: object = None) -> list:
-        df = frames.get(name)
-        if df is None or column not in df.columns:
-            return []
-        if where is not None:
-            df = df.where(where)
-        return [r[0] for r in df.select(column).distinct().limit(1000).collect()]
-
-    usage = frames.get("gold/meter_daily_usage")
-    if usage is not None and "local_date" in usage.columns:
-        inv["ami_months"] = usage.where(F.col("kwh").isNotNull()).select(F.trunc("local_date", "month")).distinct().count()
-    surveys = frames.get("silver/surveys")
-    if surveys is not None:
-        present = [c for c in ("csat", "nps", "ces") if c in surveys.columns]
-        if present:
-            row = surveys.agg(*[F.count(c).alias(c) for c in present]).first()
-            inv["survey_responses"] = int(row["csat"] or 0) if "csat" in present else 0
-            inv["survey_measures"] = [c for c in present if row[c]]
-    kpis = frames.get("gold/cx_kpis")
-    if kpis is not None:
-        months = (kpis.where((F.col("segment_type") == "all") & F.col("value").isNotNull())
-                  .groupBy("kpi").agg(F.countDistinct("month").alias("m")).collect())
-        inv["kpi_months"] = {r["kpi"]: int(r["m"]) for r in months}
-        inv["kpi_segment_types"] = sorted(v for v in distinct_values("gold/cx_kpis", "segment_type") if v != "all")
-    features = frames.get("gold/household_features")
-    if features is not None and "as_of_date" in features.columns:
-        inv["feature_as_of_dates"] = features.select("as_of_date").distinct().count()
+    for name, df in tables.items():
+        inv["columns"][name] = df.columns
+        wanted = _table_aggregates(name, df.columns)
+        row = df.agg(F.count(F.lit(1)).alias("_rows"), *[col.alias(key) for key, col in wanted.items()]).first()
+        inv["tables"][name] = int(row["_rows"])
+        for key in wanted:
+            value = row[key]
+            if key.startswith("n_"):
+                continue
+            if key == "segmentations":
+                inv[key] = sorted(set(inv.get(key, [])) | set(value))
+            elif key == "kpi_segment_types":
+                inv[key] = [v for v in value if v != "all"]
+            elif key == "kpi_month_pairs":
+                inv["kpi_months"] = dict(Counter(pair["kpi"] for pair in value))
+            else:
+                inv[key] = list(value) if isinstance(value, list) else int(value or 0)
+        if name == "silver/surveys":
+            inv["survey_measures"] = [k[2:] for k in wanted if k.startswith("n_") and row[k]]
+            inv["survey_responses"] = int(row["n_csat"] or 0) if "n_csat" in wanted else 0
     inv["champions"] = _champions(tracking_uri)
-    scores = frames.get("gold/household_scores")
+    scores, features = tables.get("gold/household_scores"), tables.get("gold/household_features")
     if scores is not None and features is not None:
-        inv["scored_share"] = _scored_share(spark, warehouse, scores, features)
-    quality = frames.get("gold/quality_results")
-    if quality is not None:
-        inv["quality_layers"] = sorted(distinct_values("gold/quality_results", "layer"))
-        inv["quality_runs"] = quality.select("run_id").distinct().count()
-    inv["driver_segment_types"] = sorted(distinct_values("gold/model_drivers", "segment_type"))
-    inv["whatif_scenarios"] = len(distinct_values("gold/whatif_results", "scenario"))
-    inv["whatif_segment_types"] = sorted(distinct_values("gold/whatif_results", "segment_type"))
-    inv["segmentations"] = sorted(
-        set(distinct_values("gold/segment_profiles", "segmentation")) | set(distinct_values("gold/segments", "segmentation"))
-    )
-    inv["saturation_programs"] = len(distinct_values("gold/program_saturation", "program"))
-    campaign_col = next((c for c in ("campaign", "campaign_id", "program") if c in inv["columns"].get("gold/campaign_targets", [])), None)
-    inv["target_campaigns"] = len(distinct_values("gold/campaign_targets", campaign_col)) if campaign_col else 0
+        inv["scored_share"] = _scored_share(scores, features)
     return inv
 
 
-def _scored_share(spark: SparkSession, warehouse: str | Path, scores_df: Any, features_df: Any) -> dict[str, float]:
-    """Per model: households scored at the latest as_of_date / active households in the snapshot."""
+def _table_aggregates(name: str, columns: list[str]) -> dict[str, Any]:
+    """Inventory key -> aggregate Column computed over table ``name`` (only over columns it has)."""
     from pyspark.sql import functions as F
 
-    from ucx_spark.insights.base import snapshot
-    from ucx_spark.io.delta import read_table, table_exists, table_path
+    def distinct(column: str) -> Any:
+        return F.slice(F.sort_array(F.collect_set(F.col(column).cast("string"))), 1, 1000)
 
-    accounts = (read_table(spark, warehouse, "silver", "accounts")
-                if table_exists(spark, table_path(warehouse, "silver", "accounts")) else None)
-    active = snapshot(features_df, accounts).select("household_id").distinct().count()
-    if not active:
+    has = set(columns).issuperset
+    out: dict[str, Any] = {}
+    if name == "gold/meter_daily_usage" and has({"kwh", "local_date"}):
+        # Months spanned by metered days (min/max: one cheap pass over a table that can be large).
+        dated = F.when(F.col("kwh").isNotNull(), F.col("local_date"))
+        out["ami_months"] = F.coalesce(
+            F.floor(F.months_between(F.trunc(F.max(dated), "month"), F.trunc(F.min(dated), "month"))).cast("int") + 1, F.lit(0))
+    elif name == "silver/surveys":
+        out.update({f"n_{c}": F.count(c) for c in ("csat", "nps", "ces") if c in columns})
+    elif name == "gold/cx_kpis" and has({"segment_type", "kpi", "month", "value"}):
+        out["kpi_segment_types"] = distinct("segment_type")
+        valued = (F.col("segment_type") == "all") & F.col("value").isNotNull()
+        out["kpi_month_pairs"] = F.slice(F.collect_set(F.when(valued, F.struct("kpi", "month"))), 1, 100_000)
+    elif name == "gold/household_features" and has({"as_of_date"}):
+        out["feature_as_of_dates"] = F.countDistinct("as_of_date")
+    elif name == "gold/quality_results" and has({"layer", "run_id"}):
+        out.update(quality_layers=distinct("layer"), quality_runs=F.countDistinct("run_id"))
+    elif name == "gold/model_drivers" and has({"segment_type"}):
+        out["driver_segment_types"] = distinct("segment_type")
+    elif name == "gold/whatif_results" and has({"scenario", "segment_type"}):
+        out.update(whatif_scenarios=F.countDistinct("scenario"), whatif_segment_types=distinct("segment_type"))
+    elif name in ("gold/segments", "gold/segment_profiles") and has({"segmentation"}):
+        out["segmentations"] = distinct("segmentation")
+    elif name == "gold/program_saturation" and has({"program"}):
+        out["saturation_programs"] = F.countDistinct("program")
+    elif name == "gold/campaign_targets":
+        campaign = next((c for c in ("campaign", "campaign_id", "program") if c in columns), None)
+        if campaign:
+            out["target_campaigns"] = F.countDistinct(campaign)
+    return out
+
+
+def _scored_share(scores_df: DataFrame, features_df: DataFrame) -> dict[str, float]:
+    """Per model: households scored at the latest features as_of_date / households in the features that day.
+
+    (Scoring covers the accounts active that day, so a share a little under 1 is expected when accounts closed.)
+    """
+    from pyspark.sql import functions as F
+
+    per_date = features_df.groupBy("as_of_date").agg(F.countDistinct("household_id").alias("n")).collect()
+    if not per_date:
         return {}
-    latest = scores_df.agg(F.max("as_of_date")).first()[0]
+    latest, households = max((r["as_of_date"], r["n"]) for r in per_date)
     rows = (scores_df.where(F.col("as_of_date") == F.lit(latest)).groupBy("model_name")
             .agg(F.countDistinct("household_id").alias("n")).collect())
-    return {r["model_name"]: min(1.0, r["n"] / active) for r in rows}
+    return {r["model_name"]: min(1.0, r["n"] / households) for r in rows if households}

@@ -21,6 +21,7 @@ import base64
 import html
 import io
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -39,6 +40,7 @@ CSAT_BIN_WIDTH = 0.25
 TOP_DRIVERS = 10
 MAX_SEGMENTATIONS = 4
 WHATIF_METRICS: tuple[str, ...] = ("mean_csat", "csat_top2box_share", "mean_payment_risk", "expected_arrears_usd")
+LOWER_IS_BETTER = frozenset({"mean_payment_risk", "expected_arrears_usd"})
 
 # Which command fills each table the report reads (shown when the table is missing).
 HOW_TO_COMPUTE: dict[str, str] = {
@@ -47,8 +49,9 @@ HOW_TO_COMPUTE: dict[str, str] = {
     "silver/surveys": "ucx pipeline",
     "gold/model_drivers": "ucx drivers",
     "gold/whatif_results": "ucx whatif",
-    "gold/segment_profiles": "ucx segments",
+    "gold/segment_profiles": "ucx segment",
     "gold/program_saturation": "ucx saturation",
+    "gold/campaign_targets": "ucx target",
 }
 
 # KPI panels of the trend section: one panel per KPI, the enrollment rates share one.
@@ -90,7 +93,6 @@ class ReportInputs:
     segments: pd.DataFrame | None = None  # segmentation, segment_id, segment_name, n, numeric profile columns
     saturation: pd.DataFrame | None = None  # program, numeric columns
     maturity: list[Capability] = field(default_factory=list)
-    missing: dict[str, str] = field(default_factory=dict)  # table -> note, for sections that cannot render
 
 
 # --------------------------------------------------------------------------- bounded hand-offs
@@ -114,74 +116,75 @@ def collect_predicted_csat(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Histogram (bins of ``bin_width`` over 1-5), rounded levels and a summary of the latest csat scores.
 
-    Aggregated in Spark; bins and levels with fewer than ``min_households`` households come back null.
+    One Spark aggregation by bin (households, sum of scores, households at or above the top-2-box
+    threshold); levels, mean and share are exact sums of the bins. Bins and levels with fewer than
+    ``min_households`` households are null (suppressed). ``bin_width`` must divide 0.5 so levels
+    (the score rounded half up) are unions of bins.
     """
     from pyspark.sql import functions as F
 
     csat_df = scores_df.where(F.col("model_name") == "csat")
-    latest = csat_df.agg(F.max("as_of_date")).first()[0]
-    latest_df = csat_df.where(F.col("as_of_date") == F.lit(latest)).select(
-        "household_id", F.least(F.greatest(F.col("score"), F.lit(1.0)), F.lit(5.0)).alias("score")
-    )
+    latest_df = csat_df.join(F.broadcast(csat_df.agg(F.max("as_of_date").alias("as_of_date"))), "as_of_date")
+    score = F.least(F.greatest(F.col("score"), F.lit(1.0)), F.lit(5.0))
     n_bins = round(4.0 / bin_width)
-    bins = (
-        latest_df.select("household_id", F.least(F.floor((F.col("score") - 1.0) / bin_width), F.lit(n_bins - 1)).alias("b"))
-        .groupBy("b").agg(F.countDistinct("household_id").alias("households"))
+    per_bin = round(0.5 / bin_width)
+    raw = (
+        latest_df.dropDuplicates(["household_id"])
+        .select("as_of_date", score.alias("score"))
+        .groupBy(F.least(F.floor((F.col("score") - 1.0) / bin_width), F.lit(n_bins - 1)).cast("int").alias("b"))
+        .agg(F.count(F.lit(1)).alias("households"), F.sum("score").alias("score_sum"),
+             F.sum((F.col("score") >= top2box_threshold).cast("long")).alias("top2"), F.max("as_of_date").alias("as_of_date"))
         .toPandas()
     )
-    levels = (
-        latest_df.select("household_id", F.round("score").cast("int").alias("csat"))
-        .groupBy("csat").agg(F.countDistinct("household_id").alias("households"))
-        .toPandas()
-    )
-    row = latest_df.agg(
-        F.countDistinct("household_id").alias("households"), F.avg("score").alias("mean"),
-        F.avg((F.col("score") >= top2box_threshold).cast("double")).alias("top2box_share"),
-    ).first()
-    grid = pd.DataFrame({"b": range(n_bins)})
-    bins = grid.merge(bins, on="b", how="left").fillna({"households": 0})
+    bins = pd.DataFrame({"b": range(n_bins)}).merge(raw, on="b", how="left").fillna({"households": 0, "score_sum": 0.0, "top2": 0})
     bins["bin_low"] = 1.0 + bins["b"] * bin_width
-    bins["households"] = bins["households"].astype("float")
-    bins.loc[(bins["households"] > 0) & (bins["households"] < min_households), "households"] = math.nan
-    levels = pd.DataFrame({"csat": range(1, 6)}).merge(levels, on="csat", how="left").fillna({"households": 0})
-    levels["households"] = levels["households"].astype("float")
-    levels.loc[(levels["households"] > 0) & (levels["households"] < min_households), "households"] = math.nan
-    households = int(row["households"] or 0)
-    summary: dict[str, Any] = {"households": households, "as_of_date": latest, "threshold": top2box_threshold}
+    # round half up: [1, 1.5) -> 1, [1.5, 2.5) -> 2, ..., [4.5, 5] -> 5
+    bins["csat"] = ((bins["b"] + per_bin) // (2 * per_bin) + 1).clip(upper=5)
+    levels = bins.groupby("csat", as_index=False)["households"].sum()
+    households = int(bins["households"].sum())
+    summary: dict[str, Any] = {"households": households, "as_of_date": raw["as_of_date"].max() if len(raw) else None,
+                               "threshold": top2box_threshold}
     if households >= min_households:
-        summary.update(mean=float(row["mean"]), top2box_share=float(row["top2box_share"]))
+        summary.update(mean=float(bins["score_sum"].sum()) / households, top2box_share=float(bins["top2"].sum()) / households)
+    for frame in (bins, levels):
+        frame["households"] = frame["households"].astype("float")
+        frame.loc[(frame["households"] > 0) & (frame["households"] < min_households), "households"] = math.nan
     return bins[["bin_low", "households"]], levels, summary
 
 
 def collect_surveyed_csat(surveys_df: DataFrame, *, min_households: int, window_days: int = 365) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Responses per CSAT level (1-5) in the ``window_days`` up to the latest response, aggregated in Spark."""
+    """Responses per CSAT level (1-5) in the ``window_days`` up to the latest response.
+
+    One Spark aggregation: a rollup over the level gives each level and the total (distinct
+    households cannot be summed over levels). Levels with fewer than ``min_households`` households
+    are null (suppressed).
+    """
     from pyspark.sql import functions as F
 
-    rated_df = surveys_df.where(F.col("csat").between(1, 5))
-    latest = rated_df.agg(F.max("responded_at")).first()[0]
-    if latest is None:
-        return pd.DataFrame({"csat": range(1, 6), "responses": 0.0, "households": 0.0}), {"responses": 0, "households": 0}
-    window_df = rated_df.where(F.col("responded_at") > F.lit(latest) - F.expr(f"INTERVAL {window_days} DAYS"))
     who = "household_id" if "household_id" in surveys_df.columns else "account_id"
-    levels = (
-        window_df.groupBy(F.col("csat").cast("int").alias("csat"))
-        .agg(F.count("*").alias("responses"), F.countDistinct(who).alias("households"))
+    rated_df = surveys_df.where(F.col("csat").between(1, 5))
+    window_df = rated_df.crossJoin(F.broadcast(rated_df.agg(F.max("responded_at").alias("_last")))).where(
+        F.col("responded_at") > F.col("_last") - F.expr(f"INTERVAL {window_days} DAYS")
+    )
+    raw = (
+        window_df.rollup(F.col("csat").cast("int").alias("csat"))
+        .agg(F.count(F.lit(1)).alias("responses"), F.countDistinct(who).alias("households"),
+             F.sum("csat").alias("csat_sum"), F.min("responded_at").alias("first"), F.max("responded_at").alias("last"))
         .toPandas()
     )
-    row = window_df.agg(
-        F.count("*").alias("responses"), F.countDistinct(who).alias("households"), F.min("responded_at").alias("first"),
-        F.avg("csat").alias("mean"), F.avg((F.col("csat") >= 4).cast("double")).alias("top2box_share"),
-    ).first()
-    levels = pd.DataFrame({"csat": range(1, 6)}).merge(levels, on="csat", how="left").fillna({"responses": 0, "households": 0})
-    small = (levels["households"] > 0) & (levels["households"] < min_households)
-    levels["responses"] = levels["responses"].astype("float")
-    levels.loc[small, "responses"] = math.nan
-    summary: dict[str, Any] = {
-        "responses": int(row["responses"]), "households": int(row["households"]),
-        "first": row["first"], "last": latest, "window_days": window_days,
-    }
+    total = raw[raw["csat"].isna()]
+    levels = pd.DataFrame({"csat": range(1, 6)}).merge(raw[raw["csat"].notna()].astype({"csat": "int"}), on="csat", how="left")
+    levels = levels.fillna({"responses": 0, "households": 0})[["csat", "responses", "households"]]
+    if total.empty or not int(total["responses"].iloc[0]):
+        return levels.astype({"responses": "float"}), {"responses": 0, "households": 0}
+    t = total.iloc[0]
+    summary: dict[str, Any] = {"responses": int(t["responses"]), "households": int(t["households"]),
+                               "first": t["first"], "last": t["last"], "window_days": window_days}
     if summary["households"] >= min_households:
-        summary.update(mean=float(row["mean"]), top2box_share=float(row["top2box_share"]))
+        summary.update(mean=float(t["csat_sum"]) / summary["responses"],
+                       top2box_share=float(levels.loc[levels["csat"] >= 4, "responses"].sum()) / summary["responses"])
+    levels["responses"] = levels["responses"].astype("float")
+    levels.loc[(levels["households"] > 0) & (levels["households"] < min_households), "responses"] = math.nan
     return levels, summary
 
 
@@ -373,7 +376,7 @@ def _section_kpis(inp: ReportInputs) -> str:
         cols = 3
         rows = math.ceil(n_panels / cols)
         fig = _figure(12, 2.6 * rows)
-        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        axes = fig.subplots(rows, cols, squeeze=False, sharex=True).ravel()  # months line up across panels
         for ax, kpi in zip(axes, panels, strict=False):
             part = k[k["kpi"] == kpi]
             ax.plot(part["month"], part["value"], marker="o", ms=3, color=PALETTE[0])  # NaN (suppressed/undefined) = gap
@@ -392,8 +395,7 @@ def _section_kpis(inp: ReportInputs) -> str:
         for ax in axes[n_panels:]:
             ax.set_visible(False)
         for ax in axes[:n_panels]:
-            for label in ax.get_xticklabels():
-                label.set_rotation(30)
+            ax.tick_params(axis="x", labelbottom=True, labelrotation=30)
         out.append(_png(fig, alt="KPI trends by month"))
         out.append('<p class="note">Gaps are months where the KPI is undefined (no data) or suppressed (fewer than '
                    f"{inp.min_households} households).</p>")
@@ -415,6 +417,14 @@ def _section_kpis(inp: ReportInputs) -> str:
     return "".join(out) + "</section>"
 
 
+def _mark_suppressed(ax: Any, xs: Iterable[float], values: pd.Series) -> None:
+    """A grey "s" where a bar is suppressed (null), so a gap is not read as zero."""
+    for x, v in zip(xs, values, strict=False):
+        if pd.isna(v):
+            ax.annotate("s", (x, 0), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=8,
+                        color="#777777")
+
+
 def _section_csat(inp: ReportInputs) -> str:
     c = inp.csat
     out = ['<section id="csat"><h2>CSAT: predicted for every household vs surveyed</h2>']
@@ -429,6 +439,7 @@ def _section_csat(inp: ReportInputs) -> str:
     if c.predicted_bins is not None:
         b = c.predicted_bins
         ax1.bar(b["bin_low"], b["households"].fillna(0), width=CSAT_BIN_WIDTH, align="edge", color=PALETTE[0], edgecolor="white")
+        _mark_suppressed(ax1, b["bin_low"] + CSAT_BIN_WIDTH / 2, b["households"])
         ax1.set_title(f"Predicted CSAT, {c.predicted_summary.get('households', 0):,} households", fontsize=10)
         ax1.set_xlabel("predicted CSAT (1-5)")
         ax1.set_ylabel("households")
@@ -441,10 +452,12 @@ def _section_csat(inp: ReportInputs) -> str:
         pl = c.predicted_levels
         share = pl["households"] / max(float(c.predicted_summary.get("households", 0)), 1.0)
         ax2.bar(x - width / 2, share.fillna(0), width=width, label="predicted (rounded)", color=PALETTE[0])
+        _mark_suppressed(ax2, x - width / 2, pl["households"])
     if c.surveyed_levels is not None and c.surveyed_summary.get("responses"):
         sl = c.surveyed_levels
         share = sl["responses"] / float(c.surveyed_summary["responses"])
         ax2.bar(x + width / 2, share.fillna(0), width=width, label="surveyed", color=PALETTE[1])
+        _mark_suppressed(ax2, x + width / 2, sl["responses"])
     ax2.set_xticks(range(1, 6))
     ax2.set_xlabel("CSAT level")
     ax2.set_ylabel("share")
@@ -470,7 +483,7 @@ def _section_csat(inp: ReportInputs) -> str:
         if frame is not None:
             suppressed += int(frame[col].isna().sum())
     if suppressed:
-        out.append(f'<p class="note">{suppressed} bar(s) with fewer than {inp.min_households} households are suppressed (not drawn).</p>')
+        out.append(f'<p class="note">{suppressed} bar(s) with fewer than {inp.min_households} households are suppressed (marked “s”, not drawn).</p>')
     return "".join(out) + "</section>"
 
 
@@ -522,8 +535,10 @@ def _section_whatif(inp: ReportInputs) -> str:
         delta = part["delta"].where(ok).fillna(0.0)
         lo = (part["delta"] - part.get("delta_ci_low", part["delta"])).where(ok).fillna(0.0).clip(lower=0)
         hi = (part.get("delta_ci_high", part["delta"]) - part["delta"]).where(ok).fillna(0.0).clip(lower=0)
-        ax.barh(y, delta, xerr=[lo, hi], color=[PALETTE[2] if v >= 0 else PALETTE[3] for v in delta], capsize=3)
-        ax.set_yticks(y, [s if k else f"{s} (suppressed)" for s, k in zip(scenarios, ok, strict=False)], fontsize=7)
+        good = [(v <= 0) if metric in LOWER_IS_BETTER else (v >= 0) for v in delta]
+        ax.barh(y, delta, xerr=[lo, hi], color=[PALETTE[2] if g else PALETTE[3] for g in good], capsize=3)
+        labels = [s if len(s) <= 40 else s[:39] + "…" for s in scenarios]
+        ax.set_yticks(y, [t if k else f"{t} (suppressed)" for t, k in zip(labels, ok, strict=False)], fontsize=7)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_title(f"Δ {metric}", fontsize=10)
         ax.tick_params(labelsize=7)
@@ -539,29 +554,35 @@ def _section_whatif(inp: ReportInputs) -> str:
                                                             _fmt(r.get("delta")), ci]),
                      _fmt(r.get("n"), "int"), _fmt(r.get("n_touched"), "int")])
     out.append('<p class="note">Latest run of each scenario, whole utility (segment <code>all</code>); bars show the '
-               "change from the baseline with its bootstrap confidence interval.</p>")
+               "change from the baseline with its bootstrap confidence interval (green: an improvement, red: a deterioration).</p>")
     out.append(_table(["scenario", "metric", "baseline", "scenario", "delta", "delta CI", "n", "n touched"], rows,
                       cls="compact whatif"))
     return "".join(out) + "</section>"
 
 
-_X_HINTS = ("burden", "income", "bill", "kwh", "usage", "arrears")
-_Y_HINTS = ("csat", "satisfaction", "payment_risk", "risk", "ev")
+_X_HINTS = ("energy_burden", "burden", "annual_bill", "bill", "kwh", "arrears")
+_Y_HINTS = ("outcome_mean", "csat", "satisfaction", "payment_risk", "risk", "income", "arrears", "contacts")
+_PROFILE_TABLE_HINTS = ("outcome_mean", "energy_burden", "income", "annual_bill", "arrears", "kwh", "csat", "risk")
+
+
+def _numeric_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in _ID_COLUMNS and pd.api.types.is_numeric_dtype(frame[c])
+            and not pd.api.types.is_bool_dtype(frame[c]) and frame[c].notna().any()]
+
+
+def _by_hints(columns: list[str], hints: tuple[str, ...], *, exclude: tuple[str | None, ...] = ()) -> str | None:
+    for h in hints:
+        for c in columns:
+            if h in c.lower() and c not in exclude:
+                return c
+    return None
 
 
 def _pick_axes(frame: pd.DataFrame) -> tuple[str | None, str | None]:
-    numeric = [c for c in frame.columns if c not in _ID_COLUMNS and pd.api.types.is_numeric_dtype(frame[c])
-               and not pd.api.types.is_bool_dtype(frame[c]) and frame[c].notna().any()]
-
-    def first(hints: tuple[str, ...], exclude: str | None) -> str | None:
-        for h in hints:
-            for c in numeric:
-                if h in c.lower() and c != exclude:
-                    return c
-        return None
-
-    x = first(_X_HINTS, None)
-    y = first(_Y_HINTS, x)
+    """Two profile dimensions with values: a cost axis (burden, bill) and an outcome or means axis."""
+    numeric = _numeric_columns(frame)
+    x = _by_hints(numeric, _X_HINTS)
+    y = _by_hints(numeric, _Y_HINTS, exclude=(x,))
     rest = [c for c in numeric if c not in (x, y)]
     x = x or (rest.pop(0) if rest else None)
     y = y or (rest.pop(0) if rest else None)
@@ -572,11 +593,15 @@ def _section_segments(inp: ReportInputs) -> str:
     out = ['<section id="segments"><h2>Segment map: personas</h2>']
     s = inp.segments
     if s is None or s.empty:
-        out.append(_missing("gold/segment_profiles", inp.missing.get("gold/segment_profiles", "")))
+        out.append(_missing("gold/segment_profiles", "nor gold/segments"))
         return "".join(out) + "</section>"
     s = s.copy()
     if "segmentation" not in s.columns:
         s["segmentation"] = "segments"
+    # personas first, then the other segmentations; segments in id order
+    order = [c for c in ("segmentation", "segment_id", "segment_name") if c in s.columns]
+    s = s.assign(_first=s["segmentation"] != "persona").sort_values(["_first", *order]).drop(columns="_first")
+    s = s.reset_index(drop=True)
     if "segment_name" not in s.columns:
         s["segment_name"] = s["segment_id"].astype(str) if "segment_id" in s.columns else [f"segment {i}" for i in range(len(s))]
     if "n" not in s.columns:
@@ -584,12 +609,14 @@ def _section_segments(inp: ReportInputs) -> str:
     small = s["n"].notna() & (s["n"] < inp.min_households)
     if "is_suppressed" in s.columns:
         small |= s["is_suppressed"].fillna(False).astype(bool)
-    x, y = _pick_axes(s)
     segmentations = list(dict.fromkeys(s["segmentation"]))[:MAX_SEGMENTATIONS]
-    if x and y:
+    axes_of = {seg: _pick_axes(s[(s["segmentation"] == seg) & ~small]) for seg in segmentations}
+    segmentations = [seg for seg in segmentations if all(axes_of[seg])]
+    if segmentations:
         fig = _figure(12, 4.2 * math.ceil(len(segmentations) / 2))
         axes = fig.subplots(math.ceil(len(segmentations) / 2), 2, squeeze=False).ravel()
         for ax, seg in zip(axes, segmentations, strict=False):
+            x, y = axes_of[seg]
             part = s[(s["segmentation"] == seg) & ~small]
             sizes = part["n"].fillna(1).astype(float)
             ax.scatter(part[x], part[y], s=60 + 1400 * sizes / max(float(sizes.max() or 1), 1.0), alpha=0.55,
@@ -604,26 +631,46 @@ def _section_segments(inp: ReportInputs) -> str:
         for ax in axes[len(segmentations):]:
             ax.set_visible(False)
         out.append(_png(fig, alt="Segment map"))
-        out.append(f'<p class="note">Bubbles: segments placed on mean {html.escape(x)} and {html.escape(y)}, sized by households.</p>')
+        out.append('<p class="note">Bubbles: segments placed on two of their profile means (axis labels), sized by '
+                   f"households; segments under {inp.min_households} households are not drawn.</p>")
     else:
         out.append('<p class="note">The segment profiles hold fewer than two numeric dimensions: no map drawn.</p>')
-    dims = [c for c in s.columns if c not in _ID_COLUMNS and pd.api.types.is_numeric_dtype(s[c])
-            and not pd.api.types.is_bool_dtype(s[c])][:6]
+    numeric = _numeric_columns(s)
+    preferred = [c for h in _PROFILE_TABLE_HINTS for c in numeric if h in c.lower()]
+    dims = list(dict.fromkeys(preferred + numeric))[:6]
+    has_definition = "definition" in s.columns
     rows = []
     for i, r in s.iterrows():
         values = [SUPPRESSED] * len(dims) if small[i] else [_fmt(r[c]) for c in dims]
-        rows.append([html.escape(str(r["segmentation"])), html.escape(str(r["segment_name"])), _fmt(r["n"], "int"), *values])
-    out.append(_table(["segmentation", "segment", "n", *dims], rows, cls="compact segments"))
+        definition = [html.escape(str(r["definition"])) if pd.notna(r["definition"]) else ""] if has_definition else []
+        rows.append([html.escape(str(r["segmentation"])), html.escape(str(r["segment_name"])), *definition,
+                     _fmt(r["n"], "int"), *values])
+    headers = ["segmentation", "segment", *(["definition"] if has_definition else []), "n", *dims]
+    out.append(_table(headers, rows, cls="compact segments"))
     return "".join(out) + "</section>"
 
 
+SATURATION_TABLE_COLUMNS = ("n", "eligible_households", "enrolled_households", "enrollment_rate", "modelled_potential",
+                            "potential_rate", "reachable_new_12m", "reachable_rate_12m")
+
+
+def _with_potential_rate(frame: pd.DataFrame) -> pd.DataFrame:
+    """potential_rate = (enrolled + modelled potential) / active households, when the table has those counts."""
+    if "potential_rate" not in frame.columns and {"enrolled_households", "modelled_potential", "active_households"} <= set(frame.columns):
+        active = frame["active_households"].where(frame["active_households"] > 0)
+        frame = frame.assign(potential_rate=(frame["enrolled_households"] + frame["modelled_potential"]) / active)
+    return frame
+
+
 def _saturation_columns(frame: pd.DataFrame) -> dict[str, str]:
-    """Enrolled, potential and reachable-in-horizon columns, found by name (first match each)."""
-    numeric = [c for c in frame.columns if c != "n" and pd.api.types.is_numeric_dtype(frame[c])
-               and not pd.api.types.is_bool_dtype(frame[c])]
+    """Rate columns of the three bars: enrolled, potential, reachable within the horizon (found by name)."""
+    rates = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+             and ("rate" in c.lower() or "share" in c.lower()) and "conversion" not in c.lower()
+             and "eligible_" not in c.lower()]
     found: dict[str, str] = {}
-    for role, hints in (("enrolled", ("enrolled", "enrollment")), ("potential", ("potential",)), ("reachable", ("reachable",))):
-        match = next((c for c in numeric if any(h in c.lower() for h in hints) and c not in found.values()), None)
+    for role, hints in (("enrolled", ("enrollment_rate", "enrolled", "enrollment")), ("potential", ("potential",)),
+                        ("reachable", ("reachable",))):
+        match = _by_hints(rates, hints, exclude=tuple(found.values()))
         if match:
             found[role] = match
     return found
@@ -635,7 +682,7 @@ def _section_saturation(inp: ReportInputs) -> str:
     if p is None or p.empty:
         out.append(_missing("gold/program_saturation"))
         return "".join(out) + "</section>"
-    p = p.copy()
+    p = _with_potential_rate(p.copy())
     if "program" not in p.columns:
         p["program"] = [f"program {i}" for i in range(len(p))]
     small = p["n"].notna() & (p["n"] < inp.min_households) if "n" in p.columns else pd.Series(False, index=p.index)
@@ -652,32 +699,44 @@ def _section_saturation(inp: ReportInputs) -> str:
                     label=f"{role} ({col})", color=PALETTE[j])
         ax.set_yticks([i + height * (len(roles) - 1) / 2 for i in range(len(shown))], list(shown["program"]), fontsize=8)
         ax.legend(fontsize=8)
-        ax.set_title("Enrolled vs potential vs reachable", fontsize=10)
+        ax.set_title("Share of active households: enrolled now, potential, reachable within the horizon", fontsize=10)
         out.append(_png(fig, alt="Program saturation"))
+        if "potential_rate" in roles.values() and "modelled_potential" in p.columns:
+            out.append('<p class="note">potential_rate = (enrolled households + modelled potential) / active households.</p>')
     else:
         out.append('<p class="note">No enrolled/potential/reachable columns recognised: table only.</p>')
-    cols = [c for c in p.columns if c not in ("program", "segment_type", "segment_value", "is_suppressed", "run_id",
-                                              "computed_at", "created_at") and pd.api.types.is_numeric_dtype(p[c])][:8]
+    numeric = [c for c in p.columns if c not in ("program", "segment_type", "segment_value", "is_suppressed", "run_id",
+                                                 "computed_at", "created_at", "horizon_months", "campaign_capture")
+               and pd.api.types.is_numeric_dtype(p[c]) and not pd.api.types.is_bool_dtype(p[c])]
+    cols = list(dict.fromkeys([c for c in SATURATION_TABLE_COLUMNS if c in numeric] + numeric))[:8]
     rows = []
     for i, r in p.iterrows():
+        counts = {c for c in cols if c == "n" or c.endswith("_households")}
         rows.append([html.escape(str(r["program"])),
-                     *([SUPPRESSED] * len(cols) if small[i] else
-                       [_fmt(r[c], "int") if c == "n" else _fmt(r[c]) for c in cols])])
+                     *[_fmt(r[c], "int") if c == "n" else SUPPRESSED if small[i] else
+                       _fmt(r[c], "int" if c in counts else "num") for c in cols]])
     out.append(_table(["program", *cols], rows, cls="compact saturation"))
     return "".join(out) + "</section>"
+
+
+def _code_spans(text: str) -> str:
+    """Escape ``text`` and turn `backtick` spans into <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
 def _section_maturity(inp: ReportInputs) -> str:
     out = ['<section id="maturity"><h2>CX maturity self-assessment</h2>']
     if not inp.maturity:
         return "".join(out) + '<p class="missing">No inventory.</p></section>'
-    out.append(f"<p>Scored from what this warehouse holds (levels are cumulative). Overall: most capabilities are at "
-               f"<b>{overall_level(inp.maturity)}</b>.</p>")
+    common = overall_level(inp.maturity)
+    k = sum(c.level_name == common for c in inp.maturity)
+    out.append(f"<p>Scored from what this warehouse holds; levels are cumulative (a level counts only when the ones "
+               f"below it are met). Most common level: <b>{common}</b> ({k} of {len(inp.maturity)} capabilities).</p>")
     rows = []
     for cap in inp.maturity:
         badge = f'<span class="level l{cap.level}">{html.escape(cap.level_name)}</span>'
         evidence = "<ul>" + "".join(f"<li>{html.escape(e)}</li>" for e in cap.evidence) + "</ul>"
-        rows.append([html.escape(cap.name), badge, evidence, html.escape(cap.next_step)])
+        rows.append([html.escape(cap.name), badge, evidence, _code_spans(cap.next_step)])
     out.append(_table(["capability", "level", "evidence", "next level needs"], rows, cls="maturity"))
     counts = " · ".join(f"{name}: {sum(c.level == i for c in inp.maturity)}" for i, name in enumerate(LEVELS))
     out.append(f'<p class="note">{counts}</p>')

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from ucx_spark.insights import maturity
 from ucx_spark.insights import report as rpt
-from ucx_spark.io.delta import read_table, table_exists, table_path, table_version
+from ucx_spark.io.delta import read_table, table_path, table_version
 
 
 @dataclass
@@ -31,18 +31,18 @@ class ReportResult:
         text = f"report written to {self.path} ({self.bytes / 1024:,.0f} KiB): {', '.join(self.sections) or 'no data sections'}"
         if self.missing:
             text += f"; not yet computed: {', '.join(self.missing)}"
-        return text + f"; maturity: mostly {self.maturity_level}"
+        return text + f"; maturity: most common level {self.maturity_level}"
 
 
-def _read(spark: SparkSession, warehouse: str, name: str, versions: dict[str, int]) -> DataFrame | None:
-    layer, table = name.split("/")
-    path = table_path(warehouse, layer, table)
-    if not table_exists(spark, path):
-        return None
-    version = table_version(spark, path)
-    if version is not None:
-        versions[name] = version
-    return read_table(spark, warehouse, layer, table, version=version)
+def _log_version(path: str) -> int | None:
+    """Latest committed version of a local Delta table: the highest ``_delta_log/<version>.json``.
+
+    A directory listing instead of ``DeltaTable.history`` (a Spark job per table). The latest
+    commit file is never removed by log clean-up, so this is exact; None when there is none.
+    """
+    log = Path(path, "_delta_log")
+    versions = [int(f.stem) for f in log.glob("*.json") if f.stem.isdigit()] if log.is_dir() else []
+    return max(versions) if versions else None
 
 
 def build_inputs(
@@ -55,55 +55,51 @@ def build_inputs(
     tracking_uri: str | None = None,
     generated_at: datetime | None = None,
 ) -> rpt.ReportInputs:
+    """Read what exists and hand the aggregates to the renderer."""
+    found = maturity.read_inventory_tables(spark, warehouse)
     versions: dict[str, int] = {}
-    tables = {name: _read(spark, warehouse, name, versions) for name in maturity.INVENTORY_TABLES}
+    tables: dict[str, DataFrame | None] = {}
+    for name in maturity.INVENTORY_TABLES:
+        layer, table = name.split("/")
+        version = _log_version(table_path(warehouse, layer, table)) if name in found else None
+        if version is None and name in found:
+            version = table_version(spark, table_path(warehouse, layer, table))  # not a local path
+        if version is not None:
+            versions[name] = version
+            found[name] = read_table(spark, warehouse, layer, table, version=version)  # one consistent snapshot
+        tables[name] = found.get(name)
     inp = rpt.ReportInputs(
         utility_name=utility_name, generated_at=generated_at or datetime.now(UTC).replace(microsecond=0),
-        min_households=min_households,
+        min_households=min_households, table_versions=versions,
     )
-    missing: dict[str, str] = {}
     if (kpis := tables["gold/cx_kpis"]) is not None:
         inp.kpis = rpt.collect_kpis(kpis)
     scores = tables["gold/household_scores"]
     if scores is not None:
-        scores = scores.cache()
         bins, levels, summary = rpt.collect_predicted_csat(scores, min_households=min_households,
                                                            top2box_threshold=top2box_threshold)
         if summary["households"]:
             inp.csat.predicted_bins, inp.csat.predicted_levels, inp.csat.predicted_summary = bins, levels, summary
+            inp.as_of_date = summary["as_of_date"]
     if (surveys := tables["silver/surveys"]) is not None:
         inp.csat.surveyed_levels, inp.csat.surveyed_summary = rpt.collect_surveyed_csat(surveys, min_households=min_households)
     if (drivers := tables["gold/model_drivers"]) is not None:
         inp.drivers, inp.drivers_source = rpt.collect_model_drivers(drivers), "gold/model_drivers (segment all)"
     elif scores is not None:
         inp.drivers = rpt.collect_drivers_from_scores(scores, min_households=min_households)
-        inp.drivers_source = ("gold/model_drivers not yet computed (run `ucx drivers`); approximated from the per-household "
-                              "top drivers in gold/household_scores")
+        inp.drivers_source = (f"gold/model_drivers not yet computed (run `{rpt.HOW_TO_COMPUTE['gold/model_drivers']}`); "
+                              "approximated from the per-household top drivers in gold/household_scores")
     if (whatif := tables["gold/whatif_results"]) is not None:
         inp.whatif = rpt.collect_whatif(whatif)
     if tables["gold/segment_profiles"] is not None or tables["gold/segments"] is not None:
         inp.segments = rpt.collect_segment_profiles(tables["gold/segment_profiles"], tables["gold/segments"])
     if (saturation := tables["gold/program_saturation"]) is not None:
         inp.saturation = rpt.collect_saturation(saturation)
-    if scores is not None:
-        inp.as_of_date = scores.agg(F.max("as_of_date")).first()[0]
-    elif tables["gold/household_features"] is not None:
+    if inp.as_of_date is None and tables["gold/household_features"] is not None:
         inp.as_of_date = tables["gold/household_features"].agg(F.max("as_of_date")).first()[0]
-    elif inp.kpis is not None and len(inp.kpis):
-        inp.as_of_date = (inp.kpis["month"].max() + _month_end()).date()
-    inp.table_versions = versions
-    inp.missing = missing
-    inventory = maturity.build_inventory(spark, warehouse, min_households=min_households, tracking_uri=tracking_uri)
+    inventory = maturity.build_inventory(found, min_households=min_households, tracking_uri=tracking_uri)
     inp.maturity = maturity.assess(inventory)
-    if scores is not None:
-        scores.unpersist()
     return inp
-
-
-def _month_end():
-    import pandas as pd
-
-    return pd.offsets.MonthEnd(0)
 
 
 def run(
