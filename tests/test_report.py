@@ -386,3 +386,22 @@ def test_report_full_renders_in_chromium(spark, insights_wh, report_wh, tmp_path
     assert non_white >= 0.05, non_white
     print(f"report build {t_build:.1f}s, screenshot {time.monotonic() - t1:.1f}s, {colours} colours, "
           f"{non_white:.1%} non-white")
+
+
+def test_report_on_an_empty_warehouse_only_says_what_to_run(spark, tmp_path) -> None:
+    wh = tmp_path / "wh"
+    wh.mkdir()
+    result = _build(spark, wh, tmp_path / "empty.html", None)
+    text = Path(result.path).read_text(encoding="utf-8")
+    _assert_offline(text)
+    assert result.sections == [] and "gold/cx_kpis" in result.missing
+    assert text.count("Not yet computed") == 7 and "As of <b>unknown" in text
+    assert text.count('<span class="level l0">Not yet</span>') == 13
+
+
+def test_cli_report_without_a_warehouse_is_a_user_error(tmp_path, capsys) -> None:
+    from ucx_spark.cli import main
+
+    assert main(["report", "--warehouse", str(tmp_path / "missing"), "--out", str(tmp_path / "r.html")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()

@@ -268,14 +268,16 @@ def collect_segment_profiles(profiles_df: DataFrame | None, segments_df: DataFra
 
     Read defensively: only ``segment_id`` (or ``segment_name``) is required; numeric columns are profile dimensions.
     """
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     numeric = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
     if profiles_df is not None:
         df = profiles_df
-        if "as_of_date" in df.columns:
-            df = df.where(F.col("as_of_date") == df.agg(F.max("as_of_date")).first()[0])
+        if "as_of_date" in df.columns:  # the latest profiles of each segmentation (they are recomputed separately)
+            by = Window.partitionBy("segmentation") if "segmentation" in df.columns else Window.partitionBy()
+            df = df.where(F.col("as_of_date") == F.max("as_of_date").over(by))
         keep = [f.name for f in df.schema.fields if f.name != "household_id"
                 and isinstance(f.dataType, (*numeric, T.StringType, T.BooleanType, T.DateType))]
         return df.select(*keep).limit(500).toPandas()
