@@ -1,0 +1,203 @@
+"""Targeting: suppression rules, channel and next best action on tiny frames; the pipeline on a copy
+of the shared insights warehouse; activation (re-identification, permissions, audit)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import stat
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from chispa import assert_df_equality
+from conftest import TEST_KEY
+from pyspark.sql import functions as F
+from test_insights_segments import copy_warehouse
+
+from ucx_spark.errors import UcxError
+from ucx_spark.gold.privacy import forbidden_columns_in
+from ucx_spark.identity import pseudonym_py
+from ucx_spark.insights import targeting as T
+from ucx_spark.io.delta import overwrite_table, read_table
+
+AS_OF = date(2023, 6, 30)
+
+
+def _campaign_rows(spark):
+    return spark.createDataFrame(
+        [
+            ("h1", AS_OF, True, False, 5.0),   # targetable
+            ("h2", AS_OF, True, True, 4.0),    # already enrolled
+            ("h3", AS_OF, True, False, 3.0),   # contacted 10 days ago
+            ("h4", AS_OF, True, False, 2.0),   # disconnect notice 2 months ago
+            ("h5", AS_OF, False, False, None),  # not eligible
+            ("h6", AS_OF, True, False, 1.0),   # contact 40 days ago, disconnect 7 months ago: targetable
+        ],
+        "household_id string, as_of_date date, is_eligible boolean, is_enrolled boolean, expected_benefit double",
+    )
+
+
+def _history(spark):
+    contacts = spark.createDataFrame(
+        [("h3", datetime(2023, 6, 20, 10, 0)), ("h6", datetime(2023, 5, 21, 10, 0)),
+         ("h1", datetime(2023, 7, 15, 10, 0))],  # after as_of: not recent
+        "household_id string, started_at timestamp",
+    )
+    collections = spark.createDataFrame(
+        [("h4", date(2023, 4, 30), "disconnect_notice"), ("h6", date(2022, 11, 30), "disconnect"),
+         ("h1", date(2023, 5, 1), "past_due_notice")],  # not a hardship event
+        "household_id string, event_date date, event_type string",
+    )
+    return contacts, collections
+
+
+@pytest.mark.parametrize(
+    ("rules", "reasons"),
+    [
+        (T.SuppressionRules(), {"h2": "already_enrolled", "h3": "recent_contact", "h4": "collections_hardship",
+                                "h5": "not_eligible"}),
+        (T.SuppressionRules(suppress_enrolled=False, suppress_collections_hardship=False, recent_contact_days=0),
+         {"h5": "not_eligible"}),
+        (T.SuppressionRules(recent_contact_days=45), {"h2": "already_enrolled", "h3": "recent_contact",
+                                                      "h4": "collections_hardship", "h5": "not_eligible",
+                                                      "h6": "recent_contact"}),
+    ],
+)
+def test_suppression_rules(spark, rules, reasons):
+    contacts, collections = _history(spark)
+    got = _campaign_rows(spark).transform(T.with_suppression, contacts_df=contacts, collections_df=collections, rules=rules)
+    expected = spark.createDataFrame([(h, reasons.get(h)) for h in ("h1", "h2", "h3", "h4", "h5", "h6")],
+                                     "household_id string, suppression_reason string")
+    assert_df_equality(got.select("household_id", "suppression_reason"), expected, ignore_row_order=True,
+                       ignore_nullable=True)
+
+
+def test_rank_skips_suppressed(spark):
+    contacts, collections = _history(spark)
+    got = (_campaign_rows(spark).withColumn("campaign", F.lit("autopay"))
+           .transform(T.with_suppression, contacts_df=contacts, collections_df=collections, rules=T.SuppressionRules())
+           .transform(T.with_rank).select("household_id", "rank"))
+    expected = spark.createDataFrame([("h1", 1), ("h6", 2), ("h2", None), ("h3", None), ("h4", None), ("h5", None)],
+                                     "household_id string, rank int")
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_preferred_channels(spark):
+    marketing = spark.createDataFrame(
+        [
+            ("h1", "email", "delivered"), ("h1", "email", "opened"), ("h1", "sms", "delivered"),
+            ("h1", "sms", "opened"), ("h1", "sms", "clicked"),               # sms 2/1 beats email 1/1
+            ("h2", "email", "delivered"), ("h2", "email", "opened"), ("h2", "email", "unsubscribed"),
+            ("h3", "email", "delivered"),                                    # never engaged: contact history decides
+            ("h5", "email", "delivered"), ("h5", "email", "opened"),
+            ("h5", "direct_mail", "delivered"), ("h5", "direct_mail", "opened"),  # tie: email first
+        ],
+        "household_id string, channel string, event_type string",
+    )
+    contacts = spark.createDataFrame([("h2", "chat"), ("h3", "ivr"), ("h3", "phone"), ("h3", "web")],
+                                     "household_id string, channel string")
+    got = T.preferred_channels(marketing, contacts)
+    expected = spark.createDataFrame([("h1", "sms"), ("h2", "email"), ("h3", "phone"), ("h5", "email")],
+                                     "household_id string, preferred_channel string")
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_expected_benefit_and_next_best_action(spark):
+    props = spark.createDataFrame(
+        [
+            ("h1", AS_OF, "autopay", True, False, 0.5), ("h1", AS_OF, "paperless", True, False, 0.5),
+            ("h1", AS_OF, "solar", True, False, 0.9),    # no value: never the next best action
+            ("h2", AS_OF, "autopay", True, True, 0.9), ("h2", AS_OF, "paperless", True, False, 0.1),
+            ("h3", AS_OF, "autopay", False, False, None),
+        ],
+        "household_id string, as_of_date date, program string, is_eligible boolean, is_enrolled boolean, propensity double",
+    )
+    snap = spark.createDataFrame([("h1", 100.0, 1200.0), ("h2", 50.0, 600.0), ("h3", 80.0, 960.0)],
+                                 "household_id string, mean_bill_12_usd double, annual_bill_usd double")
+    scores = spark.createDataFrame([("h1", "payment_risk", 0.4), ("h2", "payment_risk", 0.1)],
+                                   "household_id string, model_name string, score double")
+    benefit = T.with_expected_benefit(props, snap, scores, liheap_annual_benefit_usd=600.0)
+    got = {(r["household_id"], r["program"]): r["expected_benefit"] for r in benefit.collect()}
+    # autopay h1: 0.5 x (0.4 x 0.30 x 2 x 100 + 2) = 13.0; paperless: 0.5 x 7.20 = 3.6
+    assert got[("h1", "autopay")] == pytest.approx(13.0)
+    assert got[("h1", "paperless")] == pytest.approx(3.6)
+    assert got[("h1", "solar")] == 0.0 and got[("h3", "autopay")] is None
+    nba = T.next_best_actions(benefit)
+    expected = spark.createDataFrame([("h1", "autopay", 13.0), ("h2", "paperless", 0.72)],
+                                     "household_id string, next_best_action string, next_best_action_benefit double")
+    assert_df_equality(nba, expected, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True)
+
+
+def test_target_pipeline_and_activation(spark, insights_wh, tmp_path):
+    from ucx_spark.pipelines import targeting as pipeline
+
+    wh = copy_warehouse(insights_wh.warehouse, tmp_path / "wh",
+                        ("gold/household_features", "gold/household_scores", "silver/accounts", "silver/programs",
+                         "silver/contacts", "silver/collections", "silver/marketing"))
+    rules = T.SuppressionRules(recent_contact_days=30)
+    result = pipeline.run(spark, warehouse=str(wh), campaign="autopay", run_id="tgt-1", rules=rules, partitions=2)
+    targets = read_table(spark, wh, "gold", "campaign_targets")
+    assert forbidden_columns_in(targets.schema) == []
+    assert targets.count() == 495 and result.households == 495
+    enrolled = set(insights_wh.frames["programs"].query("program == 'autopay'")["household_id"])
+    rows = targets.collect()
+    assert all(r["suppression_reason"] == "already_enrolled" for r in rows if r["household_id"] in enrolled)
+    ranked = sorted((r for r in rows if r["rank"] is not None), key=lambda r: r["rank"])
+    assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1)) == list(range(1, result.targets + 1))
+    assert all(a["expected_benefit"] >= b["expected_benefit"] for a, b in zip(ranked, ranked[1:], strict=False))
+    assert all(r["suppression_reason"] is None for r in ranked)
+    assert {r["preferred_channel"] for r in rows} <= set(T.CHANNEL_ORDER)
+    assert result.suppressed.get("recent_contact", 0) > 0
+
+    # Activation: the synthetic utility's household ids are not HMACs of its account ids, so the
+    # activation warehouse maps them through the frames (hh -> account -> HMAC) and adds PII to accounts.
+    act = tmp_path / "act"
+    accounts = insights_wh.frames["accounts"]
+    to_account = dict(zip(accounts["household_id"], accounts["account_id"], strict=True))
+    hmac_of = {a: pseudonym_py(a, key=TEST_KEY, namespace="account") for a in accounts["account_id"]}
+    mapping = spark.createDataFrame([(h, hmac_of[a]) for h, a in to_account.items()], "household_id string, _hmac string")
+    overwrite_table(targets.join(mapping, "household_id").withColumn("household_id", F.col("_hmac"))
+                    .select(*targets.columns), act, "gold", "campaign_targets")
+    pii = pd.DataFrame({
+        "account_id": accounts["account_id"], "household_id": [hmac_of[a] for a in accounts["account_id"]],
+        "customer_name": [f"Customer {a}" for a in accounts["account_id"]],
+        "email": [f"{a.lower()}@example.com" for a in accounts["account_id"]],
+        "phone": [f"555-{a[1:]}" for a in accounts["account_id"]],
+        "service_address": [f"{i} Main St" for i in range(len(accounts))],
+        "city": "Austin", "state": "TX", "zip": accounts["zip"],
+        "start_date": accounts["start_date"], "end_date": accounts["end_date"],
+    })
+    overwrite_table(spark.createDataFrame(pii), act, "silver", "accounts")
+
+    out = pipeline.activate(spark, warehouse=str(act), campaign="autopay", pseudonym_key=TEST_KEY, actor="analyst@test")
+    folder = act / "_restricted" / "activation"
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(act / "_restricted").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(out.file).st_mode) == 0o600
+    with open(out.file, encoding="utf-8", newline="") as fh:
+        exported = list(csv.DictReader(fh))
+    assert list(exported[0]) == list(T.ACTIVATION_COLUMNS)
+    expected_accounts = [to_account[r["household_id"]] for r in ranked]
+    assert [r["account_id"] for r in exported] == expected_accounts  # re-identified, in rank order
+    first = exported[0]
+    assert first["customer_name"] == f"Customer {first['account_id']}"
+    for r in exported:  # only the contact detail the channel needs
+        assert bool(r["email"]) == (r["preferred_channel"] == "email")
+        assert bool(r["phone"]) == (r["preferred_channel"] in ("sms", "phone"))
+        assert bool(r["mailing_address"]) == (r["preferred_channel"] == "direct_mail")
+    log = spark.read.format("delta").load(str(act / "_restricted" / "activation_log")).collect()
+    assert len(log) == 1
+    entry = log[0]
+    assert (entry["actor"], entry["campaign"], entry["file"], entry["row_count"]) == (
+        "analyst@test", "autopay", out.file, len(expected_accounts))
+    assert entry["sha256"] == hashlib.sha256(Path(out.file).read_bytes()).hexdigest()
+    assert list(entry["columns"]) == list(T.ACTIVATION_COLUMNS)
+    assert not (act / "gold" / "activation_log").exists()
+
+    with pytest.raises(UcxError, match="no targets"):
+        pipeline.activate(spark, warehouse=str(act), campaign="paperless", pseudonym_key=TEST_KEY, actor="x")
+    with pytest.raises(UcxError, match="pseudonym key"):
+        pipeline.activate(spark, warehouse=str(act), campaign="autopay", pseudonym_key=b"wrong-key", actor="x")

@@ -1,0 +1,292 @@
+"""Campaign targeting, next best action and preferred channel -> gold/campaign_targets.
+
+A campaign's objective is a program (``CAMPAIGN_PROGRAMS``). For every
+household of the scoring snapshot and every program:
+
+    expected_benefit = propensity (saturation.program_propensity) x value
+
+where value is an annual amount in USD (``program_value``):
+
+- autopay: avoided arrears, payment_risk x 30% (relative risk reduction)
+  x exposure (two average monthly bills), + $2 payment processing saved;
+- budget_billing: payment_risk x 20% x exposure;
+- liheap: ``insights.liheap_annual_benefit_usd`` of assistance to the
+  household + payment_risk x 50% x exposure;
+- paperless: $7.20 of print and postage (12 bills x $0.60);
+- ev_rate: $90 of off-peak EV load margin (3,000 kWh x $0.03);
+  ev_charger_rebate: $60 (the same load, less the rebate);
+- ee_rebate: 5% of the annual bill saved by the customer;
+- demand_response: $40 of peak capacity.
+- solar is customer-driven (no value, never proposed, not a campaign).
+  CSAT gain is not monetised: it is reported by the what-if, not here.
+
+payment_risk is the champion's score (0 when a household has none). The next
+best action is the program with the largest expected benefit among those the
+household is eligible for and not enrolled in (ties: program name).
+
+Preferred channel (``preferred_channels``): the marketing channel with the
+best engagement ((opened + clicked) / delivered, at least one delivery, not
+unsubscribed on that channel); else the household's most used contact-center
+channel (phone, ivr -> phone; chat, email, web -> email); else direct_mail.
+Ties follow ``CHANNEL_ORDER``.
+
+Suppression (``suppression_reason``, first that applies; suppressed
+households are kept but not ranked): ``not_eligible``; ``already_enrolled``
+(``insights.suppress_enrolled``); ``collections_hardship``: a
+disconnect_notice or disconnect in the 6 months up to as_of_date
+(``insights.suppress_collections_hardship``); ``recent_contact``: a
+contact-center contact in the ``insights.suppress_recent_contact_days`` days
+up to as_of_date. Rank 1 is the largest expected benefit (ties: household_id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from ucx_spark.contract import PROGRAMS
+from ucx_spark.identity import household_id as household_pseudonym
+
+CHANNEL_ORDER = ("email", "sms", "phone", "direct_mail")
+MARKETING_CHANNELS = ("email", "sms", "direct_mail")
+CONTACT_CHANNEL_MAP = {"phone": "phone", "ivr": "phone", "chat": "email", "email": "email", "web": "email"}
+DEFAULT_CHANNEL = "direct_mail"
+HARDSHIP_EVENTS = ("disconnect_notice", "disconnect")
+HARDSHIP_MONTHS = 6
+CAMPAIGN_PROGRAMS: tuple[str, ...] = tuple(p for p in PROGRAMS if p != "solar")
+
+# Benefit constants (USD per year); see the module docstring.
+EXPOSURE_MONTHS = 2.0
+RISK_REDUCTION = {"autopay": 0.30, "budget_billing": 0.20, "liheap": 0.50}
+AUTOPAY_PROCESSING_USD = 2.0
+PAPERLESS_USD = 12 * 0.60
+EV_RATE_USD = 90.0
+EV_CHARGER_REBATE_USD = 60.0
+EE_SAVINGS_SHARE = 0.05
+DEMAND_RESPONSE_USD = 40.0
+
+TARGET_COLUMNS = (
+    "campaign", "household_id", "rank", "expected_benefit", "next_best_action", "next_best_action_benefit",
+    "preferred_channel", "suppression_reason", "as_of_date", "run_id", "created_at",
+)
+
+
+def program_value(program: str, *, liheap_annual_benefit_usd: float) -> Column:
+    """Annual value in USD of enrolling ``program`` (0 when not valued). Needs payment_risk,
+    mean_bill_12_usd, annual_bill_usd (nulls count as 0)."""
+    risk = F.coalesce(F.col("payment_risk"), F.lit(0.0))
+    exposure = F.lit(EXPOSURE_MONTHS) * F.coalesce(F.col("mean_bill_12_usd"), F.lit(0.0))
+    annual = F.coalesce(F.col("annual_bill_usd"), F.lit(0.0))
+    values: dict[str, Column] = {
+        "autopay": risk * RISK_REDUCTION["autopay"] * exposure + F.lit(AUTOPAY_PROCESSING_USD),
+        "budget_billing": risk * RISK_REDUCTION["budget_billing"] * exposure,
+        "liheap": F.lit(liheap_annual_benefit_usd) + risk * RISK_REDUCTION["liheap"] * exposure,
+        "paperless": F.lit(PAPERLESS_USD),
+        "ev_rate": F.lit(EV_RATE_USD),
+        "ev_charger_rebate": F.lit(EV_CHARGER_REBATE_USD),
+        "ee_rebate": F.lit(EE_SAVINGS_SHARE) * annual,
+        "demand_response": F.lit(DEMAND_RESPONSE_USD),
+    }
+    return values.get(program, F.lit(0.0)).cast("double")
+
+
+def with_expected_benefit(
+    propensity_df: DataFrame, snapshot_df: DataFrame, scores_df: DataFrame | None, *, liheap_annual_benefit_usd: float
+) -> DataFrame:
+    """propensity rows + ``value_usd`` and ``expected_benefit`` (propensity x value; null when not eligible).
+
+    ``snapshot_df`` gives mean_bill_12_usd and annual_bill_usd, ``scores_df`` (gold/household_scores) payment_risk.
+    """
+    cols = [c for c in ("mean_bill_12_usd", "annual_bill_usd") if c in snapshot_df.columns]
+    feats = snapshot_df.select("household_id", *cols)
+    for c in ("mean_bill_12_usd", "annual_bill_usd"):
+        if c not in cols:
+            feats = feats.withColumn(c, F.lit(None).cast("double"))
+    df = propensity_df.join(feats, "household_id", "left")
+    if scores_df is not None:
+        risk = scores_df.filter(F.col("model_name") == "payment_risk").select(
+            "household_id", F.col("score").cast("double").alias("payment_risk"))
+        df = df.join(risk, "household_id", "left")
+    else:
+        df = df.withColumn("payment_risk", F.lit(None).cast("double"))
+    value: Column = F.lit(0.0)
+    for p in PROGRAMS:
+        value = F.when(F.col("program") == p, program_value(p, liheap_annual_benefit_usd=liheap_annual_benefit_usd)).otherwise(value)
+    return (
+        df.withColumn("value_usd", value)
+        .withColumn("expected_benefit", F.when(F.col("is_eligible"), F.coalesce(F.col("propensity"), F.lit(0.0)) * F.col("value_usd")))
+    )
+
+
+def next_best_actions(benefit_df: DataFrame) -> DataFrame:
+    """household_id, next_best_action, next_best_action_benefit: the eligible, not-enrolled, valued
+    program with the largest expected benefit (none -> no row)."""
+    w = Window.partitionBy("household_id").orderBy(F.col("expected_benefit").desc(), F.col("program"))
+    return (
+        benefit_df.filter(F.col("is_eligible") & ~F.col("is_enrolled") & (F.col("value_usd") > 0))
+        .withColumn("_r", F.row_number().over(w))
+        .filter(F.col("_r") == 1)
+        .select("household_id", F.col("program").alias("next_best_action"),
+                F.col("expected_benefit").alias("next_best_action_benefit"))
+    )
+
+
+def preferred_channels(marketing_df: DataFrame, contacts_df: DataFrame) -> DataFrame:
+    """household_id, preferred_channel for households with marketing or contact history (see module doc).
+
+    Needs marketing: household_id, channel, event_type; contacts: household_id, channel.
+    """
+    engagement = (
+        marketing_df.filter(F.col("channel").isin(*MARKETING_CHANNELS))
+        .groupBy("household_id", "channel")
+        .agg(
+            F.count(F.when(F.col("event_type") == "delivered", 1)).alias("_delivered"),
+            F.count(F.when(F.col("event_type").isin("opened", "clicked"), 1)).alias("_engaged"),
+            F.max((F.col("event_type") == "unsubscribed").cast("int")).alias("_unsubscribed"),
+        )
+        .filter((F.col("_delivered") > 0) & (F.col("_unsubscribed") == 0))
+        .select("household_id", "channel", (F.col("_engaged") / F.col("_delivered")).alias("_score"), F.lit(1).alias("_tier"))
+        .filter(F.col("_score") > 0)
+    )
+    mapping = F.create_map(*[F.lit(x) for kv in CONTACT_CHANNEL_MAP.items() for x in kv])
+    contact = (
+        contacts_df.select("household_id", mapping[F.col("channel")].alias("channel"))
+        .filter(F.col("channel").isNotNull())
+        .groupBy("household_id", "channel")
+        .agg(F.count("*").cast("double").alias("_score"))
+        .withColumn("_tier", F.lit(2))
+    )
+    order = F.create_map(*[x for i, c in enumerate(CHANNEL_ORDER) for x in (F.lit(c), F.lit(i))])
+    w = Window.partitionBy("household_id").orderBy(F.col("_tier"), F.col("_score").desc(), order[F.col("channel")])
+    return (
+        engagement.unionByName(contact)
+        .withColumn("_r", F.row_number().over(w))
+        .filter(F.col("_r") == 1)
+        .select("household_id", F.col("channel").alias("preferred_channel"))
+    )
+
+
+@dataclass(frozen=True)
+class SuppressionRules:
+    """Which households a campaign skips (InsightsConfig suppress_* keys)."""
+
+    suppress_enrolled: bool = True
+    suppress_collections_hardship: bool = True
+    recent_contact_days: int = 30
+    hardship_months: int = HARDSHIP_MONTHS
+
+
+def with_suppression(
+    campaign_df: DataFrame, *, contacts_df: DataFrame, collections_df: DataFrame, rules: SuppressionRules
+) -> DataFrame:
+    """Adds ``suppression_reason`` (null = targetable). Needs household_id, as_of_date, is_eligible,
+    is_enrolled; contacts: household_id, started_at; collections: household_id, event_date, event_type."""
+    keys = campaign_df.select("household_id", "as_of_date")
+    hardship = (
+        collections_df.filter(F.col("event_type").isin(*HARDSHIP_EVENTS))
+        .join(keys, "household_id")
+        .filter((F.col("event_date") > F.add_months(F.col("as_of_date"), -rules.hardship_months))
+                & (F.col("event_date") <= F.col("as_of_date")))
+        .select("household_id").distinct().withColumn("_hardship", F.lit(True))
+    )
+    contact_day = F.to_date(F.col("started_at"))
+    recent = (
+        contacts_df.join(keys, "household_id")
+        .filter((contact_day > F.date_sub(F.col("as_of_date"), rules.recent_contact_days))
+                & (contact_day <= F.col("as_of_date")))
+        .select("household_id").distinct().withColumn("_recent", F.lit(True))
+    )
+    reason = F.when(~F.col("is_eligible"), F.lit("not_eligible"))
+    if rules.suppress_enrolled:
+        reason = reason.when(F.col("is_enrolled"), F.lit("already_enrolled"))
+    if rules.suppress_collections_hardship:
+        reason = reason.when(F.coalesce(F.col("_hardship"), F.lit(False)), F.lit("collections_hardship"))
+    if rules.recent_contact_days > 0:
+        reason = reason.when(F.coalesce(F.col("_recent"), F.lit(False)), F.lit("recent_contact"))
+    return (
+        campaign_df.join(hardship, "household_id", "left")
+        .join(recent, "household_id", "left")
+        .withColumn("suppression_reason", reason)
+        .drop("_hardship", "_recent")
+    )
+
+
+def with_rank(df: DataFrame) -> DataFrame:
+    """Adds ``rank`` (1 = largest expected_benefit, ties by household_id) to unsuppressed rows; null otherwise."""
+    w = Window.partitionBy("campaign").orderBy(F.col("expected_benefit").desc_nulls_last(), F.col("household_id"))
+    ranked = df.filter(F.col("suppression_reason").isNull()).withColumn("rank", F.row_number().over(w))
+    return ranked.unionByName(df.filter(F.col("suppression_reason").isNotNull()).withColumn("rank", F.lit(None).cast("int")))
+
+
+def campaign_targets(
+    benefit_df: DataFrame,
+    *,
+    campaign: str,
+    channels_df: DataFrame,
+    contacts_df: DataFrame,
+    collections_df: DataFrame,
+    rules: SuppressionRules,
+    run_id: str,
+    created_at: Column,
+) -> DataFrame:
+    """gold/campaign_targets rows (``TARGET_COLUMNS``) of one campaign: every snapshot household.
+
+    ``benefit_df``: with_expected_benefit rows (all programs); ``channels_df``: preferred_channels.
+    """
+    if campaign not in CAMPAIGN_PROGRAMS:
+        raise ValueError(f"unknown campaign '{campaign}' (allowed: {', '.join(CAMPAIGN_PROGRAMS)})")
+    rows = benefit_df.filter(F.col("program") == campaign).select(
+        "household_id", "as_of_date", "is_eligible", "is_enrolled", "expected_benefit")
+    return (
+        rows.withColumn("campaign", F.lit(campaign))
+        .transform(with_suppression, contacts_df=contacts_df, collections_df=collections_df, rules=rules)
+        .join(next_best_actions(benefit_df), "household_id", "left")
+        .join(channels_df, "household_id", "left")
+        .withColumn("preferred_channel", F.coalesce(F.col("preferred_channel"), F.lit(DEFAULT_CHANNEL)))
+        .transform(with_rank)
+        .withColumn("run_id", F.lit(run_id))
+        .withColumn("created_at", created_at)
+        .select(*TARGET_COLUMNS)
+    )
+
+
+# --- activation --------------------------------------------------------------------------------
+
+ACTIVATION_COLUMNS = (
+    "account_id", "customer_name", "email", "phone", "mailing_address", "next_best_action",
+    "preferred_channel", "rank", "expected_benefit",
+)
+
+
+def reidentified_targets(targets_df: DataFrame, accounts_df: DataFrame, *, campaign: str, pseudonym_key: bytes) -> DataFrame:
+    """Unsuppressed targets of ``campaign`` joined back to silver/accounts by recomputing
+    household_id from account_id with the key (``ACTIVATION_COLUMNS``, ordered by rank).
+
+    Only the contact detail the channel needs is filled: email for email, phone for sms and
+    phone, the service address for direct_mail. Needs accounts: account_id, customer_name,
+    email, phone, service_address, city, state, zip (missing ones are null).
+    """
+    acc = accounts_df
+    for c in ("customer_name", "email", "phone", "service_address", "city", "state", "zip"):
+        if c not in acc.columns:
+            acc = acc.withColumn(c, F.lit(None).cast("string"))
+    acc = acc.select(
+        household_pseudonym(F.col("account_id"), key=pseudonym_key).alias("household_id"),
+        "account_id", "customer_name", "email", "phone",
+        F.concat_ws(", ", "service_address", "city", F.concat_ws(" ", "state", "zip")).alias("_address"),
+    )
+    channel = F.col("preferred_channel")
+    return (
+        targets_df.filter((F.col("campaign") == campaign) & F.col("suppression_reason").isNull() & F.col("rank").isNotNull())
+        .join(acc, "household_id")
+        .select(
+            "account_id", "customer_name",
+            F.when(channel == "email", F.col("email")).alias("email"),
+            F.when(channel.isin("sms", "phone"), F.col("phone")).alias("phone"),
+            F.when(channel == "direct_mail", F.col("_address")).alias("mailing_address"),
+            "next_best_action", "preferred_channel", "rank", F.round("expected_benefit", 2).alias("expected_benefit"),
+        )
+        .orderBy("rank", "account_id")
+    )

@@ -1,0 +1,202 @@
+"""`ucx target` -> gold/campaign_targets, and `ucx activate`: the re-identified export.
+
+Targets: one campaign per run; its rows in gold/campaign_targets are
+replaced, other campaigns kept. Propensities come from gold/program_propensity
+(`ucx saturation`) when it describes the current snapshot, else they are
+computed (and not stored).
+
+Activation re-identifies the unsuppressed targets of a campaign (household_id
+recomputed from silver/accounts.account_id with the pseudonym key), writes one
+CSV into a restricted folder (default ``<warehouse>/_restricted/activation``,
+mode 0700; the file 0600) and appends an audit row to the Delta table
+``<warehouse>/_restricted/activation_log`` (outside gold): who (actor),
+what (campaign, file, rows, columns, sha256 of the file), when.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ucx_spark.errors import UcxError
+from ucx_spark.gold.privacy import assert_no_pii
+from ucx_spark.insights import targeting as T
+from ucx_spark.io.delta import append_table, read_table, replace_rows_where, table_exists, table_path
+from ucx_spark.pipelines.saturation import compute_propensity
+from ucx_spark.pipelines.segments import read_optional, read_snapshot
+
+RESTRICTED_DIR = "_restricted"
+ACTIVATION_LOG_DDL = (
+    "exported_at timestamp, actor string, campaign string, file string, row_count long, "
+    "columns array<string>, sha256 string, targets_run_id string, as_of_date date"
+)
+
+
+@dataclass
+class TargetResult:
+    run_id: str
+    campaign: str
+    path: str
+    as_of_date: str
+    households: int
+    targets: int
+    suppressed: dict[str, int] = field(default_factory=dict)
+    top: list[tuple[int, float, str, str]] = field(default_factory=list)  # rank, benefit, nba, channel
+
+    def summary(self) -> str:
+        lines = [f"campaign {self.campaign} as of {self.as_of_date}: {self.targets:,} ranked of {self.households:,} "
+                 f"households -> {self.path}"]
+        if self.suppressed:
+            lines.append("suppressed: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.suppressed.items())))
+        lines += [f"  #{r:<4} benefit ${b:,.2f}/yr  next best action {a}  via {c}" for r, b, a, c in self.top]
+        return "\n".join(lines)
+
+
+def _or_empty(spark: SparkSession, df: DataFrame | None, ddl: str) -> DataFrame:
+    return df if df is not None else spark.createDataFrame([], ddl)
+
+
+def run(
+    spark: SparkSession,
+    *,
+    warehouse: str,
+    campaign: str,
+    run_id: str,
+    rules: T.SuppressionRules,
+    seed: int = 42,
+    liheap_annual_benefit_usd: float = 600.0,
+    partitions: int = 8,
+) -> TargetResult:
+    if campaign not in T.CAMPAIGN_PROGRAMS:
+        raise UcxError(f"unknown campaign '{campaign}' (allowed: {', '.join(T.CAMPAIGN_PROGRAMS)})")
+    created_at = F.lit(datetime.now(UTC).replace(microsecond=0)).cast("timestamp")
+    snap = read_snapshot(spark, warehouse).cache()
+    try:
+        propensity_df = read_optional(spark, warehouse, "gold", "program_propensity")
+        latest = snap.agg(F.max("as_of_date")).first()[0]
+        if propensity_df is None or propensity_df.filter(F.col("as_of_date") == F.lit(latest)).limit(1).count() == 0:
+            propensity_df = compute_propensity(spark, warehouse, snap, seed=seed, partitions=partitions)
+        propensity_df = propensity_df.filter(F.col("as_of_date") == F.lit(latest))
+        scores_df = read_optional(spark, warehouse, "gold", "household_scores")
+        benefit_df = T.with_expected_benefit(propensity_df, snap, scores_df,
+                                             liheap_annual_benefit_usd=liheap_annual_benefit_usd)
+        marketing = _or_empty(spark, read_optional(spark, warehouse, "silver", "marketing"),
+                              "household_id string, channel string, event_type string")
+        contacts = _or_empty(spark, read_optional(spark, warehouse, "silver", "contacts"),
+                             "household_id string, channel string, started_at timestamp")
+        collections = _or_empty(spark, read_optional(spark, warehouse, "silver", "collections"),
+                                "household_id string, event_date date, event_type string")
+        targets_df = T.campaign_targets(
+            benefit_df, campaign=campaign, channels_df=T.preferred_channels(marketing, contacts),
+            contacts_df=contacts, collections_df=collections, rules=rules, run_id=run_id, created_at=created_at,
+        )
+        path = table_path(warehouse, "gold", "campaign_targets")
+        replace_rows_where(assert_no_pii(targets_df, table="campaign_targets"), path, predicate=f"campaign = '{campaign}'")
+    finally:
+        snap.unpersist()
+    written = read_table(spark, warehouse, "gold", "campaign_targets").filter(F.col("campaign") == campaign)
+    reasons = written.groupBy("suppression_reason").count().collect()
+    counts = {r["suppression_reason"]: int(r["count"]) for r in reasons}
+    top = written.filter(F.col("rank").isNotNull()).orderBy("rank").limit(5).collect()
+    return TargetResult(
+        run_id=run_id, campaign=campaign, path=path, as_of_date=str(latest), households=sum(counts.values()),
+        targets=counts.get(None, 0), suppressed={k: v for k, v in counts.items() if k is not None},
+        top=[(int(r["rank"]), float(r["expected_benefit"] or 0.0), r["next_best_action"] or "-", r["preferred_channel"])
+             for r in top],
+    )
+
+
+# --- activation --------------------------------------------------------------------------------
+
+@dataclass
+class ActivationResult:
+    campaign: str
+    file: str
+    rows: int
+    sha256: str
+    actor: str
+    log_path: str
+    channels: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        by = ", ".join(f"{c} {n:,}" for c, n in sorted(self.channels.items()))
+        return (f"exported {self.rows:,} households of campaign {self.campaign} ({by}) -> {self.file} (0600)\n"
+                f"sha256 {self.sha256}; logged as {self.actor} in {self.log_path}")
+
+
+def _restricted_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) owner-only (0700) and return it; an existing folder is re-tightened."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
+    return path
+
+
+def activate(
+    spark: SparkSession,
+    *,
+    warehouse: str,
+    campaign: str,
+    pseudonym_key: bytes,
+    out_dir: str | None = None,
+    actor: str | None = None,
+) -> ActivationResult:
+    """Write the re-identified CSV of ``campaign``'s unsuppressed targets and log the export."""
+    targets_path = table_path(warehouse, "gold", "campaign_targets")
+    if not table_exists(spark, targets_path):
+        raise UcxError(f"{targets_path} does not exist: run `ucx target --campaign {campaign}` first")
+    accounts_df = read_optional(spark, warehouse, "silver", "accounts")
+    if accounts_df is None:
+        raise UcxError(f"silver/accounts not found under {warehouse}: activation re-identifies from it")
+    targets_df = read_table(spark, warehouse, "gold", "campaign_targets").filter(F.col("campaign") == campaign)
+    meta = targets_df.agg(
+        F.count(F.when(F.col("rank").isNotNull() & F.col("suppression_reason").isNull(), 1)).alias("n"),
+        F.max("run_id").alias("run_id"), F.max("as_of_date").alias("as_of_date"),
+    ).first()
+    if not meta["n"]:
+        raise UcxError(f"campaign '{campaign}' has no targets in gold/campaign_targets "
+                       f"(run `ucx target --campaign {campaign}`; every household may be suppressed)")
+    export_df = T.reidentified_targets(targets_df, accounts_df, campaign=campaign, pseudonym_key=pseudonym_key)
+
+    root = Path(warehouse).resolve()
+    folder = Path(out_dir) if out_dir else root / RESTRICTED_DIR / "activation"
+    if not out_dir:
+        _restricted_dir(root / RESTRICTED_DIR)
+    _restricted_dir(folder)
+    exported_at = datetime.now(UTC).replace(microsecond=0)
+    file = folder / f"{campaign}_{exported_at.strftime('%Y%m%dT%H%M%SZ')}.csv"
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(fd, 0o600)
+    digest, rows, channels = hashlib.sha256(), 0, Counter()
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(T.ACTIVATION_COLUMNS)
+        # Streamed partition by partition: the export is campaign-sized, never held whole on the driver.
+        for row in export_df.toLocalIterator():
+            writer.writerow(["" if row[c] is None else row[c] for c in T.ACTIVATION_COLUMNS])
+            rows += 1
+            channels[row["preferred_channel"]] += 1
+    digest.update(file.read_bytes())
+    if rows == 0:
+        file.unlink()
+        raise UcxError(f"campaign '{campaign}': no target matched silver/accounts with this pseudonym key "
+                       "(is UCX_PSEUDONYM_KEY the key the warehouse was built with?)")
+    who = actor or getpass.getuser()
+    log_df = spark.createDataFrame(
+        [(exported_at, who, campaign, str(file), rows, list(T.ACTIVATION_COLUMNS), digest.hexdigest(),
+          meta["run_id"], meta["as_of_date"])],
+        ACTIVATION_LOG_DDL,
+    )
+    log_path = str(root / RESTRICTED_DIR / "activation_log")
+    _restricted_dir(root / RESTRICTED_DIR)
+    append_table(log_df, log_path)
+    return ActivationResult(campaign=campaign, file=str(file), rows=rows, sha256=digest.hexdigest(), actor=who,
+                            log_path=log_path, channels=dict(channels))
