@@ -241,6 +241,79 @@ def cmd_maintain(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+# ----------------------------------------------------------- segments, saturation, targeting
+
+
+def cmd_segment(args: argparse.Namespace, cfg: Config) -> int:
+    from ucx_spark.insights.segments import resolve_objective
+    from ucx_spark.pipelines import segments
+
+    _require_gold(cfg, "household_features")
+    try:
+        objective = resolve_objective(args.objective) if args.objective else None
+    except ValueError as exc:
+        raise UcxError(f"--objective: {exc}") from None
+    spark = _spark(cfg)
+    ins = cfg.insights
+    with step(f"{ins.personas} personas" + (f" and {objective} segments" if objective else "")):
+        result = segments.run(spark, warehouse=cfg.paths.warehouse, run_id=new_run_id(), personas=ins.personas,
+                              seed=ins.seed, min_households=cfg.privacy.min_households,
+                              max_household_energy_share=cfg.privacy.max_household_energy_share,
+                              objective=objective, time_zone=cfg.utility.time_zone)
+    print(result.summary())
+    return 0
+
+
+def cmd_saturation(args: argparse.Namespace, cfg: Config) -> int:
+    from ucx_spark.insights.saturation import parse_goal
+    from ucx_spark.pipelines import saturation
+
+    _require_gold(cfg, "household_features")
+    try:
+        goals = [parse_goal(g) for g in args.goal]
+    except ValueError as exc:
+        raise UcxError(f"--goal: {exc}") from None
+    spark = _spark(cfg)
+    with step("program eligibility, propensity and reachable enrollment"):
+        result = saturation.run(spark, warehouse=cfg.paths.warehouse, run_id=new_run_id(), seed=cfg.insights.seed,
+                                min_households=cfg.privacy.min_households,
+                                horizon_months=cfg.insights.saturation_horizon_months, goals=goals)
+    print(result.summary())
+    return 0
+
+
+def cmd_target(args: argparse.Namespace, cfg: Config) -> int:
+    from ucx_spark.insights.targeting import CAMPAIGN_PROGRAMS, SuppressionRules
+    from ucx_spark.pipelines import targeting
+
+    _require_gold(cfg, "household_features")
+    if args.campaign not in CAMPAIGN_PROGRAMS:
+        raise UcxError(f"--campaign {args.campaign}: allowed campaigns are {', '.join(CAMPAIGN_PROGRAMS)}")
+    ins = cfg.insights
+    rules = SuppressionRules(suppress_enrolled=ins.suppress_enrolled,
+                             suppress_collections_hardship=ins.suppress_collections_hardship,
+                             recent_contact_days=ins.suppress_recent_contact_days)
+    spark = _spark(cfg)
+    with step(f"ranking households for the {args.campaign} campaign"):
+        result = targeting.run(spark, warehouse=cfg.paths.warehouse, campaign=args.campaign, run_id=new_run_id(),
+                               rules=rules, seed=ins.seed, liheap_annual_benefit_usd=ins.liheap_annual_benefit_usd)
+    print(result.summary())
+    return 0
+
+
+def cmd_activate(args: argparse.Namespace, cfg: Config) -> int:
+    from ucx_spark.pipelines import targeting
+
+    _require_gold(cfg, "campaign_targets")
+    key = pseudonym_key(cfg.pseudonym, demo=False)
+    spark = _spark(cfg)
+    with step(f"re-identifying the {args.campaign} targets for activation"):
+        result = targeting.activate(spark, warehouse=cfg.paths.warehouse, campaign=args.campaign, pseudonym_key=key,
+                                    out_dir=cfg.insights.activation_dir or None, actor=args.actor)
+    print(result.summary())
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -321,6 +394,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force-retention", action="store_true", help="allow a retention below 168 hours")
     p.add_argument("--no-vacuum", action="store_true", help="OPTIMIZE only")
     p.set_defaults(func=cmd_maintain)
+
+    p = sub.add_parser("segment", help="personas (KMeans) and objective-driven segments -> gold/segments")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--objective", metavar="NAME", help="payment_risk, ev_adoption, csat or a program (e.g. paperless)")
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("saturation", help="program potential and reachable enrollment -> gold/program_saturation")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--goal", action="append", default=[], metavar="PROGRAM=+PP",
+                   help="is a lift of PP percentage points reachable in the horizon? e.g. autopay=+5 (repeatable)")
+    p.set_defaults(func=cmd_saturation)
+
+    p = sub.add_parser("target", help="rank households for a program campaign -> gold/campaign_targets")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--campaign", required=True, metavar="PROGRAM", help="autopay, paperless, liheap, ev_rate, ...")
+    p.set_defaults(func=cmd_target)
+
+    p = sub.add_parser("activate", help="export a campaign's re-identified targets to a restricted CSV (audited)")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--campaign", required=True, metavar="PROGRAM")
+    p.add_argument("--actor", metavar="WHO", help="who exports, for the audit log (default: the OS user)")
+    p.set_defaults(func=cmd_activate)
     return parser
 
 
