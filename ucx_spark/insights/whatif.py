@@ -14,7 +14,7 @@ Scenarios (``parse_scenario``):
   that are eligible (income band lt25k or 25-50k, residential, not enrolled)
   enroll, chosen by their propensity to enroll (a look-alike logistic model
   of current LIHEAP enrollment on burden, income, arrears and collections,
-  fitted on the snapshot; ties by household_id). Each gets the configured
+  fitted on the income-eligible residential households; ties by household_id). Each gets the configured
   annual benefit B (``insights.liheap_annual_benefit_usd``): it pays down
   arrears first, one more assistance payment enters the payment mix, and
   ``energy_burden`` becomes max(annual bill - B, 0) / income midpoint.
@@ -162,8 +162,9 @@ def _apply_bills(df: DataFrame, touched: Column, *, add: Column | None = None, f
 def liheap_propensity(snapshot_df: DataFrame) -> DataFrame:
     """household_id + ``liheap_propensity``: a look-alike logistic model of current
     LIHEAP enrollment on ``PROPENSITY_FEATURES`` (those present; nulls as 0),
-    fitted on the snapshot. Without any enrolled (or any non-enrolled)
-    household, the propensity is the energy burden rank (higher burden first)."""
+    fitted on ``snapshot_df`` (pass the eligible population: who among the
+    eligible enrolls). Without any enrolled (or any non-enrolled) household,
+    the propensity is the energy burden (higher burden first)."""
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.feature import StandardScaler, VectorAssembler
 
@@ -191,7 +192,10 @@ def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_u
     )
     if "customer_class" in df.columns:
         eligible = eligible & (F.col("customer_class") != F.lit("COM"))
-    prop_df = liheap_propensity(df)
+    population = F.col("income_band").isin(*LIHEAP_INCOME_BANDS)
+    if "customer_class" in df.columns:
+        population = population & (F.col("customer_class") != F.lit("COM"))
+    prop_df = liheap_propensity(df.filter(population))
     marked = df.join(prop_df, "household_id", "left").withColumn("_eligible", eligible)
     n_eligible = marked.filter("_eligible").count()
     k = int(round(n_eligible * lift_pct / 100.0))
