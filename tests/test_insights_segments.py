@@ -145,7 +145,11 @@ def test_segments_pipeline_stable_named_and_private(spark, insights_wh, tmp_path
     assert {r[0] for r in persona.select("segment_value").distinct().collect()} == names | {"unknown"}
     assert persona.count() == 7 * 2 * 2  # the full month x KPI grid of cx_kpis, as for every segment
     assert persona.filter((F.col("n") < MIN_HH) & F.col("value").isNotNull()).count() == 0
-    assert persona.filter("kpi = 'csat_top2box' AND n >= 15").count() > 0
+    # every active account counts in enrollment_rate: each persona cell of it is published
+    published = persona.filter("kpi = 'enrollment_rate:autopay' AND segment_value <> 'unknown'")
+    assert published.count() == 6 * 2
+    assert published.filter((F.col("n") >= MIN_HH) & F.col("value").isNull()).count() == 0
+    assert published.filter(F.col("value").isNotNull()).count() > 0
     assert_df_equality(cx.filter("segment_type <> 'persona'"), kpis, ignore_row_order=True, ignore_nullable=True)
 
     for table in ("segments", "segment_profiles", "cx_kpis"):
