@@ -277,8 +277,8 @@ def collect_segment_profiles(profiles_df: DataFrame | None, segments_df: DataFra
         df = profiles_df
         if "as_of_date" in df.columns:  # the latest profiles of each segmentation (they are recomputed separately)
             by = Window.partitionBy("segmentation") if "segmentation" in df.columns else Window.partitionBy()
-            df = df.where(F.col("as_of_date") == F.max("as_of_date").over(by))
-        keep = [f.name for f in df.schema.fields if f.name != "household_id"
+            df = df.withColumn("_latest", F.max("as_of_date").over(by)).where(F.col("as_of_date") == F.col("_latest"))
+        keep = [f.name for f in df.schema.fields if f.name not in ("household_id", "_latest")
                 and isinstance(f.dataType, (*numeric, T.StringType, T.BooleanType, T.DateType))]
         return df.select(*keep).limit(500).toPandas()
     assert segments_df is not None
