@@ -10,6 +10,8 @@ double-written or never processed breaks the identity.
 
 from __future__ import annotations
 
+from functools import reduce
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType
@@ -31,24 +33,37 @@ ACCOUNTING_SCHEMA = StructType(
 )
 
 
-def _count(spark: SparkSession, path: str) -> int:
-    return spark.read.format("delta").load(path).count() if table_exists(spark, path) else 0
-
-
 def feed_counts(spark: SparkSession, warehouse: str) -> list[tuple[str, int, int, int, int]]:
-    """(feed, landed, current, superseded, quarantined) for every contract feed (small: 13 rows)."""
-    superseded: dict[str, int] = {}
+    """(feed, landed, current, superseded, quarantined) for every contract feed (small: 13 rows).
+
+    One Spark job for the whole identity: every existing bronze/silver/quarantine
+    table of a feed is scanned without columns (row counts only), tagged with its
+    feed and term, and the union is counted by (feed, term); superseded rows are
+    counted by feed from silver/_superseded in the same job. A missing table counts 0.
+    """
+    parts: list[DataFrame] = []
+    for feed in FEED_ORDER:
+        for term, layer in (("landed", "bronze"), ("current", "silver"), ("quarantined", "quarantine")):
+            path = table_path(warehouse, layer, feed)
+            if table_exists(spark, path):
+                parts.append(
+                    spark.read.format("delta").load(path).select(F.lit(feed).alias("feed"), F.lit(term).alias("term"))
+                )
     sup_path = table_path(warehouse, "silver", SUPERSEDED_TABLE)
     if table_exists(spark, sup_path):
-        rows = spark.read.format("delta").load(sup_path).groupBy("feed").agg(F.count(F.lit(1))).collect()
-        superseded = {r[0]: int(r[1]) for r in rows}
+        parts.append(spark.read.format("delta").load(sup_path).select("feed", F.lit("superseded").alias("term")))
+    counts: dict[tuple[str, str], int] = {}
+    if parts:
+        union_df = reduce(DataFrame.unionAll, parts)
+        rows = union_df.groupBy("feed", "term").agg(F.count(F.lit(1)).alias("n")).collect()  # <= 52 rows
+        counts = {(r["feed"], r["term"]): int(r["n"]) for r in rows}
     return [
         (
             feed,
-            _count(spark, table_path(warehouse, "bronze", feed)),
-            _count(spark, table_path(warehouse, "silver", feed)),
-            superseded.get(feed, 0),
-            _count(spark, table_path(warehouse, "quarantine", feed)),
+            counts.get((feed, "landed"), 0),
+            counts.get((feed, "current"), 0),
+            counts.get((feed, "superseded"), 0),
+            counts.get((feed, "quarantined"), 0),
         )
         for feed in FEED_ORDER
     ]
