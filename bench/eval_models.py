@@ -20,7 +20,7 @@ evaluation never moves a production alias. Printed figures:
   answered a survey (the generator's latent CSAT at the end of the period).
 - Planted drivers: the generator's planted effects (manifest) matched by keyword
   against each model's top global SHAP drivers (mean |SHAP| on the validation
-  sample) and the most frequent first driver in gold/household_scores.
+  sample) and the most frequent first drivers of the households scored here.
 
 Only this script reads ``LANDING/_truth``; the pipeline never does.
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -46,10 +47,10 @@ from ucx_spark.models.train import binary_metrics, regression_metrics
 from ucx_spark.pipelines import train as train_pipeline
 from ucx_spark.session import build_spark
 
-# planted effect -> substrings that identify it in feature names
+# planted effect -> regular expressions (re.search) that identify it in feature names
 KEYWORDS: dict[str, tuple[str, ...]] = {
     "income_band": ("income",),
-    "tenure=owner": ("tenure", "owner", "renter"),
+    "tenure=owner": ("^tenure$", "owner", "renter"),  # not account_tenure_days
     "home_type=single_family": ("home_type", "single_family"),
     "has_solar": ("solar", "export"),
     "hidden_ev_load": ("night", "ev_", "overnight", "evening_block", "load_block"),
@@ -75,12 +76,14 @@ def truth_frame(spark: SparkSession, landing: Path, key: bytes) -> DataFrame:
     return spark.createDataFrame(keep, "household_id string, latent_csat double, ev_adoption_date date, survey_responses long")
 
 
-def champion(tracking_uri: str, model: str):  # noqa: ANN201 - LoadedModel
+def trained_version(tracking_uri: str, model: str, version: str):  # noqa: ANN201 - LoadedModel
+    """The registered version this run trained. Not ``@champion``: in a reused store an
+    older champion can keep the alias, and the figures would then describe that model."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    return load_model(f"models:/ucx_{model}@champion", model_name=model, version="champion")
+    return load_model(f"models:/ucx_{model}/{version}", model_name=model, version=version)
 
 
 def shap_importance(tracking_uri: str, run_id: str) -> list[tuple[str, float]]:
@@ -90,11 +93,20 @@ def shap_importance(tracking_uri: str, run_id: str) -> list[tuple[str, float]]:
     return [tuple(x) for x in json.loads(Path(path).read_text())]
 
 
+def first_drivers(scored_df: DataFrame, k: int = 3) -> str:
+    """The ``k`` most frequent first (largest |SHAP|) drivers among scored households."""
+    rows = (
+        scored_df.select(F.col("top_drivers")[0]["feature"].alias("f")).groupBy("f").count()
+        .orderBy(F.desc("count"), "f").limit(k).collect()
+    )
+    return ", ".join(f"{r['f']} ({r['count']})" for r in rows)
+
+
 def planted_matches(planted: list[dict], top: list[str]) -> list[str]:
     lines = []
     for effect in planted:
         words = KEYWORDS.get(effect["feature"], (effect["feature"],))
-        hits = [f for f in top if any(w in f.lower() for w in words)] if words else []
+        hits = [f for f in top if any(re.search(w, f.lower()) for w in words)] if words else []
         status = "found: " + ", ".join(hits[:3]) if hits else ("not a feature (selection effect)" if not words else "NOT in top drivers")
         lines.append(f"    {effect['feature']:<26} {effect['direction']}  {status}")
     return lines
@@ -105,6 +117,7 @@ def main() -> int:
     parser.add_argument("--warehouse", required=True)
     parser.add_argument("--landing", required=True)
     parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--models", nargs="+", default=["all"], help="csat, ev_adoption, payment_risk or all")
     parser.add_argument("--env", default=None)
     parser.add_argument("--top", type=int, default=10, help="top-k global SHAP drivers searched for planted effects")
     args = parser.parse_args()
@@ -128,14 +141,15 @@ def main() -> int:
           f"{features_df.filter(F.col('as_of_date') == latest).count():,}")
 
     # ---- production models on all the data
-    main = train_pipeline.run(spark, warehouse=wh, tracking_uri=uri_main, experiment="ucx-eval", models=["all"],
+    wanted = train_pipeline.resolve_models(args.models)
+    main = train_pipeline.run(spark, warehouse=wh, tracking_uri=uri_main, experiment="ucx-eval", models=wanted,
                               trials=args.trials, run_id="eval", time_zone=tz)
     print(main.summary())
     active_df = active_households(features_df, accounts_df).cache()
 
     # ---- EV: future adoptions after the end of the data (truth only)
-    if main.models["ev_adoption"].status == "trained":
-        ev = champion(uri_main, "ev_adoption")
+    if "ev_adoption" in main.models and main.models["ev_adoption"].status == "trained":
+        ev = trained_version(uri_main, "ev_adoption", main.models["ev_adoption"].version)
         programs_df = read_table(spark, wh, "silver", "programs")
         adopted_df = (
             programs_df.filter(F.col("program").isin(*labels.EV_PROGRAMS) & (F.col("enrolled_on") <= F.lit(latest)))
@@ -147,16 +161,17 @@ def main() -> int:
         m = binary_metrics(scored_df.withColumn("label", F.coalesce(y, F.lit(False)).cast("double")))
         print(f"EV adoption AUC (future after {latest}, truth): {m['auc']:.3f}  PR-AUC {m['pr_auc']:.3f}  "
               f"n={m['n']:.0f} base rate {m['base_rate']:.3f}")
+        print(f"  most frequent first drivers: {first_drivers(scored_df)}")
 
     # ---- payment risk: holdout model with data cut 6 months before the end
     usable = labels.usable_as_of_dates(dates, data_end=latest, horizon_months=labels.PAYMENT_HORIZON_MONTHS)
-    if usable:
+    if "payment_risk" in wanted and usable:
         cut = usable[-1]
         hold = train_pipeline.run(spark, warehouse=wh, tracking_uri=uri_holdout, experiment="ucx-eval-holdout",
                                   models=["payment_risk"], trials=args.trials, run_id="eval-holdout", time_zone=tz, data_end=cut)
         print(hold.summary())
         if hold.models["payment_risk"].status == "trained":
-            pr = champion(uri_holdout, "payment_risk")
+            pr = trained_version(uri_holdout, "payment_risk", hold.models["payment_risk"].version)
             at_cut_df = features_df.filter(F.col("as_of_date") == F.lit(cut))
             outcome_df = labels.payment_risk_labels(at_cut_df, read_table(spark, wh, "silver", "collections"), data_end=latest)
             keys = ["household_id", "as_of_date"]
@@ -164,16 +179,18 @@ def main() -> int:
             m = binary_metrics(scored_df)
             print(f"payment-risk AUC (model cut at {cut}, outcomes in the following 6 months): {m['auc']:.3f}  "
                   f"PR-AUC {m['pr_auc']:.3f}  Brier {m['brier']:.3f}  n={m['n']:.0f} base rate {m['base_rate']:.3f}")
-    else:
+            print(f"  most frequent first drivers: {first_drivers(scored_df)}")
+    elif "payment_risk" in wanted:
         print("payment risk: no as-of date with a complete 6-month window: cannot hold out")
 
     # ---- CSAT vs latent truth for households that never answered
-    if main.models["csat"].status == "trained":
-        cs = champion(uri_main, "csat")
+    if "csat" in main.models and main.models["csat"].status == "trained":
+        cs = trained_version(uri_main, "csat", main.models["csat"].version)
         scored_df = score_frame(active_df, cs).join(truth_df.filter(F.col("survey_responses") == 0), "household_id")
         m = regression_metrics(scored_df.withColumnRenamed("latent_csat", "label"))
         print(f"CSAT vs latent CSAT, never-respondents: Spearman {m['spearman']:.3f}  MAE {m['mae']:.3f}  "
               f"n={m['n']:.0f} (mean predicted {m['mean_score']:.2f} vs latent {m['mean_label']:.2f})")
+        print(f"  most frequent first drivers: {first_drivers(scored_df)}")
 
     # ---- planted drivers among top global SHAP drivers
     for model, res in main.models.items():
