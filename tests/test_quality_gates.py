@@ -245,3 +245,42 @@ def test_row_condition_splits_rows_as_the_expectation_judges_them(spark, tmp_pat
         assert record.success is False
     assert not result.passed and len(result.warnings) == 2
     assert yaml.safe_load((tmp_path / "gold.kpi_probe.yaml").read_text())["suite"] == "gold.kpi_probe"
+
+
+def test_row_rules_computed_by_spark_agree_with_gx(spark, tmp_path, gx_context):
+    """From quality.spark_row_rules_min_rows rows, row-level expectations run as one Spark aggregation:
+    same verdicts, observed values and unexpected counts as GX, with and without mostly and nulls."""
+    from ucx_spark.quality import Thresholds
+
+    specs = (
+        *ROW_SPECS,
+        ExpectationSpec("mostly_in_set", "expect_column_values_to_be_in_set", "warning",
+                        {"column": "segment_type", "value_set": ["all"], "mostly": 0.5}),
+        ExpectationSpec("mostly_not_null", "expect_column_values_to_not_be_null", "warning",
+                        {"column": "value", "mostly": 0.8, "row_condition": "kpi IS NOT NULL"}),
+        ExpectationSpec("null_n", "expect_column_values_to_be_null", "critical", {"column": "n"}),
+        ExpectationSpec("empty_domain", "expect_column_values_to_be_between", "critical",
+                        {"column": "value", "min_value": 0.0, "row_condition": "kpi = 'none'"}),
+        ExpectationSpec("all_null_domain", "expect_column_values_to_match_regex", "critical",
+                        {"column": "segment_value", "regex": "^x$", "row_condition": "segment_value IS NULL"}),
+    )
+    rows = [
+        (D1, "all", "all", "nps", 10.0, 1),
+        (D1, "all", "all", "nps", 150.0, None),
+        (D1, "zip", "75001", "fcr", 1.0, 1),
+        (D1, "zip", "750 01", "fcr", 0.5, None),
+        (D1, "rate", "all", None, 0.5, 1),
+        (D1, None, None, "fcr", None, 1),
+        (D1, "all", "all", "ces", 500.0, None),
+    ]
+    df = spark.createDataFrame(rows, KPI_DDL)
+    (tmp_path / "gold.kpi_probe2.yaml").write_text(dump_suite(Suite("gold", "kpi_probe2", specs)))
+
+    def outcomes(min_rows: int) -> list[tuple]:
+        result = validate(spark, df, layer="gold", table="kpi_probe2", run_id=f"run-{min_rows}", suite_dir=tmp_path,
+                          context=gx_context, data_docs=False, thresholds=Thresholds(spark_row_rules_min_rows=min_rows))
+        return [(r.expectation_id, r.success, r.observed_value, r.unexpected_count) for r in result.records]
+
+    by_spark, by_gx = outcomes(0), outcomes(10**9)
+    assert by_spark == by_gx
+    assert any(not ok for _, ok, _, _ in by_gx) and any(ok for _, ok, _, _ in by_gx)

@@ -4,7 +4,12 @@
 through a Checkpoint (result format SUMMARY without unexpected-value samples,
 so no row leaves Spark), then the UCX checks computed with Spark (referential
 integrity, AMI completeness, freshness, row-count drift), and returns one
-record per expectation. A critical failure fails the gate; warnings are
+record per expectation. On tables of ``Thresholds.spark_row_rules_min_rows``
+rows or more (AMI), the row-level expectations (not null, null, in set,
+between, regex; ``rows.ROW_LEVEL_TYPES``) are computed by Spark in one
+aggregation with GX's semantics (domain, nulls, ``mostly``, observed values)
+instead of one GX metric pass each; GX still runs the others (uniqueness,
+row count), and Data Docs show the expectations GX ran. A critical failure fails the gate; warnings are
 recorded and shown. ``publish_if_passed`` validates a candidate and calls the
 writer only when the gate passed, so a failed gold gate leaves the published
 Delta table at its previous version.
@@ -18,6 +23,7 @@ seconds; the context is cached per warehouse.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,13 +31,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from ucx_spark.errors import ConfigError, DataError
 from ucx_spark.io.delta import read_table, table_exists, table_path
 from ucx_spark.quality.audit import data_docs_index, previous_row_count, record_results
 from ucx_spark.quality.checks import run_check
+from ucx_spark.quality.rows import is_row_level
 from ucx_spark.quality.suites import (
+    AMI_COMPLETENESS,
     DEFAULT_SUITE_DIR,
     ROW_COUNT_DRIFT,
     ExpectationSpec,
@@ -62,10 +72,15 @@ class Thresholds:
     ami_completeness_min: float = 0.9
     freshness_max_age_hours: float = 48.0
     row_count_drift_max: float = 0.5
+    # not a suite parameter: from this many rows, row-level expectations run as one Spark aggregation
+    spark_row_rules_min_rows: int = 1_000_000
 
     @classmethod
     def from_config(cls, quality: QualityConfig) -> Thresholds:
-        return cls(ami_completeness_min=quality.ami_completeness_min)
+        return cls(
+            ami_completeness_min=quality.ami_completeness_min,
+            spark_row_rules_min_rows=quality.spark_row_rules_min_rows,
+        )
 
     def params(self) -> dict[str, float]:
         return {
@@ -215,10 +230,11 @@ def _checkpoint(context: AbstractDataContext, suite: Suite, specs: list[Expectat
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
 
-    if GX_DATASOURCE in context.data_sources.all():
-        source = context.data_sources.get(GX_DATASOURCE)
-    else:
-        source = context.data_sources.add_spark(name=GX_DATASOURCE)
+    source = context.data_sources.get(GX_DATASOURCE) if GX_DATASOURCE in context.data_sources.all() else None
+    if source is None or getattr(source, "persist", True):
+        # persist=False: GX would otherwise cache every validated DataFrame and never release it;
+        # validate() decides what is cached (and unpersists it).
+        source = context.data_sources.add_or_update_spark(name=GX_DATASOURCE, persist=False)
     if suite.name in source.get_asset_names():
         asset = source.get_asset(suite.name)
     else:
@@ -288,6 +304,59 @@ def _run_gx(
     return outcomes
 
 
+# Row-level expectations whose nulls GX leaves out of the judgement (filter_column_isnull);
+# not_be_null / be_null judge every row of their domain.
+_NULLS_SKIPPED = (
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_not_be_in_set",
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_match_regex",
+    "expect_column_values_to_not_match_regex",
+)
+
+
+def _spark_row_rules(
+    df: DataFrame, specs: list[ExpectationSpec]
+) -> dict[str, tuple[bool, str | None, int | None]]:
+    """Row-level expectations (``rows.ROW_LEVEL_TYPES``) computed in ONE Spark aggregation.
+
+    Same verdicts and observed values as GX's map expectations: the domain is
+    the rows where ``row_condition`` holds; in-set, between and regex
+    expectations leave nulls out (success = (non-null - unexpected) /
+    non-null >= mostly, vacuously true without non-null rows, percent of
+    non-null rows), not-null and null expectations judge every domain row
+    (percent of the domain). GX would compute each of them in its own metric
+    passes over the table; here every count comes from the same scan.
+    """
+    from ucx_spark.quality.rows import row_condition
+
+    aggs = []
+    for i, spec in enumerate(specs):
+        kw = spec.kwargs
+        where = kw.get("row_condition")
+        domain = F.coalesce(F.expr(str(where)), F.lit(False)) if where else F.lit(True)
+        plain = ExpectationSpec(spec.id, spec.type, spec.severity, {k: v for k, v in kw.items() if k != "row_condition"})
+        col = F.col(f"`{kw['column']}`")
+        aggs += [
+            F.count(F.when(domain, 1)).alias(f"t{i}"),
+            F.count(F.when(domain & col.isNull(), 1)).alias(f"n{i}"),
+            F.count(F.when(domain & ~row_condition(plain), 1)).alias(f"u{i}"),
+        ]
+    row = df.agg(*aggs).first()
+    assert row is not None
+    out: dict[str, tuple[bool, str | None, int | None]] = {}
+    for i, spec in enumerate(specs):
+        total, nulls, unexpected = int(row[f"t{i}"]), int(row[f"n{i}"]), int(row[f"u{i}"])
+        mostly = float(spec.kwargs.get("mostly", 1.0))
+        considered = total - nulls if spec.type in _NULLS_SKIPPED else total
+        success = True if total == 0 or considered == 0 else (considered - unexpected) / considered >= mostly
+        text = f"{unexpected} of {total} rows unexpected"
+        if total > 0 and considered > 0:
+            text += f" ({float(unexpected / considered * 100):.2f}%)"
+        out[spec.id] = (success, text, unexpected)
+    return out
+
+
 # --- Gates -------------------------------------------------------------------------------------
 
 
@@ -303,6 +372,30 @@ def _reference_lookup(
         return read_table(spark, warehouse, layer, table)
 
     return lookup
+
+
+_IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def referenced_columns(specs: list[ExpectationSpec], columns: list[str]) -> list[str]:
+    """The columns of ``columns`` (in their order) that some expectation or UCX check reads.
+
+    Named in kwargs (``column``, ``column_list``), used by a ``row_condition``
+    (any identifier of the predicate that is a column) or implied by a check
+    (AMI completeness on the table itself reads ``completeness``).
+    """
+    wanted: set[str] = set()
+    for spec in specs:
+        kw = spec.kwargs
+        if "column" in kw:
+            wanted.add(str(kw["column"]))
+        wanted.update(str(c) for c in kw.get("column_list") or ())
+        if kw.get("row_condition"):
+            wanted.update(a or b for a, b in _IDENTIFIER.findall(str(kw["row_condition"])))
+        if spec.type == AMI_COMPLETENESS and not kw.get("ref_table"):
+            wanted.add("completeness")
+    lower = {w.lower() for w in wanted}
+    return [c for c in columns if c in wanted or c.lower() in lower]
 
 
 def validate(
@@ -329,8 +422,9 @@ def validate(
     checks (``references`` {"silver.accounts": df} overrides), and the previous
     run's row count from ``gold/quality_results``. ``result_format`` SUMMARY
     (default; failing values are never collected) or BOOLEAN_ONLY (no observed
-    values, a little faster). ``cache`` persists ``df`` for the duration: GX
-    makes several passes over it.
+    values, a little faster). ``cache`` persists ``df`` for the duration (GX
+    makes several passes over it) when it has fewer than
+    ``thresholds.spark_row_rules_min_rows`` rows.
     """
     suite = load_suite(suite_dir, layer, table)
     params: dict[str, Any] = thresholds.params()
@@ -339,16 +433,34 @@ def validate(
     if result_format == "SUMMARY":
         result_format = SUMMARY_NO_VALUES
     now = now or datetime.now(UTC)
-    persisted = cache and not df.is_cached
+    # Only the columns the suite reads: a narrower cache and narrower GX passes, same verdicts.
+    keep = referenced_columns(specs, df.columns)
+    if keep and len(keep) < len(df.columns):
+        df = df.select(*[F.col(f"`{c}`") for c in keep])
+    row_count = df.count()
+    # GX makes a dozen passes over a table with many row-level expectations: cache it, unless it
+    # is large, where those expectations run as one Spark aggregation and a cache would cost
+    # more (a full extra pass and its memory) than the few remaining rescans of the columns read.
+    persisted = cache and not df.is_cached and row_count < thresholds.spark_row_rules_min_rows
     if persisted:
         df = df.persist()
     try:
-        row_count = df.count()
         gx_specs = [s for s in specs if not s.is_custom]
-        outcomes = (
-            _run_gx(context, df, suite, gx_specs, run_id=run_id, data_docs=data_docs, result_format=result_format)
-            if gx_specs else {}
-        )
+        outcomes: dict[str, tuple[bool, str | None, int | None]] = {}
+        if row_count >= thresholds.spark_row_rules_min_rows:
+            spark_specs = [
+                s for s in gx_specs if is_row_level(s) and str(s.kwargs.get("column")) in df.columns
+            ]
+            if spark_specs:
+                try:
+                    outcomes = _spark_row_rules(df, spark_specs)
+                except AnalysisException:  # e.g. a row_condition naming a missing column: GX reports it
+                    outcomes = {}
+                gx_specs = [s for s in gx_specs if s.id not in outcomes]
+        if gx_specs:
+            outcomes.update(
+                _run_gx(context, df, suite, gx_specs, run_id=run_id, data_docs=data_docs, result_format=result_format)
+            )
         lookup = _reference_lookup(spark, warehouse, references)
         needs_previous = any(s.type == ROW_COUNT_DRIFT for s in specs)
         previous = (
