@@ -231,15 +231,27 @@ def _merge_valid(
         register_table(spark, warehouse, "silver", feed)
         log.info("silver: %s merged", feed)
         if feed == "ami":
-            _update_completeness(spark, warehouse, winners_df, time_zone=time_zone)
+            _update_completeness(spark, warehouse, winners_df, time_zone=time_zone, created=current_df is None)
     finally:
         ranked_df.unpersist()
 
 
-def _update_completeness(spark: SparkSession, warehouse: str, batch_df: DataFrame, *, time_zone: str) -> None:
-    """Recompute the meter days the batch touched from silver/ami (after its MERGE) and upsert them."""
-    touched_df = batch_df.select("meter_id", "local_date").distinct()
-    ami_df = _read(spark, table_path(warehouse, "silver", "ami")).join(touched_df, ["meter_id", "local_date"], "left_semi")
+def _update_completeness(
+    spark: SparkSession, warehouse: str, batch_df: DataFrame, *, time_zone: str, created: bool = False
+) -> None:
+    """Recompute the meter days the batch touched from silver/ami (after its MERGE) and upsert them.
+
+    ``created``: silver/ami did not exist before this batch, so the batch's rows
+    are exactly the table (upsert_if_later appended them as they are) and the
+    days are computed from them without reading the table back.
+    """
+    if created:
+        ami_df = batch_df
+    else:
+        touched_df = batch_df.select("meter_id", "local_date").distinct()
+        ami_df = _read(spark, table_path(warehouse, "silver", "ami")).join(
+            touched_df, ["meter_id", "local_date"], "left_semi"
+        )
     path = table_path(warehouse, "silver", COMPLETENESS_TABLE)
     upsert_rows(daily_completeness(ami_df, time_zone=time_zone), path, keys=("meter_id", "local_date"))
     register_table(spark, warehouse, "silver", COMPLETENESS_TABLE)

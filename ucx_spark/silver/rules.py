@@ -198,8 +198,12 @@ def with_ambiguous_key_rule(df: DataFrame, *, feed: str) -> DataFrame:
     f = FEEDS[feed]
     raw_json = F.to_json(F.struct(*[F.col(c) for c in f.column_names]))
     candidate = F.col("rule").isNull()
-    w = Window.partitionBy("_source_file", candidate.alias("__candidate"), *[value_col(k) for k in f.key])
-    df = df.withColumn("__raw", raw_json)
+    typed_key = [value_col(k) for k in f.key]
+    w = Window.partitionBy("_source_file", candidate.alias("__candidate"), *typed_key)
+    # Hash-partitioned by the typed key alone, which also clusters this window's
+    # (file, candidate, key) groups: the silver step's rank window over the key
+    # (rows.with_rank_in_key) then reuses this partitioning instead of a second shuffle.
+    df = df.repartition(*typed_key).withColumn("__raw", raw_json)
     ambiguous = candidate & (F.min("__raw").over(w) != F.max("__raw").over(w))
     key_text = F.concat_ws(", ", *[F.concat(F.lit(f"{k}='"), F.col(k), F.lit("'")) for k in f.key])
     return df.withColumns(
