@@ -4,17 +4,23 @@ and DuckDB computing the same meter_daily_usage from the same files.
     .venv/bin/python bench/bench_pipeline.py --households 10000 --months 1 --out /tmp/ucx-bench-pipe
 
 Generates a utility (15-minute AMI) unless --landing points at an existing one,
-then runs the pipeline twice into fresh warehouses: once with the Great
-Expectations gates, once without; prints per-step seconds, AMI rows/s and the
-gates' share of the pipeline time, then the DuckDB time for meter_daily_usage
-over the same AMI and accounts files (one local SQL query, 2 threads) and the
+then runs the real pipeline (``medallion.run``, as ``ucx pipeline`` does) twice
+into fresh warehouses: once with the Great Expectations gates, once without;
+prints per-step seconds (``MedallionResult.timings``), rows/s and the gates'
+share of the pipeline time, then the DuckDB time for meter_daily_usage over the
+same AMI and accounts files (one local SQL query, 2 threads) and the
 Spark/DuckDB ratio. Peak memory is the RSS of this process tree (driver JVM).
+
+``--gates on`` / ``--gates off`` run one side only and save its timings in
+OUT/timings_gates_<side>.json; ``--compare-saved`` then prints the comparison
+and times DuckDB (for a busy machine where one run at a time is all that fits).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -25,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_generate import PeakRss  # noqa: E402
 
-from ucx_spark.config import Config, SparkConfig  # noqa: E402
+from ucx_spark.config import Config, SparkConfig, load_config  # noqa: E402
 from ucx_spark.session import build_spark  # noqa: E402
 
 
@@ -36,28 +42,11 @@ def _timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
 
 
 def run_pipeline(spark, cfg: Config, *, gates: bool, run_id: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    from ucx_spark.contract import FEED_ORDER
-    from ucx_spark.pipelines import bronze, gold, medallion, silver
-    from ucx_spark.pipelines.gates import Gates
-    from ucx_spark.quality import Thresholds
+    """The real medallion (``medallion.run``, as ``ucx pipeline`` runs it); its per-step seconds."""
+    from ucx_spark.pipelines import medallion
 
-    wh, tz = cfg.paths.warehouse, cfg.utility.time_zone
-    checks = Gates(spark, wh, run_id, Thresholds(ami_completeness_min=cfg.quality.ami_completeness_min))
-    times: dict[str, float] = {}
-    _, times["bronze"] = _timed(bronze.run, spark, landing=cfg.paths.landing, warehouse=wh, run_id=run_id)
-    if gates:
-        _, times["gates_bronze"] = _timed(checks.check_tables, "bronze", FEED_ORDER)
-    _, times["silver"] = _timed(silver.run, spark, warehouse=wh, run_id=run_id, time_zone=tz, pseudonym_key=b"bench")
-    if gates:
-        _, times["gates_silver"] = _timed(checks.check_tables, "silver", (*FEED_ORDER, "ami_daily_completeness"))
-    _, times["accounting"] = _timed(medallion.record_accounting, spark, warehouse=wh, run_id=run_id)
-    t = time.perf_counter()
-    gold.run(spark, warehouse=wh, time_zone=tz, run_id=run_id, gate=checks.publish if gates else None,
-             max_default_as_of_dates=1)
-    times["gold"] = time.perf_counter() - t
-    if gates:
-        _, times["gates_docs"] = _timed(checks.build_docs)
-    return times
+    result = medallion.run(spark, cfg=cfg, pseudonym_key=b"bench", run_id=run_id, gates=gates)
+    return dict(result.timings)
 
 
 DUCKDB_SQL = """
@@ -111,12 +100,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="8g")
     ap.add_argument("--skip-gates-off", action="store_true")
+    ap.add_argument("--gates", choices=("both", "on", "off"), default="both",
+                    help="run only the gated or ungated pipeline (e.g. two processes side by side on a busy "
+                         "machine); each run saves its timings in OUT/timings_gates_<on|off>.json")
+    ap.add_argument("--compare-saved", action="store_true",
+                    help="run nothing: compare the saved timings of both runs, then time DuckDB")
     args = ap.parse_args(argv)
 
     out = Path(args.out)
     landing = args.landing or str(out / "landing")
-    spark_cfg = SparkConfig(master=args.master, shuffle_partitions=8, driver_memory=args.driver_memory, log_level="ERROR")
-    cfg = replace(Config(), spark=spark_cfg).with_paths(landing=landing)
+    # the local profile's extra Spark settings (e.g. Delta snapshot partitions), no metastore
+    spark_cfg = SparkConfig(master=args.master, shuffle_partitions=8, driver_memory=args.driver_memory, log_level="ERROR",
+                            extra=dict(load_config(env="local").spark.extra))
+    # conf/base.yaml and UCX_* variables (e.g. UCX_QUALITY__SPARK_ROW_RULES_MIN_ROWS), the bench's own Spark settings
+    cfg = replace(load_config(env="test"), spark=spark_cfg).with_paths(landing=landing)
     spark = build_spark(spark_cfg, warehouse=str(out / "wh"), time_zone=cfg.utility.time_zone)
     if not args.landing:
         from ucx_spark.generate import generate_utility
@@ -129,30 +126,70 @@ def main(argv: list[str] | None = None) -> None:
     total_rows = sum(f["landed_rows"] for f in manifest["feeds"].values())
     print(f"landed rows: {total_rows:,} (AMI {ami_rows:,})")
 
-    results = {}
-    for gates in ([True] if args.skip_gates_off else [True, False]):
+    results: dict[bool, tuple[dict[str, float], int]] = {}
+    todo = {"both": [True, False], "on": [True], "off": [False]}[args.gates]
+    if args.skip_gates_off:
+        todo = [True]
+    for gates in ([] if args.compare_saved else todo):
         wh = out / ("wh_gates" if gates else "wh_nogates")
         shutil.rmtree(wh, ignore_errors=True)
         run_cfg = cfg.with_paths(warehouse=str(wh))
+        load_before = os.getloadavg()[0]
         with PeakRss() as mem:
             times = run_pipeline(spark, run_cfg, gates=gates, run_id="bench")
         results[gates] = (times, mem.peak)
+        saved = {"timings": times, "peak_rss": mem.peak, "load_before": load_before, "load_after": os.getloadavg()[0]}
+        (out / f"timings_gates_{'on' if gates else 'off'}.json").write_text(json.dumps(saved, indent=2))
+        steps = {k: v for k, v in times.items() if k != "gates_gold"}  # gates_gold is inside gold
+        total = sum(steps.values())
         to_silver = times["bronze"] + times["silver"]
         print(f"\ngates {'on' if gates else 'off'}: " + ", ".join(f"{k} {v:.1f}s" for k, v in times.items()))
-        print(f"  landing -> silver: {to_silver:.1f}s = {total_rows / to_silver:,.0f} rows/s (AMI {ami_rows / to_silver:,.0f}/s)")
-        print(f"  silver -> gold:    {times['gold']:.1f}s = {ami_rows / times['gold']:,.0f} AMI rows/s")
-        print(f"  total {sum(times.values()):.1f}s, peak RSS {mem.peak / 2**30:.2f} GiB")
+        if gates:
+            print("  (gates_gold = gold publish time outside the writes: validation plus building the cached candidate;"
+                  " it is part of gold)")
+        print(f"  landing -> silver (bronze + silver steps): {to_silver:.1f}s = {total_rows / to_silver:,.0f} rows/s "
+              f"(AMI {ami_rows / to_silver:,.0f}/s)")
+        if gates:
+            gated = to_silver + times["gates_bronze"] + times["gates_silver"]
+            print(f"  landing -> silver with its gates: {gated:.1f}s = {total_rows / gated:,.0f} rows/s")
+        print(f"  silver -> gold (gold step): {times['gold']:.1f}s = {ami_rows / times['gold']:,.0f} AMI rows/s")
+        print(f"  total {total:.1f}s, peak RSS {mem.peak / 2**30:.2f} GiB (driver + JVM + workers), "
+              f"load average 1 min {load_before:.1f} before / {os.getloadavg()[0]:.1f} after")
+    if args.gates != "both" and not args.compare_saved:
+        print("\n(one side only: compare with --compare-saved once both sides have run; DuckDB is timed there)")
+        spark.stop()
+        return
+    if args.compare_saved:
+        for gates in (True, False):
+            saved_path = out / f"timings_gates_{'on' if gates else 'off'}.json"
+            if gates not in results and saved_path.is_file():
+                saved = json.loads(saved_path.read_text())
+                results[gates] = (saved["timings"], saved["peak_rss"])
+                print(f"\ngates {'on' if gates else 'off'} (saved by a separate run, load average "
+                      f"{saved['load_before']:.1f} before / {saved['load_after']:.1f} after): "
+                      + ", ".join(f"{k} {v:.1f}s" for k, v in saved["timings"].items()))
+    if not results:
+        raise SystemExit("no timings: run the pipeline first")
     if True in results and False in results:
-        on, off = sum(results[True][0].values()), sum(results[False][0].values())
-        print(f"\ngates cost: {on - off:.1f}s = {(on - off) / off:.0%} of the ungated pipeline ({off:.1f}s)")
+        on = sum(v for k, v in results[True][0].items() if k != "gates_gold")
+        off = sum(v for k, v in results[False][0].items() if k != "gates_gold")
+        gate_steps = sum(results[True][0].get(k, 0.0) for k in ("gates_bronze", "gates_silver", "gates_docs"))
+        print(f"\npipeline gates on {on:.1f}s, off {off:.1f}s: gates cost {on - off:.1f}s = "
+              f"{(on - off) / off:.0%} of the ungated pipeline, {(on - off) / on:.0%} of the gated one "
+              f"(bronze/silver gate steps and Data Docs alone: {gate_steps:.1f}s = {gate_steps / on:.0%})")
 
     n, duck_s = duckdb_daily_usage(landing, cfg.utility.time_zone)
-    spark_daily = results[False][0]["gold"] if False in results else results[True][0]["gold"]
-    print(f"\nDuckDB meter_daily_usage from the landing files: {n:,} meter-days in {duck_s:.1f}s")
-    print(f"Spark landing -> gold (gates off) vs DuckDB daily usage alone: "
-          f"{sum((results.get(False) or results[True])[0].values()):.1f}s vs {duck_s:.1f}s "
-          f"(ratio {sum((results.get(False) or results[True])[0].values()) / duck_s:.1f}x); "
-          f"Spark silver -> gold alone {spark_daily:.1f}s")
+    ref = results.get(False) or results[True]
+    ref_total = sum(v for k, v in ref[0].items() if k != "gates_gold")
+    spark_gold = ref[0]["gold"]
+    gold_wh = out / ("wh_nogates" if False in results else "wh_gates")
+    spark_n = spark.read.format("delta").load(str(gold_wh / "gold" / "meter_daily_usage")).count()
+    print(f"\nDuckDB meter_daily_usage from the landing files: {n:,} meter-days in {duck_s:.1f}s "
+          f"(Spark gold/meter_daily_usage: {spark_n:,} meter-days; DuckDB does no quarantine or superseding)")
+    print(f"Spark landing -> gold ({'gates off' if False in results else 'gates on'}) vs DuckDB daily usage alone: "
+          f"{ref_total:.1f}s vs {duck_s:.1f}s (ratio {ref_total / duck_s:.1f}x); "
+          f"Spark silver -> gold alone {spark_gold:.1f}s (ratio {spark_gold / duck_s:.1f}x)")
+    print(f"peak RSS over the runs: {max(m for _, m in results.values()) / 2**30:.2f} GiB")
     spark.stop()
 
 

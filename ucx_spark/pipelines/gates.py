@@ -16,6 +16,7 @@ Data Docs are rebuilt once at the end of the run.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ class Gates:
     thresholds: Thresholds = field(default_factory=Thresholds)
     suite_dir: str | Path = DEFAULT_SUITE_DIR
     results: list[GateResult] = field(default_factory=list)
+    publish_seconds: float = 0.0  # gold gates: time in publish() outside the writes
 
     def check_tables(self, layer: str, tables: Iterable[str]) -> list[GateResult]:
         """Validate the existing ``layer`` tables; record; raise DataError on a critical failure."""
@@ -62,16 +64,32 @@ class Gates:
         return batch
 
     def publish(self, df: DataFrame, table: str, write: Callable[[DataFrame], object]) -> None:
-        """Gold: validate the candidate, write only if no critical expectation failed."""
+        """Gold: validate the candidate, write only if no critical expectation failed.
+
+        Adds the time spent outside ``write`` (validation, audit) to ``publish_seconds``.
+        """
         if not suite_path(self.suite_dir, "gold", table).is_file():
             write(df)
             return
-        self.results.append(
-            publish_if_passed(
-                self.spark, df, write, layer="gold", table=table, run_id=self.run_id, warehouse=self.warehouse,
-                suite_dir=self.suite_dir, context=quality_context(self.warehouse), thresholds=self.thresholds,
+        written = 0.0
+
+        def timed_write(candidate_df: DataFrame) -> None:
+            nonlocal written
+            start = time.perf_counter()
+            write(candidate_df)
+            written += time.perf_counter() - start
+
+        start = time.perf_counter()
+        try:
+            self.results.append(
+                publish_if_passed(
+                    self.spark, df, timed_write, layer="gold", table=table, run_id=self.run_id,
+                    warehouse=self.warehouse, suite_dir=self.suite_dir, context=quality_context(self.warehouse),
+                    thresholds=self.thresholds,
+                )
             )
-        )
+        finally:
+            self.publish_seconds += time.perf_counter() - start - written
 
     def build_docs(self) -> None:
         quality_context(self.warehouse).build_data_docs()

@@ -7,6 +7,9 @@ picks up where the committed Delta versions left off.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -22,6 +25,9 @@ class MedallionResult:
     run_id: str
     steps: dict[str, Any] = field(default_factory=dict)
     accounting: list[dict[str, Any]] = field(default_factory=list)
+    # wall-clock seconds per step: bronze, gates_bronze, silver, gates_silver, accounting, gold
+    # (gold includes its publish gates, also given alone as gates_gold), gates_docs
+    timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
         lines = [f"run {self.run_id}"]
@@ -54,22 +60,30 @@ def run(
 
     landing, warehouse = cfg.paths.landing, cfg.paths.warehouse
     result = MedallionResult(run_id=run_id)
-    checks = Gates(spark, warehouse, run_id, Thresholds(ami_completeness_min=cfg.quality.ami_completeness_min))
-    with step("bronze: landing -> bronze"):
+    checks = Gates(spark, warehouse, run_id, Thresholds.from_config(cfg.quality))
+
+    @contextmanager
+    def timed(key: str, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        with step(name):
+            yield
+        result.timings[key] = time.perf_counter() - start
+
+    with timed("bronze", "bronze: landing -> bronze"):
         result.steps["bronze"] = bronze.run(spark, landing=landing, warehouse=warehouse, run_id=run_id)
     if gates:
-        with step("quality gates: bronze"):
+        with timed("gates_bronze", "quality gates: bronze"):
             checks.check_tables("bronze", FEED_ORDER)
-    with step("silver: bronze -> silver"):
+    with timed("silver", "silver: bronze -> silver"):
         result.steps["silver"] = silver.run(
             spark, warehouse=warehouse, run_id=run_id, time_zone=cfg.utility.time_zone, pseudonym_key=pseudonym_key
         )
     if gates:
-        with step("quality gates: silver"):
+        with timed("gates_silver", "quality gates: silver"):
             checks.check_tables("silver", (*FEED_ORDER, "ami_daily_completeness"))
-    with step("accounting: landed = current + superseded + quarantined"):
+    with timed("accounting", "accounting: landed = current + superseded + quarantined"):
         result.accounting = record_accounting(spark, warehouse=warehouse, run_id=run_id)
-    with step("gold: silver -> gold"):
+    with timed("gold", "gold: silver -> gold"):
         result.steps["gold"] = gold.run(
             spark,
             warehouse=warehouse,
@@ -81,7 +95,8 @@ def run(
             gate=checks.publish if gates else None,
         )
     if gates:
-        with step("quality: Data Docs"):
+        result.timings["gates_gold"] = checks.publish_seconds
+        with timed("gates_docs", "quality: Data Docs"):
             checks.build_docs()
         result.steps["quality"] = checks.summary()
     say(f"pipeline run {run_id} complete")
