@@ -1,8 +1,11 @@
 """`ucx demo`: a small synthetic utility run end to end on this machine.
 
-Generates a landing zone, runs the medallion with its quality gates, and
-prints what it did: feed row counts, the row accounting, gold tables and the
-quality summary. Uses a local demo pseudonym key when UCX_PSEUDONYM_KEY is
+Generates a landing zone, runs the medallion with its quality gates, trains
+and scores the household models, runs the insights (drivers, what-if, personas,
+program saturation, a campaign list) and writes the CX report; prints what it
+did: feed row counts, the row accounting, gold tables and the quality summary.
+A demo utility is small, so most per-segment cells are suppressed by the
+privacy threshold (``privacy.min_households``): that is the rule working. Uses a local demo pseudonym key when UCX_PSEUDONYM_KEY is
 unset (with a warning); everything lands under --out.
 """
 
@@ -73,6 +76,51 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
     with step("score: every active household with the champion models"):
         scored = score.run(spark, warehouse=str(warehouse), tracking_uri=cfg.mlflow_tracking_uri, run_id=new_run_id())
     print("\n" + scored.summary())
+    run_insights(spark, cfg, out=out)
     print(f"\nMLflow store: {cfg.mlflow_tracking_uri}  (browse: .venv/bin/mlflow ui --backend-store-uri {cfg.mlflow_tracking_uri})")
     spark.stop()
     return 0
+
+
+def run_insights(spark, cfg: Config, *, out: Path) -> None:  # noqa: ANN001 - SparkSession
+    """Drivers, two what-if scenarios, personas, saturation, an autopay campaign and the report."""
+    from ucx_spark.cli import new_run_id
+    from ucx_spark.insights.saturation import parse_goal
+    from ucx_spark.insights.targeting import SuppressionRules
+    from ucx_spark.insights.whatif import parse_scenario
+    from ucx_spark.pipelines import drivers, report, saturation, segments, targeting, whatif
+
+    wh, ins, mh = cfg.paths.warehouse, cfg.insights, cfg.privacy.min_households
+    with step("segments: personas and payment-risk segments"):
+        seg = segments.run(spark, warehouse=wh, run_id=new_run_id(), personas=ins.personas, seed=ins.seed,
+                           min_households=mh, max_household_energy_share=cfg.privacy.max_household_energy_share,
+                           objective="payment_risk", time_zone=cfg.utility.time_zone)
+    print("\n" + seg.summary())
+    with step("drivers: mean |SHAP| of every champion, by segment"):
+        drv = drivers.run(spark, warehouse=wh, tracking_uri=cfg.mlflow_tracking_uri, run_id=new_run_id(), min_households=mh)
+    print("\n" + drv.summary())
+    for text in ("rate_increase_usd=5", "liheap_enrollment_pct=+10"):
+        with step(f"what-if: {text}"):
+            res = whatif.run(
+                spark, warehouse=wh, tracking_uri=cfg.mlflow_tracking_uri, experiment=cfg.mlflow.experiment,
+                scenario=parse_scenario(text), min_households=mh,
+                liheap_annual_benefit_usd=ins.liheap_annual_benefit_usd, csat_top2box_threshold=ins.csat_top2box_threshold,
+                bootstrap_replicates=ins.bootstrap_replicates, confidence_level=ins.confidence_level, seed=ins.seed,
+            )
+        print("\n" + res.summary())
+    with step("program saturation (goal: autopay +5 points)"):
+        sat = saturation.run(spark, warehouse=wh, run_id=new_run_id(), seed=ins.seed, min_households=mh,
+                             horizon_months=ins.saturation_horizon_months, goals=[parse_goal("autopay=+5")])
+    print("\n" + sat.summary())
+    rules = SuppressionRules(suppress_enrolled=ins.suppress_enrolled,
+                             suppress_collections_hardship=ins.suppress_collections_hardship,
+                             recent_contact_days=ins.suppress_recent_contact_days)
+    with step("targeting: autopay campaign"):
+        tgt = targeting.run(spark, warehouse=wh, campaign="autopay", run_id=new_run_id(), rules=rules, seed=ins.seed,
+                            liheap_annual_benefit_usd=ins.liheap_annual_benefit_usd)
+    print("\n" + tgt.summary())
+    with step("report: self-contained HTML"):
+        rep = report.run(spark, warehouse=wh, out=str(out / "report.html"), utility_name=cfg.utility.name,
+                         min_households=mh, top2box_threshold=ins.csat_top2box_threshold,
+                         tracking_uri=cfg.mlflow_tracking_uri)
+    print("\n" + rep.summary())
