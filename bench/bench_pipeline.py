@@ -51,15 +51,18 @@ def run_pipeline(spark, cfg: Config, *, gates: bool, run_id: str) -> dict[str, f
 
 DUCKDB_SQL = """
 with ami as (
-  select meter_id, cast(interval_start as timestamptz) as ts, cast(interval_minutes as int) as im,
+  select meter_id, try_cast(interval_start as timestamptz) as ts, try_cast(interval_minutes as int) as im,
          try_cast(kwh as double) as kwh, quality
-  from read_csv('{ami}', header=true, all_varchar=true)
+  from read_csv('{ami}', header=true, all_varchar=true, delim=',', quote='"', union_by_name=true, ignore_errors=true)
   where meter_id is not null
 ), acc as (
-  select account_id, meter_id, cast(start_date as date) sd, try_cast(end_date as date) ed
-  from read_csv('{accounts}', header=true, all_varchar=true)
+  -- the generator plants defects such as start_date 2024-02-30: rows that do not parse are
+  -- dropped, as the pipeline quarantines them
+  select account_id, meter_id, try_cast(start_date as date) sd, try_cast(end_date as date) ed
+  from read_csv('{accounts}', header=true, all_varchar=true, delim=',', quote='"', union_by_name=true, ignore_errors=true)
+  where try_cast(start_date as date) is not null
 ), loc as (
-  select meter_id, timezone('{tz}', ts) as lt, im, kwh, quality from ami
+  select meter_id, timezone('{tz}', ts) as lt, im, kwh, quality from ami where ts is not null and im > 0
 ), daily as (
   select meter_id, cast(lt as date) as local_date,
          sum(kwh) as kwh,
