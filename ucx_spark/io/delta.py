@@ -33,6 +33,11 @@ def read_table(spark: SparkSession, warehouse: str | Path, layer: str, table: st
     return reader.load(table_path(warehouse, layer, table))
 
 
+def read_optional(spark: SparkSession, warehouse: str | Path, layer: str, table: str) -> DataFrame | None:
+    """The table, or None when it does not exist (optional inputs such as silver/accounts)."""
+    return read_table(spark, warehouse, layer, table) if table_exists(spark, table_path(warehouse, layer, table)) else None
+
+
 def table_version(spark: SparkSession, path: str) -> int | None:
     """Latest committed Delta version of the table at ``path``, or None if there is none."""
     from delta.tables import DeltaTable

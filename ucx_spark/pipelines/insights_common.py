@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 
 from ucx_spark.errors import UcxError
 from ucx_spark.insights.base import snapshot
-from ucx_spark.io.delta import read_table, table_exists, table_path, table_version
+from ucx_spark.io.delta import read_optional, read_table, table_exists, table_path, table_version
 
 
 def read_snapshot(spark: SparkSession, warehouse: str) -> tuple[DataFrame, int | None]:
@@ -17,12 +17,7 @@ def read_snapshot(spark: SparkSession, warehouse: str) -> tuple[DataFrame, int |
         raise UcxError(f"{path} does not exist: run `ucx pipeline` first")
     version = table_version(spark, path)
     features_df = read_table(spark, warehouse, "gold", "household_features", version=version)
-    accounts_df = (
-        read_table(spark, warehouse, "silver", "accounts")
-        if table_exists(spark, table_path(warehouse, "silver", "accounts"))
-        else None
-    )
-    return snapshot(features_df, accounts_df), version
+    return snapshot(features_df, read_optional(spark, warehouse, "silver", "accounts")), version
 
 
 def read_persona_segments(spark: SparkSession, warehouse: str) -> DataFrame | None:

@@ -15,8 +15,8 @@ from pyspark.sql import functions as F
 
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights import saturation as SAT
-from ucx_spark.io.delta import overwrite_table, read_table
-from ucx_spark.pipelines.segments import read_optional, read_snapshot
+from ucx_spark.io.delta import overwrite_table, read_optional, read_table
+from ucx_spark.pipelines.insights_common import read_snapshot
 
 
 @dataclass
@@ -68,7 +68,7 @@ def run(
     partitions: int = 8,
 ) -> SaturationResult:
     created_at = F.lit(datetime.now(UTC).replace(microsecond=0)).cast("timestamp")
-    snap = read_snapshot(spark, warehouse).cache()
+    snap = read_snapshot(spark, warehouse)[0].cache()
     try:
         propensity_df = compute_propensity(spark, warehouse, snap, seed=seed, partitions=partitions)
         prop_path = overwrite_table(

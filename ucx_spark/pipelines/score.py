@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ucx_spark.errors import UcxError
-from ucx_spark.io.delta import overwrite_table, read_table, table_exists, table_path, table_version
+from ucx_spark.io.delta import overwrite_table, read_optional, read_table, table_exists, table_path, table_version
 from ucx_spark.models import registry
 from ucx_spark.models.score import MODEL_NAMES, SCORES_SCHEMA, active_households, household_scores, load_model
 
@@ -64,11 +64,7 @@ def run(
 
     features_version = table_version(spark, features_path)
     features_df = read_table(spark, warehouse, "gold", "household_features", version=features_version)
-    accounts_df = (
-        read_table(spark, warehouse, "silver", "accounts")
-        if table_exists(spark, table_path(warehouse, "silver", "accounts"))
-        else None
-    )
+    accounts_df = read_optional(spark, warehouse, "silver", "accounts")
     active_df = active_households(features_df, accounts_df).cache()
     missing = {m.model_name: sorted(set(m.spec.input_columns) - set(active_df.columns)) for m in loaded}
     for name, cols in missing.items():

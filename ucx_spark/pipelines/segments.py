@@ -22,8 +22,8 @@ from ucx_spark.errors import UcxError
 from ucx_spark.gold import cx_kpis as K
 from ucx_spark.gold.privacy import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, assert_no_pii
 from ucx_spark.insights import segments as S
-from ucx_spark.insights.base import snapshot
-from ucx_spark.io.delta import read_table, replace_rows_where, table_exists, table_path
+from ucx_spark.io.delta import read_optional, read_table, replace_rows_where, table_exists, table_path
+from ucx_spark.pipelines.insights_common import read_snapshot
 
 
 @dataclass
@@ -49,18 +49,6 @@ class SegmentsResult:
         lines.append(f"persona KPIs: {self.persona_kpi_rows:,} rows in gold/cx_kpis" if self.persona_kpi_rows
                      else f"persona KPIs: {self.persona_kpi_note}")
         return "\n".join(lines)
-
-
-def read_snapshot(spark: SparkSession, warehouse: str) -> DataFrame:
-    """The scoring snapshot of gold/household_features (active accounts at the latest as_of_date)."""
-    if not table_exists(spark, table_path(warehouse, "gold", "household_features")):
-        raise UcxError(f"{table_path(warehouse, 'gold', 'household_features')} does not exist: run `ucx pipeline` first")
-    features_df = read_table(spark, warehouse, "gold", "household_features")
-    return snapshot(features_df, read_optional(spark, warehouse, "silver", "accounts"))
-
-
-def read_optional(spark: SparkSession, warehouse: str, layer: str, table: str) -> DataFrame | None:
-    return read_table(spark, warehouse, layer, table) if table_exists(spark, table_path(warehouse, layer, table)) else None
 
 
 def _persona_facts(spark: SparkSession, warehouse: str, accounts_df: DataFrame, months_df: DataFrame,
@@ -112,7 +100,7 @@ def run(
     partitions: int = 8,
 ) -> SegmentsResult:
     objective = S.resolve_objective(objective) if objective else None
-    snap = read_snapshot(spark, warehouse).cache()
+    snap = read_snapshot(spark, warehouse)[0].cache()
     try:
         return _run(spark, snap, warehouse=warehouse, run_id=run_id, personas=personas, seed=seed,
                     min_households=min_households, max_household_energy_share=max_household_energy_share,

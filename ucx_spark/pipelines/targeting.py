@@ -30,9 +30,9 @@ from pyspark.sql import functions as F
 from ucx_spark.errors import UcxError
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights import targeting as T
-from ucx_spark.io.delta import append_table, read_table, replace_rows_where, table_exists, table_path
+from ucx_spark.io.delta import append_table, read_optional, read_table, replace_rows_where, table_exists, table_path
+from ucx_spark.pipelines.insights_common import read_snapshot
 from ucx_spark.pipelines.saturation import compute_propensity
-from ucx_spark.pipelines.segments import read_optional, read_snapshot
 
 RESTRICTED_DIR = "_restricted"
 ACTIVATION_LOG_DDL = (
@@ -79,7 +79,7 @@ def run(
     if campaign not in T.CAMPAIGN_PROGRAMS:
         raise UcxError(f"unknown campaign '{campaign}' (allowed: {', '.join(T.CAMPAIGN_PROGRAMS)})")
     created_at = F.lit(datetime.now(UTC).replace(microsecond=0)).cast("timestamp")
-    snap = read_snapshot(spark, warehouse).cache()
+    snap = read_snapshot(spark, warehouse)[0].cache()
     try:
         propensity_df = read_optional(spark, warehouse, "gold", "program_propensity")
         latest = snap.agg(F.max("as_of_date")).first()[0]
