@@ -68,8 +68,8 @@ def accounts_ref(spark: SparkSession) -> DataFrame:
 
 
 def completeness_from_intervals(spark: SparkSession, *, drop_every: int | None) -> DataFrame:
-    """silver/ami_daily_completeness of 2 meters x 5 days of hourly intervals, every
-    ``drop_every``-th interval missing (5 -> 20% of the intervals missing)."""
+    """silver/ami_daily completeness columns of 2 meters x 5 days of hourly intervals (days
+    starting at midnight UTC), every ``drop_every``-th interval missing (5 -> 20% missing)."""
     intervals_df = (
         spark.range(2 * 5 * 24)
         .select(
@@ -80,12 +80,15 @@ def completeness_from_intervals(spark: SparkSession, *, drop_every: int | None) 
     )
     if drop_every:
         intervals_df = intervals_df.filter(F.col("id") % drop_every != 0)
+    day_start = F.col("local_date").cast("timestamp")
     return (
         intervals_df.groupBy("meter_id", "local_date")
         .agg(F.count(F.lit(1)).cast("int").alias("present_intervals"))
         .select(
             "meter_id", "local_date", F.lit(60).alias("interval_minutes"), F.lit(24).alias("expected_intervals"),
             "present_intervals", (F.col("present_intervals") / 24.0).alias("completeness"),
+            day_start.alias("day_start"), F.date_add("local_date", 1).cast("timestamp").alias("day_end"),
+            F.date_add("local_date", 1).cast("timestamp").alias("last_interval_end"),
         )
     )
 
@@ -95,7 +98,7 @@ def publish_usage(spark: SparkSession, warehouse: Path, gx_context, candidate_df
     return publish_if_passed(
         spark, candidate_df, lambda df: overwrite_table(df, warehouse, "gold", "meter_daily_usage"),
         layer="gold", table="meter_daily_usage", run_id=run_id, warehouse=warehouse, context=gx_context,
-        references={"silver.accounts": accounts_ref(spark), "silver.ami_daily_completeness": completeness_df},
+        references={"silver.accounts": accounts_ref(spark), "silver.ami_daily": completeness_df},
         echo=echo,
     )
 
@@ -118,14 +121,14 @@ def test_ami_completeness_gap_fails_closed_and_gold_keeps_its_version(spark, war
 
     message = str(err.value)
     assert "gold.meter_daily_usage" in message and "ami_completeness" in message
-    assert "mean completeness 0.8000 over 10 meter-days" in message
+    assert "5 local days judged (10 meter-days), 5 below 0.9: 2026-01-01 0.7917 (2 meters)" in message
     assert table_version(spark, path) == before
     assert_df_equality(read_table(spark, warehouse, "gold", "meter_daily_usage"), published_df,
                        ignore_row_order=True, ignore_nullable=True)
     # The failure is on record, with everything else that was checked.
     got = audit_rows(spark, warehouse, "run-gap").filter(~F.col("success")).select(
         "table", "expectation_id", "severity", "unexpected_count")
-    expected = spark.createDataFrame([("meter_daily_usage", "ami_completeness", "critical", 10)],
+    expected = spark.createDataFrame([("meter_daily_usage", "ami_completeness", "critical", 5)],
                                      "table string, expectation_id string, severity string, unexpected_count long")
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -276,11 +279,14 @@ def test_row_rules_computed_by_spark_agree_with_gx(spark, tmp_path, gx_context):
     df = spark.createDataFrame(rows, KPI_DDL)
     (tmp_path / "gold.kpi_probe2.yaml").write_text(dump_suite(Suite("gold", "kpi_probe2", specs)))
 
-    def outcomes(min_rows: int) -> list[tuple]:
-        result = validate(spark, df, layer="gold", table="kpi_probe2", run_id=f"run-{min_rows}", suite_dir=tmp_path,
-                          context=gx_context, data_docs=False, thresholds=Thresholds(spark_row_rules_min_rows=min_rows))
+    def outcomes(min_rows: int, pandas_rows: int = 0) -> list[tuple]:
+        result = validate(spark, df, layer="gold", table="kpi_probe2", run_id=f"run-{min_rows}-{pandas_rows}",
+                          suite_dir=tmp_path, context=gx_context, data_docs=False,
+                          thresholds=Thresholds(spark_row_rules_min_rows=min_rows, pandas_max_rows=pandas_rows))
         return [(r.expectation_id, r.success, r.observed_value, r.unexpected_count) for r in result.records]
 
-    by_spark, by_gx = outcomes(0), outcomes(10**9)
+    # Spark's one aggregation, GX's Spark engine, GX's pandas engine (the small-batch path).
+    by_spark, by_gx, by_gx_pandas = outcomes(0), outcomes(10**9), outcomes(10**9, pandas_rows=100)
     assert by_spark == by_gx
+    assert by_gx_pandas == by_gx
     assert any(not ok for _, ok, _, _ in by_gx) and any(ok for _, ok, _, _ in by_gx)

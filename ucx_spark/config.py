@@ -75,6 +75,8 @@ class QualityConfig:
     # tables with at least this many rows get their row-level expectations computed by Spark
     # in one aggregation instead of one GX metric pass each (same verdicts; see quality/gates.py)
     spark_row_rules_min_rows: int = 1_000_000
+    # batches of at most this many rows are validated by GX's pandas engine (0: always Spark)
+    pandas_max_rows: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,9 @@ def _merge(raw: dict[str, dict[str, tuple[Any, str]]], data: dict[str, Any], ori
                 raise ConfigError(
                     f"{origin}: unknown key '{section}.{key}' (allowed: {', '.join(sorted(known))})"
                 )
+            previous = raw.get(section, {}).get(key)
+            if isinstance(value, dict) and previous is not None and isinstance(previous[0], dict):
+                value = {**previous[0], **value}  # mappings (spark.extra) add to the earlier file's
             raw.setdefault(section, {})[key] = (value, origin)
 
 
@@ -233,6 +238,8 @@ def _validate(cfg: Config, raw: dict[str, dict[str, tuple[Any, str]]]) -> None:
         fail("quality.ami_completeness_min", "must be a fraction in [0, 1]")
     if cfg.quality.spark_row_rules_min_rows < 0:
         fail("quality.spark_row_rules_min_rows", "must be a row count >= 0 (0: always Spark)")
+    if cfg.quality.pandas_max_rows < 0:
+        fail("quality.pandas_max_rows", "must be a row count >= 0 (0: always Spark)")
 
 
 def load_config(

@@ -37,7 +37,7 @@ SAFE_RETENTION_HOURS = 168.0
 # "<layer>/<table>" -> columns for ZORDER BY (ignored when the table uses liquid clustering).
 ZORDER_BY: Mapping[str, tuple[str, ...]] = {
     "silver/ami": ("meter_id", "local_date"),
-    "silver/ami_daily_completeness": ("meter_id", "local_date"),
+    "silver/ami_daily": ("meter_id", "local_date"),
     "gold/meter_daily_usage": ("meter_key", "local_date"),
     "gold/household_features": ("household_id",),
     "gold/household_scores": ("household_id",),

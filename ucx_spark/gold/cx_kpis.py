@@ -46,7 +46,7 @@ from pyspark.sql import functions as F
 
 from ucx_spark.contract import PROGRAMS
 from ucx_spark.gold.accounts import premise_household_records
-from ucx_spark.gold.local_time import is_active_between, is_active_on, local_month, minutes_between
+from ucx_spark.gold.local_time import is_active_between, is_active_on, local_month, minutes_between, month_start
 from ucx_spark.gold.privacy import (
     DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE,
     DEFAULT_MIN_HOUSEHOLDS,
@@ -102,8 +102,15 @@ def _share(cond: Column) -> tuple[Column, Column]:
 def kpi_months(ami_df: DataFrame, *, time_zone: str) -> DataFrame:
     """One row (``month``) per local month from the earliest to the latest AMI interval.
 
-    Needs interval_start. Empty when ``ami_df`` is empty.
+    Needs interval_start (silver/ami), or local_date (silver/ami_daily: the local
+    days of the same intervals). Empty when ``ami_df`` is empty.
     """
+    if "interval_start" not in ami_df.columns:
+        span = ami_df.agg(F.min("local_date").alias("lo"), F.max("local_date").alias("hi"))
+        lo, hi = month_start(F.col("lo")), month_start(F.col("hi"))
+        return span.filter(F.col("lo").isNotNull()).select(
+            F.explode(F.sequence(lo, hi, F.expr("interval 1 month"))).alias("month")
+        )
     span = ami_df.agg(F.min("interval_start").alias("lo"), F.max("interval_start").alias("hi"))
     lo = local_month(F.col("lo"), time_zone=time_zone)
     hi = local_month(F.col("hi"), time_zone=time_zone)

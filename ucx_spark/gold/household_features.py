@@ -27,16 +27,12 @@ from pyspark.sql import functions as F
 
 from ucx_spark.contract import COLLECTION_EVENTS, CONTACT_REASONS, PAYMENT_METHODS, PROGRAMS
 from ucx_spark.gold.accounts import THIRD_PARTY_COLUMNS, premise_household_records, with_active_account
-from ucx_spark.gold.local_time import is_active_on, local_date, local_hour, minutes_between
-from ucx_spark.gold.meter_daily_usage import ON_PEAK_HOURS, in_hours, with_local_interval
+from ucx_spark.gold.local_time import is_active_on, local_date, minutes_between
+from ucx_spark.silver.ami_daily import (
+    ami_daily,
+)
 
 # Load-shape windows, local hours inclusive.
-AFTERNOON_HOURS = (12, 15)
-EVENING_HOURS = (17, 20)
-OVERNIGHT_BASE_HOURS = (1, 4)
-NIGHT_HOURS = (22, 5)  # EV charging window, across midnight
-MIDDAY_HOURS = (10, 15)  # solar window
-EV_BLOCK_KW = 3.0  # a "sustained block": two consecutive night hours at >= 3 kW each
 RECENT_DAYS = 180  # the recent-experience window of the _180d features
 PAST_DUE_RECENT_DAYS = 45  # a past-due notice older than this no longer counts as open
 
@@ -92,78 +88,22 @@ def _events_as_of(events_df: DataFrame, keys_df: DataFrame, *, day: Column, look
 
 # --- usage -----------------------------------------------------------------------------------
 
-def hourly_ev_blocks(ami_df: DataFrame, *, time_zone: str, block_kw: float = EV_BLOCK_KW) -> DataFrame:
-    """meter_id, local_date, has_ev_block: a night hour at >= ``block_kw`` right after another one.
-
-    Hourly kW = kWh of the hour * 60 / minutes of the hour with kWh. Night is
-    ``NIGHT_HOURS``; the block's second hour gives its date.
-    """
-    hourly = (
-        ami_df.withColumn("_hour_start", F.date_trunc("hour", "interval_start"))
-        .groupBy("meter_id", "_hour_start")
-        .agg(
-            F.sum("kwh").alias("_kwh"),
-            F.sum(F.when(F.col("kwh").isNotNull(), F.col("interval_minutes"))).alias("_minutes"),
-        )
-        .withColumn("_kw", _ratio(F.col("_kwh") * 60.0, F.col("_minutes")))
-        .withColumn("_hour", local_hour(F.col("_hour_start"), time_zone=time_zone))
-    )
-    order = Window.partitionBy("meter_id").orderBy("_hour_start")
-    prev_start = F.lag("_hour_start").over(order)
-    prev_kw = F.lag("_kw").over(order)
-    is_block = (
-        in_hours(F.col("_hour"), *NIGHT_HOURS)
-        & (F.col("_hour") != NIGHT_HOURS[0])
-        & ((F.unix_timestamp("_hour_start") - F.unix_timestamp(prev_start)) == 3600)
-        & (F.col("_kw") >= block_kw)
-        & (prev_kw >= block_kw)
-    )
-    return (
-        hourly.withColumn("_block", F.coalesce(is_block, F.lit(False)))
-        .groupBy("meter_id", local_date(F.col("_hour_start"), time_zone=time_zone).alias("local_date"))
-        .agg(F.max("_block").alias("has_ev_block"))
-    )
+PROFILE_COLUMNS = (
+    "kwh", "kwh_on_peak",
+    *(f"{p}_{w}" for w in ("afternoon", "evening", "overnight", "night") for p in ("kwh", "hours")),
+    "midday_intervals", "midday_export_intervals", "export_kwh", "has_ev_block",
+)
 
 
-def daily_load_profile(ami_df: DataFrame, accounts_df: DataFrame, *, time_zone: str) -> DataFrame:
+def daily_load_profile(daily_df: DataFrame, accounts_df: DataFrame) -> DataFrame:
     """account_id, local_date and the daily sums the load-shape features need.
 
-    Needs silver/ami (meter_id, interval_start, interval_minutes, kwh) and
-    silver/accounts (account_id, meter_id, start_date, end_date). Each
-    meter-day goes to the account active at the meter on that day (move-day
-    rule), so a household never inherits a previous tenant's usage.
-    Columns: kwh, kwh_on_peak, kwh_<window>/hours_<window> for afternoon,
-    evening, overnight, night; midday_intervals, midday_export_intervals,
-    export_kwh, has_ev_block.
+    Needs silver/ami_daily (meter_id, local_date, ``PROFILE_COLUMNS``: see
+    silver/ami_daily.py) and silver/accounts (account_id, meter_id, start_date,
+    end_date). Each meter-day goes to the account active at the meter on that
+    day (move-day rule), so a household never inherits a previous tenant's usage.
     """
-    hour = F.col("_local_hour")
-    kwh = F.col("kwh")
-    has_kwh = kwh.isNotNull()
-
-    def window_sums(name: str, hours: tuple[int, int]) -> list[Column]:
-        inside = in_hours(hour, *hours)
-        return [
-            F.sum(F.when(inside, kwh)).alias(f"kwh_{name}"),
-            (F.sum(F.when(inside & has_kwh, F.col("interval_minutes"))) / 60.0).alias(f"hours_{name}"),
-        ]
-
-    midday = in_hours(hour, *MIDDAY_HOURS) & has_kwh
-    daily = (
-        with_local_interval(ami_df, time_zone=time_zone)
-        .groupBy("meter_id", F.col("_local_date").alias("local_date"))
-        .agg(
-            F.sum(kwh).alias("kwh"),
-            F.sum(F.when(in_hours(hour, *ON_PEAK_HOURS), kwh)).alias("kwh_on_peak"),
-            *window_sums("afternoon", AFTERNOON_HOURS),
-            *window_sums("evening", EVENING_HOURS),
-            *window_sums("overnight", OVERNIGHT_BASE_HOURS),
-            *window_sums("night", NIGHT_HOURS),
-            F.count(F.when(midday, 1)).alias("midday_intervals"),
-            F.count(F.when(midday & (kwh < 0), 1)).alias("midday_export_intervals"),
-            F.sum(F.when(kwh < 0, -kwh)).alias("export_kwh"),
-        )
-        .join(hourly_ev_blocks(ami_df, time_zone=time_zone), ["meter_id", "local_date"], "left")
-    )
+    daily = daily_df.select("meter_id", "local_date", *PROFILE_COLUMNS)
     return (
         with_active_account(daily, accounts_df, key="meter_id", day_col="local_date", account_cols=("account_id",))
         .filter(F.col("account_id").isNotNull())
@@ -537,7 +477,8 @@ def household_features(
     *,
     as_of_dates: Sequence[date],
     time_zone: str,
-    ami_df: DataFrame,
+    ami_df: DataFrame | None = None,
+    ami_daily_df: DataFrame | None = None,
     weather_df: DataFrame,
     bills_df: DataFrame,
     payments_df: DataFrame,
@@ -570,7 +511,11 @@ def household_features(
     )
     base_df = active_households(accounts, as_of_df)
     keys_df = base_df.select(*KEYS)
-    profile_df = daily_load_profile(ami_df, accounts, time_zone=time_zone)
+    if ami_daily_df is None:
+        if ami_df is None:
+            raise ValueError("household_features needs ami_daily_df (silver/ami_daily) or ami_df (silver/ami)")
+        ami_daily_df = ami_daily(ami_df, time_zone=time_zone)
+    profile_df = daily_load_profile(ami_daily_df, accounts)
     degree_days_df = daily_degree_days(weather_df, time_zone=time_zone, base_f=base_temperature_f)
     parts = [
         usage_features(keys_df, profile_df, degree_days_df, accounts, min_regression_days=min_regression_days),

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 LAYERS = ("bronze", "silver", "gold", "quarantine")
 
@@ -51,13 +53,21 @@ def has_persistent_catalog(spark: SparkSession) -> bool:
     return spark.conf.get("spark.sql.catalogImplementation", "in-memory") == "hive"
 
 
+_REGISTERED: set[tuple[int, str, str]] = set()
+
+
 def register_table(spark: SparkSession, warehouse: str | Path, layer: str, table: str) -> None:
-    """Register ``<layer>.<table>`` over the Delta path when a metastore is configured."""
+    """Register ``<layer>.<table>`` over the Delta path when a metastore is configured (once per
+    session and table: each registration is a round trip to the metastore)."""
     if not has_persistent_catalog(spark):
         return
     path = table_path(warehouse, layer, table)
+    key = (id(spark), layer, path)
+    if key in _REGISTERED:
+        return
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
     spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.`{table}` USING DELTA LOCATION '{path}'")
+    _REGISTERED.add(key)
 
 
 def overwrite_table(
@@ -68,8 +78,10 @@ def overwrite_table(
     *,
     partition_by: tuple[str, ...] = (),
     overwrite_schema: bool = True,
+    user_metadata: str | None = None,
 ) -> str:
-    """Replace the table's contents in one Delta commit; returns its path."""
+    """Replace the table's contents in one Delta commit (its commit carrying ``user_metadata``);
+    returns its path."""
     path = table_path(warehouse, layer, table)
     # A full replace: static mode, or Delta refuses overwriteSchema under the
     # session's dynamic partition overwrite default.
@@ -78,6 +90,8 @@ def overwrite_table(
         writer = writer.option("overwriteSchema", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
+    if user_metadata is not None:
+        writer = writer.option("userMetadata", user_metadata)
     writer.save(path)
     register_table(df.sparkSession, warehouse, layer, table)
     return path
@@ -93,8 +107,10 @@ def append_table(
     txn_app_id: str | None = None,
     txn_version: int | None = None,
     partition_by: tuple[str, ...] = (),
+    properties: dict[str, str] | None = None,
 ) -> None:
-    """Append ``df`` in one Delta commit (creating the table if needed).
+    """Append ``df`` in one Delta commit (creating the table if needed, with ``partition_by`` and
+    the Delta table ``properties``, e.g. ``delta.dataSkippingNumIndexedCols``).
 
     With ``txn_app_id``/``txn_version`` the append is an idempotent write:
     Delta skips it when that application id already committed a version
@@ -105,6 +121,9 @@ def append_table(
         writer = writer.option("txnAppId", txn_app_id).option("txnVersion", txn_version)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
+    if properties and not table_exists(df.sparkSession, path):
+        for key, value in properties.items():  # delta.* options of the first write are table properties
+            writer = writer.option(key, value)
     writer.save(path)
 
 
@@ -194,3 +213,209 @@ def replace_rows_where(df: DataFrame, path: str, *, predicate: str) -> None:
     if table_exists(spark, path):
         writer = writer.option("replaceWhere", predicate)
     writer.save(path)
+
+
+# --- bronze: one partition per landing file ---------------------------------------------------
+
+SOURCE_FILE_COLUMN = "_source_file"
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+_HEX = "0123456789ABCDEFabcdef"
+
+
+def unescape_path_name(name: str) -> str:
+    """Invert Hive's partition-directory escaping (``%XX`` for special characters)."""
+    out, i = [], 0
+    while i < len(name):
+        c = name[i]
+        if c == "%" and i + 2 < len(name) and name[i + 1] in _HEX and name[i + 2] in _HEX:
+            out.append(chr(int(name[i + 1 : i + 3], 16)))
+            i += 3
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def partition_values(spark: SparkSession, path: str) -> dict[str, str | None]:
+    """``_source_file`` -> ``_file_rejected`` of a bronze table, read from the paths of its
+    partitions (the Delta snapshot's file list; no data file is opened).
+
+    A table written without that partitioning (an older layout) is read with a
+    distinct query instead.
+    """
+    if not table_exists(spark, path):
+        return {}
+    df = spark.read.format("delta").load(path)
+    out: dict[str, str | None] = {}
+    for file_path in df.inputFiles():
+        values = {}
+        for segment in file_path.split("/"):
+            name, sep, value = segment.partition("=")
+            if sep and name in (SOURCE_FILE_COLUMN, "_file_rejected"):
+                values[name] = None if value == NULL_PARTITION else unescape_path_name(value)
+        if SOURCE_FILE_COLUMN not in values:
+            rows = df.groupBy(SOURCE_FILE_COLUMN).agg(F.max("_file_rejected")).collect()  # one row per file
+            return {r[0]: r[1] for r in rows}
+        out[values[SOURCE_FILE_COLUMN]] = values.get("_file_rejected")
+    return out
+
+
+def source_files(spark: SparkSession, path: str) -> list[str]:
+    """The distinct ``_source_file`` values of a bronze table (see partition_values)."""
+    return sorted(partition_values(spark, path))
+
+
+def landed_row_counts(spark: SparkSession, path: str, files: list[str]) -> dict[str, int]:
+    """Rows per landing file of a bronze table, for the given files (their partitions only)."""
+    if not files or not table_exists(spark, path):
+        return {}
+    rows = (
+        spark.read.format("delta").load(path)
+        .filter(F.col(SOURCE_FILE_COLUMN).isin(files))
+        .groupBy(SOURCE_FILE_COLUMN)
+        .count()
+        .collect()  # one row per file
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+# --- incremental writes that prune the target ---------------------------------------------------
+
+
+def create_table_if_missing(
+    spark: SparkSession,
+    path: str,
+    schema: StructType,
+    *,
+    partition_by: tuple[str, ...] = (),
+    properties: dict[str, str] | None = None,
+) -> None:
+    """Create an empty Delta table (with its partitioning and properties, e.g. change data feed)."""
+    if table_exists(spark, path):
+        return
+    from delta.tables import DeltaTable
+
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+    if partition_by:
+        builder = builder.partitionedBy(*partition_by)
+    for key, value in (properties or {}).items():
+        builder = builder.property(key, value)
+    builder.execute()
+
+
+def append_new_rows(df: DataFrame, path: str, *, keys: tuple[str, ...], files: list[str]) -> None:
+    """Insert the rows of ``df`` whose ``keys`` are not in the table yet (idempotent), where every
+    row of ``df`` comes from one of the landing ``files`` (column ``_source_file``).
+
+    The usual case, no row of these files in the table yet, is a plain append
+    (one job); a rerun after a crash that committed some of them takes the
+    insert-only MERGE of ``insert_new_rows``.
+    """
+    spark = df.sparkSession
+    if table_exists(spark, path):
+        present = spark.read.format("delta").load(path).filter(F.col(SOURCE_FILE_COLUMN).isin(files)).limit(1)
+        if present.count():
+            insert_new_rows(df, path, keys=keys)
+            return
+    df.write.format("delta").mode("append").save(path)
+
+
+def merge_if_later(
+    df: DataFrame, path: str, *, keys: tuple[str, ...], order_by: tuple[str, ...], target_predicate: str | None = None
+) -> None:
+    """upsert_if_later with ``target_predicate`` (SQL on target columns ``t.``, literals only)
+    added to the ON clause, so Delta reads and rewrites only the files it can match
+    (partition and min/max pruning): the rows of ``df`` must all satisfy it."""
+    from delta.tables import DeltaTable
+
+    cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    if target_predicate:
+        cond = f"({target_predicate}) AND {cond}"
+    later = _lexicographic_greater([f"s.`{c}`" for c in order_by], [f"t.`{c}`" for c in order_by])
+    (
+        DeltaTable.forPath(df.sparkSession, path)
+        .alias("t")
+        .merge(df.alias("s"), cond)
+        .whenMatchedUpdateAll(condition=later)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def upsert_where(df: DataFrame, path: str, *, keys: tuple[str, ...], target_predicate: str | None = None) -> None:
+    """upsert_rows with a literal ``target_predicate`` on ``t.`` columns added to the ON clause."""
+    from delta.tables import DeltaTable
+
+    cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    if target_predicate:
+        cond = f"({target_predicate}) AND {cond}"
+    (
+        DeltaTable.forPath(df.sparkSession, path)
+        .alias("t")
+        .merge(df.alias("s"), cond)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def sql_literal_list(values: list[object]) -> str:
+    """Values as a SQL list of literals (dates and timestamps as typed literals)."""
+    from datetime import date, datetime
+
+    def lit(v: object) -> str:
+        if isinstance(v, datetime):
+            return f"TIMESTAMP '{v.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+        if isinstance(v, date):
+            return f"DATE '{v.isoformat()}'"
+        if isinstance(v, str):
+            return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return str(v)
+
+    return ", ".join(lit(v) for v in values)
+
+
+def changed_rows(spark: SparkSession, path: str, *, since_version: int) -> DataFrame | None:
+    """Rows inserted or updated after ``since_version`` (Delta change data feed), or None when the
+    feed cannot answer (not enabled then, or the versions were vacuumed): read the whole table."""
+    from pyspark.errors import AnalysisException
+
+    current = table_version(spark, path)
+    if current is None or current <= since_version:
+        return spark.read.format("delta").load(path).limit(0)
+    try:
+        df = (
+            spark.read.format("delta").option("readChangeFeed", "true")
+            .option("startingVersion", since_version + 1).load(path)
+        )
+        df.schema  # noqa: B018 (resolves the versions now: a missing range fails here)
+    except AnalysisException:
+        return None
+    return df.filter(F.col("_change_type").isin("insert", "update_postimage")).drop(
+        "_change_type", "_commit_version", "_commit_timestamp"
+    )
+
+
+def commit_metadata(spark: SparkSession, path: str, key: str) -> dict | None:
+    """The ``key`` entry of the latest commit whose userMetadata is UCX JSON holding it."""
+    import json
+
+    from delta.tables import DeltaTable
+
+    if not table_exists(spark, path):
+        return None
+    rows = (
+        DeltaTable.forPath(spark, path).history()
+        .filter(F.col("userMetadata").startswith("{"))
+        .orderBy(F.col("version").desc())
+        .select("userMetadata")
+        .collect()  # one row per commit with metadata: bounded by the log retention
+    )
+    for r in rows:
+        try:
+            data = json.loads(r[0])
+        except ValueError:
+            continue
+        if isinstance(data, dict) and key in data:
+            return data[key]
+    return None

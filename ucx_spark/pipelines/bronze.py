@@ -15,27 +15,35 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import reduce
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
-from ucx_spark.bronze import bronze_schema, missing_required, to_bronze_rows
-from ucx_spark.contract import FEED_ORDER
-from ucx_spark.io.delta import append_table, last_commit, register_table, table_exists, table_path
-from ucx_spark.io.landing import (
-    LandingFile,
-    RejectedFile,
-    UnreadableFile,
-    discover,
-    read_csv_positional,
-    read_header,
+from ucx_spark.bronze import bronze_schema, missing_required
+from ucx_spark.contract import FEED_ORDER, FEEDS
+from ucx_spark.io.csv_arrow import FileSpec, read_landing_files, unreadable_in
+from ucx_spark.io.delta import (
+    SOURCE_FILE_COLUMN,
+    append_table,
+    landed_row_counts,
+    last_commit,
+    partition_values,
+    register_table,
+    table_exists,
+    table_path,
 )
+from ucx_spark.io.landing import RejectedFile, UnreadableFile, discover, read_header
 
 log = logging.getLogger(__name__)
 
 FILES_TABLE = "_files"
+# One partition per landing file (its rejection reason, if any, beside it): the files a table
+# holds are read from its partition values, and a file's rows from its partition alone.
+BRONZE_PARTITIONS = (SOURCE_FILE_COLUMN, "_file_rejected")
+# Raw strings are never searched by value: no per-column statistics (they cost more than the
+# write itself); the row counts Delta keeps per file remain.
+BRONZE_PROPERTIES = {"delta.dataSkippingNumIndexedCols": "0"}
 FILES_SCHEMA = StructType(
     [
         StructField("feed", StringType()),
@@ -87,56 +95,56 @@ def recorded_rejections(spark: SparkSession, warehouse: str) -> set[tuple[str, s
     return {(r[0], r[1]) for r in rows}
 
 
-def ingested_files(spark: SparkSession, path: str) -> dict[str, tuple[str | None, int]]:
-    """file -> (file rejection reason or None, landed rows) of a bronze table (one row per file)."""
-    if not table_exists(spark, path):
-        return {}
-    rows = (
-        spark.read.format("delta")
-        .load(path)
-        .groupBy("_source_file")
-        .agg(F.max("_file_rejected").alias("reason"), F.count(F.lit(1)).alias("n"))
-        .collect()
-    )
-    return {r[0]: (r[1], int(r[2])) for r in rows}
+def ingested_files(spark: SparkSession, path: str) -> set[str]:
+    """Landing files whose rows are in the bronze table at ``path`` (from its partition values:
+    no data is read)."""
+    return set(partition_values(spark, path))
 
 
-def _file_rows(spark: SparkSession, f: LandingFile, header: list[str], run_id: str) -> DataFrame:
-    raw_df = read_csv_positional(spark, f.path, len(header))
-    return to_bronze_rows(
-        raw_df, feed=f.feed, header=header, source_file=f.name, extracted_at=f.extracted_at, run_id=run_id
-    )
+def landed_rejected_files(spark: SparkSession, warehouse: str, feeds: list[str]) -> list[RejectedFile]:
+    """Files of ``feeds`` whose rows landed in bronze rejected (a missing required column), with
+    their reason and row count, from the tables' ``_file_rejected`` partitions."""
+    out: list[RejectedFile] = []
+    for feed in feeds:
+        path = table_path(warehouse, "bronze", feed)
+        rejected = {name: reason for name, reason in partition_values(spark, path).items() if reason is not None}
+        if rejected:
+            counts = landed_row_counts(spark, path, sorted(rejected))
+            out += [RejectedFile(feed, name, reason, counts.get(name, 0)) for name, reason in rejected.items()]
+    return out
 
 
 def _append_files(
     spark: SparkSession,
     path: str,
     feed: str,
-    parts: list[tuple[LandingFile, DataFrame]],
+    specs: list[FileSpec],
     already: int,
+    run_id: str,
     rejected: list[RejectedFile],
 ) -> list[str]:
-    """Append the files' rows in one commit; if a file fails mid-read (e.g. a
-    truncated gzip), retry file by file and reject the failing ones. Returns
-    the names of the files that landed."""
-    schema = bronze_schema(feed)
-    try:
-        batch_df = reduce(DataFrame.unionByName, [df for _, df in parts]).select(*schema.fieldNames())
-        append_table(batch_df, path, txn_app_id=f"ucx-bronze-{feed}", txn_version=already + len(parts))
-        return [f.name for f, _ in parts]
-    except Exception as exc:  # a file broke the batch (e.g. truncated gzip): find it
-        if "FAILED_READ_FILE" not in str(exc):
-            raise
-        if len(parts) == 1:
-            f = parts[0][0]
-            reason = "unreadable:" + (str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
-            log.warning("bronze: %s/%s rejected: %s", feed, f.name, reason)
-            rejected.append(RejectedFile(feed, f.name, reason))
-            return []
-    landed: list[str] = []
-    for part in parts:
-        landed += _append_files(spark, path, feed, [part], already + len(landed), rejected)
-    return landed
+    """Append the files' rows in one commit (one Spark job, a task per file). A file that cannot
+    be read to its end (e.g. a truncated gzip) is rejected and the others are appended without
+    it. Returns the names of the files that landed."""
+    todo = list(specs)
+    while todo:
+        batch_df = read_landing_files(spark, todo, columns=FEEDS[feed].column_names).withColumns(
+            {"_ingested_at": F.current_timestamp(), "_run_id": F.lit(run_id)}
+        )
+        try:
+            append_table(
+                batch_df.select(*bronze_schema(feed).fieldNames()), path, txn_app_id=f"ucx-bronze-{feed}",
+                txn_version=already + len(todo), partition_by=BRONZE_PARTITIONS, properties=BRONZE_PROPERTIES,
+            )
+            return [s.name for s in todo]
+        except Exception as exc:
+            bad = unreadable_in(exc)
+            if bad is None or bad.index >= len(todo):
+                raise
+            spec = todo.pop(bad.index)
+            log.warning("bronze: %s/%s rejected: %s", feed, spec.name, bad.reason)
+            rejected.append(RejectedFile(feed, spec.name, bad.reason))
+    return []
 
 
 def run(spark: SparkSession, *, landing: str, warehouse: str, run_id: str) -> BronzeResult:
@@ -149,22 +157,16 @@ def run(spark: SparkSession, *, landing: str, warehouse: str, run_id: str) -> Br
     discovery = discover(landing)
     recorded = recorded_rejections(spark, warehouse)
     new_records: list[RejectedFile] = [r for r in discovery.rejected if (r.feed, r.name) not in recorded]
+    feeds = [feed for feed in FEED_ORDER if discovery.for_feed(feed)]
+    # Files whose rows landed rejected but whose rejection record a crash lost.
+    new_records += [r for r in landed_rejected_files(spark, warehouse, feeds) if (r.feed, r.name) not in recorded]
     ingested: list[FeedIngest] = []
-    for feed in FEED_ORDER:
-        feed_files = discovery.for_feed(feed)
-        if not feed_files:
-            continue
+    for feed in feeds:
         path = table_path(warehouse, "bronze", feed)
         state = ingested_files(spark, path)
-        # A file whose rows landed but whose rejection record a crash lost.
-        new_records += [
-            RejectedFile(feed, name, reason, n)
-            for name, (reason, n) in state.items()
-            if reason is not None and (feed, name) not in recorded
-        ]
-        todo = [f for f in feed_files if f.name not in state and (feed, f.name) not in recorded]
-        parts: list[tuple[LandingFile, DataFrame]] = []
-        missing_column_files: list[str] = []
+        todo = [f for f in discovery.for_feed(feed) if f.name not in state and (feed, f.name) not in recorded]
+        specs: list[FileSpec] = []
+        missing_column: dict[str, str] = {}
         for f in todo:
             try:
                 header = read_header(spark, f.path)
@@ -172,33 +174,31 @@ def run(spark: SparkSession, *, landing: str, warehouse: str, run_id: str) -> Br
                 log.warning("bronze: %s/%s rejected: %s", feed, f.name, exc)
                 new_records.append(RejectedFile(feed, f.name, str(exc)))
                 continue
-            df = _file_rows(spark, f, header, run_id)
-            parts.append((f, df))
-            if missing_required(feed, header):
-                missing_column_files.append(f.name)
-        if not parts:
+            missing = missing_required(feed, header)
+            reason = "missing_column:" + ",".join(missing) if missing else None
+            if reason:
+                missing_column[f.name] = reason
+            specs.append(FileSpec(f.path, f.name, f.extracted_at, tuple(header), f.gzipped, reason))
+        if not specs:
             continue
         before = last_commit(spark, path)
-        landed = _append_files(spark, path, feed, parts, len(state), new_records)
+        landed = _append_files(spark, path, feed, specs, len(state), run_id, new_records)
         after = last_commit(spark, path)
         register_table(spark, warehouse, "bronze", feed)
-        rows = 0
-        if after is not None and (before is None or after[0] != before[0]) and len(landed) == len(parts):
+        if not landed:
+            continue
+        per_file: dict[str, int] = {}
+        if after is not None and (before is None or after[0] != before[0]):
             rows = int(after[1].get("numOutputRows", 0))
-        elif landed:
-            rows = sum(n for name, (_, n) in ingested_files(spark, path).items() if name in landed)
+        else:  # an idempotent write skipped by Delta: a rerun after a crash between commit and record
+            per_file = landed_row_counts(spark, path, landed)
+            rows = sum(per_file.values())
         log.info("bronze: %s landed %d files, %d rows", feed, len(landed), rows)
         ingested.append(FeedIngest(feed, tuple(landed), rows))
-        rejected_now = [name for name in missing_column_files if name in landed]
+        rejected_now = [name for name in landed if name in missing_column]
         if rejected_now:
-            counts = (
-                spark.read.format("delta").load(path)
-                .filter(F.col("_source_file").isin(rejected_now))
-                .groupBy("_source_file")
-                .agg(F.max("_file_rejected"), F.count(F.lit(1)))
-                .collect()
-            )
-            new_records += [RejectedFile(feed, r[0], r[1], int(r[2])) for r in counts]
+            counts = per_file or landed_row_counts(spark, path, rejected_now)
+            new_records += [RejectedFile(feed, name, missing_column[name], counts.get(name, 0)) for name in rejected_now]
     if new_records:
         _record_rejections(spark, warehouse, new_records, run_id)
     return BronzeResult(run_id, tuple(ingested), tuple(new_records))

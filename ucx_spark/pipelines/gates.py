@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,24 +37,37 @@ class Gates:
     suite_dir: str | Path = DEFAULT_SUITE_DIR
     results: list[GateResult] = field(default_factory=list)
     publish_seconds: float = 0.0  # gold gates: time in publish() outside the writes
+    # tables a check reads instead of the warehouse's, by "layer.table" (e.g. the silver/accounts of this run)
+    references: dict[str, DataFrame] = field(default_factory=dict)
 
     def check_tables(self, layer: str, tables: Iterable[str]) -> list[GateResult]:
-        """Validate the existing ``layer`` tables; record; raise DataError on a critical failure."""
+        """Validate whole ``layer`` tables (those with a suite that exist); see check_batches."""
+        batches = {
+            t: read_table(self.spark, self.warehouse, layer, t)
+            for t in tables
+            if suite_path(self.suite_dir, layer, t).is_file()
+            and table_exists(self.spark, table_path(self.warehouse, layer, t))
+        }
+        return self.check_batches(layer, batches)
+
+    def check_batches(self, layer: str, batches: Mapping[str, DataFrame]) -> list[GateResult]:
+        """Validate each ``layer`` table's batch (the rows this run wrote to it) against the
+        table's suite; record; raise DataError on a critical failure. Tables without a suite
+        are skipped; a table the run did not touch is not in ``batches``."""
         context = quality_context(self.warehouse)
         batch: list[GateResult] = []
-        for table in tables:
+        for table, df in batches.items():
             if not suite_path(self.suite_dir, layer, table).is_file():
                 continue
-            if not table_exists(self.spark, table_path(self.warehouse, layer, table)):
-                continue
-            df = read_table(self.spark, self.warehouse, layer, table)
             batch.append(
                 validate(
                     self.spark, df, layer=layer, table=table, run_id=self.run_id, suite_dir=self.suite_dir,
                     context=context, warehouse=self.warehouse, thresholds=self.thresholds, data_docs=False,
+                    references=self.references,
                 )
             )
-        record_results(self.spark, self.warehouse, *batch)
+        if batch:
+            record_results(self.spark, self.warehouse, *batch)
         self.results.extend(batch)
         for result in batch:
             if result.critical_failures or result.warnings:
@@ -63,10 +76,16 @@ class Gates:
             result.raise_for_critical()
         return batch
 
-    def publish(self, df: DataFrame, table: str, write: Callable[[DataFrame], object]) -> None:
+    def publish(
+        self, df: DataFrame, table: str, write: Callable[[DataFrame], object],
+        references: Mapping[str, DataFrame] | None = None,
+    ) -> None:
         """Gold: validate the candidate, write only if no critical expectation failed.
 
-        Adds the time spent outside ``write`` (validation, audit) to ``publish_seconds``.
+        ``references`` override the warehouse tables a check reads (e.g. the
+        silver/ami_daily days changed since the table was last published, which
+        its completeness check judges). Adds the time spent outside ``write``
+        (validation, audit) to ``publish_seconds``.
         """
         if not suite_path(self.suite_dir, "gold", table).is_file():
             write(df)
@@ -85,7 +104,7 @@ class Gates:
                 publish_if_passed(
                     self.spark, df, timed_write, layer="gold", table=table, run_id=self.run_id,
                     warehouse=self.warehouse, suite_dir=self.suite_dir, context=quality_context(self.warehouse),
-                    thresholds=self.thresholds,
+                    thresholds=self.thresholds, references={**self.references, **(references or {})},
                 )
             )
         finally:

@@ -14,6 +14,7 @@ month not yet over.
 from __future__ import annotations
 
 import calendar
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -25,14 +26,24 @@ from pyspark.sql import types as T
 from ucx_spark.contract import BOOL, DATE, DECIMAL, FEEDS, INT, MONEY, TIMESTAMP
 from ucx_spark.gold.cx_kpis import cx_kpis
 from ucx_spark.gold.household_features import household_features
-from ucx_spark.gold.local_time import local_date
-from ucx_spark.gold.meter_daily_usage import meter_daily_usage
+from ucx_spark.gold.meter_daily_usage import meter_daily_usage_from_daily
 from ucx_spark.gold.privacy import assert_no_pii
-from ucx_spark.io.delta import overwrite_table, read_table, table_exists, table_path
+from ucx_spark.io.delta import (
+    changed_rows,
+    commit_metadata,
+    last_commit,
+    overwrite_table,
+    read_table,
+    table_exists,
+    table_path,
+    table_version,
+)
+from ucx_spark.silver.ami_daily import ami_daily
 from ucx_spark.silver.parse import require_time_zone, require_utc_session
 
 TABLES = ("meter_daily_usage", "cx_kpis", "household_features")
 MATCHES_TABLE = "household_matches"
+DAILY_TABLE = "ami_daily"
 
 _KIND_TYPES: dict[str, T.DataType] = {
     TIMESTAMP: T.TimestampType(),
@@ -51,11 +62,14 @@ class GoldResult:
     rows: tuple[tuple[str, int], ...]  # (table, rows written)
     as_of_dates: tuple[date, ...]
     missing_silver: tuple[str, ...]  # silver tables absent, read as empty
+    unchanged: tuple[str, ...] = ()  # tables whose inputs had not changed: not rebuilt
 
     def summary(self) -> str:
         counts = ", ".join(f"{t} {n:,} rows" for t, n in self.rows)
         span = f"{self.as_of_dates[0]}..{self.as_of_dates[-1]}" if self.as_of_dates else "none"
-        text = f"{counts}; {len(self.as_of_dates)} as_of_dates ({span})"
+        text = f"{counts or 'no table rebuilt'}; {len(self.as_of_dates)} as_of_dates ({span})"
+        if self.unchanged:
+            text += f"; unchanged (inputs as when last built): {', '.join(self.unchanged)}"
         if self.missing_silver:
             text += f"; empty silver: {', '.join(self.missing_silver)}"
         return text
@@ -73,15 +87,32 @@ def empty_silver_schema(feed: str) -> T.StructType:
     return T.StructType(fields)
 
 
-def _read_silver(spark: SparkSession, warehouse: str, table: str, missing: list[str]) -> DataFrame:
-    if table_exists(spark, table_path(warehouse, "silver", table)):
-        return read_table(spark, warehouse, "silver", table)
+def _read_silver(
+    spark: SparkSession, warehouse: str, table: str, missing: list[str], *, time_zone: str
+) -> tuple[DataFrame, int | str | None]:
+    """A silver table pinned at its current version (and that version), or an empty frame of its
+    schema (version None). silver/ami_daily of a warehouse that has only silver/ami (built before
+    the daily table existed) is computed from it (version ``silver.ami@V``)."""
+    path = table_path(warehouse, "silver", table)
+    if table_exists(spark, path):
+        version = table_version(spark, path)
+        return read_table(spark, warehouse, "silver", table, version=version), version
+    ami_path = table_path(warehouse, "silver", "ami")
+    if table == DAILY_TABLE and table_exists(spark, ami_path):
+        version = table_version(spark, ami_path)
+        return (
+            ami_daily(read_table(spark, warehouse, "silver", "ami", version=version), time_zone=time_zone),
+            f"silver.ami@{version}",
+        )
     missing.append(table)
     if table == MATCHES_TABLE:
         schema = T.StructType([T.StructField(c, T.StringType()) for c in ("record_id", "premise_id", "match_method")])
+    elif table == DAILY_TABLE:
+        empty_ami = spark.createDataFrame([], empty_silver_schema("ami"))
+        return ami_daily(empty_ami, time_zone=time_zone), None
     else:
         schema = empty_silver_schema(table)
-    return spark.createDataFrame([], schema)
+    return spark.createDataFrame([], schema), None
 
 
 def month_ends_between(first: date, last: date) -> list[date]:
@@ -96,13 +127,27 @@ def month_ends_between(first: date, last: date) -> list[date]:
     return out
 
 
-def default_as_of_dates(ami_df: DataFrame, *, time_zone: str, limit: int = 24) -> list[date]:
-    """Month ends within the AMI span (local dates), the latest ``limit``; one small aggregate."""
-    day = local_date(F.col("interval_start"), time_zone=time_zone)
-    row = ami_df.agg(F.min(day).alias("lo"), F.max(day).alias("hi")).first()
+def default_as_of_dates(daily_df: DataFrame, *, limit: int = 24) -> list[date]:
+    """Month ends within the AMI span (local dates of silver/ami_daily), the latest ``limit``;
+    one small aggregate."""
+    row = daily_df.agg(F.min("local_date").alias("lo"), F.max("local_date").alias("hi")).first()
     if row is None or row["lo"] is None:
         return []
     return month_ends_between(row["lo"], row["hi"])[-limit:]
+
+
+# The silver tables each gold table is built from: a gold table whose inputs (and parameters)
+# are at the versions it was last built from is left as it is.
+INPUTS = {
+    "meter_daily_usage": ("ami_daily", "accounts"),
+    "cx_kpis": ("ami_daily", "accounts", "surveys", "contacts", "outages", "programs", "marketing", "payments",
+                "bills", MATCHES_TABLE, "households"),
+    "household_features": ("ami_daily", "accounts", "weather", "bills", "payments", "collections", "contacts",
+                           "outages", "programs", "marketing", MATCHES_TABLE, "households", "census"),
+}
+BUILT_FROM = "built_from"
+
+Gate = Callable[..., None]
 
 
 def run(
@@ -116,90 +161,128 @@ def run(
     run_id: str,
     max_default_as_of_dates: int = 24,
     energy_kpis: bool = False,
-    gate: Callable[[DataFrame, str, Callable[[DataFrame], object]], None] | None = None,
+    gate: Gate | None = None,
 ) -> GoldResult:
-    """Rebuild the three gold tables from silver; each one Delta commit.
+    """Rebuild the gold tables whose silver inputs changed; each one Delta commit.
 
-    ``energy_kpis`` adds the ``kwh_per_household`` KPI (not in the contract's
-    KPI table) to cx_kpis, under the 15% dominance rule. ``gate(df, table, write)``,
+    Each table's commit records (userMetadata ``built_from``) the versions of
+    the silver tables and the parameters it was built from; a table whose
+    inputs are all where they were is left as it is (``unchanged``). gold reads
+    silver/ami_daily, never the interval reads (silver/ami, only when a
+    warehouse has no ami_daily yet). ``energy_kpis`` adds the
+    ``kwh_per_household`` KPI (not in the contract's KPI table) to cx_kpis,
+    under the 15% dominance rule. ``gate(df, table, write, references=...)``,
     when given, validates each candidate and calls ``write`` only if it passes
-    (a failed gate leaves the published table at its previous Delta version).
+    (a failed gate leaves the published table at its previous Delta version
+    and build record); meter_daily_usage's completeness check judges the local
+    days of silver/ami_daily that changed since it was last published.
     """
     require_utc_session(spark)
     require_time_zone(time_zone)
     if not run_id:
         raise ValueError("run_id must be a non-empty string")
     missing: list[str] = []
+    versions: dict[str, int | str | None] = {}
+    frames: dict[str, DataFrame] = {}
 
     def silver(table: str) -> DataFrame:
-        return _read_silver(spark, warehouse, table, missing)
+        if table not in frames:
+            frames[table], versions[table] = _read_silver(spark, warehouse, table, missing, time_zone=time_zone)
+        return frames[table]
 
-    ami_df, accounts_df = silver("ami"), silver("accounts")
-    matches_df, households_df = silver(MATCHES_TABLE), silver("households")
-    bills_df, payments_df = silver("bills"), silver("payments")
-    contacts_df, outages_df = silver("contacts"), silver("outages")
-    programs_df, marketing_df = silver("programs"), silver("marketing")
-
+    daily_df = silver("ami_daily")
     paths: list[tuple[str, str]] = []
     rows: list[tuple[str, int]] = []
+    unchanged: list[str] = []
 
-    def publish(df: DataFrame, table: str) -> None:
+    def publish(table: str, build: Callable[[], DataFrame], *, params: dict[str, object],
+                references: Callable[[], dict[str, DataFrame]] | None = None) -> None:
+        path = table_path(warehouse, "gold", table)
+        built_from = {f"silver.{t}": versions.get(t) for t in INPUTS[table]} | {"params": params}
+        previous = commit_metadata(spark, path, BUILT_FROM)
+        if previous == built_from:
+            unchanged.append(table)
+            return
+        metadata = json.dumps({"run_id": run_id, BUILT_FROM: built_from}, default=str)
+
         def write(candidate_df: DataFrame) -> None:
-            paths.append((table, overwrite_table(candidate_df, warehouse, "gold", table)))
+            paths.append((table, overwrite_table(candidate_df, warehouse, "gold", table, user_metadata=metadata)))
 
-        checked_df = assert_no_pii(df, table=table)
+        checked_df = assert_no_pii(build(), table=table)
         if gate is None:
             write(checked_df)
         else:
-            gate(checked_df, table, write)
-        rows.append((table, read_table(spark, warehouse, "gold", table).count()))
+            gate(checked_df, table, write, references=references() if references else None)
+        commit = last_commit(spark, path)
+        rows.append((table, int(commit[1].get("numOutputRows", 0)) if commit else 0))
 
-    publish(meter_daily_usage(ami_df, accounts_df, time_zone=time_zone), "meter_daily_usage")
+    def pending_days() -> dict[str, DataFrame]:
+        """silver/ami_daily rows of the local days changed since meter_daily_usage was last published."""
+        previous = commit_metadata(spark, table_path(warehouse, "gold", "meter_daily_usage"), BUILT_FROM) or {}
+        since = previous.get("silver.ami_daily")
+        changed = None
+        daily_path = table_path(warehouse, "silver", "ami_daily")
+        if isinstance(since, int) and table_exists(spark, daily_path):
+            changed = changed_rows(spark, daily_path, since_version=since)
+        if changed is None:
+            return {"silver.ami_daily": daily_df}
+        days = [r[0] for r in changed.select("local_date").distinct().collect()]  # local days: few
+        return {"silver.ami_daily": daily_df.filter(F.col("local_date").isin(days))}
 
+    accounts_df = silver("accounts")
     publish(
-        cx_kpis(
-            ami_df,
+        "meter_daily_usage",
+        lambda: meter_daily_usage_from_daily(daily_df, accounts_df, time_zone=time_zone),
+        params={"time_zone": time_zone}, references=pending_days,
+    )
+    publish(
+        "cx_kpis",
+        lambda: cx_kpis(
+            daily_df,
             accounts_df,
             surveys_df=silver("surveys"),
-            contacts_df=contacts_df,
-            outages_df=outages_df,
-            programs_df=programs_df,
-            marketing_df=marketing_df,
-            payments_df=payments_df,
-            bills_df=bills_df,
-            household_matches_df=matches_df,
-            households_df=households_df,
+            contacts_df=silver("contacts"),
+            outages_df=silver("outages"),
+            programs_df=silver("programs"),
+            marketing_df=silver("marketing"),
+            payments_df=silver("payments"),
+            bills_df=silver("bills"),
+            household_matches_df=silver(MATCHES_TABLE),
+            households_df=silver("households"),
             time_zone=time_zone,
             min_households=min_households,
             max_household_energy_share=max_household_energy_share,
             daily_usage_df=read_table(spark, warehouse, "gold", "meter_daily_usage") if energy_kpis else None,
         ),
-        "cx_kpis",
+        params={"time_zone": time_zone, "min_households": min_households,
+                "max_household_energy_share": max_household_energy_share, "energy_kpis": energy_kpis},
     )
-
+    for t in INPUTS["household_features"]:
+        silver(t)
     dates = (
         sorted(set(as_of_dates)) if as_of_dates is not None
-        else default_as_of_dates(ami_df, time_zone=time_zone, limit=max_default_as_of_dates)
+        else default_as_of_dates(daily_df, limit=max_default_as_of_dates)
     )
     publish(
-        household_features(
+        "household_features",
+        lambda: household_features(
             accounts_df,
             as_of_dates=dates,
             time_zone=time_zone,
-            ami_df=ami_df,
+            ami_daily_df=daily_df,
             weather_df=silver("weather"),
-            bills_df=bills_df,
-            payments_df=payments_df,
+            bills_df=silver("bills"),
+            payments_df=silver("payments"),
             collections_df=silver("collections"),
-            contacts_df=contacts_df,
-            outages_df=outages_df,
-            programs_df=programs_df,
-            marketing_df=marketing_df,
-            household_matches_df=matches_df,
-            households_df=households_df,
+            contacts_df=silver("contacts"),
+            outages_df=silver("outages"),
+            programs_df=silver("programs"),
+            marketing_df=silver("marketing"),
+            household_matches_df=silver(MATCHES_TABLE),
+            households_df=silver("households"),
             census_df=silver("census"),
         ),
-        "household_features",
+        params={"time_zone": time_zone, "as_of_dates": [d.isoformat() for d in dates]},
     )
     return GoldResult(
         run_id=run_id,
@@ -207,4 +290,5 @@ def run(
         rows=tuple(rows),
         as_of_dates=tuple(dates),
         missing_silver=tuple(dict.fromkeys(missing)),
+        unchanged=tuple(unchanged),
     )

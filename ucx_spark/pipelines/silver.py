@@ -2,20 +2,29 @@
 
 Feeds run in ``contract.FEED_ORDER`` (accounts first, so foreign keys see the
 current accounts). Per feed, the unit of work is the set of bronze files not
-in ``silver/_processed_files``; every write is idempotent so a crash
-(SIGKILL) anywhere followed by a rerun gives the same tables as one
-uninterrupted run:
+in ``silver/_processed_files`` (read from bronze's ``_source_file``
+partitions). The batch is classified once (typed values, the row-local rules
+and foreign keys) and cached; only the rows whose key occurs more than once
+in the batch (few, usually none) go through the windows that find ambiguous
+keys and rank the copies. Every write is idempotent so a crash (SIGKILL)
+anywhere followed by a rerun gives the same tables as one uninterrupted run:
 
-1. quarantine/<feed>: insert-only MERGE keyed by (_source_file, _row_number);
-2. silver/_superseded: insert-only MERGE keyed by (feed, _source_file,
-   _row_number) of every valid row that is not (or no longer) its key's
+1. quarantine/<feed>: the bad rows, appended (an insert-only MERGE keyed by
+   (_source_file, _row_number) when a crashed run already wrote some);
+2. silver/_superseded: every valid row that is not (or no longer) its key's
    current row, computed against silver/<feed> *before* step 3 so a row
-   replaced by a crashed run was logged before it vanished;
-3. silver/<feed>: MERGE by the contract key with an ordering guard (replace
-   only with a later extract), so re-applying a batch changes nothing;
-4. (ami) silver/ami_daily_completeness: upsert of the touched meter days,
-   recomputed from silver/ami;
-5. silver/_processed_files: appended last (idempotent-write id).
+   replaced by a crashed run was logged before it vanished (same append rule);
+3. silver/<feed>: the batch winners. When no winner's key is current yet (a
+   first load, a new day of AMI) they are appended; otherwise a MERGE by the
+   contract key with an ordering guard (replace only with a later extract), so
+   re-applying a batch changes nothing. silver/ami is partitioned by
+   ``local_month``; the comparison with current rows and the MERGE read only
+   the batch's months and interval range (literal predicates Delta prunes by);
+4. (ami) silver/ami_daily: the meter-days the batch touched (and the next
+   day of each, whose first night hour looks back at them) recomputed from
+   silver/ami and upserted; ``_run_id`` says which run recomputed a row;
+5. silver/_processed_files: every feed's files, in one commit after all feeds
+   (idempotent-write id).
 
 silver/household_matches is rebuilt (overwrite) whenever the versions of
 silver/accounts or silver/households it was built from are not the current
@@ -25,7 +34,8 @@ ones, which also repairs a crash between a feed and the rebuild.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -35,36 +45,52 @@ from pyspark.sql.types import StringType, StructField, StructType
 from ucx_spark.contract import FEED_ORDER, FEEDS
 from ucx_spark.errors import ConfigError
 from ucx_spark.io.delta import (
+    append_new_rows,
     append_table,
-    insert_new_rows,
+    merge_if_later,
     register_table,
+    source_files,
+    sql_literal_list,
     table_exists,
     table_path,
     table_version,
-    upsert_if_later,
-    upsert_rows,
+    upsert_where,
 )
-from ucx_spark.pipelines.bronze import ingested_files
 from ucx_spark.silver.addresses import match_households
-from ucx_spark.silver.ami import daily_completeness
+from ucx_spark.silver.ami_daily import ami_daily
 from ucx_spark.silver.parse import require_time_zone, require_utc_session
 from ucx_spark.silver.rows import (
     ORDER_COLUMNS,
+    current_pairs,
     quarantine_rows,
-    superseded_rows,
+    superseded_against_current,
+    superseded_in_batch,
     typed_rows,
     winner_rows,
     with_feed_extras,
-    with_rank_in_key,
+    with_rank_in_batch,
+    without_rank,
 )
-from ucx_spark.silver.rules import classify
+from ucx_spark.silver.rules import classify_rows, value_col, with_ambiguous_key_rule
 
 log = logging.getLogger(__name__)
 
 PROCESSED_TABLE = "_processed_files"
 SUPERSEDED_TABLE = "_superseded"
 MATCHES_TABLE = "household_matches"
-COMPLETENESS_TABLE = "ami_daily_completeness"
+DAILY_TABLE = "ami_daily"
+AMI_PARTITION = "local_month"
+# Statistics only on the columns reads filter by (each indexed column costs time on every write);
+# silver/ami_daily keeps a change data feed: gold judges the days changed since it last published.
+TABLE_PROPERTIES = {
+    "ami": {"delta.dataSkippingStatsColumns": "meter_id,interval_start,local_date,_source_file,_run_id"},
+    DAILY_TABLE: {
+        "delta.enableChangeDataFeed": "true",
+        "delta.dataSkippingStatsColumns": "meter_id,local_date,_run_id",
+    },
+}
+# A batch with at most this many rows of repeated keys resolves them with a broadcast join.
+BROADCAST_MULTI_KEYS = 200_000
 
 
 @dataclass(frozen=True)
@@ -75,6 +101,7 @@ class FeedSilver:
     valid: int  # rows that passed every rule
     quarantined: int
     rules: tuple[tuple[str, int], ...]  # quarantined rows per rule
+    days: tuple[date, ...] = field(default=())  # ami: local days whose silver/ami_daily rows were recomputed
 
 
 @dataclass(frozen=True)
@@ -137,6 +164,10 @@ def run(spark: SparkSession, *, warehouse: str, run_id: str, time_zone: str, pse
         )
         if r is not None:
             results.append(r)
+    # One commit marks every feed's files processed, after all of them were written: a crash
+    # before it reprocesses the batch, which every write above takes idempotently.
+    _log_processed(spark, warehouse, [(r.feed, f) for r in results for f in r.files], run_id,
+                   already=sum(len(v) for v in done.values()))
     total, matched = _refresh_household_matches(spark, warehouse)
     rate = None if not total else matched / total  # type: ignore[operator]
     return SilverResult(run_id, tuple(results), total, matched, rate)
@@ -149,6 +180,81 @@ def _refs(spark: SparkSession, warehouse: str, feed: str) -> dict[str, DataFrame
         if table_exists(spark, path):
             refs[fk.column] = _read(spark, path).select(fk.ref_column)
     return refs
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """What one aggregation over a classified batch tells (before the ambiguity rule)."""
+
+    counts: dict[str | None, int]  # rows by first rule broken (None: valid)
+    valid_keys: int  # distinct keys among the valid rows
+    months: list[date]  # ami: local months of the valid rows
+    days: list[date]  # ami: their local days
+    first: datetime | None  # ami: their earliest and latest interval_start
+    last: datetime | None
+
+    @property
+    def repeated_keys(self) -> bool:
+        return self.counts.get(None, 0) > self.valid_keys
+
+
+def _profile(classified_df: DataFrame, *, feed: str, time_zone: str) -> _Profile:
+    """Rows per rule, distinct valid keys and (ami) where the valid rows lie: one Spark job."""
+    from ucx_spark.contract import RULES
+
+    valid = F.col("rule").isNull()
+    typed_key = [F.col(value_col(k)) for k in FEEDS[feed].key]
+    aggs = [
+        F.count(F.when(valid, 1)).alias("valid"),
+        F.count_distinct(F.when(valid, F.struct(*typed_key))).alias("keys"),
+        *[F.count(F.when(F.col("rule") == r, 1)).alias(f"rule_{i}") for i, r in enumerate(RULES)],
+    ]
+    if feed == "ami":
+        start = F.col(value_col("interval_start"))
+        day = F.to_date(F.from_utc_timestamp(start, time_zone))
+        aggs += [
+            F.min(F.when(valid, start)).alias("first"), F.max(F.when(valid, start)).alias("last"),
+            F.collect_set(F.when(valid, day)).alias("days"),
+        ]
+    row = classified_df.agg(*aggs).first()
+    assert row is not None
+    counts: dict[str | None, int] = {None: int(row["valid"])}
+    counts.update({r: int(row[f"rule_{i}"]) for i, r in enumerate(RULES) if row[f"rule_{i}"]})
+    days = sorted(row["days"]) if feed == "ami" else []
+    return _Profile(
+        counts, int(row["keys"]), sorted({d.replace(day=1) for d in days}), days,
+        row["first"] if feed == "ami" else None, row["last"] if feed == "ami" else None,
+    )
+
+
+def resolve_keys(classified_df: DataFrame, *, feed: str, repeated: bool = True) -> DataFrame:
+    """Classified rows plus ``ambiguous_key`` and the rank columns (rows.with_rank_in_batch).
+
+    With ``repeated`` false (no valid key occurs twice: see _profile) every
+    valid row is its key's winner. Otherwise the repeated keys are found with
+    one aggregation over the key columns and only their rows take the windows.
+    ``classified_df`` should be cached: it is read more than once.
+    """
+    if not repeated:
+        return without_rank(classified_df)
+    typed_key = [value_col(k) for k in FEEDS[feed].key]
+    multi_df = (
+        classified_df.filter(F.col("rule").isNull())
+        .groupBy(*typed_key)
+        .agg(F.count(F.lit(1)).alias("__n"))
+        .filter(F.col("__n") > 1)
+        .select(*typed_key)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    n_multi = multi_df.count()
+    small = F.broadcast(multi_df) if n_multi <= BROADCAST_MULTI_KEYS else multi_df
+    single_df = without_rank(classified_df.join(small, typed_key, "left_anti"))
+    repeated_df = (
+        classified_df.join(small, typed_key, "left_semi")
+        .transform(with_ambiguous_key_rule, feed=feed)
+        .transform(with_rank_in_batch, feed=feed)
+    )
+    return single_df.unionByName(repeated_df)
 
 
 def _process_feed(
@@ -164,106 +270,184 @@ def _process_feed(
     bronze_path = table_path(warehouse, "bronze", feed)
     if not table_exists(spark, bronze_path):
         return None
-    new = sorted(set(ingested_files(spark, bronze_path)) - done)
+    new = sorted(set(source_files(spark, bronze_path)) - done)
     if not new:
         return None
     log.info("silver: %s processing %d files", feed, len(new))
     bronze_df = _read(spark, bronze_path).filter(F.col("_source_file").isin(new))
-    classified_df = classify(
+    classified_df = classify_rows(
         bronze_df, feed=feed, time_zone=time_zone, refs=_refs(spark, warehouse, feed)
     ).persist(StorageLevel.MEMORY_AND_DISK)
+    days: tuple[date, ...] = ()
     try:
-        counts = {r[0]: int(r[1]) for r in classified_df.groupBy("rule").count().collect()}
+        profile = _profile(classified_df, feed=feed, time_zone=time_zone)
+        resolved_df = resolve_keys(classified_df, feed=feed, repeated=profile.repeated_keys)
+        counts = dict(profile.counts)
+        if profile.repeated_keys:  # ambiguous copies move rows from valid to ambiguous_key
+            counts = {r[0]: int(r[1]) for r in resolved_df.groupBy("rule").count().collect()}  # <= 14 rows
         valid = counts.pop(None, 0)
         quarantined = sum(counts.values())
         if quarantined:
-            q_path = table_path(warehouse, "quarantine", feed)
-            insert_new_rows(
-                quarantine_rows(classified_df, feed=feed, run_id=run_id), q_path, keys=("_source_file", "_row_number")
+            append_new_rows(
+                quarantine_rows(resolved_df, feed=feed, run_id=run_id),
+                table_path(warehouse, "quarantine", feed), keys=("_source_file", "_row_number"), files=new,
             )
             register_table(spark, warehouse, "quarantine", feed)
             log.info("silver: %s quarantine written", feed)
         if valid:
-            _merge_valid(spark, classified_df, feed, warehouse=warehouse, run_id=run_id,
-                         time_zone=time_zone, pseudonym_key=pseudonym_key)
-        _log_processed(spark, warehouse, feed, new, run_id, already=len(done))
+            days = _merge_valid(
+                spark, typed_rows(resolved_df, feed=feed, run_id=run_id), feed, warehouse=warehouse,
+                run_id=run_id, time_zone=time_zone, pseudonym_key=pseudonym_key, files=new, profile=profile,
+            )
     finally:
         classified_df.unpersist()
     rows = valid + quarantined
     log.info("silver: %s %d rows, %d valid, %d quarantined", feed, rows, valid, quarantined)
-    return FeedSilver(feed, tuple(new), rows, valid, quarantined, tuple(sorted(counts.items())))
+    return FeedSilver(feed, tuple(new), rows, valid, quarantined, tuple(sorted(counts.items())), days)
+
+
+@dataclass(frozen=True)
+class _Span:
+    """Where a batch's AMI winners lie: their local months and interval range (literal pruning)."""
+
+    months: list[date]
+    first: datetime
+    last: datetime
+
+    def predicate(self, alias: str | None = "t") -> str:
+        p = f"{alias}." if alias else ""
+        return (
+            f"{p}`{AMI_PARTITION}` IN ({sql_literal_list(list(self.months))}) AND "
+            f"{p}`interval_start` BETWEEN {sql_literal_list([self.first])} AND {sql_literal_list([self.last])}"
+        )
 
 
 def _merge_valid(
     spark: SparkSession,
-    classified_df: DataFrame,
+    ranked_df: DataFrame,
     feed: str,
     *,
     warehouse: str,
     run_id: str,
     time_zone: str,
     pseudonym_key: bytes,
-) -> None:
+    files: list[str],
+    profile: _Profile,
+) -> tuple[date, ...]:
+    """Steps 2-4 for the valid rows of a batch; returns the local days recomputed in silver/ami_daily."""
     silver_path = table_path(warehouse, "silver", feed)
     key = FEEDS[feed].key
-    ranked_df = with_rank_in_key(typed_rows(classified_df, feed=feed, run_id=run_id), feed=feed).persist(
-        StorageLevel.MEMORY_AND_DISK
+    names_df = meters_df = None
+    accounts_path = table_path(warehouse, "silver", "accounts")
+    if table_exists(spark, accounts_path):
+        if any(c.free_text for c in FEEDS[feed].columns):
+            names_df = _read(spark, accounts_path).select("account_id", "customer_name")
+        if feed == "ami":
+            meters_df = _read(spark, accounts_path).select("meter_id")
+    winners_df = with_feed_extras(
+        winner_rows(ranked_df), feed=feed, time_zone=time_zone, pseudonym_key=pseudonym_key,
+        names_df=names_df, meters_df=meters_df,
     )
+    exists = table_exists(spark, silver_path)
+    span = _Span(profile.months, profile.first, profile.last) if feed == "ami" else None
+    # Rows beaten inside the batch exist only when a key occurs twice in it.
+    superseded_df = superseded_in_batch(ranked_df, feed=feed, run_id=run_id) if profile.repeated_keys else None
+    pair_df = None
+    if exists:
+        current_df = _read(spark, silver_path)
+        if span is not None:
+            current_df = current_df.filter(F.expr(span.predicate(alias=None)))
+        pair_df = current_pairs(winners_df, current_df, feed=feed).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        current_df = _read(spark, silver_path) if table_exists(spark, silver_path) else None
-        superseded_df = superseded_rows(ranked_df, current_df, feed=feed, run_id=run_id)
-        if not superseded_df.isEmpty():
-            insert_new_rows(
-                superseded_df,
-                table_path(warehouse, "silver", SUPERSEDED_TABLE),
-                keys=("feed", "_source_file", "_row_number"),
+        overlapping = pair_df is not None and not pair_df.isEmpty()
+        if overlapping:
+            against_df = superseded_against_current(pair_df, feed=feed, run_id=run_id)
+            superseded_df = against_df if superseded_df is None else superseded_df.unionByName(against_df)
+        if superseded_df is not None:
+            superseded_df = superseded_df.dropDuplicates(["feed", "_source_file", "_row_number"])
+        if superseded_df is not None and not superseded_df.isEmpty():
+            append_new_rows(
+                superseded_df, table_path(warehouse, "silver", SUPERSEDED_TABLE),
+                keys=("feed", "_source_file", "_row_number"), files=files,
             )
             log.info("silver: %s superseded rows logged", feed)
-        names_df = None
-        if any(c.free_text for c in FEEDS[feed].columns):
-            accounts_path = table_path(warehouse, "silver", "accounts")
-            if table_exists(spark, accounts_path):
-                names_df = _read(spark, accounts_path).select("account_id", "customer_name")
-        winners_df = with_feed_extras(
-            winner_rows(ranked_df), feed=feed, time_zone=time_zone, pseudonym_key=pseudonym_key, names_df=names_df
-        )
-        upsert_if_later(winners_df, silver_path, keys=key, order_by=ORDER_COLUMNS)
-        register_table(spark, warehouse, "silver", feed)
-        log.info("silver: %s merged", feed)
-        if feed == "ami":
-            _update_completeness(spark, warehouse, winners_df, time_zone=time_zone, created=current_df is None)
+        if not overlapping:
+            # No winner's key is current yet: inserting them all is what the MERGE would do.
+            partitions = (AMI_PARTITION,) if feed == "ami" else ()
+            append_table(winners_df, silver_path, partition_by=partitions, properties=TABLE_PROPERTIES.get(feed))
+        else:
+            merge_if_later(winners_df, silver_path, keys=key, order_by=ORDER_COLUMNS,
+                           target_predicate=span.predicate() if span is not None else None)
     finally:
-        ranked_df.unpersist()
+        if pair_df is not None:
+            pair_df.unpersist()
+    register_table(spark, warehouse, "silver", feed)
+    log.info("silver: %s merged", feed)
+    if feed != "ami":
+        return ()
+    assert span is not None
+    return _update_daily(spark, warehouse, winners_df, time_zone=time_zone, run_id=run_id, created=not exists,
+                         days=profile.days)
 
 
-def _update_completeness(
-    spark: SparkSession, warehouse: str, batch_df: DataFrame, *, time_zone: str, created: bool = False
-) -> None:
-    """Recompute the meter days the batch touched from silver/ami (after its MERGE) and upsert them.
+def _update_daily(
+    spark: SparkSession, warehouse: str, winners_df: DataFrame, *, time_zone: str, run_id: str, created: bool,
+    days: list[date],
+) -> tuple[date, ...]:
+    """Recompute the meter-days the batch touched, and the day after each, into silver/ami_daily.
 
-    ``created``: silver/ami did not exist before this batch, so the batch's rows
-    are exactly the table (upsert_if_later appended them as they are) and the
-    days are computed from them without reading the table back.
+    ``created``: silver/ami did not exist before this batch, so the batch's
+    winners are exactly the table and the days are computed from them.
+    Otherwise the reads of those days (and of the day before them, for the
+    night hour across midnight) are read back from silver/ami, pruned to
+    their months and dates.
     """
+    path = table_path(warehouse, "silver", DAILY_TABLE)
+    touched_df = winners_df.select("meter_id", "local_date").distinct()
     if created:
-        ami_df = batch_df
+        daily_df = ami_daily(winners_df, time_zone=time_zone)
     else:
-        touched_df = batch_df.select("meter_id", "local_date").distinct()
-        ami_df = _read(spark, table_path(warehouse, "silver", "ami")).join(
-            touched_df, ["meter_id", "local_date"], "left_semi"
+        recompute = sorted(set(days) | {d + timedelta(days=1) for d in days})
+        first, last = recompute[0] - timedelta(days=1), recompute[-1]
+        months = sorted({date(d.year, d.month, 1) for d in (first, *recompute)})
+        targets_df = touched_df.unionByName(
+            touched_df.select("meter_id", F.date_add("local_date", 1).alias("local_date"))
+        ).distinct()
+        reads_df = (
+            _read(spark, table_path(warehouse, "silver", "ami"))
+            .filter(F.col(AMI_PARTITION).isin(months))
+            .filter(F.col("local_date").between(first, last))
+            .join(targets_df.select("meter_id").distinct(), "meter_id", "left_semi")
         )
-    path = table_path(warehouse, "silver", COMPLETENESS_TABLE)
-    upsert_rows(daily_completeness(ami_df, time_zone=time_zone), path, keys=("meter_id", "local_date"))
-    register_table(spark, warehouse, "silver", COMPLETENESS_TABLE)
+        daily_df = ami_daily(reads_df, time_zone=time_zone).join(targets_df, ["meter_id", "local_date"], "left_semi")
+        days = recompute
+    daily_df = daily_df.withColumn("_run_id", F.lit(run_id))
+    if not table_exists(spark, path):
+        append_table(daily_df, path, partition_by=(AMI_PARTITION,), properties=TABLE_PROPERTIES[DAILY_TABLE])
+    else:
+        months = sorted({date(d.year, d.month, 1) for d in days})
+        predicate = (
+            f"t.`{AMI_PARTITION}` IN ({sql_literal_list(list(months))}) AND "
+            f"t.`local_date` BETWEEN {sql_literal_list([days[0]])} AND {sql_literal_list([days[-1]])}"
+        )
+        upsert_where(daily_df, path, keys=("meter_id", "local_date"), target_predicate=predicate)
+    register_table(spark, warehouse, "silver", DAILY_TABLE)
+    return tuple(days)
 
 
-def _log_processed(spark: SparkSession, warehouse: str, feed: str, files: list[str], run_id: str, *, already: int) -> None:
+def _log_processed(
+    spark: SparkSession, warehouse: str, files: list[tuple[str, str]], run_id: str, *, already: int
+) -> None:
+    """Append (feed, _source_file) of this run's files to silver/_processed_files in one commit
+    (idempotent write: ``txnVersion`` = files processed after it)."""
+    if not files:
+        return
     schema = StructType([StructField(n, StringType()) for n in ("feed", "_source_file", "_run_id")])
-    df = spark.createDataFrame([(feed, f, run_id) for f in files], schema).withColumn(
+    df = spark.createDataFrame([(feed, f, run_id) for feed, f in files], schema).withColumn(
         "processed_at", F.current_timestamp()
     )
     path = table_path(warehouse, "silver", PROCESSED_TABLE)
-    append_table(df, path, txn_app_id=f"ucx-silver-{feed}", txn_version=already + len(files))
+    append_table(df, path, txn_app_id="ucx-silver", txn_version=already + len(files))
     register_table(spark, warehouse, "silver", PROCESSED_TABLE)
 
 

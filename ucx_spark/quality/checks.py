@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from ucx_spark.quality.suites import (
@@ -63,26 +63,52 @@ def referential_integrity(
     )
 
 
-def ami_completeness(df: DataFrame, *, min_value: float) -> CheckOutcome:
-    """Mean per-meter-day completeness (present / expected intervals) against ``min_value``.
+def ami_completeness(df: DataFrame, *, min_value: float, worst: int = 5) -> CheckOutcome:
+    """Completeness judged per local day: for each day of ``df``, the share of its expected
+    intervals that carry a value; a day below ``min_value`` fails the check.
 
-    Needs ``completeness`` (silver/ami_daily_completeness); unexpected_count is
-    the number of meter-days below the threshold.
+    ``df`` holds silver/ami_daily rows (meter_id, local_date, interval_minutes,
+    present_intervals, day_start, day_end, last_interval_end) of the days to
+    judge: every meter-day of the days a batch touched, so one broken day is
+    seen however long the history is (a mean over the table would hide it).
+    An ``M`` read carries no kwh and is missing, not present. A day's expected
+    intervals run from its start to the end of the latest read delivered for it
+    by any meter (its whole length once it is over), so a day still being
+    delivered is judged on what has arrived. unexpected_count is the number of
+    days below the threshold; the worst ones are named.
     """
-    row = df.agg(
-        F.count(F.lit(1)).alias("n"),
-        F.avg("completeness").alias("mean"),
-        F.count(F.when(F.col("completeness") < F.lit(min_value), 1)).alias("below"),
-    ).first()
-    n, below = int(row["n"]), int(row["below"])
-    if n == 0 or row["mean"] is None:
-        return CheckOutcome(False, "no meter-days to measure", 0)
-    mean = float(row["mean"])
-    return CheckOutcome(
-        mean >= min_value,
-        f"mean completeness {mean:.4f} over {n} meter-days (min {min_value}); {below} meter-days below",
-        below,
+    delivered = F.least(F.col("_horizon"), F.col("day_end"))
+    minutes = (F.unix_seconds(delivered) - F.unix_seconds(F.col("day_start"))) / 60
+    days_df = (
+        df.withColumn("_horizon", F.max("last_interval_end").over(Window.partitionBy("local_date")))
+        .withColumn("_expected", F.floor(minutes / F.col("interval_minutes")))
+        .groupBy("local_date")
+        .agg(
+            F.count(F.lit(1)).alias("meter_days"),
+            F.sum("present_intervals").alias("present"),
+            F.sum("_expected").alias("expected"),
+        )
+        .withColumn("share", F.when(F.col("expected") > 0, F.col("present") / F.col("expected")))
     )
+    row = days_df.agg(
+        F.count(F.lit(1)).alias("days"),
+        F.sum("meter_days").alias("meter_days"),
+        F.count(F.when(F.col("share") < F.lit(min_value), 1)).alias("below"),
+        F.slice(
+            F.sort_array(F.collect_list(F.when(F.col("share") < F.lit(min_value),
+                                               F.struct("share", "local_date", "meter_days"))).alias("w")),
+            1, worst,
+        ).alias("worst"),
+    ).first()
+    n_days, below = int(row["days"] or 0), int(row["below"] or 0)
+    if n_days == 0:
+        return CheckOutcome(True, "no new or changed local days to judge", 0)
+    text = f"{n_days} local days judged ({int(row['meter_days'])} meter-days), {below} below {min_value}"
+    if below:
+        text += ": " + ", ".join(
+            f"{w['local_date']} {float(w['share']):.4f} ({int(w['meter_days'])} meters)" for w in row["worst"]
+        )
+    return CheckOutcome(below == 0, text, below)
 
 
 def freshness(df: DataFrame, *, column: str, max_age_hours: float, now: datetime) -> CheckOutcome:

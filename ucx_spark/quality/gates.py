@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from ucx_spark.config import QualityConfig
 
 GX_DATASOURCE = "ucx_spark"
+GX_PANDAS_DATASOURCE = "ucx_spark_pandas"
+ROW_CONDITION_PREFIX = "__row_condition_"
 DOCS_SITE = "ucx_data_docs"
 BATCH_DEFINITION = "whole_dataframe"
 # SUMMARY gives observed values and unexpected counts; partial_unexpected_count=0 keeps
@@ -74,12 +76,16 @@ class Thresholds:
     row_count_drift_max: float = 0.5
     # not a suite parameter: from this many rows, row-level expectations run as one Spark aggregation
     spark_row_rules_min_rows: int = 1_000_000
+    # not a suite parameter: a batch of at most this many rows is validated by GX's pandas engine
+    # (handed over once, bounded) instead of its Spark engine's several jobs per table
+    pandas_max_rows: int = 200_000
 
     @classmethod
     def from_config(cls, quality: QualityConfig) -> Thresholds:
         return cls(
             ami_completeness_min=quality.ami_completeness_min,
             spark_row_rules_min_rows=quality.spark_row_rules_min_rows,
+            pandas_max_rows=quality.pandas_max_rows,
         )
 
     def params(self) -> dict[str, float]:
@@ -225,16 +231,31 @@ def _gx_expectation(spec: ExpectationSpec, suite_name: str) -> Any:
         raise ConfigError(f"suite {suite_name}, expectation {spec.id} ({spec.type}): {exc}") from None
 
 
+_CHECKPOINTS: dict[tuple[int, str, str, tuple[str, ...], bool, str], Any] = {}
+
+
 def _checkpoint(context: AbstractDataContext, suite: Suite, specs: list[ExpectationSpec], *, data_docs: bool,
-                result_format: str | dict[str, Any]) -> Any:
+                result_format: str | dict[str, Any], engine: str = "spark") -> Any:
+    """The GX checkpoint of ``suite`` restricted to ``specs`` on the ``engine`` ("spark" or "pandas")
+    datasource; built once per context and process (building writes the suite, the validation
+    definition and the checkpoint to the context's stores)."""
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
 
-    source = context.data_sources.get(GX_DATASOURCE) if GX_DATASOURCE in context.data_sources.all() else None
-    if source is None or getattr(source, "persist", True):
-        # persist=False: GX would otherwise cache every validated DataFrame and never release it;
-        # validate() decides what is cached (and unpersists it).
-        source = context.data_sources.add_or_update_spark(name=GX_DATASOURCE, persist=False)
+    key = (id(context), engine, suite.name, tuple(s.id for s in specs), data_docs, repr(result_format))
+    if key in _CHECKPOINTS:
+        return _CHECKPOINTS[key]
+    if engine == "pandas":
+        source = (
+            context.data_sources.get(GX_PANDAS_DATASOURCE) if GX_PANDAS_DATASOURCE in context.data_sources.all()
+            else context.data_sources.add_pandas(name=GX_PANDAS_DATASOURCE)
+        )
+    else:
+        source = context.data_sources.get(GX_DATASOURCE) if GX_DATASOURCE in context.data_sources.all() else None
+        if source is None or getattr(source, "persist", True):
+            # persist=False: GX would otherwise cache every validated DataFrame and never release it;
+            # validate() decides what is cached (and unpersists it).
+            source = context.data_sources.add_or_update_spark(name=GX_DATASOURCE, persist=False)
     if suite.name in source.get_asset_names():
         asset = source.get_asset(suite.name)
     else:
@@ -250,10 +271,12 @@ def _checkpoint(context: AbstractDataContext, suite: Suite, specs: list[Expectat
         gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
     )
     actions = [UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])] if data_docs else []
-    return context.checkpoints.add_or_update(
+    checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(name=suite.name, validation_definitions=[definition], actions=actions,
                       result_format=result_format)
     )
+    _CHECKPOINTS[key] = checkpoint
+    return checkpoint
 
 
 def _observed(result: dict[str, Any]) -> tuple[str | None, int | None]:
@@ -283,13 +306,13 @@ def _exception_text(info: Any) -> str | None:
 
 
 def _run_gx(
-    context: AbstractDataContext, df: DataFrame, suite: Suite, specs: list[ExpectationSpec], *, run_id: str,
-    data_docs: bool, result_format: str | dict[str, Any],
+    context: AbstractDataContext, df: Any, suite: Suite, specs: list[ExpectationSpec], *, run_id: str,
+    data_docs: bool, result_format: str | dict[str, Any], engine: str = "spark",
 ) -> dict[str, tuple[bool, str | None, int | None]]:
     from great_expectations.core.run_identifier import RunIdentifier
 
     checkpoint = _checkpoint(context, suite, specs, data_docs=data_docs and _has_docs_site(context),
-                             result_format=result_format)
+                             result_format=result_format, engine=engine)
     result = checkpoint.run(batch_parameters={"dataframe": df}, run_id=RunIdentifier(run_name=run_id))
     outcomes: dict[str, tuple[bool, str | None, int | None]] = {}
     for suite_result in result.run_results.values():
@@ -374,6 +397,9 @@ def _reference_lookup(
     return lookup
 
 
+AMI_COMPLETENESS_COLUMNS = (
+    "local_date", "interval_minutes", "present_intervals", "day_start", "day_end", "last_interval_end",
+)
 _IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -382,7 +408,7 @@ def referenced_columns(specs: list[ExpectationSpec], columns: list[str]) -> list
 
     Named in kwargs (``column``, ``column_list``), used by a ``row_condition``
     (any identifier of the predicate that is a column) or implied by a check
-    (AMI completeness on the table itself reads ``completeness``).
+    (AMI completeness on the table itself reads the columns of ``AMI_COMPLETENESS_COLUMNS``).
     """
     wanted: set[str] = set()
     for spec in specs:
@@ -393,9 +419,49 @@ def referenced_columns(specs: list[ExpectationSpec], columns: list[str]) -> list
         if kw.get("row_condition"):
             wanted.update(a or b for a, b in _IDENTIFIER.findall(str(kw["row_condition"])))
         if spec.type == AMI_COMPLETENESS and not kw.get("ref_table"):
-            wanted.add("completeness")
+            wanted.update(AMI_COMPLETENESS_COLUMNS)
     lower = {w.lower() for w in wanted}
     return [c for c in columns if c in wanted or c.lower() in lower]
+
+
+def _conditions(specs: list[ExpectationSpec]) -> list[str]:
+    return list(dict.fromkeys(str(s.kwargs["row_condition"]) for s in specs if s.kwargs.get("row_condition")))
+
+
+def _small_batch(df: DataFrame, specs: list[ExpectationSpec], max_rows: int) -> Any | None:
+    """The batch as a pandas frame when it has at most ``max_rows`` rows (else None), with each
+    row condition of ``specs`` evaluated by Spark as a boolean column ``__row_condition_<i>``.
+
+    One Spark job reads at most ``max_rows + 1`` rows. A condition Spark cannot
+    resolve (a missing column) leaves the batch to the Spark engine, which
+    reports it as the expectation's error.
+    """
+    if max_rows <= 0:
+        return None
+    conditions = _conditions(specs)
+    try:
+        probe_df = df.select(
+            *[F.col(f"`{c}`") for c in df.columns],
+            *[F.coalesce(F.expr(c), F.lit(False)).alias(f"{ROW_CONDITION_PREFIX}{i}") for i, c in enumerate(conditions)],
+        )
+        pdf = probe_df.limit(max_rows + 1).toPandas()
+    except AnalysisException:
+        return None
+    return pdf if len(pdf) <= max_rows else None
+
+
+def _pandas_specs(specs: list[ExpectationSpec]) -> list[ExpectationSpec]:
+    """``specs`` with each SQL row condition replaced by its precomputed boolean column (pandas'
+    query syntax is not SQL); the verdicts keep the ids of the suite's expectations."""
+    index = {c: i for i, c in enumerate(_conditions(specs))}
+    out = []
+    for spec in specs:
+        cond = spec.kwargs.get("row_condition")
+        if cond:
+            kwargs = {**spec.kwargs, "row_condition": f"`{ROW_CONDITION_PREFIX}{index[str(cond)]}`"}
+            spec = ExpectationSpec(spec.id, spec.type, spec.severity, kwargs)
+        out.append(spec)
+    return out
 
 
 def validate(
@@ -437,17 +503,29 @@ def validate(
     keep = referenced_columns(specs, df.columns)
     if keep and len(keep) < len(df.columns):
         df = df.select(*[F.col(f"`{c}`") for c in keep])
-    row_count = df.count()
-    # GX makes a dozen passes over a table with many row-level expectations: cache it, unless it
-    # is large, where those expectations run as one Spark aggregation and a cache would cost
-    # more (a full extra pass and its memory) than the few remaining rescans of the columns read.
-    persisted = cache and not df.is_cached and row_count < thresholds.spark_row_rules_min_rows
-    if persisted:
-        df = df.persist()
+    gx_specs = [s for s in specs if not s.is_custom]
+    outcomes: dict[str, tuple[bool, str | None, int | None]] = {}
+    small = _small_batch(df, gx_specs, thresholds.pandas_max_rows) if gx_specs else None
+    persisted = False
+    if small is not None:
+        # A small batch: handed to pandas once (bounded by pandas_max_rows) and validated there by
+        # GX's pandas engine, which answers the suite in milliseconds where its Spark engine runs
+        # several Spark jobs per table. Row conditions were evaluated by Spark as columns.
+        row_count = len(small)
+        outcomes.update(
+            _run_gx(context, small, suite, _pandas_specs(gx_specs), run_id=run_id, data_docs=data_docs,
+                    result_format=result_format, engine="pandas")
+        )
+    else:
+        row_count = df.count()
+        # GX makes a dozen passes over a table with many row-level expectations: cache it, unless it
+        # is large, where those expectations run as one Spark aggregation and a cache would cost
+        # more (a full extra pass and its memory) than the few remaining rescans of the columns read.
+        persisted = cache and not df.is_cached and row_count < thresholds.spark_row_rules_min_rows
+        if persisted:
+            df = df.persist()
     try:
-        gx_specs = [s for s in specs if not s.is_custom]
-        outcomes: dict[str, tuple[bool, str | None, int | None]] = {}
-        if row_count >= thresholds.spark_row_rules_min_rows:
+        if small is None and row_count >= thresholds.spark_row_rules_min_rows:
             spark_specs = [
                 s for s in gx_specs if is_row_level(s) and str(s.kwargs.get("column")) in df.columns
             ]
@@ -457,7 +535,7 @@ def validate(
                 except AnalysisException:  # e.g. a row_condition naming a missing column: GX reports it
                     outcomes = {}
                 gx_specs = [s for s in gx_specs if s.id not in outcomes]
-        if gx_specs:
+        if small is None and gx_specs:
             outcomes.update(
                 _run_gx(context, df, suite, gx_specs, run_id=run_id, data_docs=data_docs, result_format=result_format)
             )

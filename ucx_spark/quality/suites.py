@@ -278,12 +278,17 @@ def silver_suite(feed: Feed) -> Suite:
     return Suite("silver", feed.name, tuple(specs))
 
 
-def ami_daily_completeness_suite() -> Suite:
-    return Suite("silver", "ami_daily_completeness", (
+def ami_daily_suite() -> Suite:
+    """silver/ami_daily: one row per meter-day; the completeness gate judges each local day a
+    batch touched (quality.checks.ami_completeness)."""
+    return Suite("silver", "ami_daily", (
         _e("key_unique", "expect_compound_columns_to_be_unique", "critical", column_list=["meter_id", "local_date"]),
-        *(_not_null(c) for c in ("meter_id", "local_date", "expected_intervals", "present_intervals")),
+        *(_not_null(c) for c in ("meter_id", "local_date", "meter_key", "expected_intervals", "present_intervals",
+                                 "day_start", "day_end")),
         _e("range_completeness", "expect_column_values_to_be_between", "critical",
            column="completeness", min_value=0.0, max_value=1.0),
+        *(_e(f"range_{c}", "expect_column_values_to_be_between", "critical", column=c, min_value=0)
+          for c in ("intervals_actual", "intervals_estimated", "intervals_missing")),
         _e("ami_completeness", AMI_COMPLETENESS, "critical", min_value="$ami_completeness_min"),
         _drift(),
     ))
@@ -319,7 +324,7 @@ def gold_suites() -> list[Suite]:
         _e("fk_household_id", REFERENTIAL_INTEGRITY, "critical", column="household_id",
            ref_table="silver.accounts", ref_column="household_id", max_missing_share=0.0),
         _e("ami_completeness", AMI_COMPLETENESS, "critical", min_value="$ami_completeness_min",
-           ref_table="silver.ami_daily_completeness"),
+           ref_table="silver.ami_daily"),
         _drift(),
     ))
     cx_kpis = Suite("gold", "cx_kpis", (
@@ -373,7 +378,7 @@ def build_suites() -> list[Suite]:
     """Every suite: bronze and silver per feed (contract order), the completeness table, gold."""
     suites = [bronze_suite(FEEDS[f]) for f in FEED_ORDER]
     suites += [silver_suite(FEEDS[f]) for f in FEED_ORDER]
-    suites.append(ami_daily_completeness_suite())
+    suites.append(ami_daily_suite())
     suites += gold_suites()
     return suites
 

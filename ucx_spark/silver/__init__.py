@@ -7,14 +7,15 @@ silver pipeline step (ucx_spark.pipelines.silver) does the reads and writes.
 from __future__ import annotations
 
 from ucx_spark.silver.addresses import match_households, normalize_address
-from ucx_spark.silver.ami import daily_completeness, expected_intervals, with_local_time
+from ucx_spark.silver.ami import expected_intervals, with_local_time
+from ucx_spark.silver.ami_daily import ami_daily
 from ucx_spark.silver.parse import parse_timestamp
 from ucx_spark.silver.rules import classify
 from ucx_spark.silver.text import scrub_free_text
 
 __all__ = [
+    "ami_daily",
     "classify",
-    "daily_completeness",
     "expected_intervals",
     "match_households",
     "normalize_address",

@@ -1,4 +1,4 @@
-"""AMI extras: local date/hour in the utility time zone and daily completeness."""
+"""AMI extras: local date/hour in the utility time zone and the length of a local day (see ami_daily)."""
 
 from __future__ import annotations
 
@@ -27,26 +27,3 @@ def minutes_in_local_day(local_date: Column, *, time_zone: str) -> Column:
 def expected_intervals(local_date: Column, interval_minutes: Column, *, time_zone: str) -> Column:
     """Intervals in the local day: 96 for 15-minute data on a normal day, 92 / 100 on DST days."""
     return F.floor(minutes_in_local_day(local_date, time_zone=time_zone) / interval_minutes).cast("int")
-
-
-def daily_completeness(ami_df: DataFrame, *, time_zone: str) -> DataFrame:
-    """Per meter and local day: ``meter_id, local_date, interval_minutes, expected_intervals,
-    present_intervals, completeness``.
-
-    Needs silver ami rows (meter_id, local_date, interval_minutes, kwh). A
-    present interval is a current row with a kwh (quality A or E); a meter
-    day with mixed interval lengths is judged by its most frequent length.
-    """
-    return (
-        ami_df.groupBy("meter_id", "local_date")
-        .agg(
-            F.mode("interval_minutes").alias("interval_minutes"),
-            F.count("kwh").cast("int").alias("present_intervals"),
-        )
-        .withColumn(
-            "expected_intervals",
-            expected_intervals(F.col("local_date"), F.col("interval_minutes"), time_zone=time_zone),
-        )
-        .withColumn("completeness", F.col("present_intervals") / F.col("expected_intervals"))
-        .select("meter_id", "local_date", "interval_minutes", "expected_intervals", "present_intervals", "completeness")
-    )

@@ -151,16 +151,17 @@ def row_checks(feed: str) -> list[tuple[str, Column]]:
     return sorted(checks, key=lambda rc: order[rc[0]])  # stable: column order kept within a rule
 
 
-def _first_rule(checks: list[tuple[str, Column]]) -> tuple[Column, Column]:
-    rule = F.coalesce(*[F.when(d.isNotNull(), F.lit(r)) for r, d in checks], F.lit(None).cast(StringType()))
-    detail = F.coalesce(*[d for _, d in checks], F.lit(None).cast(StringType()))
-    return rule, detail
-
-
 def with_row_rules(df: DataFrame, *, feed: str) -> DataFrame:
-    """Adds ``rule`` and ``detail`` for the row-local rules (needs with_typed_values)."""
-    rule, detail = _first_rule(row_checks(feed))
-    return df.withColumns({"rule": rule, "detail": detail})
+    """Adds ``rule``: the first row-local rule broken (needs with_typed_values).
+
+    Only the conditions run here; the text naming the value (``detail``) is
+    built by with_detail, for the bad rows alone (building it for every row
+    was the dearest part of classifying AMI).
+    """
+    checks = row_checks(feed)
+    return df.withColumn(
+        "rule", F.coalesce(*[F.when(d.isNotNull(), F.lit(r)) for r, d in checks], F.lit(None).cast(StringType()))
+    )
 
 
 def with_reference_rule(df: DataFrame, *, feed: str, refs: dict[str, DataFrame]) -> DataFrame:
@@ -178,16 +179,8 @@ def with_reference_rule(df: DataFrame, *, feed: str, refs: dict[str, DataFrame])
                 .withColumn(flag, F.col("__ref_value").isNotNull())
                 .drop("__ref_value")
             )
-        df = df.withColumns(
-            {
-                "detail": F.when(
-                    F.col("rule").isNull() & ~F.col(flag),
-                    _quoted(fk.column, F.col(fk.column), f"is not a {fk.ref_column} of {fk.feed}"),
-                ).otherwise(F.col("detail")),
-                "rule": F.when(F.col("rule").isNull() & ~F.col(flag), F.lit("unknown_reference")).otherwise(
-                    F.col("rule")
-                ),
-            }
+        df = df.withColumn(
+            "rule", F.when(F.col("rule").isNull() & ~F.col(flag), F.lit("unknown_reference")).otherwise(F.col("rule"))
         ).drop(flag)
     return df
 
@@ -200,27 +193,43 @@ def with_ambiguous_key_rule(df: DataFrame, *, feed: str) -> DataFrame:
     candidate = F.col("rule").isNull()
     typed_key = [value_col(k) for k in f.key]
     w = Window.partitionBy("_source_file", candidate.alias("__candidate"), *typed_key)
-    # Hash-partitioned by the typed key alone, which also clusters this window's
-    # (file, candidate, key) groups: the silver step's rank window over the key
-    # (rows.with_rank_in_key) then reuses this partitioning instead of a second shuffle.
-    df = df.repartition(*typed_key).withColumn("__raw", raw_json)
+    df = df.withColumn("__raw", raw_json)
     ambiguous = candidate & (F.min("__raw").over(w) != F.max("__raw").over(w))
+    return df.withColumn("rule", F.when(ambiguous, F.lit("ambiguous_key")).otherwise(F.col("rule"))).drop("__raw")
+
+
+def with_detail(df: DataFrame, *, feed: str) -> DataFrame:
+    """Adds ``detail``, the text naming the column, value and rule of a bad row (null for a valid
+    one). Needs the columns of classify (typed values, flags, ``rule``)."""
+    f = FEEDS[feed]
+    rule = F.col("rule")
+    detail = F.when(rule.isNull(), F.lit(None).cast(StringType()))
+    for fk in f.foreign_keys:  # the contract gives a feed one foreign key at most
+        detail = detail.when(
+            rule == "unknown_reference", _quoted(fk.column, F.col(fk.column), f"is not a {fk.ref_column} of {fk.feed}")
+        )
     key_text = F.concat_ws(", ", *[F.concat(F.lit(f"{k}='"), F.col(k), F.lit("'")) for k in f.key])
-    return df.withColumns(
-        {
-            "detail": F.when(
-                ambiguous, F.concat(F.lit("key "), key_text, F.lit(" has different values in one extract"))
-            ).otherwise(F.col("detail")),
-            "rule": F.when(ambiguous, F.lit("ambiguous_key")).otherwise(F.col("rule")),
-        }
-    ).drop("__raw")
+    detail = detail.when(
+        rule == "ambiguous_key", F.concat(F.lit("key "), key_text, F.lit(" has different values in one extract"))
+    )
+    detail = detail.otherwise(F.coalesce(*[d for _, d in row_checks(feed)]))
+    return df.withColumn("detail", detail.cast(StringType()))
+
+
+def classify_rows(df: DataFrame, *, feed: str, time_zone: str, refs: dict[str, DataFrame]) -> DataFrame:
+    """Bronze rows -> the same rows plus ``__v_<col>`` typed values and ``rule`` for every rule but
+    ``ambiguous_key`` (which needs the other rows of the key: see with_ambiguous_key_rule)."""
+    return (
+        df.transform(with_typed_values, feed=feed, time_zone=time_zone)
+        .transform(with_row_rules, feed=feed)
+        .transform(with_reference_rule, feed=feed, refs=refs)
+    )
 
 
 def classify(df: DataFrame, *, feed: str, time_zone: str, refs: dict[str, DataFrame]) -> DataFrame:
     """Bronze rows -> the same rows plus ``__v_<col>`` typed values, ``rule`` and ``detail``."""
     return (
-        df.transform(with_typed_values, feed=feed, time_zone=time_zone)
-        .transform(with_row_rules, feed=feed)
-        .transform(with_reference_rule, feed=feed, refs=refs)
+        classify_rows(df, feed=feed, time_zone=time_zone, refs=refs)
         .transform(with_ambiguous_key_rule, feed=feed)
+        .transform(with_detail, feed=feed)
     )
