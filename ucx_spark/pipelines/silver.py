@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import reduce
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -157,13 +158,26 @@ def run(spark: SparkSession, *, warehouse: str, run_id: str, time_zone: str, pse
         raise ValueError("run_id must be a non-empty string")
     done = processed_files(spark, warehouse)
     results: list[FeedSilver] = []
-    for feed in FEED_ORDER:
-        r = _process_feed(
-            spark, feed, warehouse=warehouse, run_id=run_id, time_zone=time_zone,
-            pseudonym_key=pseudonym_key, done=done[feed],
-        )
-        if r is not None:
-            results.append(r)
+    deferred: list[tuple[DataFrame, list[str]]] = []
+    caches: list[DataFrame] = []
+    try:
+        for feed in FEED_ORDER:
+            r = _process_feed(
+                spark, feed, warehouse=warehouse, run_id=run_id, time_zone=time_zone,
+                pseudonym_key=pseudonym_key, done=done[feed], deferred=deferred, caches=caches,
+            )
+            if r is not None:
+                results.append(r)
+        if deferred:
+            append_new_rows(
+                reduce(DataFrame.unionByName, [df for df, _ in deferred]),
+                table_path(warehouse, "silver", SUPERSEDED_TABLE),
+                keys=("feed", "_source_file", "_row_number"), files=sorted({f for _, fs in deferred for f in fs}),
+            )
+            register_table(spark, warehouse, "silver", SUPERSEDED_TABLE)
+    finally:
+        for cache in caches:
+            cache.unpersist()
     # One commit marks every feed's files processed, after all of them were written: a crash
     # before it reprocesses the batch, which every write above takes idempotently.
     _log_processed(spark, warehouse, [(r.feed, f) for r in results for f in r.files], run_id,
@@ -187,26 +201,19 @@ class _Profile:
     """What one aggregation over a classified batch tells (before the ambiguity rule)."""
 
     counts: dict[str | None, int]  # rows by first rule broken (None: valid)
-    valid_keys: int  # distinct keys among the valid rows
     months: list[date]  # ami: local months of the valid rows
     days: list[date]  # ami: their local days
     first: datetime | None  # ami: their earliest and latest interval_start
     last: datetime | None
 
-    @property
-    def repeated_keys(self) -> bool:
-        return self.counts.get(None, 0) > self.valid_keys
-
 
 def _profile(classified_df: DataFrame, *, feed: str, time_zone: str) -> _Profile:
-    """Rows per rule, distinct valid keys and (ami) where the valid rows lie: one Spark job."""
+    """Rows per rule and (ami) where the valid rows lie: one aggregation without a shuffle."""
     from ucx_spark.contract import RULES
 
     valid = F.col("rule").isNull()
-    typed_key = [F.col(value_col(k)) for k in FEEDS[feed].key]
     aggs = [
         F.count(F.when(valid, 1)).alias("valid"),
-        F.count_distinct(F.when(valid, F.struct(*typed_key))).alias("keys"),
         *[F.count(F.when(F.col("rule") == r, 1)).alias(f"rule_{i}") for i, r in enumerate(RULES)],
     ]
     if feed == "ami":
@@ -222,21 +229,22 @@ def _profile(classified_df: DataFrame, *, feed: str, time_zone: str) -> _Profile
     counts.update({r: int(row[f"rule_{i}"]) for i, r in enumerate(RULES) if row[f"rule_{i}"]})
     days = sorted(row["days"]) if feed == "ami" else []
     return _Profile(
-        counts, int(row["keys"]), sorted({d.replace(day=1) for d in days}), days,
+        counts, sorted({d.replace(day=1) for d in days}), days,
         row["first"] if feed == "ami" else None, row["last"] if feed == "ami" else None,
     )
 
 
-def resolve_keys(classified_df: DataFrame, *, feed: str, repeated: bool = True) -> DataFrame:
-    """Classified rows plus ``ambiguous_key`` and the rank columns (rows.with_rank_in_batch).
+def resolve_keys(
+    classified_df: DataFrame, *, feed: str, caches: list[DataFrame] | None = None
+) -> tuple[DataFrame, bool]:
+    """Classified rows plus ``ambiguous_key`` and the rank columns (rows.with_rank_in_batch), and
+    whether any valid key occurs more than once in the batch.
 
-    With ``repeated`` false (no valid key occurs twice: see _profile) every
-    valid row is its key's winner. Otherwise the repeated keys are found with
-    one aggregation over the key columns and only their rows take the windows.
-    ``classified_df`` should be cached: it is read more than once.
+    The repeated keys are found with one aggregation over the key columns; only
+    their rows (few, usually none) take the windows, every other valid row is its
+    key's winner. ``classified_df`` should be cached: it is read more than once. The cached
+    repeated keys are appended to ``caches`` (the caller frees them).
     """
-    if not repeated:
-        return without_rank(classified_df)
     typed_key = [value_col(k) for k in FEEDS[feed].key]
     multi_df = (
         classified_df.filter(F.col("rule").isNull())
@@ -247,6 +255,11 @@ def resolve_keys(classified_df: DataFrame, *, feed: str, repeated: bool = True) 
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     n_multi = multi_df.count()
+    if n_multi == 0:
+        multi_df.unpersist()
+        return without_rank(classified_df), False
+    if caches is not None:
+        caches.append(multi_df)
     small = F.broadcast(multi_df) if n_multi <= BROADCAST_MULTI_KEYS else multi_df
     single_df = without_rank(classified_df.join(small, typed_key, "left_anti"))
     repeated_df = (
@@ -254,7 +267,7 @@ def resolve_keys(classified_df: DataFrame, *, feed: str, repeated: bool = True) 
         .transform(with_ambiguous_key_rule, feed=feed)
         .transform(with_rank_in_batch, feed=feed)
     )
-    return single_df.unionByName(repeated_df)
+    return single_df.unionByName(repeated_df), True
 
 
 def _process_feed(
@@ -266,7 +279,11 @@ def _process_feed(
     time_zone: str,
     pseudonym_key: bytes,
     done: set[str],
+    deferred: list[tuple[DataFrame, list[str]]],
+    caches: list[DataFrame],
 ) -> FeedSilver | None:
+    """One feed's batch; its cached classification is appended to ``caches`` (the caller frees
+    it once the rows it ``deferred`` to the end of the step are written)."""
     bronze_path = table_path(warehouse, "bronze", feed)
     if not table_exists(spark, bronze_path):
         return None
@@ -278,29 +295,28 @@ def _process_feed(
     classified_df = classify_rows(
         bronze_df, feed=feed, time_zone=time_zone, refs=_refs(spark, warehouse, feed)
     ).persist(StorageLevel.MEMORY_AND_DISK)
+    caches.append(classified_df)
     days: tuple[date, ...] = ()
-    try:
-        profile = _profile(classified_df, feed=feed, time_zone=time_zone)
-        resolved_df = resolve_keys(classified_df, feed=feed, repeated=profile.repeated_keys)
-        counts = dict(profile.counts)
-        if profile.repeated_keys:  # ambiguous copies move rows from valid to ambiguous_key
-            counts = {r[0]: int(r[1]) for r in resolved_df.groupBy("rule").count().collect()}  # <= 14 rows
-        valid = counts.pop(None, 0)
-        quarantined = sum(counts.values())
-        if quarantined:
-            append_new_rows(
-                quarantine_rows(resolved_df, feed=feed, run_id=run_id),
-                table_path(warehouse, "quarantine", feed), keys=("_source_file", "_row_number"), files=new,
-            )
-            register_table(spark, warehouse, "quarantine", feed)
-            log.info("silver: %s quarantine written", feed)
-        if valid:
-            days = _merge_valid(
-                spark, typed_rows(resolved_df, feed=feed, run_id=run_id), feed, warehouse=warehouse,
-                run_id=run_id, time_zone=time_zone, pseudonym_key=pseudonym_key, files=new, profile=profile,
-            )
-    finally:
-        classified_df.unpersist()
+    profile = _profile(classified_df, feed=feed, time_zone=time_zone)
+    resolved_df, repeated = resolve_keys(classified_df, feed=feed, caches=caches)
+    counts = dict(profile.counts)
+    if repeated:  # ambiguous copies move rows from valid to ambiguous_key
+        counts = {r[0]: int(r[1]) for r in resolved_df.groupBy("rule").count().collect()}  # <= 14 rows
+    valid = counts.pop(None, 0)
+    quarantined = sum(counts.values())
+    if quarantined:
+        append_new_rows(
+            quarantine_rows(resolved_df, feed=feed, run_id=run_id),
+            table_path(warehouse, "quarantine", feed), keys=("_source_file", "_row_number"), files=new,
+        )
+        register_table(spark, warehouse, "quarantine", feed)
+        log.info("silver: %s quarantine written", feed)
+    if valid:
+        days = _merge_valid(
+            spark, typed_rows(resolved_df, feed=feed, run_id=run_id), feed, warehouse=warehouse,
+            run_id=run_id, time_zone=time_zone, pseudonym_key=pseudonym_key, files=new, profile=profile,
+            repeated=repeated, deferred=deferred,
+        )
     rows = valid + quarantined
     log.info("silver: %s %d rows, %d valid, %d quarantined", feed, rows, valid, quarantined)
     return FeedSilver(feed, tuple(new), rows, valid, quarantined, tuple(sorted(counts.items())), days)
@@ -333,6 +349,8 @@ def _merge_valid(
     pseudonym_key: bytes,
     files: list[str],
     profile: _Profile,
+    repeated: bool,
+    deferred: list[tuple[DataFrame, list[str]]],
 ) -> tuple[date, ...]:
     """Steps 2-4 for the valid rows of a batch; returns the local days recomputed in silver/ami_daily."""
     silver_path = table_path(warehouse, "silver", feed)
@@ -351,7 +369,7 @@ def _merge_valid(
     exists = table_exists(spark, silver_path)
     span = _Span(profile.months, profile.first, profile.last) if feed == "ami" else None
     # Rows beaten inside the batch exist only when a key occurs twice in it.
-    superseded_df = superseded_in_batch(ranked_df, feed=feed, run_id=run_id) if profile.repeated_keys else None
+    superseded_df = superseded_in_batch(ranked_df, feed=feed, run_id=run_id) if repeated else None
     pair_df = None
     if exists:
         current_df = _read(spark, silver_path)
@@ -365,12 +383,17 @@ def _merge_valid(
             superseded_df = against_df if superseded_df is None else superseded_df.unionByName(against_df)
         if superseded_df is not None:
             superseded_df = superseded_df.dropDuplicates(["feed", "_source_file", "_row_number"])
-        if superseded_df is not None and not superseded_df.isEmpty():
+        if overlapping and superseded_df is not None and not superseded_df.isEmpty():
+            # Current rows this batch replaces must be logged before the MERGE replaces them.
             append_new_rows(
                 superseded_df, table_path(warehouse, "silver", SUPERSEDED_TABLE),
                 keys=("feed", "_source_file", "_row_number"), files=files,
             )
             log.info("silver: %s superseded rows logged", feed)
+        elif superseded_df is not None:
+            # Only rows beaten inside the batch: a rerun derives them again from the batch, so they
+            # join the other feeds' in one commit at the end of the step.
+            deferred.append((superseded_df, files))
         if not overlapping:
             # No winner's key is current yet: inserting them all is what the MERGE would do.
             partitions = (AMI_PARTITION,) if feed == "ami" else ()
