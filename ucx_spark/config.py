@@ -60,6 +60,8 @@ class SparkConfig:
     jars_dir: str = ".jars/delta"
     log_level: str = "WARN"
     ui_enabled: bool = False
+    # feeds whose bronze and silver steps run side by side (driver threads; 1: one at a time)
+    feed_threads: int = 4
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -238,6 +240,8 @@ def _validate(cfg: Config, raw: dict[str, dict[str, tuple[Any, str]]]) -> None:
         fail("quality.ami_completeness_min", "must be a fraction in [0, 1]")
     if cfg.quality.spark_row_rules_min_rows < 0:
         fail("quality.spark_row_rules_min_rows", "must be a row count >= 0 (0: always Spark)")
+    if cfg.spark.feed_threads < 1:
+        fail("spark.feed_threads", "must be >= 1 (1: one feed at a time)")
     if cfg.quality.pandas_max_rows < 0:
         fail("quality.pandas_max_rows", "must be a row count >= 0 (0: always Spark)")
 

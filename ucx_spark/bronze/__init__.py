@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ucx_spark.bronze.rows import BRONZE_LINEAGE, bronze_schema, missing_required, to_bronze_rows
+from ucx_spark.bronze.rows import BRONZE_LINEAGE, bronze_schema, missing_required
 
-__all__ = ["BRONZE_LINEAGE", "bronze_schema", "missing_required", "to_bronze_rows"]
+__all__ = ["BRONZE_LINEAGE", "bronze_schema", "missing_required"]

@@ -65,9 +65,14 @@ def register_table(spark: SparkSession, warehouse: str | Path, layer: str, table
     key = (id(spark), layer, path)
     if key in _REGISTERED:
         return
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.`{table}` USING DELTA LOCATION '{path}'")
-    _REGISTERED.add(key)
+    from ucx_spark.concurrency import LOCK
+
+    with LOCK:  # feed threads: one metastore change at a time
+        if key in _REGISTERED:
+            return
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.`{table}` USING DELTA LOCATION '{path}'")
+        _REGISTERED.add(key)
 
 
 def overwrite_table(

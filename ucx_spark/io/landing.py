@@ -2,12 +2,9 @@
 
 ``discover(landing)`` lists ``<landing>/<feed>/`` for every contract feed and
 returns the well-named files in extract order (extract timestamp, then whole
-file name) and the badly named ones as rejections. ``read_landing_file`` reads
-one file with Spark as all-string columns, positional, with RFC 4180 quoting,
-flagging rows whose field count differs from the header.
-
-Only the header line is brought to the driver (one Spark ``limit(1)`` read);
-the rows stay in Spark.
+file name) and the badly named ones as rejections. ``read_header`` reads a
+file's header line on the driver (a few KB); the rows are read in Spark tasks
+by ``io.csv_arrow``.
 """
 
 from __future__ import annotations
@@ -19,9 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql import SparkSession
 
 from ucx_spark.contract import FEED_ORDER, parse_file_name
 
@@ -163,38 +158,3 @@ def read_header(spark: SparkSession, path: str) -> list[str]:
             raise UnreadableFile(f"unreadable:duplicate_column:{n}")
         seen.add(n)
     return names
-
-
-def read_csv_positional(spark: SparkSession, path: str, n_columns: int) -> DataFrame:
-    """The data rows of a landing file as ``c0..c<n-1>`` strings plus ``_malformed`` and ``_row_number``.
-
-    RFC 4180: comma, double quote, doubled quote as escape, quoted newlines
-    (multiLine, so one file is one partition and row order is file order,
-    which gives ``_row_number``). An empty field is null. A row whose field
-    count differs from the header's is kept with ``_malformed`` true.
-    """
-    schema = StructType(
-        [StructField(f"c{i}", StringType()) for i in range(n_columns)]
-        + [StructField(CORRUPT_COLUMN, StringType())]
-    )
-    raw_df = (
-        spark.read.schema(schema)
-        .option("header", "true")
-        .option("multiLine", "true")
-        .option("quote", '"')
-        .option("escape", '"')
-        .option("encoding", "UTF-8")
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
-        .option("nullValue", "")
-        .option("emptyValue", "")
-        .csv(path)
-        # multiLine files are never split: one partition in file order
-        .coalesce(1)
-    )
-    cols = [F.when(F.col(f"c{i}") != "", F.col(f"c{i}")).alias(f"c{i}") for i in range(n_columns)]
-    return raw_df.select(
-        *cols,
-        F.col(CORRUPT_COLUMN).isNotNull().alias("_malformed"),
-        (F.monotonically_increasing_id() + F.lit(1)).alias("_row_number"),
-    )

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from ucx_spark.bronze import bronze_schema, missing_required
+from ucx_spark.concurrency import run_per_feed
 from ucx_spark.contract import FEED_ORDER, FEEDS
 from ucx_spark.io.csv_arrow import FileSpec, read_landing_files, unreadable_in
 from ucx_spark.io.delta import (
@@ -33,7 +34,7 @@ from ucx_spark.io.delta import (
     table_exists,
     table_path,
 )
-from ucx_spark.io.landing import RejectedFile, UnreadableFile, discover, read_header
+from ucx_spark.io.landing import LandingFile, RejectedFile, UnreadableFile, discover, read_header
 
 log = logging.getLogger(__name__)
 
@@ -101,19 +102,6 @@ def ingested_files(spark: SparkSession, path: str) -> set[str]:
     return set(partition_values(spark, path))
 
 
-def landed_rejected_files(spark: SparkSession, warehouse: str, feeds: list[str]) -> list[RejectedFile]:
-    """Files of ``feeds`` whose rows landed in bronze rejected (a missing required column), with
-    their reason and row count, from the tables' ``_file_rejected`` partitions."""
-    out: list[RejectedFile] = []
-    for feed in feeds:
-        path = table_path(warehouse, "bronze", feed)
-        rejected = {name: reason for name, reason in partition_values(spark, path).items() if reason is not None}
-        if rejected:
-            counts = landed_row_counts(spark, path, sorted(rejected))
-            out += [RejectedFile(feed, name, reason, counts.get(name, 0)) for name, reason in rejected.items()]
-    return out
-
-
 def _append_files(
     spark: SparkSession,
     path: str,
@@ -147,8 +135,9 @@ def _append_files(
     return []
 
 
-def run(spark: SparkSession, *, landing: str, warehouse: str, run_id: str) -> BronzeResult:
-    """Land the new files of every feed into bronze/<feed>; record rejected files.
+def run(spark: SparkSession, *, landing: str, warehouse: str, run_id: str, threads: int = 4) -> BronzeResult:
+    """Land the new files of every feed into bronze/<feed>; record rejected files. Feeds are
+    independent: ``threads`` of them land side by side (concurrency.run_per_feed).
 
     Raises FileNotFoundError naming the landing folder when it does not exist.
     """
@@ -158,50 +147,68 @@ def run(spark: SparkSession, *, landing: str, warehouse: str, run_id: str) -> Br
     recorded = recorded_rejections(spark, warehouse)
     new_records: list[RejectedFile] = [r for r in discovery.rejected if (r.feed, r.name) not in recorded]
     feeds = [feed for feed in FEED_ORDER if discovery.for_feed(feed)]
-    # Files whose rows landed rejected but whose rejection record a crash lost.
-    new_records += [r for r in landed_rejected_files(spark, warehouse, feeds) if (r.feed, r.name) not in recorded]
-    ingested: list[FeedIngest] = []
-    for feed in feeds:
-        path = table_path(warehouse, "bronze", feed)
-        state = ingested_files(spark, path)
-        todo = [f for f in discovery.for_feed(feed) if f.name not in state and (feed, f.name) not in recorded]
-        specs: list[FileSpec] = []
-        missing_column: dict[str, str] = {}
-        for f in todo:
-            try:
-                header = read_header(spark, f.path)
-            except UnreadableFile as exc:
-                log.warning("bronze: %s/%s rejected: %s", feed, f.name, exc)
-                new_records.append(RejectedFile(feed, f.name, str(exc)))
-                continue
-            missing = missing_required(feed, header)
-            reason = "missing_column:" + ",".join(missing) if missing else None
-            if reason:
-                missing_column[f.name] = reason
-            specs.append(FileSpec(f.path, f.name, f.extracted_at, tuple(header), f.gzipped, reason))
-        if not specs:
-            continue
-        before = last_commit(spark, path)
-        landed = _append_files(spark, path, feed, specs, len(state), run_id, new_records)
-        after = last_commit(spark, path)
-        register_table(spark, warehouse, "bronze", feed)
-        if not landed:
-            continue
-        per_file: dict[str, int] = {}
-        if after is not None and (before is None or after[0] != before[0]):
-            rows = int(after[1].get("numOutputRows", 0))
-        else:  # an idempotent write skipped by Delta: a rerun after a crash between commit and record
-            per_file = landed_row_counts(spark, path, landed)
-            rows = sum(per_file.values())
-        log.info("bronze: %s landed %d files, %d rows", feed, len(landed), rows)
-        ingested.append(FeedIngest(feed, tuple(landed), rows))
-        rejected_now = [name for name in landed if name in missing_column]
-        if rejected_now:
-            counts = per_file or landed_row_counts(spark, path, rejected_now)
-            new_records += [RejectedFile(feed, name, missing_column[name], counts.get(name, 0)) for name in rejected_now]
+
+    def land(feed: str) -> tuple[FeedIngest | None, list[RejectedFile]]:
+        return _land_feed(spark, feed, discovery.for_feed(feed), warehouse=warehouse, run_id=run_id,
+                          recorded=recorded)
+
+    landed = run_per_feed(spark, feeds, land, threads=threads)
+    ingested = [ingest for feed in feeds if (ingest := landed[feed][0]) is not None]
+    new_records += [record for feed in feeds for record in landed[feed][1]]
     if new_records:
         _record_rejections(spark, warehouse, new_records, run_id)
     return BronzeResult(run_id, tuple(ingested), tuple(new_records))
+
+
+def _land_feed(
+    spark: SparkSession, feed: str, files: tuple[LandingFile, ...], *, warehouse: str, run_id: str,
+    recorded: set[tuple[str, str]],
+) -> tuple[FeedIngest | None, list[RejectedFile]]:
+    """One feed's new files appended in one commit; returns what landed and the rejections to
+    record (unreadable files, files missing a required column, and files whose rows landed
+    rejected but whose record a crash lost)."""
+    records: list[RejectedFile] = []
+    path = table_path(warehouse, "bronze", feed)
+    state = partition_values(spark, path)  # file -> rejection reason, from the partitions
+    lost = sorted(name for name, reason in state.items() if reason is not None and (feed, name) not in recorded)
+    if lost:
+        counts = landed_row_counts(spark, path, lost)
+        records += [RejectedFile(feed, name, str(state[name]), counts.get(name, 0)) for name in lost]
+    todo = [f for f in files if f.name not in state and (feed, f.name) not in recorded]
+    specs: list[FileSpec] = []
+    missing_column: dict[str, str] = {}
+    for f in todo:
+        try:
+            header = read_header(spark, f.path)
+        except UnreadableFile as exc:
+            log.warning("bronze: %s/%s rejected: %s", feed, f.name, exc)
+            records.append(RejectedFile(feed, f.name, str(exc)))
+            continue
+        missing = missing_required(feed, header)
+        reason = "missing_column:" + ",".join(missing) if missing else None
+        if reason:
+            missing_column[f.name] = reason
+        specs.append(FileSpec(f.path, f.name, f.extracted_at, tuple(header), f.gzipped, reason))
+    if not specs:
+        return None, records
+    before = last_commit(spark, path)
+    landed = _append_files(spark, path, feed, specs, len(state), run_id, records)
+    after = last_commit(spark, path)
+    register_table(spark, warehouse, "bronze", feed)
+    if not landed:
+        return None, records
+    per_file: dict[str, int] = {}
+    if after is not None and (before is None or after[0] != before[0]):
+        rows = int(after[1].get("numOutputRows", 0))
+    else:  # an idempotent write skipped by Delta: a rerun after a crash between commit and record
+        per_file = landed_row_counts(spark, path, landed)
+        rows = sum(per_file.values())
+    log.info("bronze: %s landed %d files, %d rows", feed, len(landed), rows)
+    rejected_now = [name for name in landed if name in missing_column]
+    if rejected_now:
+        counts = per_file or landed_row_counts(spark, path, rejected_now)
+        records += [RejectedFile(feed, name, missing_column[name], counts.get(name, 0)) for name in rejected_now]
+    return FeedIngest(feed, tuple(landed), rows), records
 
 
 def _record_rejections(spark: SparkSession, warehouse: str, records: list[RejectedFile], run_id: str) -> None:

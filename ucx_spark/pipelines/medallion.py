@@ -77,14 +77,17 @@ def run(
         result.spans[key] = (wall_start, time.time())
 
     with timed("bronze", "bronze: landing -> bronze"):
-        bronze_result = bronze.run(spark, landing=landing, warehouse=warehouse, run_id=run_id)
+        bronze_result = bronze.run(
+            spark, landing=landing, warehouse=warehouse, run_id=run_id, threads=cfg.spark.feed_threads
+        )
         result.steps["bronze"] = bronze_result
     if gates:
         with timed("gates_bronze", "quality gates: bronze (this run's files)"):
             checks.check_batches("bronze", bronze_batches(spark, warehouse, bronze_result))
     with timed("silver", "silver: bronze -> silver"):
         silver_result = silver.run(
-            spark, warehouse=warehouse, run_id=run_id, time_zone=cfg.utility.time_zone, pseudonym_key=pseudonym_key
+            spark, warehouse=warehouse, run_id=run_id, time_zone=cfg.utility.time_zone, pseudonym_key=pseudonym_key,
+            threads=cfg.spark.feed_threads,
         )
         result.steps["silver"] = silver_result
     if gates:

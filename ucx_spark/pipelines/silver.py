@@ -43,6 +43,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from ucx_spark.concurrency import LOCK, run_per_feed
 from ucx_spark.contract import FEED_ORDER, FEEDS
 from ucx_spark.errors import ConfigError
 from ucx_spark.io.delta import (
@@ -148,8 +149,20 @@ def processed_files(spark: SparkSession, warehouse: str) -> dict[str, set[str]]:
     return out
 
 
-def run(spark: SparkSession, *, warehouse: str, run_id: str, time_zone: str, pseudonym_key: bytes) -> SilverResult:
-    """Process every bronze file not yet in silver, feed by feed in FEED_ORDER."""
+def feed_waves() -> list[list[str]]:
+    """Feeds in the order their foreign keys allow: the referenced ones (no foreign key), then the
+    others (which check theirs against the first wave's silver tables)."""
+    return [
+        [f for f in FEED_ORDER if not FEEDS[f].foreign_keys],
+        [f for f in FEED_ORDER if FEEDS[f].foreign_keys],
+    ]
+
+
+def run(
+    spark: SparkSession, *, warehouse: str, run_id: str, time_zone: str, pseudonym_key: bytes, threads: int = 4
+) -> SilverResult:
+    """Process every bronze file not yet in silver: the feeds of each wave (feed_waves) side by
+    side, ``threads`` at a time (concurrency.run_per_feed)."""
     require_utc_session(spark)
     require_time_zone(time_zone)
     if not pseudonym_key:
@@ -160,14 +173,18 @@ def run(spark: SparkSession, *, warehouse: str, run_id: str, time_zone: str, pse
     results: list[FeedSilver] = []
     deferred: list[tuple[DataFrame, list[str]]] = []
     caches: list[DataFrame] = []
+    by_feed: dict[str, FeedSilver | None] = {}
+
+    def work(feed: str) -> FeedSilver | None:
+        return _process_feed(
+            spark, feed, warehouse=warehouse, run_id=run_id, time_zone=time_zone,
+            pseudonym_key=pseudonym_key, done=done[feed], deferred=deferred, caches=caches,
+        )
+
     try:
-        for feed in FEED_ORDER:
-            r = _process_feed(
-                spark, feed, warehouse=warehouse, run_id=run_id, time_zone=time_zone,
-                pseudonym_key=pseudonym_key, done=done[feed], deferred=deferred, caches=caches,
-            )
-            if r is not None:
-                results.append(r)
+        for wave in feed_waves():
+            by_feed.update(run_per_feed(spark, wave, work, threads=threads))
+        results = [r for f in FEED_ORDER if (r := by_feed.get(f)) is not None]
         if deferred:
             append_new_rows(
                 reduce(DataFrame.unionByName, [df for df, _ in deferred]),
@@ -384,11 +401,13 @@ def _merge_valid(
         if superseded_df is not None:
             superseded_df = superseded_df.dropDuplicates(["feed", "_source_file", "_row_number"])
         if overlapping and superseded_df is not None and not superseded_df.isEmpty():
-            # Current rows this batch replaces must be logged before the MERGE replaces them.
-            append_new_rows(
-                superseded_df, table_path(warehouse, "silver", SUPERSEDED_TABLE),
-                keys=("feed", "_source_file", "_row_number"), files=files,
-            )
+            # Current rows this batch replaces must be logged before the MERGE replaces them
+            # (one feed thread at a time: a MERGE into the shared log would conflict with another's).
+            with LOCK:
+                append_new_rows(
+                    superseded_df, table_path(warehouse, "silver", SUPERSEDED_TABLE),
+                    keys=("feed", "_source_file", "_row_number"), files=files,
+                )
             log.info("silver: %s superseded rows logged", feed)
         elif superseded_df is not None:
             # Only rows beaten inside the batch: a rerun derives them again from the batch, so they

@@ -32,6 +32,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from ucx_spark.contract import INTERVAL_MINUTES
 from ucx_spark.silver.ami import expected_intervals, local_wall_clock
 
 ON_PEAK_HOURS = (16, 20)  # intervals starting 16:00-20:59 local (inclusive hours)
@@ -87,7 +88,7 @@ def _daily_aggregates(*, has_meter_key: bool = True) -> list[Column]:
         F.count(F.when(quality == "M", 1)).alias("intervals_missing"),
         F.max(minutes).alias("max_interval_minutes"),
         F.sum(F.when(quality.isin("A", "E"), minutes)).alias("covered_minutes"),
-        F.mode(minutes).alias("interval_minutes"),
+        *[F.count(F.when(minutes == m, 1)).alias(f"_n{m}") for m in INTERVAL_MINUTES],
         F.count(kwh).cast("int").alias("present_intervals"),
         F.max(F.timestamp_add("MINUTE", minutes, F.col("interval_start"))).alias("last_interval_end"),
         *shape,
@@ -95,6 +96,19 @@ def _daily_aggregates(*, has_meter_key: bool = True) -> list[Column]:
         F.count(F.when(midday & (kwh < 0), 1)).alias("midday_export_intervals"),
         F.sum(F.when(kwh < 0, -kwh)).alias("export_kwh"),
     ]
+
+
+def most_frequent_length() -> Column:
+    """The day's most frequent interval length from the ``_n<minutes>`` counts (the contract's
+    lengths only), the shorter on a tie: a counting aggregate Spark hashes, where ``mode`` would
+    sort every meter-day's rows."""
+    best = F.lit(None).cast("int")
+    best_n = F.lit(0).cast("long")
+    for m in INTERVAL_MINUTES:  # ascending: a later length must have strictly more rows to win
+        n = F.col(f"_n{m}")
+        best = F.when(n > best_n, F.lit(m)).otherwise(best)
+        best_n = F.greatest(best_n, n)
+    return best
 
 
 def ev_blocks(ami_df: DataFrame, *, time_zone: str, block_kw: float = EV_BLOCK_KW) -> DataFrame:
@@ -143,6 +157,7 @@ def ami_daily(ami_df: DataFrame, *, time_zone: str) -> DataFrame:
         ami_df.withColumns({"_local_date": F.to_date(wall), "_local_hour": F.hour(wall)})
         .groupBy("meter_id", F.col("_local_date").alias("local_date"))
         .agg(*_daily_aggregates(has_meter_key="meter_key" in ami_df.columns))
+        .withColumn("interval_minutes", most_frequent_length())
         .join(ev_blocks(ami_df, time_zone=time_zone), list(KEY), "left")
     )
     return daily.select(
