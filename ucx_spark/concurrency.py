@@ -25,13 +25,29 @@ T = TypeVar("T")
 LOCK = threading.RLock()
 
 
+# Feeds whose batches are large enough to keep every core busy: they run alone, after the
+# others (side by side, a small feed's tasks would wait for a core behind their long tasks).
+SOLO_FEEDS = ("ami",)
+
+
 def run_per_feed(
-    spark: SparkSession, feeds: Sequence[str], work: Callable[[str], T], *, threads: int
+    spark: SparkSession, feeds: Sequence[str], work: Callable[[str], T], *, threads: int,
+    solo: Sequence[str] = SOLO_FEEDS,
 ) -> dict[str, T]:
-    """``work(feed)`` for every feed, ``threads`` at a time (1: one after the other, in order);
-    returns the results by feed. The first failure is raised once the running feeds finish."""
-    if threads <= 1 or len(feeds) <= 1:
-        return {feed: work(feed) for feed in feeds}
+    """``work(feed)`` for every feed: the feeds not in ``solo`` ``threads`` at a time (1: one
+    after the other, in order), then each ``solo`` feed alone; returns the results by feed. The
+    first failure is raised once the running feeds finish."""
+    shared = [f for f in feeds if f not in solo]
+    alone = [f for f in feeds if f in solo]
+    if threads <= 1 or len(shared) <= 1:
+        out = {feed: work(feed) for feed in shared}
+    else:
+        out = _side_by_side(spark, shared, work, threads=threads)
+    out.update({feed: work(feed) for feed in alone})
+    return {feed: out[feed] for feed in feeds}
+
+
+def _side_by_side(spark: SparkSession, feeds: Sequence[str], work: Callable[[str], T], *, threads: int) -> dict[str, T]:
     from pyspark.util import inheritable_thread_target
 
     sc = spark.sparkContext
