@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="6g")
     ap.add_argument("--reuse", action="store_true", help="reuse OUT's landing zone and warehouse of a first run")
+    ap.add_argument("--landing", help="copy this landing zone (e.g. from `ucx generate`) instead of generating one "
+                                      "in this process (whose memory would then count in the first run's RSS)")
     args = ap.parse_args(argv)
 
     out = Path(args.out).resolve()
@@ -124,10 +126,14 @@ def main(argv: list[str] | None = None) -> None:
     key = b"bench-incremental"
     report: dict[str, object] = {"households": args.households, "months": args.months}
     if not args.reuse:
-        t = time.perf_counter()
-        manifest = generate_utility(spark, landing, households=args.households, months=args.months,
-                                    interval_minutes=15, seed=5)
-        report["generate_s"] = round(time.perf_counter() - t, 1)
+        if args.landing:
+            shutil.copytree(args.landing, landing)
+            manifest = json.loads((Path(landing) / "_manifest.json").read_text())
+        else:
+            t = time.perf_counter()
+            manifest = generate_utility(spark, landing, households=args.households, months=args.months,
+                                        interval_minutes=15, seed=5)
+            report["generate_s"] = round(time.perf_counter() - t, 1)
         report["landed_rows"] = sum(int(f["landed_rows"]) for f in manifest["feeds"].values())
         load = wait_for_quiet()
         t = time.perf_counter()

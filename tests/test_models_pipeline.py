@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 from test_models_synth import AS_OF_DATES, build_synthetic_warehouse
 
 from ucx_spark.io.delta import read_table
+from ucx_spark.models import validation
 from ucx_spark.models.score import SCORES_SCHEMA
 from ucx_spark.pipelines import score as score_pipeline
 from ucx_spark.pipelines import train as train_pipeline
@@ -105,6 +106,8 @@ def trained(spark, mlflow_server: str, tmp_path_factory: pytest.TempPathFactory)
         trials=2,
         run_id="test-train",
         time_zone="America/Chicago",
+        # the scoring tests below need champions; the baseline rule is tested by the retrain test
+        require_baseline_lift=False,
     )
     scored = score_pipeline.run(spark, warehouse=str(wh), tracking_uri=mlflow_server, run_id="test-score")
     assert mlflow.get_tracking_uri() == mlflow_server
@@ -119,8 +122,13 @@ def test_runs_and_registered_models_read_back_from_the_server(trained: Trained) 
     for model in MODELS:
         res = trained.train.models[model]
         assert res.status == "trained", res.reason
-        assert res.validation_scheme == "out_of_time"
-        assert (res.train_as_of, res.valid_as_of) == (["2021-12-31"], "2022-06-30")
+        # csat (6-month labels): 2021-12-31's window ends on 2022-06-30, so training at 2021-12-31
+        # survives the purge; ev_adoption (12 months) has no such date: households apart only.
+        expected_split = {
+            "csat": (validation.PURGED, ["2021-12-31"], ["2022-06-30"]),
+            "ev_adoption": (validation.UNPURGED, ["2021-12-31", "2022-06-30"], ["2021-12-31", "2022-06-30"]),
+        }
+        assert (res.validation_scheme, res.train_as_of, res.valid_as_of) == expected_split[model]
         parent = client.get_run(res.run_id)
         assert parent.info.experiment_id == exp.experiment_id
         params = parent.data.params
@@ -129,7 +137,18 @@ def test_runs_and_registered_models_read_back_from_the_server(trained: Trained) 
         assert "ev_interest" in params["features"] and "meter_key" not in params["features"]
         assert "household_id" not in params["features"]
         children = client.search_runs([exp.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{res.run_id}'")
-        assert len(children) == 2 and all("max_depth" in c.data.params for c in children)
+        trials = [c for c in children if c.data.tags.get("ucx.role") != "baseline"]
+        baselines = [c for c in children if c.data.tags.get("ucx.role") == "baseline"]
+        assert len(trials) == 2 and all("max_depth" in c.data.params for c in trials)
+        assert len(baselines) == 1 and baselines[0].data.params["reg_param"] == "0.01"
+        metric = "auc" if model == "ev_adoption" else "spearman"
+        # the baseline's metric on the same validation rows, and the lift over it, on the parent run
+        assert parent.data.metrics[f"baseline_{metric}"] == pytest.approx(baselines[0].data.metrics[metric])
+        assert parent.data.metrics[f"lift_over_baseline_{metric}"] == pytest.approx(
+            parent.data.metrics[metric] - parent.data.metrics[f"baseline_{metric}"]
+        )
+        assert params["validation_scheme"] == res.validation_scheme
+        assert parent.data.metrics["n_valid_households"] > 0
         expected = {"auc", "pr_auc", "brier"} if model == "ev_adoption" else {"mae", "spearman", "propensity_auc"}
         assert expected <= set(parent.data.metrics)
         artifacts = {a.path for a in client.list_artifacts(res.run_id)} | {a.path for a in client.list_artifacts(res.run_id, "explain")}
@@ -224,6 +243,9 @@ def test_retrain_that_does_not_beat_the_champion_becomes_challenger(spark, train
     )
     res = again.models["ev_adoption"]
     assert (res.version, res.alias) == ("2", "challenger")
+    # the default rule: on this utility's linear planted signal the logistic baseline wins, and
+    # that alone keeps the version challenger
+    assert res.metrics["lift_over_baseline_auc"] < 0 and "baseline" in res.reason
     client = MlflowClient(tracking_uri=trained.uri, registry_uri=trained.uri)
     assert str(client.get_model_version_by_alias("ucx_ev_adoption", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("ucx_ev_adoption", "challenger").version) == "2"

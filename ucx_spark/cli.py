@@ -116,6 +116,7 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
             trials=args.trials,
             run_id=new_run_id(),
             time_zone=cfg.utility.time_zone,
+            require_baseline_lift=not args.allow_below_baseline,
         )
     print(result.summary())
     return 0
@@ -345,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warehouse", metavar="DIR")
     p.add_argument("--model", choices=["csat", "ev_adoption", "payment_risk", "all"], default="all")
     p.add_argument("--trials", type=_positive, default=20)
+    p.add_argument("--allow-below-baseline", action="store_true",
+                   help="let a version become champion without beating the plain logistic/ridge baseline "
+                        "on its validation rows (default: it stays challenger)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score every active household with the champion models")

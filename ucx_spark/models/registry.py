@@ -67,12 +67,16 @@ def promote(
     evaluate: Callable[[str], float | None],
     greater_is_better: bool = True,
     min_delta: float = 0.0,
+    baseline_value: float | None = None,
 ) -> Promotion:
     """Set ``champion`` or ``challenger`` on ``name`` version ``version``.
 
     ``evaluate(model_uri)`` scores a model version on the new version's
     validation data and returns its ``metric`` (None when it cannot be
-    evaluated there). Ties keep the champion.
+    evaluated there). Ties keep the champion. With ``baseline_value`` (the
+    plain baseline's metric on the same validation rows) a version that does
+    not beat it stays challenger, whatever the champion: extra capacity that
+    does not beat a linear model is fitting noise.
     """
     version = str(version)
     old = current_champion(client, name)
@@ -87,6 +91,10 @@ def promote(
             alias, reason = CHAMPION, f"{metric} {new_value:.4f} beats champion v{old} {old_value:.4f} on the same validation data"
         else:
             alias, reason = CHALLENGER, f"{metric} {new_value:.4f} does not beat champion v{old} {old_value:.4f} on the same validation data"
+    if baseline_value is not None and not _better(new_value, baseline_value, greater_is_better=greater_is_better,
+                                                  min_delta=min_delta):
+        alias = CHALLENGER
+        reason = f"{metric} {new_value:.4f} does not beat the baseline's {baseline_value:.4f} on the same validation data"
     client.set_registered_model_alias(name, alias, version)
     if alias == CHAMPION:
         # a challenger alias left on the new champion would name it twice
@@ -97,6 +105,8 @@ def promote(
             pass
     client.set_model_version_tag(name, version, "validation_metric", metric)
     client.set_model_version_tag(name, version, f"validation_{metric}", f"{new_value:.6f}")
+    if baseline_value is not None:
+        client.set_model_version_tag(name, version, f"baseline_{metric}_same_data", f"{baseline_value:.6f}")
     if old_value is not None:
         client.set_model_version_tag(name, version, f"champion_v{old}_{metric}_same_data", f"{old_value:.6f}")
     client.set_model_version_tag(name, version, "promotion", f"{alias}: {reason}")

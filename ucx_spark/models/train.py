@@ -3,21 +3,26 @@
 One ``train_model`` call, inside an MLflow parent run:
 
 1. labels with honest time (``labels.py``), leak check;
-2. out-of-time split: train on the earlier usable as-of dates, validate on the
-   latest usable one (a household split of the single date when only one is
-   usable, recorded as ``validation_scheme``);
+2. honest split (``validation.py``): validation households never train, and
+   training label windows end before the validation as-of dates (purged);
+   checked by ``validation.check_split``;
 3. CSAT only: a response-propensity classifier (did the household answer?) on
    the training population; respondents get stabilised inverse-propensity
    weights ``mean(responded) / p`` (p clipped to [0.05, 1], weights capped at 20)
    so the regressor learns for the whole population, not for who answers;
-4. Optuna tunes SparkXGBClassifier / SparkXGBRegressor, each trial a nested run;
-5. the best trial's model is logged (pyfunc with signature and input example),
-   with metrics, feature list, data versions, SHAP summary and calibration
-   plots, then registered as ``ucx_<model>`` and promoted (``registry.py``).
+4. a plain baseline (``baseline.py``: logistic / ridge on standardised
+   features) on the same split and weights, logged as its own nested run;
+5. Optuna tunes SparkXGBClassifier / SparkXGBRegressor on the honest validation
+   metric, each trial a nested run;
+6. the best trial's model is logged (pyfunc with signature and input example),
+   with metrics, its lift over the baseline, feature list, data versions, SHAP
+   summary and calibration plots, then registered as ``ucx_<model>`` and
+   promoted (``registry.py``): champion only if it beats the baseline and the
+   current champion on the same validation rows.
 
-The registered model is the one fitted on the training dates, so its
-validation metrics are out of time and comparable with the champion's on the
-same rows.
+The registered model is the one fitted on the training rows, so its
+validation metrics are honest and comparable with the champion's and the
+baseline's on the same rows.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from ucx_spark.errors import DataError
-from ucx_spark.models import explain, labels, registry, tune
+from ucx_spark.models import explain, labels, registry, tune, validation
+from ucx_spark.models.baseline import fit_baseline
 from ucx_spark.models.score import MODEL_CODE_PATH, LoadedModel, load_model, predict_frame
 from ucx_spark.models.spec import FeatureSpec, fit_spec
 from ucx_spark.progress import say
@@ -110,7 +116,7 @@ class ModelTrainResult:
     n_valid: int = 0
     validation_scheme: str = ""
     train_as_of: list[str] = field(default_factory=list)
-    valid_as_of: str | None = None
+    valid_as_of: list[str] = field(default_factory=list)
     top_features: list[tuple[str, float]] = field(default_factory=list)
 
 
@@ -246,19 +252,6 @@ def _matrix(spec: FeatureSpec, df: DataFrame, *keep: str) -> DataFrame:
     return spec.with_matrix(df, *keep)
 
 
-def _split(labelled_df: DataFrame, as_of_dates: list[date], *, seed: int) -> tuple[DataFrame, DataFrame, str]:
-    if len(as_of_dates) >= 2:
-        valid_date = as_of_dates[-1]
-        return (
-            labelled_df.filter(F.col("as_of_date") < F.lit(valid_date)),
-            labelled_df.filter(F.col("as_of_date") == F.lit(valid_date)),
-            "out_of_time",
-        )
-    # One usable as-of date: hold out a fixed fifth of households (by hash, reproducible).
-    bucket = F.abs(F.xxhash64(F.col("household_id"), F.lit(seed))) % 5
-    return labelled_df.filter(bucket != 0), labelled_df.filter(bucket == 0), "household_holdout"
-
-
 def _input_example(spec: FeatureSpec, df: DataFrame, rows: int = 5) -> Any:
     cols = [F.col(c).cast("double").alias(c) for c in spec.numeric] + [F.col(c) for c, _ in spec.categorical]
     return df.select(*cols).limit(rows).toPandas()
@@ -305,6 +298,25 @@ def add_response_weights(
     return weighted(train_df), weighted(valid_df), metrics
 
 
+def _log_baseline(
+    model: str, model_def: ModelDef, spec: FeatureSpec, train_df: DataFrame, valid_df: DataFrame, *,
+    weight_col: str | None, experiment_id: str,
+) -> dict[str, float]:
+    """Fit the plain baseline on the split, log it as its own nested run; its validation metrics."""
+    base = fit_baseline(spec, train_df, valid_df, task=model_def.task, weight_col=weight_col,
+                        score_min=model_def.score_min, score_max=model_def.score_max)
+    if model_def.task == "binary":
+        metrics = binary_metrics(base.valid_pred_df)
+    else:
+        metrics = regression_metrics(base.valid_pred_df, weight=weight_col)
+    with mlflow.start_run(run_name=f"{model}-baseline", nested=True, experiment_id=experiment_id):
+        mlflow.set_tags({"ucx.model": model, "ucx.role": "baseline"})
+        mlflow.log_params(base.params)
+        mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})
+    say(f"{model}: baseline ({base.algorithm}) {model_def.metric}={metrics.get(model_def.metric, float('nan')):.4f}")
+    return metrics
+
+
 # --------------------------------------------------------------------------- one model
 
 
@@ -322,6 +334,7 @@ def train_model(
     tags: dict[str, str] | None = None,
     num_workers: int = 2,
     seed: int = 42,
+    require_baseline_lift: bool = True,
 ) -> ModelTrainResult:
     """Train, tune, log, register and promote one model (see module doc).
 
@@ -350,6 +363,7 @@ def train_model(
             tags=tags,
             num_workers=num_workers,
             seed=seed,
+            require_baseline_lift=require_baseline_lift,
         )
     finally:
         for df in cached:
@@ -371,6 +385,7 @@ def _train_model(
     tags: dict[str, str] | None,
     num_workers: int,
     seed: int,
+    require_baseline_lift: bool,
 ) -> ModelTrainResult:
     model_def = MODELS[model]
     labels_df = keep(labels.build_labels(model, features_df, source_df, data_end=data_end, time_zone=time_zone))
@@ -383,8 +398,9 @@ def _train_model(
             reason=f"no as-of date with a complete {labels.HORIZON_MONTHS[model]}-month label window before {data_end}",
         )
     labelled_df = features_df.join(labels_df, list(KEYS))
-    train_df, valid_df, scheme = _split(labelled_df, as_of_dates, seed=seed)
-    train_df, valid_df = keep(train_df), keep(valid_df)
+    split = validation.honest_split(labelled_df, seed=seed)
+    train_df, valid_df, scheme = keep(split.train_df), keep(split.valid_df), split.scheme
+    validation.check_split(train_df, valid_df, scheme=scheme)
     spec = fit_spec(train_df, task=model_def.task, score_min=model_def.score_min, score_max=model_def.score_max)
     if not spec.encoded:
         raise DataError("gold/household_features has no numeric, boolean or low-cardinality string feature column")
@@ -400,8 +416,10 @@ def _train_model(
     counts = {
         "n_train": train_df.count(),
         "n_valid": valid_df.count(),
+        "n_train_households": train_df.select("household_id").distinct().count(),
+        "n_valid_households": valid_df.select("household_id").distinct().count(),
     }
-    if min(counts.values()) == 0:
+    if min(counts["n_train"], counts["n_valid"]) == 0:
         return ModelTrainResult(model, "skipped", reason=f"empty training or validation set ({counts})")
     if model_def.task == "binary":
         pos = train_df.agg(F.sum("label"), F.countDistinct("label")).first()
@@ -424,8 +442,8 @@ def _train_model(
 
     boosters: list[xgb.Booster] = []
     trial_metrics: list[dict[str, float]] = []
-    train_dates = [str(d) for d in as_of_dates[:-1]] if scheme == "out_of_time" else [str(as_of_dates[0])]
-    valid_date = str(as_of_dates[-1])
+    train_dates = [str(d) for d in split.train_dates]
+    valid_dates = [str(d) for d in split.valid_dates]
     with mlflow.start_run(run_name=run_name, experiment_id=experiment_id, nested=mlflow.active_run() is not None) as run:
         mlflow.set_tags({"ucx.model": model, **(tags or {})})
         mlflow.log_params(
@@ -439,9 +457,7 @@ def _train_model(
                 "primary_metric": model_def.metric,
                 "horizon_months": labels.HORIZON_MONTHS[model],
                 "data_end": str(data_end),
-                "validation_scheme": scheme,
-                "train_as_of_dates": ",".join(train_dates)[:500],
-                "valid_as_of_date": valid_date,
+                **split.params(),
                 "n_features": len(spec.input_columns),
                 "monotone_features": ",".join(f"{k}{'+' if v > 0 else '-'}" for k, v in sorted(model_def.monotone.items()) if k in spec.encoded)[:500] or "none",
                 "features": ",".join(spec.input_columns)[:5000],
@@ -449,6 +465,8 @@ def _train_model(
                 **({"propensity_clip": PROPENSITY_CLIP, "max_weight": MAX_WEIGHT} if weight_col else {}),
             }
         )
+        baseline_metrics = _log_baseline(model, model_def, spec, train_df, valid_df, weight_col=weight_col,
+                                         experiment_id=run.info.experiment_id)
         study = tune.tune(
             fit_and_score,
             metric=model_def.metric,
@@ -464,6 +482,10 @@ def _train_model(
         metrics = {k: float(v) for k, v in trial_metrics[best.number].items()}
         metrics.update(extra_metrics)
         metrics.update({k: float(v) for k, v in counts.items()})
+        baseline_value = baseline_metrics.get(model_def.metric, float("nan"))
+        metrics[f"baseline_{model_def.metric}"] = baseline_value
+        sign = 1.0 if model_def.greater_is_better else -1.0
+        metrics[f"lift_over_baseline_{model_def.metric}"] = sign * (metrics[model_def.metric] - baseline_value)
         mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
         mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})
         mlflow.set_tag("best_trial_run_id", str(best.user_attrs.get("mlflow_run_id", "")))
@@ -520,6 +542,7 @@ def _train_model(
             new_value=metrics[model_def.metric],
             evaluate=champion_metric,
             greater_is_better=model_def.greater_is_better,
+            baseline_value=baseline_value if require_baseline_lift else None,
         )
         mlflow.set_tags({"registered_model": name, "registered_version": str(version), "alias": promotion.alias})
         if promotion.champion_value is not None:
@@ -539,7 +562,7 @@ def _train_model(
         n_valid=counts["n_valid"],
         validation_scheme=scheme,
         train_as_of=train_dates,
-        valid_as_of=valid_date,
+        valid_as_of=valid_dates,
         top_features=importance[:10],
     )
 

@@ -35,7 +35,9 @@ class TrainResult:
                 lines.append(f"  {name}: skipped ({res.reason})")
                 continue
             shown = ", ".join(
-                f"{k}={res.metrics[k]:.3f}" for k in ("auc", "pr_auc", "brier", "mae", "spearman", "propensity_auc") if k in res.metrics
+                f"{k}={res.metrics[k]:.3f}"
+                for k in ("auc", "pr_auc", "brier", "mae", "spearman", "propensity_auc", "baseline_auc", "baseline_spearman")
+                if k in res.metrics
             )
             lines.append(
                 f"  {name}: {res.registered_name} v{res.version} -> {res.alias} ({res.reason}); "
@@ -78,13 +80,15 @@ def run(
     num_workers: int | None = None,
     parent_run_id: str | None = None,
     seed: int = 42,
+    require_baseline_lift: bool = True,
 ) -> TrainResult:
     """Train, tune, register and promote each of ``models`` (or ``["all"]``).
 
     ``time_zone`` is the utility's (survey response dates are local); pass
     ``cfg.utility.time_zone``. ``parent_run_id`` nests the model runs under an
     existing run (the MLflow Projects run). ``num_workers`` defaults to
-    min(2, default parallelism).
+    min(2, default parallelism). ``require_baseline_lift`` (default): a version
+    becomes champion only if it also beats the plain baseline on its validation rows.
     """
     import mlflow
 
@@ -135,6 +139,7 @@ def run(
                     tags={"ucx.run_id": run_id, "ucx.warehouse": str(Path(warehouse).resolve())},
                     num_workers=workers,
                     seed=seed,
+                    require_baseline_lift=require_baseline_lift,
                 )
     finally:
         if parent is not None:
