@@ -125,3 +125,8 @@ def test_a_version_that_does_not_beat_the_baseline_never_becomes_champion(store_
     third = registry.promote(client, name, v3, metric="auc", new_value=0.85, evaluate=lambda _: 0.75, baseline_value=0.86)
     assert third.alias == "challenger"
     assert registry.current_champion(client, name) == v2
+    # an undefined baseline (e.g. one class among the validation rows) cannot judge: skipped, said
+    v4 = str(client.create_model_version(name, source=str(tmp_path / "m4")).version)
+    fourth = registry.promote(client, name, v4, metric="auc", new_value=0.90, evaluate=lambda _: 0.75,
+                              baseline_value=float("nan"))
+    assert fourth.alias == "champion" and "undefined" in fourth.reason

@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="generate a small utility and run everything end to end")
     p.add_argument("--out", metavar="DIR", default="data/demo", help="folder for the demo landing zone and warehouse")
-    p.add_argument("--households", type=_positive, default=24)
+    p.add_argument("--households", type=_positive, default=100)
     p.add_argument("--months", type=_positive, default=13)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=cmd_demo)

@@ -76,7 +76,9 @@ def promote(
     evaluated there). Ties keep the champion. With ``baseline_value`` (the
     plain baseline's metric on the same validation rows) a version that does
     not beat it stays challenger, whatever the champion: extra capacity that
-    does not beat a linear model is fitting noise.
+    does not beat a linear model is fitting noise. A NaN baseline (the metric
+    is undefined on so few rows, e.g. one class) cannot judge: the rule is
+    skipped and the reason says so.
     """
     version = str(version)
     old = current_champion(client, name)
@@ -91,8 +93,10 @@ def promote(
             alias, reason = CHAMPION, f"{metric} {new_value:.4f} beats champion v{old} {old_value:.4f} on the same validation data"
         else:
             alias, reason = CHALLENGER, f"{metric} {new_value:.4f} does not beat champion v{old} {old_value:.4f} on the same validation data"
-    if baseline_value is not None and not _better(new_value, baseline_value, greater_is_better=greater_is_better,
-                                                  min_delta=min_delta):
+    if baseline_value is not None and math.isnan(baseline_value):
+        reason += f"; the baseline's {metric} is undefined on these validation rows (too few to judge)"
+    elif baseline_value is not None and not _better(new_value, baseline_value, greater_is_better=greater_is_better,
+                                                    min_delta=min_delta):
         alias = CHALLENGER
         reason = f"{metric} {new_value:.4f} does not beat the baseline's {baseline_value:.4f} on the same validation data"
     client.set_registered_model_alias(name, alias, version)
