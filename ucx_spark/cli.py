@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ucx_spark import __version__
 from ucx_spark.config import Config, load_config, pseudonym_key
 from ucx_spark.errors import DataError, UcxError
+from ucx_spark.io.lock import WarehouseBusyError
 from ucx_spark.progress import step
 
 if TYPE_CHECKING:
@@ -89,10 +90,14 @@ def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
     if not Path(cfg.paths.landing).is_dir():
         raise UcxError(f"landing zone {cfg.paths.landing} does not exist (set --landing or paths.landing)")
     key = pseudonym_key(cfg.pseudonym, demo=False)
+    from ucx_spark.io.lock import warehouse_lock
     from ucx_spark.pipelines import medallion
 
-    spark = _spark(cfg)
-    result = medallion.run(spark, cfg=cfg, pseudonym_key=key, run_id=args.run_id or new_run_id(), gates=not args.no_gates)
+    run_id = args.run_id or new_run_id()
+    # Taken before the Spark session starts: a second run on a busy warehouse stops at once.
+    with warehouse_lock(cfg.paths.warehouse, run_id=run_id):
+        spark = _spark(cfg)
+        result = medallion.run(spark, cfg=cfg, pseudonym_key=key, run_id=run_id, gates=not args.no_gates)
     print(result.summary())
     return 0
 
@@ -432,6 +437,10 @@ def _short_java_error(exc: BaseException) -> str | None:
     return None
 
 
+# sysexits' EX_TEMPFAIL: another run holds the warehouse; a scheduler may retry later.
+EXIT_BUSY = 75
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -440,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "warehouse", None) and args.command not in ("pipeline", "quality"):
             cfg = cfg.with_paths(warehouse=args.warehouse)
         return int(args.func(args, cfg) or 0)
+    except WarehouseBusyError as exc:
+        print(f"ucx {args.command}: busy: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except UcxError as exc:
         kind = "data error" if isinstance(exc, DataError) else "error"
         print(f"ucx {args.command}: {kind}: {exc}", file=sys.stderr)

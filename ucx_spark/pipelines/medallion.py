@@ -55,6 +55,23 @@ def run(
     gates: bool = True,
     as_of_dates: list[date] | None = None,
 ) -> MedallionResult:
+    """The medallion under the warehouse's pipeline lock (``io/lock.py``): a second run on the
+    same warehouse stops at once with WarehouseBusyError naming the running one."""
+    from ucx_spark.io.lock import warehouse_lock
+
+    with warehouse_lock(cfg.paths.warehouse, run_id=run_id):
+        return _run(spark, cfg=cfg, pseudonym_key=pseudonym_key, run_id=run_id, gates=gates, as_of_dates=as_of_dates)
+
+
+def _run(
+    spark: SparkSession,
+    *,
+    cfg: Config,
+    pseudonym_key: bytes,
+    run_id: str,
+    gates: bool,
+    as_of_dates: list[date] | None,
+) -> MedallionResult:
     from ucx_spark.pipelines import bronze, gold, silver
     from ucx_spark.pipelines.gates import Gates
     from ucx_spark.quality import Thresholds
