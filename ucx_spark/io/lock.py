@@ -25,6 +25,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +95,11 @@ def warehouse_lock(warehouse: str, *, run_id: str, job: str = "pipeline") -> Ite
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             who = holder(path)
+            for _ in range(20):  # the holder writes who it is just after it takes the lock
+                if who:
+                    break
+                time.sleep(0.05)
+                who = holder(path)
             detail = ", ".join(f"{k} {who[k]}" for k in ("run_id", "pid", "host", "started_at") if k in who)
             raise WarehouseBusyError(
                 f"warehouse {warehouse} is busy: another `ucx {job}` holds {path} ({detail or 'holder unknown'}); "
