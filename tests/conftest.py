@@ -90,3 +90,15 @@ def insights_wh(spark, tmp_path_factory: pytest.TempPathFactory) -> InsightsWare
     )
     score_pipeline.run(spark, warehouse=str(wh), tracking_uri=uri, run_id="insights-score")
     return InsightsWarehouse(wh, uri, frames)
+
+
+@pytest.fixture(scope="module")
+def store_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A sqlite MLflow tracking and registry store per test module (creating its tables is the slow
+    part); the tests of a module use distinct model names."""
+    from ucx_spark.models import registry
+
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    registry.prepare_tracking(uri, "registry-test", artifact_root=root / "artifacts")
+    return uri

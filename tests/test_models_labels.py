@@ -175,15 +175,6 @@ def test_top_drivers_sorted_by_absolute_contribution() -> None:
     assert len(rows[1]) == 5
 
 
-@pytest.fixture(scope="module")
-def store_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One sqlite store per module (creating its tables is the slow part); tests use distinct model names."""
-    root = tmp_path_factory.mktemp("registry")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    registry.prepare_tracking(uri, "registry-test", artifact_root=root / "artifacts")
-    return uri
-
-
 def test_champion_moves_only_when_the_new_version_beats_it_on_the_same_data(store_uri: str, tmp_path: Path) -> None:
     from mlflow import MlflowClient
 

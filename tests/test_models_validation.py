@@ -38,6 +38,10 @@ def _labelled(spark, households: int = 200, seed: int = 3):  # type: ignore[no-u
     )
 
 
+def _split(df):  # type: ignore[no-untyped-def]
+    return validation.honest_split(df, validation.label_window_ends(df), seed=42)
+
+
 def test_split_dates_purges_training_windows_that_reach_validation() -> None:
     ends = {d: d + relativedelta(months=HORIZON, day=31) for d in AS_OF}
     scheme, train, valid = validation.split_dates(ends)
@@ -54,7 +58,7 @@ def test_split_dates_purges_training_windows_that_reach_validation() -> None:
 
 
 def test_honest_split_keeps_validation_households_and_their_future_out_of_training(spark) -> None:
-    split = validation.honest_split(_labelled(spark), seed=42)
+    split = _split(_labelled(spark))
     train_hh = {r[0] for r in split.train_df.select("household_id").distinct().collect()}
     valid_hh = {r[0] for r in split.valid_df.select("household_id").distinct().collect()}
     assert train_hh and valid_hh and not train_hh & valid_hh
@@ -68,7 +72,7 @@ def test_honest_split_keeps_validation_households_and_their_future_out_of_traini
 
 def test_leak_check_fails_when_training_sees_a_validation_household_or_its_future(spark) -> None:
     df = _labelled(spark, households=30)
-    split = validation.honest_split(df, seed=42)
+    split = _split(df)
     # the old out-of-time split: every household trains on the earlier dates
     leaky_train = df.filter(F.col("as_of_date") < F.lit(split.valid_start))
     with pytest.raises(LabelLeakError) as err:
@@ -82,7 +86,7 @@ def test_leak_check_fails_when_training_sees_a_validation_household_or_its_futur
 
 
 def test_baseline_learns_the_planted_linear_signal(spark) -> None:
-    split = validation.honest_split(_labelled(spark), seed=42)
+    split = _split(_labelled(spark))
     train_df = split.train_df.withColumn("x1", F.when(F.col("household_id") == "hh0001", None).otherwise(F.col("x1")))
     spec = fit_spec(train_df.drop("label", "csat", "window_end"), task="binary")
     assert set(spec.numeric) == {"x1", "x2"}
@@ -96,14 +100,6 @@ def test_baseline_learns_the_planted_linear_signal(spark) -> None:
     assert rmetrics["spearman"] > 0.9
     bounds = reg.valid_pred_df.agg(F.min("score"), F.max("score")).first()
     assert bounds[0] >= 1.0 and bounds[1] <= 5.0
-
-
-@pytest.fixture(scope="module")
-def store_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    root = tmp_path_factory.mktemp("registry-baseline")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    registry.prepare_tracking(uri, "registry-baseline-test", artifact_root=root / "artifacts")
-    return uri
 
 
 def test_a_version_that_does_not_beat_the_baseline_never_becomes_champion(store_uri: str, tmp_path: Path) -> None:

@@ -76,13 +76,14 @@ def fit_baseline(
               "maxIter": MAX_ITER, "standardization": False}
     if weight_col:
         common["weightCol"] = weight_col
+    fit_df = matrix(train_df).withColumn("label", F.col("label").cast("double"))
     if task == "binary":
         algorithm = "pyspark.ml LogisticRegression (L2)"
-        model = LogisticRegression(**common).fit(matrix(train_df).withColumn("label", F.col("label").cast("double")))
+        model = LogisticRegression(**common).fit(fit_df)
         score = vector_to_array(F.col("probability"))[1]
     else:
         algorithm = "pyspark.ml LinearRegression (ridge)"
-        model = LinearRegression(**common).fit(matrix(train_df).withColumn("label", F.col("label").cast("double")))
+        model = LinearRegression(**common).fit(fit_df)
         score = F.col("prediction")
         if score_min is not None:
             score = F.greatest(score, F.lit(score_min))

@@ -242,7 +242,11 @@ def _loaded(model: str, booster: xgb.Booster, spec: FeatureSpec, version: str = 
 def evaluate_loaded(model_def: ModelDef, loaded: LoadedModel, valid_df: DataFrame, *, weight: str | None = None) -> dict[str, float]:
     """Validation metrics of a model on ``valid_df`` (raw features + label [+ weight])."""
     keep = ("label", weight) if weight else ("label",)
-    pred_df = predict_frame(valid_df, loaded, keep=keep)
+    return scored_metrics(model_def, predict_frame(valid_df, loaded, keep=keep), weight=weight)
+
+
+def scored_metrics(model_def: ModelDef, pred_df: DataFrame, *, weight: str | None = None) -> dict[str, float]:
+    """The task's validation metrics of a scored frame (label, score [, weight])."""
     if model_def.task == "binary":
         return binary_metrics(pred_df)
     return regression_metrics(pred_df, weight=weight)
@@ -305,10 +309,7 @@ def _log_baseline(
     """Fit the plain baseline on the split, log it as its own nested run; its validation metrics."""
     base = fit_baseline(spec, train_df, valid_df, task=model_def.task, weight_col=weight_col,
                         score_min=model_def.score_min, score_max=model_def.score_max)
-    if model_def.task == "binary":
-        metrics = binary_metrics(base.valid_pred_df)
-    else:
-        metrics = regression_metrics(base.valid_pred_df, weight=weight_col)
+    metrics = scored_metrics(model_def, base.valid_pred_df, weight=weight_col)
     with mlflow.start_run(run_name=f"{model}-baseline", nested=True, experiment_id=experiment_id):
         mlflow.set_tags({"ucx.model": model, "ucx.role": "baseline"})
         mlflow.log_params(base.params)
@@ -390,15 +391,15 @@ def _train_model(
     model_def = MODELS[model]
     labels_df = keep(labels.build_labels(model, features_df, source_df, data_end=data_end, time_zone=time_zone))
     labels.check_no_leak(features_df, labels_df, data_end=data_end)
-    as_of_dates = sorted(r[0] for r in labels_df.select("as_of_date").distinct().collect())
-    if not as_of_dates:
+    window_ends = validation.label_window_ends(labels_df)
+    if not window_ends:
         return ModelTrainResult(
             model,
             "skipped",
             reason=f"no as-of date with a complete {labels.HORIZON_MONTHS[model]}-month label window before {data_end}",
         )
     labelled_df = features_df.join(labels_df, list(KEYS))
-    split = validation.honest_split(labelled_df, seed=seed)
+    split = validation.honest_split(labelled_df, window_ends, seed=seed)
     train_df, valid_df, scheme = keep(split.train_df), keep(split.valid_df), split.scheme
     validation.check_split(train_df, valid_df, scheme=scheme)
     spec = fit_spec(train_df, task=model_def.task, score_min=model_def.score_min, score_max=model_def.score_max)
@@ -413,12 +414,10 @@ def _train_model(
         valid_df = keep(valid_df.filter(F.col("responded") == 1))
         weight_col = "weight"
 
-    counts = {
-        "n_train": train_df.count(),
-        "n_valid": valid_df.count(),
-        "n_train_households": train_df.select("household_id").distinct().count(),
-        "n_valid_households": valid_df.select("household_id").distinct().count(),
-    }
+    counts: dict[str, int] = {}
+    for side, df in (("train", train_df), ("valid", valid_df)):
+        row = df.agg(F.count(F.lit(1)), F.count_distinct("household_id")).first()
+        counts[f"n_{side}"], counts[f"n_{side}_households"] = int(row[0]), int(row[1])
     if min(counts["n_train"], counts["n_valid"]) == 0:
         return ModelTrainResult(model, "skipped", reason=f"empty training or validation set ({counts})")
     if model_def.task == "binary":

@@ -81,13 +81,17 @@ def split_dates(window_ends: dict[date, date]) -> tuple[str, tuple[date, ...], t
     return UNPURGED, tuple(dates), tuple(dates)
 
 
-def honest_split(labelled_df: DataFrame, *, seed: int) -> Split:
-    """Split ``labelled_df`` (household_id, as_of_date, window_end, features, label) as the
-    module doc says. One small aggregation (one row per as-of date) picks the dates."""
-    window_ends = {
+def label_window_ends(labels_df: DataFrame) -> dict[date, date]:
+    """Each as-of date's latest label-window end (one small aggregation: a row per as-of date)."""
+    return {
         r["as_of_date"]: r["window_end"]
-        for r in labelled_df.groupBy("as_of_date").agg(F.max("window_end").alias("window_end")).collect()
+        for r in labels_df.groupBy("as_of_date").agg(F.max("window_end").alias("window_end")).collect()
     }
+
+
+def honest_split(labelled_df: DataFrame, window_ends: dict[date, date], *, seed: int) -> Split:
+    """Split ``labelled_df`` (household_id, as_of_date, window_end, features, label) as the
+    module doc says; ``window_ends`` from ``label_window_ends`` of its labels picks the dates."""
     scheme, train_dates, valid_dates = split_dates(window_ends)
     valid = is_validation_household(seed)
     return Split(

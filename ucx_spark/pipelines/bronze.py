@@ -96,12 +96,6 @@ def recorded_rejections(spark: SparkSession, warehouse: str) -> set[tuple[str, s
     return {(r[0], r[1]) for r in rows}
 
 
-def ingested_files(spark: SparkSession, path: str) -> set[str]:
-    """Landing files whose rows are in the bronze table at ``path`` (from its partition values:
-    no data is read)."""
-    return set(partition_values(spark, path))
-
-
 def _append_files(
     spark: SparkSession,
     path: str,

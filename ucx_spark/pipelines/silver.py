@@ -445,13 +445,13 @@ def _update_daily(
     silver/ami, pruned to their months and dates.
     """
     path = table_path(warehouse, "silver", DAILY_TABLE)
-    touched_df = winners_df.select("meter_id", "local_date").distinct()
     if created:
         daily_df = ami_daily(_read(spark, table_path(warehouse, "silver", "ami")), time_zone=time_zone)
     else:
         recompute = sorted(set(days) | {d + timedelta(days=1) for d in days})
         first, last = recompute[0] - timedelta(days=1), recompute[-1]
         months = sorted({date(d.year, d.month, 1) for d in (first, *recompute)})
+        touched_df = winners_df.select("meter_id", "local_date").distinct()
         targets_df = touched_df.unionByName(
             touched_df.select("meter_id", F.date_add("local_date", 1).alias("local_date"))
         ).distinct()
