@@ -118,20 +118,80 @@ def test_a_day_still_being_delivered_is_judged_on_what_arrived(spark):
     day_start, day_end = datetime(2026, 1, 5, 6), datetime(2026, 1, 6, 6)
     rows = [
         # m1 and m2 delivered up to 18:00 UTC (12 of 24 hours), all with values
-        ("m1", date(2026, 1, 5), 60, 12, day_start, day_end, datetime(2026, 1, 5, 18)),
-        ("m2", date(2026, 1, 5), 60, 12, day_start, day_end, datetime(2026, 1, 5, 18)),
+        ("m1", date(2026, 1, 5), 60, 12, day_start, day_end, day_start, datetime(2026, 1, 5, 18)),
+        ("m2", date(2026, 1, 5), 60, 12, day_start, day_end, day_start, datetime(2026, 1, 5, 18)),
         # a full day where one of two meters has a third of its reads missing
-        ("m1", date(2026, 1, 4), 60, 24, datetime(2026, 1, 4, 6), day_start, day_start),
-        ("m2", date(2026, 1, 4), 60, 16, datetime(2026, 1, 4, 6), day_start, day_start),
+        ("m1", date(2026, 1, 4), 60, 24, datetime(2026, 1, 4, 6), day_start, datetime(2026, 1, 4, 6), day_start),
+        ("m2", date(2026, 1, 4), 60, 16, datetime(2026, 1, 4, 6), day_start, datetime(2026, 1, 4, 6), day_start),
     ]
     df = spark.createDataFrame(
         rows,
         "meter_id string, local_date date, interval_minutes int, present_intervals int, day_start timestamp, "
-        "day_end timestamp, last_interval_end timestamp",
+        "day_end timestamp, first_interval_start timestamp, last_interval_end timestamp",
     )
-    ok = ami_completeness(df.filter(F.col("local_date") == date(2026, 1, 5)), min_value=0.9)
+    ok = ami_completeness(df.filter(F.col("local_date") == date(2026, 1, 5)), meters_df=df, min_value=0.9)
     assert ok.success and ok.unexpected_count == 0
     bad = ami_completeness(df, min_value=0.9)
     assert not bad.success and bad.unexpected_count == 1
-    assert "2026-01-04 0.8333 (2 meters)" in bad.observed_value
+    assert "2026-01-04 0.8333 (2 meters, 0 sent nothing)" in bad.observed_value
     assert ami_completeness(df.limit(0), min_value=0.9).success
+
+
+def _shift_day(rows: list, days: int) -> list:
+    from datetime import datetime, timedelta
+
+    out = []
+    for r in rows:
+        ts = datetime.strptime(r["ts"], "%Y-%m-%dT%H:%M:%SZ") + timedelta(days=days)
+        out.append({**r.asDict(), "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    return out
+
+
+def test_a_new_day_a_third_of_the_meters_never_sent_fails_closed_until_accepted(spark, clean_run):
+    """A daily extract from 8 of 12 meters (the others have active accounts and reported the day
+    before) stops before gold; an operator may publish it deliberately, and that is audited."""
+    from dataclasses import replace
+    from datetime import date
+
+    cfg = clean_run
+    wh = cfg.paths.warehouse
+    usage_path = table_path(wh, "gold", "meter_daily_usage")
+    published = table_version(spark, usage_path)
+    day, reads = _last_day(spark, cfg)
+    meters = sorted({r["meter_id"] for r in reads})
+    silent = set(meters[::3])
+    new_day = date.fromordinal(date.fromisoformat(day).toordinal() + 1).isoformat()
+    sent = [r for r in _shift_day(reads, 1) if r["meter_id"] not in silent]
+    lines = ["meter_id,interval_start,interval_minutes,kwh,quality"]
+    lines += [f"{r['meter_id']},{r['ts']},{r['interval_minutes']},{r['kwh']},A" for r in sent]
+    Path(cfg.paths.landing, "ami", "ami_20260203T060000Z_daily.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    with pytest.raises(DataError) as err:
+        medallion.run(spark, cfg=cfg, pseudonym_key=KEY, run_id="c-5")
+    message = str(err.value)
+    assert "silver.ami_daily" in message and "ami_completeness" in message
+    assert f"{new_day} 0.6667 (12 meters, {len(silent)} sent nothing)" in message
+    assert table_version(spark, usage_path) == published
+
+    # Published on purpose: the day, who and why are in the audit table; gold moves on.
+    accepting = replace(cfg, quality=replace(cfg.quality, accept_incomplete_days=(new_day,),
+                                             accept_incomplete_reason="4 meters' radios down; backfill due"))
+    import os
+
+    os.environ["UCX_OPERATOR"] = "ops-oncall"
+    try:
+        medallion.run(spark, cfg=accepting, pseudonym_key=KEY, run_id="c-6")
+    finally:
+        del os.environ["UCX_OPERATOR"]
+    assert table_version(spark, usage_path) > published
+    record = (
+        read_table(spark, wh, "gold", "quality_results")
+        .filter((F.col("run_id") == "c-6") & (F.col("table") == "meter_daily_usage")
+                & (F.col("expectation_id") == "ami_completeness"))
+        .select("success", "observed_value").first()
+    )
+    assert record["success"]
+    assert "0 below 0.9; 1 accepted below 0.9 by ops-oncall@" in record["observed_value"]
+    assert f"reason: 4 meters' radios down; backfill due; {new_day} 0.6667" in record["observed_value"]
+    got = read_table(spark, wh, "gold", "meter_daily_usage").filter(F.col("local_date") == new_day).count()
+    assert got == len(meters) - len(silent)

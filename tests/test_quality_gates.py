@@ -17,6 +17,7 @@ from ucx_spark.io.delta import overwrite_table, read_table, table_path, table_ve
 from ucx_spark.quality import (
     GateResult,
     QualityRecord,
+    Thresholds,
     publish_if_passed,
     quality_context,
     read_results,
@@ -64,7 +65,10 @@ def good_usage(spark: SparkSession) -> DataFrame:
 
 
 def accounts_ref(spark: SparkSession) -> DataFrame:
-    return spark.createDataFrame([("A1", H1), ("A2", H2)], "account_id string, household_id string")
+    return spark.createDataFrame(
+        [("A1", H1, "MTR1", date(2020, 1, 1), None), ("A2", H2, "MTR2", date(2020, 1, 1), None)],
+        "account_id string, household_id string, meter_id string, start_date date, end_date date",
+    )
 
 
 def completeness_from_intervals(spark: SparkSession, *, drop_every: int | None) -> DataFrame:
@@ -88,6 +92,7 @@ def completeness_from_intervals(spark: SparkSession, *, drop_every: int | None) 
             "meter_id", "local_date", F.lit(60).alias("interval_minutes"), F.lit(24).alias("expected_intervals"),
             "present_intervals", (F.col("present_intervals") / 24.0).alias("completeness"),
             day_start.alias("day_start"), F.date_add("local_date", 1).cast("timestamp").alias("day_end"),
+            day_start.alias("first_interval_start"),
             F.date_add("local_date", 1).cast("timestamp").alias("last_interval_end"),
         )
     )
@@ -99,6 +104,7 @@ def publish_usage(spark: SparkSession, warehouse: Path, gx_context, candidate_df
         spark, candidate_df, lambda df: overwrite_table(df, warehouse, "gold", "meter_daily_usage"),
         layer="gold", table="meter_daily_usage", run_id=run_id, warehouse=warehouse, context=gx_context,
         references={"silver.accounts": accounts_ref(spark), "silver.ami_daily": completeness_df},
+        thresholds=Thresholds(ami_min_meters_per_day=2),  # a fleet of two meters, judged per day
         echo=echo,
     )
 
@@ -121,7 +127,8 @@ def test_ami_completeness_gap_fails_closed_and_gold_keeps_its_version(spark, war
 
     message = str(err.value)
     assert "gold.meter_daily_usage" in message and "ami_completeness" in message
-    assert "5 local days judged (10 meter-days), 5 below 0.9: 2026-01-01 0.7917 (2 meters)" in message
+    assert ("5 local days judged (10 meter-days expected, 0 sent nothing), 5 below 0.9: "
+            "2026-01-01 0.7917 (2 meters, 0 sent nothing)") in message
     assert table_version(spark, path) == before
     assert_df_equality(read_table(spark, warehouse, "gold", "meter_daily_usage"), published_df,
                        ignore_row_order=True, ignore_nullable=True)
@@ -253,7 +260,6 @@ def test_row_condition_splits_rows_as_the_expectation_judges_them(spark, tmp_pat
 def test_row_rules_computed_by_spark_agree_with_gx(spark, tmp_path, gx_context):
     """From quality.spark_row_rules_min_rows rows, row-level expectations run as one Spark aggregation:
     same verdicts, observed values and unexpected counts as GX, with and without mostly and nulls."""
-    from ucx_spark.quality import Thresholds
 
     specs = (
         *ROW_SPECS,

@@ -89,6 +89,10 @@ def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
     cfg = cfg.with_paths(landing=args.landing, warehouse=args.warehouse)
     if not Path(cfg.paths.landing).is_dir():
         raise UcxError(f"landing zone {cfg.paths.landing} does not exist (set --landing or paths.landing)")
+    if args.accept_incomplete is not None:
+        cfg = _with_accepted_days(cfg, args.accept_incomplete, args.accept_reason)
+    elif args.accept_reason:
+        raise UcxError("--accept-reason goes with --accept-incomplete DAY[,DAY...]")
     key = pseudonym_key(cfg.pseudonym, demo=False)
     from ucx_spark.io.lock import warehouse_lock
     from ucx_spark.pipelines import medallion
@@ -100,6 +104,26 @@ def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
         result = medallion.run(spark, cfg=cfg, pseudonym_key=key, run_id=run_id, gates=not args.no_gates)
     print(result.summary())
     return 0
+
+
+def _with_accepted_days(cfg: Config, days_text: str, reason: str | None) -> Config:
+    """cfg with quality.accept_incomplete_days/reason from ``--accept-incomplete``/``--accept-reason``."""
+    from dataclasses import replace
+    from datetime import date
+
+    days = tuple(d.strip() for d in days_text.split(",") if d.strip())
+    if not days:
+        raise UcxError("--accept-incomplete: expected one or more local days YYYY-MM-DD[,YYYY-MM-DD...]")
+    for day in days:
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise UcxError(f"--accept-incomplete: '{day}' is not a date YYYY-MM-DD") from None
+    if not (reason or "").strip():
+        raise UcxError("--accept-incomplete needs --accept-reason TEXT: why these days are published incomplete "
+                       "(recorded in gold/quality_results with who ran it)")
+    return replace(cfg, quality=replace(cfg.quality, accept_incomplete_days=days,
+                                        accept_incomplete_reason=str(reason).strip()))
 
 
 def _not_yet(name: str, issue: int) -> int:
@@ -345,6 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warehouse", metavar="DIR")
     p.add_argument("--run-id", help="run id (default: a new timestamped id)")
     p.add_argument("--no-gates", action="store_true", help="skip Great Expectations gates (benchmarks only)")
+    p.add_argument("--accept-incomplete", metavar="DAY[,DAY...]",
+                   help="publish these local days although their AMI completeness is below "
+                        "quality.ami_completeness_min (known-incomplete history); needs --accept-reason")
+    p.add_argument("--accept-reason", metavar="TEXT", help="why the accepted days are published (audited)")
     p.set_defaults(func=cmd_pipeline)
 
     p = sub.add_parser("train", help="train, tune and register the household models (MLflow)")

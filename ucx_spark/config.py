@@ -14,6 +14,7 @@ import secrets
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -74,6 +75,13 @@ class MlflowConfig:
 @dataclass(frozen=True)
 class QualityConfig:
     ami_completeness_min: float = 0.9
+    # a local day's AMI completeness is judged on the fleet only when at least this many meters
+    # are expected that day (fewer: one meter's gap, reported but not fatal)
+    ami_min_meters_per_day: int = 10
+    # local days (YYYY-MM-DD) published although below ami_completeness_min, and why (required
+    # with them); recorded in gold/quality_results with who ran it. CLI: --accept-incomplete
+    accept_incomplete_days: tuple[str, ...] = ()
+    accept_incomplete_reason: str = ""
     # tables with at least this many rows get their row-level expectations computed by Spark
     # in one aggregation instead of one GX metric pass each (same verdicts; see quality/gates.py)
     spark_row_rules_min_rows: int = 1_000_000
@@ -179,6 +187,13 @@ def _coerce(value: Any, target: Any, where: str) -> Any:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return "" if value is None else str(value)
+    if isinstance(target, str) and target.startswith("tuple[str"):
+        if value is None:
+            return ()
+        items = value if isinstance(value, list) else str(value).split(",")
+        if any(isinstance(v, (dict, list)) for v in items):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        return tuple(str(v).strip() for v in items if str(v).strip())
     if isinstance(target, str) and target.startswith("Mapping"):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping of setting: value, got {value!r}")
@@ -238,6 +253,15 @@ def _validate(cfg: Config, raw: dict[str, dict[str, tuple[Any, str]]]) -> None:
         fail("spark.log_level", f"'{cfg.spark.log_level}' is not a log4j level (WARN, INFO, ERROR...)")
     if not 0 <= cfg.quality.ami_completeness_min <= 1:
         fail("quality.ami_completeness_min", "must be a fraction in [0, 1]")
+    if cfg.quality.ami_min_meters_per_day < 1:
+        fail("quality.ami_min_meters_per_day", "must be an integer >= 1")
+    for day in cfg.quality.accept_incomplete_days:
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            fail("quality.accept_incomplete_days", f"'{day}' is not a date YYYY-MM-DD")
+    if cfg.quality.accept_incomplete_days and not cfg.quality.accept_incomplete_reason.strip():
+        fail("quality.accept_incomplete_reason", "is required with accept_incomplete_days (why the days are published)")
     if cfg.quality.spark_row_rules_min_rows < 0:
         fail("quality.spark_row_rules_min_rows", "must be a row count >= 0 (0: always Spark)")
     if cfg.spark.feed_threads < 1:

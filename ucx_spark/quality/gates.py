@@ -27,7 +27,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ from pyspark.sql import functions as F
 from ucx_spark.errors import ConfigError, DataError
 from ucx_spark.io.delta import read_table, table_exists, table_path
 from ucx_spark.quality.audit import data_docs_index, previous_row_count, record_results
-from ucx_spark.quality.checks import run_check
+from ucx_spark.quality.checks import Acceptance, run_check
 from ucx_spark.quality.rows import is_row_level
 from ucx_spark.quality.suites import (
     AMI_COMPLETENESS,
@@ -72,6 +72,8 @@ class Thresholds:
     """Typed thresholds the suites refer to as ``$name``."""
 
     ami_completeness_min: float = 0.9
+    # a local day is judged on the fleet only when at least this many meters are expected that day
+    ami_min_meters_per_day: int = 10
     freshness_max_age_hours: float = 48.0
     row_count_drift_max: float = 0.5
     # not a suite parameter: from this many rows, row-level expectations run as one Spark aggregation
@@ -79,11 +81,24 @@ class Thresholds:
     # not a suite parameter: a batch of at most this many rows is validated by GX's pandas engine
     # (handed over once, bounded) instead of its Spark engine's several jobs per table
     pandas_max_rows: int = 200_000
+    # not a suite parameter: local days published although incomplete, by whom and why
+    accept_incomplete: Acceptance | None = None
 
     @classmethod
-    def from_config(cls, quality: QualityConfig) -> Thresholds:
+    def from_config(cls, quality: QualityConfig, *, accepted_by: str | None = None) -> Thresholds:
+        """The thresholds of ``quality``; its accept_incomplete_days (if any) are recorded as
+        accepted by ``accepted_by`` (default: the operating-system user)."""
+        accepted = None
+        if quality.accept_incomplete_days:
+            accepted = Acceptance(
+                days=tuple(date.fromisoformat(d) for d in quality.accept_incomplete_days),
+                reason=quality.accept_incomplete_reason,
+                by=accepted_by or operator_name(),
+            )
         return cls(
             ami_completeness_min=quality.ami_completeness_min,
+            ami_min_meters_per_day=quality.ami_min_meters_per_day,
+            accept_incomplete=accepted,
             spark_row_rules_min_rows=quality.spark_row_rules_min_rows,
             pandas_max_rows=quality.pandas_max_rows,
         )
@@ -91,6 +106,7 @@ class Thresholds:
     def params(self) -> dict[str, float]:
         return {
             "ami_completeness_min": self.ami_completeness_min,
+            "ami_min_meters_per_day": self.ami_min_meters_per_day,
             "freshness_max_age_hours": self.freshness_max_age_hours,
             "row_count_drift_max": self.row_count_drift_max,
         }
@@ -166,6 +182,18 @@ class GateResult:
             f"quality gate failed for {self.layer}.{self.table} (run {self.run_id}): "
             f"{len(self.critical_failures)} critical expectation(s) failed: {failed}.{docs}"
         )
+
+
+def operator_name() -> str:
+    """Who runs this process, for the audit table: ``UCX_OPERATOR`` or the OS user, and the host."""
+    import getpass
+    import socket
+
+    try:
+        user = os.environ.get("UCX_OPERATOR") or getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
 
 
 # --- GX context --------------------------------------------------------------------------------
@@ -387,9 +415,13 @@ def _reference_lookup(
     spark: SparkSession, warehouse: str | Path | None, references: Mapping[str, DataFrame] | None
 ) -> Callable[[str], DataFrame]:
     def lookup(name: str) -> DataFrame:
-        if references and name in references:
-            return references[name]
-        layer, _, table = name.partition(".")
+        """``layer.table``, or ``layer.table#part`` (a subset a caller may pass, e.g. the changed
+        days; without it, the whole table)."""
+        base = name.partition("#")[0]
+        for key in (name, base):
+            if references and key in references:
+                return references[key]
+        layer, _, table = base.partition(".")
         if warehouse is None or not table_exists(spark, table_path(warehouse, layer, table)):
             raise LookupError(f"reference table {name} not found (no warehouse table, not passed in references)")
         return read_table(spark, warehouse, layer, table)
@@ -398,7 +430,8 @@ def _reference_lookup(
 
 
 AMI_COMPLETENESS_COLUMNS = (
-    "local_date", "interval_minutes", "present_intervals", "day_start", "day_end", "last_interval_end",
+    "meter_id", "local_date", "interval_minutes", "present_intervals", "day_start", "day_end",
+    "first_interval_start", "last_interval_end",
 )
 _IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -548,7 +581,8 @@ def validate(
             if not spec.is_custom:
                 continue
             try:
-                check = run_check(spec, df, row_count=row_count, reference=lookup, previous=previous, now=now)
+                check = run_check(spec, df, row_count=row_count, reference=lookup, previous=previous, now=now,
+                                  accepted=thresholds.accept_incomplete)
                 outcomes[spec.id] = (check.success, check.observed_value, check.unexpected_count)
             except LookupError as exc:
                 outcomes[spec.id] = (False, f"error: {exc}", None)

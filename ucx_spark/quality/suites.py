@@ -289,7 +289,8 @@ def ami_daily_suite() -> Suite:
            column="completeness", min_value=0.0, max_value=1.0),
         *(_e(f"range_{c}", "expect_column_values_to_be_between", "critical", column=c, min_value=0)
           for c in ("intervals_actual", "intervals_estimated", "intervals_missing")),
-        _e("ami_completeness", AMI_COMPLETENESS, "critical", min_value="$ami_completeness_min"),
+        _e("ami_completeness", AMI_COMPLETENESS, "critical", min_value="$ami_completeness_min",
+           min_meters="$ami_min_meters_per_day", meters_table="silver.ami_daily", accounts_table="silver.accounts"),
         _drift(),
     ))
 
@@ -323,8 +324,11 @@ def gold_suites() -> list[Suite]:
           for c in ("intervals_actual", "intervals_estimated", "intervals_missing")),
         _e("fk_household_id", REFERENTIAL_INTEGRITY, "critical", column="household_id",
            ref_table="silver.accounts", ref_column="household_id", max_missing_share=0.0),
+        # the days judged: silver/ami_daily's days changed since the table was last published
+        # (passed by gold as silver.ami_daily#changed_days; without it, every day)
         _e("ami_completeness", AMI_COMPLETENESS, "critical", min_value="$ami_completeness_min",
-           ref_table="silver.ami_daily"),
+           min_meters="$ami_min_meters_per_day", ref_table="silver.ami_daily#changed_days",
+           meters_table="silver.ami_daily", accounts_table="silver.accounts"),
         _drift(),
     ))
     cx_kpis = Suite("gold", "cx_kpis", (

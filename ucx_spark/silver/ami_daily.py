@@ -16,8 +16,10 @@ from the reads, so the published values are unchanged:
   (the day's most frequent length), ``expected_intervals`` (local day length /
   that length, 92/100 for 15-minute data on DST days), ``present_intervals``
   (rows with a kwh: an ``M`` read is missing), ``completeness``; ``day_start``
-  and ``day_end`` (the UTC instants of the local day's bounds) and
-  ``last_interval_end`` (end of the day's latest read: how far delivery got);
+  and ``day_end`` (the UTC instants of the local day's bounds),
+  ``first_interval_start`` (start of the day's earliest read: a meter's life
+  starts there on its first day) and ``last_interval_end`` (end of the day's
+  latest read: how far delivery got);
 - load shape: kWh and hours with kWh in the afternoon, evening, overnight and
   night windows, midday intervals and those exporting, exported kWh;
 - ``has_ev_block``: a night hour at >= ``EV_BLOCK_KW`` right after another one
@@ -53,7 +55,7 @@ COLUMNS = (
     "kwh", "kwh_on_peak", "peak_kw", "intervals_actual", "intervals_estimated", "intervals_missing",
     "max_interval_minutes", "covered_minutes",
     "interval_minutes", "expected_intervals", "present_intervals", "completeness",
-    "day_start", "day_end", "last_interval_end",
+    "day_start", "day_end", "first_interval_start", "last_interval_end",
     *(f"{p}_{w}" for w, _ in SHAPE_WINDOWS for p in ("kwh", "hours")),
     "midday_intervals", "midday_export_intervals", "export_kwh", "has_ev_block",
 )
@@ -90,6 +92,7 @@ def _daily_aggregates(*, has_meter_key: bool = True) -> list[Column]:
         F.sum(F.when(quality.isin("A", "E"), minutes)).alias("covered_minutes"),
         *[F.count(F.when(minutes == m, 1)).alias(f"_n{m}") for m in INTERVAL_MINUTES],
         F.count(kwh).cast("int").alias("present_intervals"),
+        F.min("interval_start").alias("first_interval_start"),
         F.max(F.timestamp_add("MINUTE", minutes, F.col("interval_start"))).alias("last_interval_end"),
         *shape,
         F.count(F.when(midday, 1)).alias("midday_intervals"),
