@@ -90,3 +90,24 @@ def test_cli_user_mistakes_exit_2_without_stack_trace(tmp_path, capsys, monkeypa
     with pytest.raises(SystemExit) as exc:
         main(["generate", "--households", "0"])
     assert exc.value.code == 2
+
+
+def test_accept_incomplete_days_need_dates_and_a_reason(tmp_path, capsys, monkeypatch):
+    cfg = load_config(env="local", environ={"UCX_QUALITY__ACCEPT_INCOMPLETE_DAYS": "2024-03-10, 2024-03-11",
+                                            "UCX_QUALITY__ACCEPT_INCOMPLETE_REASON": "head-end outage"})
+    assert cfg.quality.accept_incomplete_days == ("2024-03-10", "2024-03-11")
+    assert cfg.quality.ami_min_meters_per_day == 10
+    with pytest.raises(ConfigError, match="accept_incomplete_reason: is required"):
+        load_config(env="local", environ={"UCX_QUALITY__ACCEPT_INCOMPLETE_DAYS": "2024-03-10"})
+    with pytest.raises(ConfigError, match="'2024-13-01' is not a date"):
+        load_config(env="local", environ={"UCX_QUALITY__ACCEPT_INCOMPLETE_DAYS": "2024-13-01",
+                                          "UCX_QUALITY__ACCEPT_INCOMPLETE_REASON": "x"})
+    (tmp_path / "land").mkdir()
+    monkeypatch.setenv("UCX_PSEUDONYM_KEY", "k")
+    base = ["pipeline", "--landing", str(tmp_path / "land"), "--warehouse", str(tmp_path / "wh")]
+    assert main([*base, "--accept-incomplete", "2024-03-10"]) == 2
+    assert "--accept-incomplete needs --accept-reason" in capsys.readouterr().err
+    assert main([*base, "--accept-incomplete", "yesterday", "--accept-reason", "x"]) == 2
+    assert "'yesterday' is not a date" in capsys.readouterr().err
+    assert main([*base, "--accept-reason", "x"]) == 2
+    assert not (tmp_path / "wh").exists()  # refused before anything was read or written
