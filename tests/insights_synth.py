@@ -194,8 +194,13 @@ def build_frames(households: int = 500, seed: int = 11) -> dict[str, pd.DataFram
 
 def build_insights_warehouse(spark: SparkSession, warehouse: Path, *, households: int = 500, seed: int = 11) -> dict[str, pd.DataFrame]:
     """Write gold/household_features and the silver tables; return the pandas frames."""
+    from synth_survey import survey_features_df
+
     frames = build_frames(households, seed)
-    overwrite_table(spark.createDataFrame(frames["features"], FEATURE_DDL), warehouse, "gold", "household_features")
+    features_df = spark.createDataFrame(frames["features"], FEATURE_DDL)
+    overwrite_table(features_df, warehouse, "gold", "household_features")
+    overwrite_table(survey_features_df(spark, frames["features"], frames["surveys"], features_df.schema),
+                    warehouse, "gold", "survey_features")
     for table, ddl in SILVER_DDL.items():
         overwrite_table(spark.createDataFrame(frames[table], ddl), warehouse, "silver", table)
     return frames

@@ -48,7 +48,8 @@ def test_run_writes_gold_without_pii(spark, tmp_warehouse):
     assert "surveys" in result.missing_silver and "accounts" not in result.missing_silver
     counts = dict(result.rows)
     # 2 months x (all + class + plan + zip + income_band 'unknown') x KPIs
-    assert counts == {"meter_daily_usage": 2, "cx_kpis": 2 * 5 * len(CONTRACT_KPIS), "household_features": 2}
+    assert counts == {"meter_daily_usage": 2, "cx_kpis": 2 * 5 * len(CONTRACT_KPIS), "household_features": 2,
+                      "survey_features": 0}  # no surveys landed
     for table in gold.TABLES:
         schema = read_table(spark, wh, "gold", table).schema
         assert forbidden_columns_in(schema) == [], table

@@ -217,10 +217,11 @@ def test_shap_values_add_up_to_the_model_margin(spark, snap, champions) -> None:
     model = champions.models["payment_risk"]
     sample_df = snap.orderBy("household_id").limit(20)
     shap_pdf = household_shap(sample_df, model).groupBy("household_id").agg(F.sum("shap").alias("s")).toPandas()
-    from ucx_spark.models.explain import dmatrix
+    import xgboost as xgb
 
     pdf = sample_df.select("household_id", *model.spec.input_columns).toPandas()
-    margin = model.booster.predict(dmatrix(model.spec, pdf), output_margin=True)
+    matrix = xgb.DMatrix(model.spec.matrix(pdf), missing=np.nan, feature_names=list(model.spec.encoded))
+    margin = model.predictor.booster.predict(matrix, output_margin=True)
     bias = margin - shap_pdf.set_index("household_id").loc[pdf["household_id"], "s"].to_numpy()
     assert np.allclose(bias, bias[0], atol=1e-4)  # margin = expected value + sum of SHAP, for every household
 

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from ucx_spark.models import labels, registry
 from ucx_spark.models.explain import top_drivers
-from ucx_spark.models.spec import FeatureSpec, fit_spec
+from ucx_spark.models.spec import FeatureSpec, fit_spec_pandas
 
 D = date(2022, 6, 30)
 DATA_END = date(2023, 12, 31)
@@ -151,7 +151,7 @@ def test_feature_spec_spark_and_pandas_matrices_agree(spark) -> None:
         ],
         "household_id string, as_of_date date, kwh double, contacts int, is_owner boolean, tenure string, meter_key string",
     )
-    spec = fit_spec(df, task="binary", max_levels=3)
+    spec = fit_spec_pandas(df.toPandas(), df.schema, task="binary", max_levels=3)
     assert spec.numeric == ("kwh", "contacts", "is_owner")
     assert spec.categorical == (("tenure", ("owner", "renter")),)  # meter_key excluded by name
     assert FeatureSpec.from_json(spec.to_json()) == spec
@@ -175,7 +175,8 @@ def test_top_drivers_sorted_by_absolute_contribution() -> None:
     assert len(rows[1]) == 5
 
 
-def test_champion_moves_only_when_the_new_version_beats_it_on_the_same_data(store_uri: str, tmp_path: Path) -> None:
+def test_champion_moves_only_when_the_new_version_beats_it_where_both_can_be_judged(store_uri: str,
+                                                                                      tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
     uri = store_uri
@@ -183,38 +184,33 @@ def test_champion_moves_only_when_the_new_version_beats_it_on_the_same_data(stor
     name = registry.registered_name("ev_adoption")
     client.create_registered_model(name)
     versions = [str(client.create_model_version(name, source=str(tmp_path / f"m{i}")).version) for i in range(4)]
-    # What each version scores on the *new* validation data when re-evaluated.
-    on_new_data = {f"models:/{name}/{v}": auc for v, auc in zip(versions, (0.80, 0.75, 0.90, 0.70), strict=True)}
-    evaluated: list[str] = []
+    asked: list[str] = []
 
-    def evaluate(uri_: str) -> float:
-        evaluated.append(uri_)
-        return on_new_data[uri_]
+    def compare(champion: float, new: float):  # noqa: ANN202
+        def fn(version: str) -> registry.Comparison:
+            asked.append(version)
+            return registry.Comparison(champion, new, "both judged on the same rows")
+        return fn
 
-    first = registry.promote(client, name, versions[0], metric="auc", new_value=0.80, evaluate=evaluate)
+    first = registry.promote(client, name, versions[0], metric="auc", new_value=0.80, compare=compare(0, 0))
     assert (first.alias, first.champion_version) == ("champion", None)
-    # v2 is worse than the champion re-evaluated on v2's validation data -> challenger.
-    # (its own logged metric would have won against the champion's stale 0.70.)
-    on_new_data[f"models:/{name}/{versions[0]}"] = 0.78
-    worse = registry.promote(client, name, versions[1], metric="auc", new_value=0.75, evaluate=evaluate)
+    # v2 is worse than the champion on the rows both are judged on -> challenger
+    worse = registry.promote(client, name, versions[1], metric="auc", new_value=0.81, compare=compare(0.78, 0.75))
     assert (worse.alias, worse.champion_version, worse.champion_value) == ("challenger", versions[0], 0.78)
     assert str(client.get_model_version_by_alias(name, "champion").version) == versions[0]
     assert str(client.get_model_version_by_alias(name, "challenger").version) == versions[1]
-    # v3 beats the champion on the same data -> takes champion.
-    better = registry.promote(client, name, versions[2], metric="auc", new_value=0.90, evaluate=evaluate)
+    # v3 beats it -> champion; a tie keeps the champion
+    better = registry.promote(client, name, versions[2], metric="auc", new_value=0.90, compare=compare(0.78, 0.90))
     assert better.alias == "champion"
-    assert str(client.get_model_version_by_alias(name, "champion").version) == versions[2]
-    # a tie keeps the champion; lower-is-better metrics compare the other way round
-    on_new_data[f"models:/{name}/{versions[2]}"] = 0.70
-    tie = registry.promote(client, name, versions[3], metric="auc", new_value=0.70, evaluate=evaluate)
+    tie = registry.promote(client, name, versions[3], metric="auc", new_value=0.70, compare=compare(0.70, 0.70))
     assert tie.alias == "challenger"
-    assert evaluated == [f"models:/{name}/{versions[0]}", f"models:/{name}/{versions[0]}", f"models:/{name}/{versions[2]}"]
+    assert asked == [versions[0], versions[0], versions[2]]
     tags = client.get_model_version(name, versions[1]).tags
     assert tags["promotion"].startswith("challenger")
     assert tags[f"champion_v{versions[0]}_auc_same_data"] == "0.780000"
 
 
-def test_champion_that_cannot_read_current_features_is_replaced(store_uri: str, tmp_path: Path) -> None:
+def test_champion_without_a_fair_comparison_is_replaced(store_uri: str, tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
     uri = store_uri
@@ -223,6 +219,7 @@ def test_champion_that_cannot_read_current_features_is_replaced(store_uri: str, 
     client.create_registered_model(name)
     v1 = client.create_model_version(name, source=str(tmp_path / "a")).version
     v2 = client.create_model_version(name, source=str(tmp_path / "b")).version
-    registry.promote(client, name, v1, metric="mae", new_value=0.5, evaluate=lambda _: None, greater_is_better=False)
-    result = registry.promote(client, name, v2, metric="mae", new_value=0.9, evaluate=lambda _: None, greater_is_better=False)
-    assert result.alias == "champion" and "cannot be evaluated" in result.reason
+    registry.promote(client, name, v1, metric="mae", new_value=0.5, compare=lambda _: None, greater_is_better=False)
+    result = registry.promote(client, name, v2, metric="mae", new_value=0.9, compare=lambda _: None,
+                              greater_is_better=False)
+    assert result.alias == "champion" and "no rows both can be judged on fairly" in result.reason

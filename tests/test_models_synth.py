@@ -134,7 +134,7 @@ def build_frames(households: int = 300, seed: int = 7) -> dict[str, pd.DataFrame
                         "household_id": hid,
                         "responded_at": datetime(day.year, day.month, day.day, 15, 30),
                         "csat": int(np.clip(round(latent + rng.normal(scale=0.5)), 1, 5)),
-                        "nps": 7,
+                        "nps": int(np.clip(round(2.4 * latent - 1.5 + rng.normal(scale=1.1)), 0, 10)),
                         "ces": 3,
                     }
                 )
@@ -156,8 +156,12 @@ SILVER_SCHEMAS = {
 
 
 def build_synthetic_warehouse(spark: SparkSession, warehouse: Path, *, households: int = 300, seed: int = 7) -> dict[str, pd.DataFrame]:
+    from synth_survey import survey_features_df
+
     frames = build_frames(households, seed)
     overwrite_table(spark.createDataFrame(frames["features"], FEATURE_SCHEMA), warehouse, "gold", "household_features")
+    overwrite_table(survey_features_df(spark, frames["features"], frames["surveys"], FEATURE_SCHEMA),
+                    warehouse, "gold", "survey_features")
     for table, schema in SILVER_SCHEMAS.items():
         overwrite_table(spark.createDataFrame(frames[table], schema), warehouse, "silver", table)
     return frames

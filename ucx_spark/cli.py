@@ -156,9 +156,33 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
 
     _require_gold(cfg, "household_features")
     spark = _spark(cfg)
+    as_of = None
+    if args.as_of:
+        from datetime import date
+
+        try:
+            as_of = date.fromisoformat(args.as_of)
+        except ValueError:
+            raise UcxError(f"--as-of: '{args.as_of}' is not a date YYYY-MM-DD") from None
     with step("scoring every active household with the champion models"):
-        result = score.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri, run_id=new_run_id())
+        result = score.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri, run_id=new_run_id(),
+                           as_of=as_of, time_zone=cfg.utility.time_zone, experiment=cfg.mlflow.experiment)
     print(result.summary() if hasattr(result, "summary") else result)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
+    from ucx_spark.pipelines import evaluate
+
+    _require_gold(cfg, "household_features")
+    if not Path(args.truth).is_dir():
+        raise UcxError(f"--truth {args.truth}: not a folder (a `ucx generate` output or its _truth)")
+    key = pseudonym_key(cfg.pseudonym, demo=False)
+    spark = _spark(cfg)
+    with step(f"evaluating the models against the truth in {args.truth} ({args.trials} trials each)"):
+        result = evaluate.run(spark, warehouse=cfg.paths.warehouse, truth_dir=args.truth, key=key,
+                              time_zone=cfg.utility.time_zone, trials=args.trials)
+    print(result.to_json() if args.json else result.summary())
     return 0
 
 
@@ -377,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train, tune and register the household models (MLflow)")
     p.add_argument("--warehouse", metavar="DIR")
-    p.add_argument("--model", choices=["csat", "ev_adoption", "payment_risk", "all"], default="all")
+    p.add_argument("--model", choices=["csat", "nps", "ev_adoption", "payment_risk", "all"], default="all")
     p.add_argument("--trials", type=_positive, default=20)
     p.add_argument("--allow-below-baseline", action="store_true",
                    help="let a version become champion without beating the plain logistic/ridge baseline "
@@ -386,7 +410,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="score every active household with the champion models")
     p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD",
+                   help="the last day the features describe (default: the latest as_of_date of gold/household_features)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("evaluate", help="train privately, score and compare with a generated utility's truth")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--truth", required=True, metavar="DIR", help="a `ucx generate` output (or its _truth folder)")
+    p.add_argument("--trials", type=_positive, default=10)
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("whatif", help="simulate a scenario through the champion models")
     p.add_argument("--warehouse", metavar="DIR")

@@ -74,7 +74,8 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
         )
     print("\n" + trained.summary())
     with step("score: every active household with the champion models"):
-        scored = score.run(spark, warehouse=str(warehouse), tracking_uri=cfg.mlflow_tracking_uri, run_id=new_run_id())
+        scored = score.run(spark, warehouse=str(warehouse), tracking_uri=cfg.mlflow_tracking_uri, run_id=new_run_id(),
+                           time_zone=cfg.utility.time_zone, experiment=cfg.mlflow.experiment)
     print("\n" + scored.summary())
     run_insights(spark, cfg, out=out)
     print(f"\nMLflow store: {cfg.mlflow_tracking_uri}  (browse: .venv/bin/mlflow ui --backend-store-uri {cfg.mlflow_tracking_uri})")

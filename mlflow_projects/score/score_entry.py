@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     tracking_uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow_tracking_uri
     spark = build_spark(cfg.spark, warehouse=cfg.paths.warehouse, time_zone=cfg.utility.time_zone)
     try:
-        result = score.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=tracking_uri, run_id=new_run_id())
+        result = score.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=tracking_uri, run_id=new_run_id(),
+                           time_zone=cfg.utility.time_zone)
         print(result.summary())
     finally:
         spark.stop()

@@ -803,6 +803,8 @@ def _write_truth(d: Path, pl: _Plan, pop: Population, risk_z: np.ndarray, burden
                 "ev_adoption_date": period.day(int(p.ev_enroll_day)).isoformat() if adopter else "",
                 "ev_enrolled_on_first": _d(ev_enroll.get(a.account_id)),
                 "latent_csat": round(ev.latent_csat(a.csat_base, drv), 4), "csat_base": round(float(a.csat_base), 4),
+                # the NPS answer is planted as round(2.4 x latent CSAT - 1.5 + noise), clipped to 0-10
+                "latent_nps": round(float(np.clip(2.4 * ev.latent_csat(a.csat_base, drv) - 1.5, 0, 10)), 4),
                 **{f"csat_{k}": round(v, 2) for k, v in drv.items()},
                 "payment_risk": round(float(sigmoid(risk_z[a.account_idx])), 4), "payment_risk_logit": round(float(risk_z[a.account_idx]), 4),
                 "energy_burden": round(float(burden[a.account_idx]), 4),

@@ -92,6 +92,7 @@ PROFILE_COLUMNS = (
     "kwh", "kwh_on_peak",
     *(f"{p}_{w}" for w in ("afternoon", "evening", "overnight", "night") for p in ("kwh", "hours")),
     "midday_intervals", "midday_export_intervals", "export_kwh", "has_ev_block",
+    "peak_kw", "ev_block_minutes", "ev_block_kwh",
 )
 
 
@@ -169,6 +170,8 @@ def usage_features(
     ago = F.datediff(F.col("as_of_date"), F.col("local_date"))
     last90 = ago < 90
     prior90 = (ago >= 90) & (ago < 180)
+    last30 = ago < 30
+    prior90_of30 = (ago >= 30) & (ago < 120)
     fit = F.col("hdd").isNotNull()
 
     def s90(col: str) -> Column:
@@ -189,6 +192,15 @@ def usage_features(
         F.avg(F.when(last90, F.coalesce(F.col("has_ev_block"), F.lit(False)).cast("double"))).alias(
             "ev_block_day_share_90d"
         ),
+        F.count(F.when(last30 & (F.col("ev_block_minutes") > 0), 1)).alias("ev_block_nights_30d"),
+        F.count(F.when(prior90_of30 & (F.col("ev_block_minutes") > 0), 1)).alias("ev_block_nights_prior_90d"),
+        F.count(F.when(last30 & F.col("ev_block_minutes").isNotNull(), 1)).alias("_nights_30d"),
+        F.count(F.when(prior90_of30 & F.col("ev_block_minutes").isNotNull(), 1)).alias("_nights_prior_90d"),
+        F.avg(F.when(last90 & (F.col("ev_block_minutes") > 0), F.col("ev_block_minutes"))).alias(
+            "mean_ev_block_minutes_90d"),
+        F.avg(F.when(last90 & (F.col("ev_block_minutes") > 0), F.col("ev_block_kwh"))).alias(
+            "mean_ev_block_kwh_90d"),
+        F.max(F.when(last90, F.col("peak_kw"))).alias("_peak_kw90"),
         s90("midday_intervals").alias("_midday"),
         s90("midday_export_intervals").alias("_midday_export"),
         F.coalesce(F.sum("export_kwh"), F.lit(0.0)).alias("export_kwh_365d"),
@@ -213,6 +225,15 @@ def usage_features(
         (evening_kw - _kw(F.col("_kwh_afternoon"), F.col("_hours_afternoon"))).alias("evening_ramp_kw_90d"),
         _kw(F.col("_kwh_overnight"), F.col("_hours_overnight")).alias("overnight_base_kw_90d"),
         "ev_block_day_share_90d",
+        "ev_block_nights_30d",
+        "ev_block_nights_prior_90d",
+        # onset: the share of nights with a charging block in the last 30 days minus the 90 before
+        (_ratio(F.col("ev_block_nights_30d").cast("double"), F.col("_nights_30d").cast("double"))
+         - F.coalesce(_ratio(F.col("ev_block_nights_prior_90d").cast("double"),
+                             F.col("_nights_prior_90d").cast("double")), F.lit(0.0))).alias("ev_block_onset_30d"),
+        "mean_ev_block_minutes_90d",
+        "mean_ev_block_kwh_90d",
+        _ratio(F.col("kwh_per_day_90d") / 24.0, F.col("_peak_kw90")).alias("load_factor_90d"),
         (_kw(F.col("_kwh_night"), F.col("_hours_night")) - evening_kw).alias("night_minus_evening_kw_90d"),
         _ratio(F.col("_midday_export").cast("double"), F.col("_midday").cast("double")).alias(
             "solar_export_interval_share_90d"
@@ -229,7 +250,9 @@ def usage_features(
 
 def bill_features(keys_df: DataFrame, bills_df: DataFrame, *, bill_shock_ratio: float = 1.5) -> DataFrame:
     """Last bill, mean of the last 12, bill shock (last vs mean of the up to 12 bills before it),
-    and the worst bill of the recent window (each bill vs the mean of its up to 3 previous bills).
+    the worst bill of the recent window (each bill vs the mean of its up to 3 previous bills), and
+    the last bill against the household's own bill of the same season a year earlier (the 13th
+    latest, when it is 335-395 days older).
 
     Bills count from their bill_date. Needs bill_id, account_id, bill_date, period_end, amount_due.
     annual_bill_usd = 12 x mean of the last 12 bills (monthly billing assumed).
@@ -249,8 +272,13 @@ def bill_features(keys_df: DataFrame, bills_df: DataFrame, *, bill_shock_ratio: 
             F.max(F.when(rank == 1, F.col("_amount"))).alias("last_bill_usd"),
             F.avg(F.when(rank <= 12, F.col("_amount"))).alias("mean_bill_12_usd"),
             F.avg(F.when(rank >= 2, F.col("_amount"))).alias("trailing_mean_bill_usd"),
+            F.max(F.when(rank == 1, F.col("bill_date"))).alias("_last_date"),
+            F.max(F.when(rank == 13, F.col("_amount"))).alias("_year_ago_usd"),
+            F.max(F.when(rank == 13, F.col("bill_date"))).alias("_year_ago_date"),
         )
     )
+    year_gap = F.datediff(F.col("_last_date"), F.col("_year_ago_date"))
+    same_season = F.when(year_gap.between(335, 395), _ratio(F.col("last_bill_usd"), F.col("_year_ago_usd")))
     ratio = _ratio(F.col("last_bill_usd"), F.col("trailing_mean_bill_usd"))
     # Each bill against the mean of the account's up to 3 bills before it: only earlier
     # bills enter, and the bill itself must be dated on or before as_of_date to pair.
@@ -276,31 +304,57 @@ def bill_features(keys_df: DataFrame, bills_df: DataFrame, *, bill_shock_ratio: 
         ratio.alias("bill_shock_ratio"),
         (ratio >= bill_shock_ratio).alias("is_bill_shock"),
         "max_bill_shock_ratio_180d",
+        same_season.alias("same_season_bill_ratio"),
     )
 
 
 def payment_features(keys_df: DataFrame, bills_df: DataFrame, payments_df: DataFrame, *, time_zone: str) -> DataFrame:
-    """Arrears, payment method shares (365d), autopay use, late-bill share (365d).
+    """Past-due balance as a collections analyst reads the ledger, credit, days past due,
+    payment method shares (365d), autopay use, late-bill share (365d).
 
-    arrears_usd = amount_due of bills due on or before as_of_date - payments
-    paid on or before it (negative = credit). A bill due in the 365 days is
-    late when the payments made between its bill_date and due_date (local)
-    do not cover its amount_due: an approximation, payments are not
-    allocated to bills.
+    The ledger at as_of_date D: balance = bills issued (bill_date <= D) minus
+    payments made (<= D, from the account's first bill on: earlier ones pay an
+    opening balance the data does not show); of it, the bills not yet due
+    (bill_date <= D < due_date) are current, the rest is past due:
+    ``past_due_usd`` = max(0, balance - not yet due) (never negative), and
+    ``credit_usd`` = max(0, -balance) its own feature. ``arrears_usd`` keeps
+    its name for the past-due balance. ``days_past_due``: days since the due
+    date of the oldest bill that payments (oldest first) have not covered (0
+    when nothing is past due); ``past_due_bill_ratio`` = past due / the latest
+    bill. A bill due in the 365 days is late when the payments made between its
+    bill_date and due_date (local) do not cover its amount_due (payments are not
+    allocated to bills for this share).
     """
     paid_day = local_date(F.col("paid_at"), time_zone=time_zone)
+    first_bill = bills_df.groupBy("account_id").agg(F.min("bill_date").alias("_first_bill"))
     payments = payments_df.select("account_id", F.col("amount").cast("double").alias("amount"), "method",
                                   paid_day.alias("paid_date"))
+    ledger_payments = payments.join(first_bill, "account_id").filter(F.col("paid_date") >= F.col("_first_bill"))
     bills = bills_df.select("account_id", "bill_id", "bill_date", "due_date",
                             F.col("amount_due").cast("double").alias("amount_due"))
-    due = (
-        _events_as_of(bills, keys_df, day=F.col("due_date"), lookback_days=None)
-        .groupBy(*KEYS).agg(F.sum("amount_due").alias("_due"))
+    issued_rows = _events_as_of(bills, keys_df, day=F.col("bill_date"), lookback_days=None)
+    issued = issued_rows.groupBy(*KEYS).agg(
+        F.sum("amount_due").alias("_issued"),
+        F.sum(F.when(F.col("due_date") > F.col("as_of_date"), F.col("amount_due"))).alias("_not_due"),
+        F.max_by("amount_due", F.struct("bill_date", "bill_id")).alias("_last_bill"),
+    )
+    ledger_paid = (
+        _events_as_of(ledger_payments.drop("_first_bill"), keys_df, day=F.col("paid_date"), lookback_days=None)
+        .groupBy(*KEYS).agg(F.sum("amount").alias("_ledger_paid"))
+    )
+    # The oldest due bill not covered: bills due by D in due order, cumulative amounts vs all paid.
+    due_order = Window.partitionBy(*KEYS).orderBy("due_date", "bill_id").rowsBetween(
+        Window.unboundedPreceding, Window.currentRow)
+    oldest_open = (
+        issued_rows.filter(F.col("due_date") <= F.col("as_of_date"))
+        .withColumn("_cum_due", F.sum("amount_due").over(due_order))
+        .join(ledger_paid, list(KEYS), "left")
+        .filter(F.col("_cum_due") > F.coalesce(F.col("_ledger_paid"), F.lit(0.0)) + F.lit(0.005))
+        .groupBy(*KEYS).agg(F.min("due_date").alias("_oldest_open_due"))
     )
     paid_rows = _events_as_of(payments, keys_df, day=F.col("paid_date"), lookback_days=None)
     in365 = _in_window(F.col("paid_date"), 365)
     paid = paid_rows.groupBy(*KEYS).agg(
-        F.sum("amount").alias("_paid"),
         F.count(F.when(in365, 1)).alias("payments_365d"),
         *[F.count(F.when(in365 & (F.col("method") == m), 1)).alias(f"_n_{m}") for m in PAYMENT_METHODS],
     )
@@ -317,13 +371,21 @@ def payment_features(keys_df: DataFrame, bills_df: DataFrame, payments_df: DataF
         .agg(F.avg("_late").alias("late_bill_share_365d"), F.count("*").alias("bills_due_365d"))
     )
     n = F.col("payments_365d")
+    balance = F.coalesce(F.col("_issued"), F.lit(0.0)) - F.coalesce(F.col("_ledger_paid"), F.lit(0.0))
+    past_due = F.greatest(balance - F.coalesce(F.col("_not_due"), F.lit(0.0)), F.lit(0.0))
     return (
-        keys_df.join(due, list(KEYS), "left")
+        keys_df.join(issued, list(KEYS), "left")
+        .join(ledger_paid, list(KEYS), "left")
+        .join(oldest_open, list(KEYS), "left")
         .join(paid, list(KEYS), "left")
         .join(on_time, list(KEYS), "left")
         .select(
             *KEYS,
-            (F.coalesce(F.col("_due"), F.lit(0.0)) - F.coalesce(F.col("_paid"), F.lit(0.0))).alias("arrears_usd"),
+            F.round(past_due, 2).alias("arrears_usd"),
+            F.round(F.greatest(-balance, F.lit(0.0)), 2).alias("credit_usd"),
+            F.when(past_due > 0.005, F.datediff(F.col("as_of_date"), F.col("_oldest_open_due")))
+            .otherwise(F.lit(0)).alias("days_past_due"),
+            _ratio(past_due, F.col("_last_bill")).alias("past_due_bill_ratio"),
             F.coalesce(n, F.lit(0)).alias("payments_365d"),
             *[_ratio(F.col(f"_n_{m}").cast("double"), n.cast("double")).alias(f"payment_share_{m}_365d")
               for m in PAYMENT_METHODS],
@@ -352,8 +414,13 @@ def collection_features(keys_df: DataFrame, collections_df: DataFrame) -> DataFr
             F.when(notice, F.struct(F.col("event_date"), F.col("event_id"))),
         )
         extra.append(latest.alias("_latest_past_due_usd"))
+    ago = F.datediff(F.col("as_of_date"), F.col("event_date"))
+    disconnect = F.col("event_type") == "disconnect_notice"
     agg = rows.groupBy(*KEYS).agg(
         *[F.count(F.when(F.col("event_type") == t, 1)).alias(f"collections_{t}_365d") for t in COLLECTION_EVENTS],
+        F.count(F.when(notice & (ago < 45), 1)).alias("past_due_notices_45d"),
+        F.count(F.when(notice & (ago < 90), 1)).alias("past_due_notices_90d"),
+        F.count(F.when(disconnect & (ago < 90), 1)).alias("disconnect_notices_90d"),
         *extra,
     )
     if "amount_past_due" not in collections_df.columns:
@@ -368,13 +435,17 @@ def collection_features(keys_df: DataFrame, collections_df: DataFrame) -> DataFr
 
 def contact_features(keys_df: DataFrame, contacts_df: DataFrame, *, time_zone: str) -> DataFrame:
     """Contacts in 90d/365d, by reason (365d), FCR share and mean handle time (365d), contacts
-    without first-contact resolution in the recent window."""
+    without first-contact resolution in the recent window and the trailing year, complaints in the
+    recent window."""
     rows = _events_as_of(contacts_df, keys_df, day=local_date(F.col("started_at"), time_zone=time_zone),
                          lookback_days=365)
     fcr = F.col("first_contact_resolution")
     return rows.groupBy(*KEYS).agg(
         F.count(F.when(_in_window(F.col("_event_day"), 90), 1)).alias("contacts_90d"),
         F.count(F.when(_in_window(F.col("_event_day"), RECENT_DAYS) & ~fcr, 1)).alias("unresolved_contacts_180d"),
+        F.count(F.when(~fcr, 1)).alias("unresolved_contacts_365d"),
+        F.count(F.when(_in_window(F.col("_event_day"), RECENT_DAYS) & (F.col("reason") == "complaint"), 1)).alias(
+            "complaints_180d"),
         F.count("*").alias("contacts_365d"),
         *[F.count(F.when(F.col("reason") == r, 1)).alias(f"contacts_{r}_365d") for r in CONTACT_REASONS],
         F.avg(F.when(fcr.isNotNull(), fcr.cast("double"))).alias("fcr_share_365d"),
@@ -383,8 +454,10 @@ def contact_features(keys_df: DataFrame, contacts_df: DataFrame, *, time_zone: s
 
 
 def outage_features(keys_df: DataFrame, outages_df: DataFrame, *, time_zone: str) -> DataFrame:
-    """Outages at the household's premise since its start_date: count, minutes, mean |ETR error| (365d);
-    minutes and the worst |ETR error| of the recent window (180d).
+    """Outages at the household's premise since its start_date: count, minutes, mean and worst |ETR
+    error|, the worst and mean signed error (restored - first ETR: late is positive, worse than
+    early), restorations more than 30 minutes late, the longest outage (365d); minutes and the
+    worst |ETR error| of the recent window (180d).
 
     ``keys_df`` needs premise_id and start_date too. Minutes and ETR error
     only for outages restored on or before as_of_date (local).
@@ -395,6 +468,7 @@ def outage_features(keys_df: DataFrame, outages_df: DataFrame, *, time_zone: str
         local_date(F.col("restored_at"), time_zone=time_zone).alias("_restored_day"),
         minutes_between(F.col("started_at"), F.col("restored_at")).alias("_minutes"),
         F.abs(minutes_between(F.col("first_etr"), F.col("restored_at"))).alias("_etr_error"),
+        minutes_between(F.col("first_etr"), F.col("restored_at")).alias("_etr_late"),
     )
     rows = (
         keys_df.select(*KEYS, "premise_id", "start_date")
@@ -409,6 +483,11 @@ def outage_features(keys_df: DataFrame, outages_df: DataFrame, *, time_zone: str
         F.avg(F.when(restored, F.col("_etr_error"))).alias("mean_etr_error_minutes_365d"),
         F.coalesce(F.sum(F.when(recent, F.col("_minutes"))), F.lit(0.0)).alias("outage_minutes_180d"),
         F.max(F.when(recent, F.col("_etr_error"))).alias("max_etr_error_minutes_180d"),
+        F.max(F.when(restored, F.col("_etr_error"))).alias("max_etr_error_minutes_365d"),
+        F.max(F.when(restored, F.greatest(F.col("_etr_late"), F.lit(0.0)))).alias("max_etr_late_minutes_365d"),
+        F.avg(F.when(restored, F.col("_etr_late"))).alias("mean_etr_signed_error_minutes_365d"),
+        F.count(F.when(restored & (F.col("_etr_late") > 30), 1)).alias("etr_missed_late_365d"),
+        F.max(F.when(restored, F.col("_minutes"))).alias("longest_outage_minutes_365d"),
     )
 
 
@@ -446,6 +525,32 @@ def marketing_features(keys_df: DataFrame, marketing_df: DataFrame, *, time_zone
     )
 
 
+def survey_history_features(keys_df: DataFrame, surveys_df: DataFrame, *, time_zone: str) -> DataFrame:
+    """What the household said before: responses dated (local) on or before as_of_date, so a
+    response's own day is never its feature (training rows sit the day before a response).
+
+    survey_responses_prior (count), last_csat/last_nps/last_ces (the latest answer to each),
+    mean_csat_prior/mean_nps_prior, days_since_last_survey. Needs account_id, survey_id,
+    responded_at, csat, nps, ces.
+    """
+    rows = _events_as_of(surveys_df, keys_df, day=local_date(F.col("responded_at"), time_zone=time_zone),
+                         lookback_days=None)
+    order = F.struct(F.col("responded_at"), F.col("survey_id"))
+
+    def latest(col: str) -> Column:
+        return F.max_by(F.col(col).cast("double"), F.when(F.col(col).isNotNull(), order))
+
+    return rows.groupBy(*KEYS).agg(
+        F.count("*").alias("survey_responses_prior"),
+        latest("csat").alias("last_csat"),
+        latest("nps").alias("last_nps"),
+        latest("ces").alias("last_ces"),
+        F.avg(F.col("csat").cast("double")).alias("mean_csat_prior"),
+        F.avg(F.col("nps").cast("double")).alias("mean_nps_prior"),
+        F.min(F.datediff(F.col("as_of_date"), F.col("_event_day"))).alias("days_since_last_survey"),
+    )
+
+
 # --- assembly --------------------------------------------------------------------------------
 
 def active_households(accounts_df: DataFrame, as_of_df: DataFrame) -> DataFrame:
@@ -467,9 +572,15 @@ COUNT_FEATURES_ZERO_WHEN_ABSENT = (
     *(f"contacts_{r}_365d" for r in CONTACT_REASONS),
     *(f"collections_{t}_365d" for t in COLLECTION_EVENTS),
     "outages_365d", "marketing_conversions_365d", "unresolved_contacts_180d",
+    "unresolved_contacts_365d", "complaints_180d", "etr_missed_late_365d", "past_due_notices_45d",
+    "past_due_notices_90d", "disconnect_notices_90d", "survey_responses_prior", "ev_block_nights_30d",
+    "ev_block_nights_prior_90d",
 )
 FLAG_FEATURES_FALSE_WHEN_ABSENT = (*(f"is_enrolled_{p}" for p in PROGRAMS), "has_unsubscribed")
-FLOAT_FEATURES_ZERO_WHEN_ABSENT = ("export_kwh_365d", "outage_minutes_365d", "outage_minutes_180d", "past_due_usd_45d")
+FLOAT_FEATURES_ZERO_WHEN_ABSENT = (
+    "export_kwh_365d", "outage_minutes_365d", "outage_minutes_180d", "past_due_usd_45d", "arrears_usd", "credit_usd",
+)
+INT_FEATURES_ZERO_WHEN_ABSENT = ("days_past_due",)
 
 
 def household_features(
@@ -490,11 +601,18 @@ def household_features(
     household_matches_df: DataFrame,
     households_df: DataFrame,
     census_df: DataFrame,
+    surveys_df: DataFrame | None = None,
+    keys_df: DataFrame | None = None,
+    data_start: date | None = None,
     base_temperature_f: float = BASE_TEMPERATURE_F,
     min_regression_days: int = 30,
     bill_shock_ratio: float = 1.5,
 ) -> DataFrame:
-    """gold/household_features: one row per account active on each of ``as_of_dates``.
+    """gold/household_features: one row per account active on each of ``as_of_dates``, or, with
+    ``keys_df`` (account_id, as_of_date), one row per key whose account exists (the rows training
+    needs at other dates, e.g. the day before each survey response; ``as_of_dates`` is then ignored).
+    ``surveys_df`` adds what the household said before (``survey_history_features``); ``data_start`` (the
+    first day of the data) adds ``history_days``.
 
     Inputs are silver tables (docs/layers.md). Output: household_id,
     as_of_date, customer_class, rate_plan, zip, account_tenure_days, the
@@ -504,12 +622,14 @@ def household_features(
     energy_burden (annual bill / income midpoint) and census_<column> of the
     zip. Never account_id, meter_id or premise_id.
     """
-    as_of_df = as_of_dates_df(accounts_df, as_of_dates)
     accounts = accounts_df.select(
         "account_id", "household_id", "premise_id", "meter_id", "start_date", "end_date",
         "customer_class", "rate_plan", "zip", "weather_station_id",
     )
-    base_df = active_households(accounts, as_of_df)
+    if keys_df is None:
+        base_df = active_households(accounts, as_of_dates_df(accounts_df, as_of_dates))
+    else:
+        base_df = accounts.join(keys_df.select(*KEYS).dropDuplicates(list(KEYS)), "account_id")
     keys_df = base_df.select(*KEYS)
     if ami_daily_df is None:
         if ami_df is None:
@@ -527,6 +647,8 @@ def household_features(
         program_features(keys_df, programs_df),
         marketing_features(keys_df, marketing_df, time_zone=time_zone),
     ]
+    if surveys_df is not None:
+        parts.append(survey_history_features(keys_df, surveys_df, time_zone=time_zone))
     df = base_df.select(
         *KEYS, "household_id", "premise_id", "customer_class", "rate_plan", "zip",
         F.datediff(F.col("as_of_date"), F.col("start_date")).alias("account_tenure_days"),
@@ -542,13 +664,59 @@ def household_features(
     filled["income_midpoint_usd"] = _income_midpoint(F.col("income_band"))
     filled["energy_burden"] = _ratio(F.col("annual_bill_usd"), filled["income_midpoint_usd"])
     for c in COUNT_FEATURES_ZERO_WHEN_ABSENT:
-        filled[c] = F.coalesce(F.col(c), F.lit(0)).cast("long")
+        if c in filled:  # survey_responses_prior only with surveys_df
+            filled[c] = F.coalesce(F.col(c), F.lit(0)).cast("long")
     for c in FLAG_FEATURES_FALSE_WHEN_ABSENT:
         filled[c] = F.coalesce(F.col(c), F.lit(False))
     for c in FLOAT_FEATURES_ZERO_WHEN_ABSENT:
         if c in filled:  # past_due_usd_45d only when collections carry amount_past_due
             filled[c] = F.coalesce(F.col(c), F.lit(0.0))
+    for c in INT_FEATURES_ZERO_WHEN_ABSENT:
+        filled[c] = F.coalesce(F.col(c), F.lit(0)).cast("int")
+    # How much history the windows saw (days of data up to as_of_date, at most a year): a training
+    # row early in the data sees less than a scoring row; the models see that, and training keeps
+    # only full-history rows when it has enough of them (models/train.py).
+    if data_start is not None:
+        filled["history_days"] = F.least(
+            F.datediff(F.col("as_of_date"), F.lit(data_start)) + 1, F.lit(365)).cast("int")
     leading = ["household_id", "as_of_date", "customer_class", "rate_plan", "zip", "account_tenure_days"]
     rest = [c for c in filled if c not in (*leading, "account_id", "premise_id")]
     ordered = [*leading, *[c for c in rest if c not in THIRD_PARTY_COLUMNS], *THIRD_PARTY_COLUMNS]
     return df.select(*[filled[c].alias(c) for c in dict.fromkeys(ordered)])
+
+
+RESPONSE_KEY_COLUMNS = ("household_id", "response_key")
+
+
+def survey_response_keys(surveys_df: DataFrame, *, time_zone: str) -> DataFrame:
+    """One row per survey response with an answer: account_id, as_of_date (the day before the
+    local response date), household_id, response_key (sha2 of survey_id, 32 hex), responded_at,
+    response_date, survey_type, csat, nps, ces."""
+    day = local_date(F.col("responded_at"), time_zone=time_zone)
+    return surveys_df.filter(F.col("csat").isNotNull() | F.col("nps").isNotNull() | F.col("ces").isNotNull()).select(
+        "account_id",
+        F.date_sub(day, 1).alias("as_of_date"),
+        "household_id",
+        F.substring(F.sha2(F.col("survey_id"), 256), 1, 32).alias("response_key"),
+        "responded_at",
+        day.alias("response_date"),
+        "survey_type",
+        F.col("csat").cast("int").alias("csat"),
+        F.col("nps").cast("int").alias("nps"),
+        F.col("ces").cast("int").alias("ces"),
+    )
+
+
+def survey_features(
+    surveys_df: DataFrame, accounts_df: DataFrame, *, time_zone: str, **inputs: object
+) -> DataFrame:
+    """gold/survey_features: one row per survey response (``survey_response_keys``) with the
+    household's features as of the day before it, computed by ``household_features`` with the
+    same inputs (``inputs``: its keyword arguments), so the response-level training rows and the
+    month-end scoring rows come from one definition of every feature."""
+    responses_df = survey_response_keys(surveys_df, time_zone=time_zone)
+    features_df = household_features(
+        accounts_df, as_of_dates=(), time_zone=time_zone, surveys_df=surveys_df,
+        keys_df=responses_df.select("account_id", "as_of_date"), **inputs,  # type: ignore[arg-type]
+    )
+    return responses_df.drop("account_id").join(features_df, ["household_id", "as_of_date"])

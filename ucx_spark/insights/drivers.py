@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ucx_spark.insights.base import suppress, with_segments
-from ucx_spark.models.explain import booster_from_bytes, source_contributions
+from ucx_spark.models.predictor import make_predictor
 from ucx_spark.models.score import LoadedModel
 from ucx_spark.models.spec import FeatureSpec
 
@@ -44,17 +44,16 @@ def household_shap(snapshot_df: DataFrame, model: LoadedModel) -> DataFrame:
     Needs household_id and ``model.spec.input_columns`` in ``snapshot_df``.
     """
     spark = snapshot_df.sparkSession
-    payload = spark.sparkContext.broadcast((model.booster_raw, model.spec.to_json()))
+    payload = spark.sparkContext.broadcast((model.payload, model.spec.to_json()))
     categorical = {name for name, _ in model.spec.categorical}
 
     def _explain(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         raw, spec_json = payload.value
-        booster = booster_from_bytes(raw)
-        spec = FeatureSpec.from_json(spec_json)
+        predictor = make_predictor(raw, FeatureSpec.from_json(spec_json))
         for pdf in batches:
             if pdf.empty:
                 continue
-            contribs, names = source_contributions(booster, spec, pdf)
+            contribs, names = predictor.source_contributions(pdf)
             values = np.column_stack(
                 [
                     np.full(len(pdf), np.nan)

@@ -1,95 +1,71 @@
-"""The plain baseline every candidate must beat: a linear model on standardised features.
+"""The plain baseline every candidate must beat, and the model that serves when none does.
 
-Logistic regression for the classifiers, ridge regression for CSAT (Spark ML,
-L2 penalty ``REG_PARAM``), on the same split, the same feature matrix
-(``FeatureSpec``: numeric columns plus one-hot levels) and, for CSAT, the same
-inverse-propensity weights as the tree models. Missing values take the
-training mean; every column is standardised with the training mean and
-standard deviation (constant columns drop out). If a tuned xgboost cannot beat
-this on honest validation, its extra capacity is fitting noise.
+Logistic regression for the classifiers, ridge regression for CSAT and NPS, on
+the same rows, matrix (``FeatureSpec``: numeric columns plus one-hot levels) and
+weights as the tree models. The hand-made part a careful analyst would add: a
+column whose values range beyond [-1.5, 1.5] on the training rows (minutes,
+dollars, counts) enters as a signed log, sign(x) log(1 + |x|); missing values
+take the training mean; every column is standardised with the training mean and
+standard deviation (constant columns drop out). The fitted model is a
+``predictor.LinearPredictor``: it scores, explains (coefficient x standardised
+value) and is registered like any other model when it wins.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import numpy as np
 
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-
-from ucx_spark.errors import DataError
+from ucx_spark.models.predictor import LinearParams, LinearPredictor, signed_log
 from ucx_spark.models.spec import FeatureSpec
 
-REG_PARAM = 0.01
-MAX_ITER = 200
+RIDGE_ALPHA = 1.0  # L2 penalty on standardised columns (sklearn Ridge's alpha)
+LOGISTIC_C = 1.0  # inverse L2 strength (sklearn LogisticRegression's C)
+LOG_ABOVE = 1.5  # a column reaching beyond +-1.5 enters as a signed log
+PARAMS: dict[str, object] = {
+    "algorithm": "ridge / L2 logistic regression (scikit-learn) on standardised columns",
+    "ridge_alpha": RIDGE_ALPHA,
+    "logistic_c": LOGISTIC_C,
+    "transform": f"signed log1p of columns beyond +-{LOG_ABOVE}; missing = training mean; standardised",
+}
 
 
-@dataclass(frozen=True)
-class Baseline:
-    algorithm: str
-    params: dict[str, object]
-    valid_pred_df: DataFrame  # label, score [, weight]
+def fit_linear(spec: FeatureSpec, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> LinearPredictor:
+    """Fit on matrix rows ``x`` (``spec.matrix``), labels ``y`` and optional weights; the
+    predictor's spec is ``spec`` with kind ``linear`` (binary: logistic; otherwise ridge)."""
+    from dataclasses import replace
 
+    from sklearn.linear_model import LogisticRegression, Ridge
 
-def _standardised(spec: FeatureSpec, train_df: DataFrame) -> tuple[list[str], list]:  # type: ignore[type-arg]
-    """(kept matrix columns, standardised column expressions) from one aggregation over training."""
-    mat_df = spec.with_matrix(train_df)
-    aggs = []
-    for i, name in enumerate(spec.encoded):
-        aggs += [F.avg(F.col(name)).alias(f"m{i}"), F.stddev_pop(F.col(name)).alias(f"s{i}")]
-    row = mat_df.agg(*aggs).first()
-    kept, exprs = [], []
-    for i, name in enumerate(spec.encoded):
-        mean, std = row[f"m{i}"], row[f"s{i}"]
-        if mean is None or std is None or std <= 1e-12:
-            continue
-        kept.append(name)
-        exprs.append(((F.coalesce(F.col(name), F.lit(mean)) - F.lit(mean)) / F.lit(std)).alias(name))
-    return kept, exprs
-
-
-def fit_baseline(
-    spec: FeatureSpec,
-    train_df: DataFrame,
-    valid_df: DataFrame,
-    *,
-    task: str,
-    weight_col: str | None = None,
-    score_min: float | None = None,
-    score_max: float | None = None,
-) -> Baseline:
-    """Fit on ``train_df`` (raw features + label [+ weight]) and score ``valid_df``."""
-    from pyspark.ml.classification import LogisticRegression
-    from pyspark.ml.feature import VectorAssembler
-    from pyspark.ml.functions import vector_to_array
-    from pyspark.ml.regression import LinearRegression
-
-    kept, exprs = _standardised(spec, train_df)
-    if not kept:
-        raise DataError("the baseline has no feature column that varies on the training rows")
-    extra = ["label", *([weight_col] if weight_col else [])]
-
-    def matrix(df: DataFrame) -> DataFrame:
-        mat_df = spec.with_matrix(df, *extra).select(*extra, *exprs)
-        return VectorAssembler(inputCols=kept, outputCol="features", handleInvalid="keep").transform(mat_df)
-
-    common = {"featuresCol": "features", "labelCol": "label", "regParam": REG_PARAM, "elasticNetParam": 0.0,
-              "maxIter": MAX_ITER, "standardization": False}
-    if weight_col:
-        common["weightCol"] = weight_col
-    fit_df = matrix(train_df).withColumn("label", F.col("label").cast("double"))
-    if task == "binary":
-        algorithm = "pyspark.ml LogisticRegression (L2)"
-        model = LogisticRegression(**common).fit(fit_df)
-        score = vector_to_array(F.col("probability"))[1]
+    with np.errstate(all="ignore"):
+        reach = np.nanmax(np.abs(x), axis=0) if len(x) else np.zeros(x.shape[1])
+    reach = np.where(np.isnan(reach), 0.0, reach)
+    logged = reach > LOG_ABOVE
+    z = x.astype(np.float64).copy()
+    z[:, logged] = signed_log(z[:, logged])
+    with np.errstate(all="ignore"):
+        means = np.nanmean(z, axis=0)
+        stds = np.nanstd(z, axis=0)
+    keep = np.isfinite(means) & np.isfinite(stds) & (stds > 1e-12)
+    if not keep.any():
+        raise ValueError("the baseline has no feature column that varies on the training rows")
+    cols = np.flatnonzero(keep)
+    zk = np.where(np.isnan(z[:, cols]), means[cols], z[:, cols])
+    zk = (zk - means[cols]) / stds[cols]
+    linear_spec = replace(spec, kind="linear")
+    if spec.task == "binary":
+        model = LogisticRegression(C=LOGISTIC_C, max_iter=1000)
+        model.fit(zk, y.astype(int), sample_weight=weight)
+        coef, intercept = model.coef_[0], float(model.intercept_[0])
     else:
-        algorithm = "pyspark.ml LinearRegression (ridge)"
-        model = LinearRegression(**common).fit(fit_df)
-        score = F.col("prediction")
-        if score_min is not None:
-            score = F.greatest(score, F.lit(score_min))
-        if score_max is not None:
-            score = F.least(score, F.lit(score_max))
-    pred_df = model.transform(matrix(valid_df)).select(*extra, score.cast("double").alias("score"))
-    params: dict[str, object] = {"algorithm": algorithm, "reg_param": REG_PARAM, "elastic_net": 0.0,
-                                 "standardised": "train mean/std, missing = train mean", "n_columns": len(kept)}
-    return Baseline(algorithm, params, pred_df)
+        model = Ridge(alpha=RIDGE_ALPHA)
+        model.fit(zk, y.astype(np.float64), sample_weight=weight)
+        coef, intercept = np.asarray(model.coef_, dtype=np.float64), float(model.intercept_)
+    params = LinearParams(
+        columns=tuple(spec.encoded[j] for j in cols),
+        means=tuple(float(v) for v in means[cols]),
+        stds=tuple(float(v) for v in stds[cols]),
+        logged=tuple(bool(v) for v in logged[cols]),
+        coef=tuple(float(v) for v in coef),
+        intercept=intercept,
+    )
+    return LinearPredictor(params, linear_spec)

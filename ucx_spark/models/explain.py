@@ -1,14 +1,12 @@
-"""SHAP explanations of the household models.
+"""Explanations of the household models: per-household drivers and the run's plots.
 
-The models are xgboost boosters, so exact TreeSHAP values come from the booster
-itself (``pred_contribs=True``: one column per matrix feature, the bias last),
-the same values ``shap.TreeExplainer`` computes, without a Python tree walk. At
-scale they are computed inside ``mapInPandas`` (see ``score.py``); the plots here
-use a bounded sample on the driver.
-
-Contributions of one-hot columns are summed back to their source column, so a
-driver is always a column of ``gold/household_features``. Units: log-odds for
-the classifiers, CSAT points for ``csat``.
+Contributions come from the model's predictor (``predictor.py``): exact
+TreeSHAP values from an xgboost booster (``pred_contribs``), or coefficient x
+standardised value of the linear baseline. Contributions of one-hot columns are
+summed back to their source column, so a driver is always a column of
+``gold/household_features``. Units: log-odds for the classifiers, answer
+points for CSAT and NPS. At scale they are computed inside ``mapInPandas``
+(``score.py``); the plots here use a bounded sample on the driver.
 """
 
 from __future__ import annotations
@@ -18,41 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
-from ucx_spark.models.spec import FeatureSpec
+from ucx_spark.models.predictor import Predictor
 
 TOP_K = 5
-
-
-def booster_from_bytes(raw: bytes | bytearray) -> xgb.Booster:
-    booster = xgb.Booster(params={"nthread": 1})
-    booster.load_model(bytearray(raw))
-    return booster
-
-
-def dmatrix(spec: FeatureSpec, pdf: pd.DataFrame) -> xgb.DMatrix:
-    return xgb.DMatrix(spec.matrix(pdf), missing=np.nan, feature_names=list(spec.encoded), nthread=1)
-
-
-def predict(booster: xgb.Booster, spec: FeatureSpec, pdf: pd.DataFrame) -> np.ndarray:
-    """Scores of a pandas batch: probability (binary) or clipped expected value (regression)."""
-    if len(pdf) == 0:
-        return np.empty(0, dtype=np.float64)
-    return spec.finish(booster.predict(dmatrix(spec, pdf)).astype(np.float64))
-
-
-def source_contributions(booster: xgb.Booster, spec: FeatureSpec, pdf: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """SHAP values per source column (n rows x n sources, bias dropped) and the source names."""
-    names = list(dict.fromkeys(spec.sources))
-    if len(pdf) == 0:
-        return np.empty((0, len(names))), names
-    contribs = booster.predict(dmatrix(spec, pdf), pred_contribs=True)[:, :-1].astype(np.float64)
-    index = {name: i for i, name in enumerate(names)}
-    out = np.zeros((contribs.shape[0], len(names)))
-    for j, source in enumerate(spec.sources):
-        out[:, index[source]] += contribs[:, j]
-    return out, names
 
 
 def top_drivers(contribs: np.ndarray, names: list[str], *, k: int = TOP_K) -> list[list[dict[str, object]]]:
@@ -79,7 +46,7 @@ def global_importance(contribs: np.ndarray, names: list[str]) -> list[tuple[str,
 
 
 def shap_summary_plot(
-    booster: xgb.Booster, spec: FeatureSpec, sample_pdf: pd.DataFrame, path: Path, *, title: str, max_display: int = 15
+    predictor: Predictor, sample_pdf: pd.DataFrame, path: Path, *, title: str, max_display: int = 15
 ) -> list[tuple[str, float]]:
     """Beeswarm summary plot of a bounded sample to ``path`` (PNG); returns the global importance."""
     import matplotlib
@@ -88,7 +55,8 @@ def shap_summary_plot(
     import matplotlib.pyplot as plt
     import shap
 
-    contribs, names = source_contributions(booster, spec, sample_pdf)
+    spec = predictor.spec
+    contribs, names = predictor.source_contributions(sample_pdf)
     values = np.full(contribs.shape, np.nan)
     for i, name in enumerate(names):
         if name in spec.numeric:
@@ -104,7 +72,8 @@ def shap_summary_plot(
     return global_importance(contribs, names)
 
 
-def calibration_plot(bins_pdf: pd.DataFrame, path: Path, *, title: str, task: str) -> None:
+def calibration_plot(bins_pdf: pd.DataFrame, path: Path, *, title: str, task: str,
+                     lo_hi: tuple[float, float] | None = None) -> None:
     """Reliability plot from per-bin means (columns mean_score, mean_label, n): a model-sized table."""
     import matplotlib
 
@@ -112,13 +81,13 @@ def calibration_plot(bins_pdf: pd.DataFrame, path: Path, *, title: str, task: st
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 5))
-    lo, hi = (0.0, 1.0) if task == "binary" else (1.0, 5.0)
+    lo, hi = lo_hi or ((0.0, 1.0) if task == "binary" else (1.0, 5.0))
     ax.plot([lo, hi], [lo, hi], linestyle="--", color="grey", label="perfect")
     sizes = 20 + 200 * bins_pdf["n"] / max(float(bins_pdf["n"].max()), 1.0) if len(bins_pdf) else 20
     ax.scatter(bins_pdf["mean_score"], bins_pdf["mean_label"], s=sizes, label="validation bins")
     ax.plot(bins_pdf["mean_score"], bins_pdf["mean_label"])
-    ax.set_xlabel("mean predicted" + (" probability" if task == "binary" else " CSAT"))
-    ax.set_ylabel("observed" + (" rate" if task == "binary" else " mean CSAT"))
+    ax.set_xlabel("mean predicted" + (" probability" if task == "binary" else " answer"))
+    ax.set_ylabel("observed" + (" rate" if task == "binary" else " mean answer"))
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_title(title)

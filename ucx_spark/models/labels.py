@@ -76,6 +76,35 @@ def _in_window(event_date: Column) -> Column:
     return (event_date > F.col("as_of_date")) & (event_date <= F.col("window_end"))
 
 
+EV_ADOPTED_REASON = "already enrolled in ev_rate or ev_charger_rebate (not at risk of a first adoption)"
+IN_COLLECTIONS_REASON = "in the disconnection process (a disconnect_notice or disconnect in the last 6 months)"
+
+
+def ev_adopted(population_df: DataFrame, programs_df: DataFrame) -> DataFrame:
+    """household_id, as_of_date of the population rows outside the EV model's population: an
+    enrollment in an EV program on or before as_of_date (still enrolled or not)."""
+    ev_df = programs_df.filter(F.col("program").isin(*EV_PROGRAMS)).select("household_id", "enrolled_on")
+    return (
+        _population(population_df).join(ev_df, "household_id")
+        .filter(F.col("enrolled_on") <= F.col("as_of_date"))
+        .select("household_id", "as_of_date").distinct()
+    )
+
+
+def in_collections(population_df: DataFrame, collections_df: DataFrame, *,
+                   lookback_months: int = PAYMENT_LOOKBACK_MONTHS) -> DataFrame:
+    """household_id, as_of_date of the population rows outside the payment-risk population: a
+    disconnect_notice or disconnect in (as_of_date - lookback, as_of_date]."""
+    events_df = collections_df.filter(F.col("event_type").isin("disconnect_notice", "disconnect")).select(
+        "household_id", "event_date")
+    recent = (F.col("event_date") > F.add_months(F.col("as_of_date"), -lookback_months)) & (
+        F.col("event_date") <= F.col("as_of_date"))
+    return (
+        _population(population_df).join(events_df, "household_id").filter(recent)
+        .select("household_id", "as_of_date").distinct()
+    )
+
+
 def ev_adoption_labels(
     population_df: DataFrame,
     programs_df: DataFrame,
@@ -89,19 +118,14 @@ def ev_adoption_labels(
     (household_id, program, enrolled_on). Returns LABEL_COLUMNS.
     """
     pop_df = _window(_population(population_df), horizon_months=horizon_months, data_end=data_end)
+    pop_df = pop_df.join(ev_adopted(pop_df, programs_df), ["household_id", "as_of_date"], "left_anti")
     ev_df = programs_df.filter(F.col("program").isin(*EV_PROGRAMS)).select(
         "household_id", F.col("enrolled_on").alias("event_date")
     )
-    joined_df = pop_df.join(ev_df, "household_id", "left")
-    agg_df = joined_df.groupBy(*pop_df.columns).agg(
-        F.max(F.when(F.col("event_date") <= F.col("as_of_date"), 1).otherwise(0)).alias("_adopted_before"),
+    agg_df = pop_df.join(ev_df, "household_id", "left").groupBy(*pop_df.columns).agg(
         F.min(F.when(_in_window(F.col("event_date")), F.col("event_date"))).alias("label_event_date"),
     )
-    return (
-        agg_df.filter(F.col("_adopted_before") == 0)
-        .withColumn("label", F.col("label_event_date").isNotNull().cast("double"))
-        .select(*LABEL_COLUMNS)
-    )
+    return agg_df.withColumn("label", F.col("label_event_date").isNotNull().cast("double")).select(*LABEL_COLUMNS)
 
 
 def payment_risk_labels(
@@ -118,25 +142,13 @@ def payment_risk_labels(
     (household_id, event_date, event_type). Returns LABEL_COLUMNS.
     """
     pop_df = _window(_population(population_df), horizon_months=horizon_months, data_end=data_end)
-    events_df = collections_df.filter(F.col("event_type").isin("disconnect_notice", "disconnect")).select(
-        "household_id", "event_date", "event_type"
+    pop_df = pop_df.join(in_collections(pop_df, collections_df, lookback_months=lookback_months),
+                         ["household_id", "as_of_date"], "left_anti")
+    notices_df = collections_df.filter(F.col("event_type") == "disconnect_notice").select("household_id", "event_date")
+    agg_df = pop_df.join(notices_df, "household_id", "left").groupBy(*pop_df.columns).agg(
+        F.min(F.when(_in_window(F.col("event_date")), F.col("event_date"))).alias("label_event_date"),
     )
-    joined_df = pop_df.join(events_df, "household_id", "left")
-    recent = (
-        (F.col("event_date") > F.add_months(F.col("as_of_date"), -lookback_months))
-        & (F.col("event_date") <= F.col("as_of_date"))
-    )
-    agg_df = joined_df.groupBy(*pop_df.columns).agg(
-        F.max(F.when(recent, 1).otherwise(0)).alias("_in_collections"),
-        F.min(
-            F.when((F.col("event_type") == "disconnect_notice") & _in_window(F.col("event_date")), F.col("event_date"))
-        ).alias("label_event_date"),
-    )
-    return (
-        agg_df.filter(F.col("_in_collections") == 0)
-        .withColumn("label", F.col("label_event_date").isNotNull().cast("double"))
-        .select(*LABEL_COLUMNS)
-    )
+    return agg_df.withColumn("label", F.col("label_event_date").isNotNull().cast("double")).select(*LABEL_COLUMNS)
 
 
 def csat_labels(

@@ -1,11 +1,13 @@
 """Model registry: ``ucx_<model>`` names, champion/challenger aliases.
 
-A new version takes the ``champion`` alias only when it beats the current
-champion *on the same validation data*: the champion is re-evaluated on the
-new validation set (never compared through the metric it logged on older
-data). Otherwise the new version gets ``challenger`` and the champion stays.
-A champion that cannot be evaluated on the new data (its input columns are gone
-from the feature table) could not score either, so the new version replaces it.
+A new version takes the ``champion`` alias unless the current champion beats
+it on data both can be judged on fairly (``Comparison``, supplied by training):
+the same rows and split when both were trained on the same data (their logged
+honest metrics), or the rows after the champion's data end, which it never saw.
+When no fair comparison exists (no such rows, or the champion cannot read the
+current features) the newer version replaces it and the reason says so. Ties
+keep the champion. The version that is registered is already the winner of its
+own run against the plain baseline (``train.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ def champion_uri(model: str) -> str:
 
 
 @dataclass(frozen=True)
+class Comparison:
+    """The champion's and the new version's metric on the same rows, and what rows they are."""
+
+    champion_value: float
+    new_value: float
+    basis: str
+
+
+@dataclass(frozen=True)
 class Promotion:
     name: str
     version: str
@@ -38,7 +49,7 @@ class Promotion:
     metric: str
     new_value: float
     champion_version: str | None  # the champion before this decision
-    champion_value: float | None  # its metric on the same validation data
+    champion_value: float | None  # its metric on the rows of the comparison
     reason: str
 
 
@@ -49,7 +60,8 @@ def current_champion(client: MlflowClient, name: str) -> str | None:
         return None
 
 
-def _better(new: float, old: float, *, greater_is_better: bool, min_delta: float) -> bool:
+def better(new: float, old: float, *, greater_is_better: bool, min_delta: float = 0.0) -> bool:
+    """``new`` beats ``old`` (NaN never wins; anything beats NaN)."""
     if math.isnan(new):
         return False
     if math.isnan(old):
@@ -64,21 +76,14 @@ def promote(
     *,
     metric: str,
     new_value: float,
-    evaluate: Callable[[str], float | None],
+    compare: Callable[[str], Comparison | None],
     greater_is_better: bool = True,
     min_delta: float = 0.0,
-    baseline_value: float | None = None,
 ) -> Promotion:
-    """Set ``champion`` or ``challenger`` on ``name`` version ``version``.
+    """Set ``champion`` or ``challenger`` on ``name`` version ``version`` (see the module doc).
 
-    ``evaluate(model_uri)`` scores a model version on the new version's
-    validation data and returns its ``metric`` (None when it cannot be
-    evaluated there). Ties keep the champion. With ``baseline_value`` (the
-    plain baseline's metric on the same validation rows) a version that does
-    not beat it stays challenger, whatever the champion: extra capacity that
-    does not beat a linear model is fitting noise. A NaN baseline (the metric
-    is undefined on so few rows, e.g. one class) cannot judge: the rule is
-    skipped and the reason says so.
+    ``compare(champion_version)`` returns the two versions' metric on rows both can be judged
+    on, or None when there are none.
     """
     version = str(version)
     old = current_champion(client, name)
@@ -86,19 +91,19 @@ def promote(
     if old is None or old == version:
         alias, reason = CHAMPION, "first version" if old is None else "already champion"
     else:
-        old_value = evaluate(f"models:/{name}/{old}")
-        if old_value is None:
-            alias, reason = CHAMPION, f"champion v{old} cannot be evaluated on the current features"
-        elif _better(new_value, old_value, greater_is_better=greater_is_better, min_delta=min_delta):
-            alias, reason = CHAMPION, f"{metric} {new_value:.4f} beats champion v{old} {old_value:.4f} on the same validation data"
+        comparison = compare(old)
+        if comparison is None:
+            alias, reason = CHAMPION, (f"replaces champion v{old}: no rows both can be judged on fairly "
+                                       "(same data, or data newer than the champion's)")
         else:
-            alias, reason = CHALLENGER, f"{metric} {new_value:.4f} does not beat champion v{old} {old_value:.4f} on the same validation data"
-    if baseline_value is not None and math.isnan(baseline_value):
-        reason += f"; the baseline's {metric} is undefined on these validation rows (too few to judge)"
-    elif baseline_value is not None and not _better(new_value, baseline_value, greater_is_better=greater_is_better,
-                                                    min_delta=min_delta):
-        alias = CHALLENGER
-        reason = f"{metric} {new_value:.4f} does not beat the baseline's {baseline_value:.4f} on the same validation data"
+            old_value = comparison.champion_value
+            new_here = comparison.new_value
+            if better(new_here, old_value, greater_is_better=greater_is_better, min_delta=min_delta):
+                alias = CHAMPION
+                reason = f"{metric} {new_here:.4f} beats champion v{old} {old_value:.4f}, {comparison.basis}"
+            else:
+                alias = CHALLENGER
+                reason = f"{metric} {new_here:.4f} does not beat champion v{old} {old_value:.4f}, {comparison.basis}"
     client.set_registered_model_alias(name, alias, version)
     if alias == CHAMPION:
         # a challenger alias left on the new champion would name it twice
@@ -108,9 +113,7 @@ def promote(
         except MlflowException:
             pass
     client.set_model_version_tag(name, version, "validation_metric", metric)
-    client.set_model_version_tag(name, version, f"validation_{metric}", f"{new_value:.6f}")
-    if baseline_value is not None:
-        client.set_model_version_tag(name, version, f"baseline_{metric}_same_data", f"{baseline_value:.6f}")
+    client.set_model_version_tag(name, version, f"validation_{metric}", repr(float(new_value)))  # exact: ties compare
     if old_value is not None:
         client.set_model_version_tag(name, version, f"champion_v{old}_{metric}_same_data", f"{old_value:.6f}")
     client.set_model_version_tag(name, version, "promotion", f"{alias}: {reason}")

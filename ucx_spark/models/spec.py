@@ -56,9 +56,14 @@ class FeatureSpec:
 
     numeric: tuple[str, ...]
     categorical: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    task: str = "binary"  # binary | regression
+    # binary (a probability) | regression (a clipped expected value) | ordinal (an expected value
+    # on integer answers score_min..score_max: a regression whose residual spread ``residual_sd``
+    # gives each answer's probability) | multiclass (one probability per answer)
+    task: str = "binary"
     score_min: float | None = None
     score_max: float | None = None
+    residual_sd: float | None = None
+    kind: str = "xgboost"  # the predictor: xgboost | linear (models/predictor.py)
     encoded: tuple[str, ...] = field(init=False)
     sources: tuple[str, ...] = field(init=False)
 
@@ -93,6 +98,8 @@ class FeatureSpec:
                 "task": self.task,
                 "score_min": self.score_min,
                 "score_max": self.score_max,
+                "residual_sd": self.residual_sd,
+                "kind": self.kind,
             },
             indent=1,
         )
@@ -106,7 +113,14 @@ class FeatureSpec:
             task=data["task"],
             score_min=data.get("score_min"),
             score_max=data.get("score_max"),
+            residual_sd=data.get("residual_sd"),
+            kind=data.get("kind", "xgboost"),
         )
+
+    @property
+    def classes(self) -> np.ndarray:
+        """The integer answers of an ordinal or multiclass model (score_min..score_max)."""
+        return np.arange(int(self.score_min or 0), int(self.score_max or 0) + 1, dtype=np.float64)
 
     # ----------------------------------------------------------------- Spark side
     def spark_columns(self) -> list[Column]:
@@ -158,8 +172,9 @@ def candidate_columns(schema: T.StructType, *, exclude: frozenset[str] = EXCLUDE
     return numeric, strings
 
 
-def fit_spec(
-    train_df: DataFrame,
+def fit_spec_pandas(
+    train_pdf: pd.DataFrame,
+    schema: T.StructType,
     *,
     task: str,
     score_min: float | None = None,
@@ -167,24 +182,16 @@ def fit_spec(
     exclude: frozenset[str] = EXCLUDED,
     max_levels: int = MAX_LEVELS,
 ) -> FeatureSpec:
-    """Choose features on the training rows: numeric/boolean columns, and string
-    columns with at most ``max_levels`` distinct values (levels by frequency)."""
-    numeric, strings = candidate_columns(train_df.schema, exclude=exclude)
+    """Choose features on the training rows (handed to pandas; ``schema`` their Spark schema):
+    numeric/boolean columns, and string columns with 2..``max_levels`` levels (by frequency)."""
+    numeric, strings = candidate_columns(schema, exclude=exclude)
+    numeric = [c for c in numeric if c in train_pdf.columns]
     categorical: list[tuple[str, tuple[str, ...]]] = []
-    if strings:
-        # One small aggregation: up to max_levels+1 most frequent values per column.
-        stacked_df = train_df.select(
-            F.explode(F.array(*[F.struct(F.lit(s).alias("c"), F.col(s).alias("v")) for s in strings])).alias("x")
-        ).select("x.c", "x.v")
-        counts = (
-            stacked_df.filter(F.col("v").isNotNull())
-            .groupBy("c", "v")
-            .count()
-            .orderBy("c", F.desc("count"), "v")
-        )
-        by_col: dict[str, list[str]] = {}
-        distinct_per_col = dict(counts.groupBy("c").count().collect())
-        for row in counts.filter(F.col("c").isin([s for s in strings if distinct_per_col.get(s, 0) <= max_levels])).collect():
-            by_col.setdefault(row["c"], []).append(row["v"])
-        categorical = [(s, tuple(by_col[s])) for s in strings if s in by_col and len(by_col[s]) >= 2]
+    for s in strings:
+        if s not in train_pdf.columns:
+            continue
+        counts = train_pdf[s].dropna().astype(str).value_counts()
+        if 2 <= len(counts) <= max_levels:
+            ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            categorical.append((s, tuple(v for v, _ in ordered)))
     return FeatureSpec(tuple(numeric), tuple(categorical), task=task, score_min=score_min, score_max=score_max)

@@ -1,98 +1,111 @@
-"""Training of the household models on Spark (xgboost.spark, barrier mode).
+"""Training of the household models: honest selection, a baseline that may win, a refit that
+is registered.
 
 One ``train_model`` call, inside an MLflow parent run:
 
-1. labels with honest time (``labels.py``), leak check;
-2. honest split (``validation.py``): validation households never train, and
-   training label windows end before the validation as-of dates (purged);
-   checked by ``validation.check_split``;
-3. CSAT only: a response-propensity classifier (did the household answer?) on
-   the training population; respondents get stabilised inverse-propensity
-   weights ``mean(responded) / p`` (p clipped to [0.05, 1], weights capped at 20)
-   so the regressor learns for the whole population, not for who answers;
-4. a plain baseline (``baseline.py``: logistic / ridge on standardised
-   features) on the same split and weights, logged as its own nested run;
-5. Optuna tunes SparkXGBClassifier / SparkXGBRegressor on the honest validation
-   metric, each trial a nested run;
-6. the best trial's model is logged (pyfunc with signature and input example),
-   with metrics, its lift over the baseline, feature list, data versions, SHAP
-   summary and calibration plots, then registered as ``ucx_<model>`` and
-   promoted (``registry.py``): champion only if it beats the baseline and the
-   current champion on the same validation rows.
-
-The registered model is the one fitted on the training rows, so its
-validation metrics are honest and comparable with the champion's and the
-baseline's on the same rows.
+1. rows (``datasets.py``): as-of rows with labels from the window after them
+   (EV adoption, payment risk), or one row per survey response with the
+   features of the day before it (CSAT, NPS); full-history rows when there are
+   enough; handed to the driver once, bounded;
+2. CSAT and NPS: a response-propensity classifier (did the household answer
+   within 6 months?) on the month-end population; each response row gets the
+   stabilised inverse-propensity weight ``mean(responded) / p`` (p clipped to
+   [0.05, 1], capped at 20) so the model learns for the whole population;
+3. honest split (``validation.py``): household x time holdout with a purge, or,
+   when its validation rows are too few to judge, out-of-fold over household
+   folds; ``check_split`` guards both;
+4. the plain baseline (``baseline.py``) judged on the same rows, its own nested run;
+5. Optuna tunes an xgboost booster (trained on the driver: the rows are
+   model-sized) on the honest metric, each trial a nested run; NPS also tries a
+   multi-class booster over the answers with the best parameters and keeps
+   whichever has the lower ranked probability score;
+6. the winner: the tuned booster if it beats the baseline on the same rows,
+   else the baseline (``--allow-below-baseline`` keeps the booster), so a model
+   always exists and every household gets every score; the run says which won;
+7. the winner is refitted on every usable row (all households, all dates) in a
+   nested ``refit`` run and that model is registered as ``ucx_<model>`` and
+   promoted (``registry.py``): champion if the current champion does not beat it
+   on data both can be judged on.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import json
-import logging
+import math
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
+import pandas as pd
 import xgboost as xgb
-from pyspark.sql import DataFrame, Window
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame
 
 from ucx_spark.errors import DataError
-from ucx_spark.models import explain, labels, registry, tune, validation
-from ucx_spark.models.baseline import fit_baseline
-from ucx_spark.models.score import MODEL_CODE_PATH, LoadedModel, load_model, predict_frame
-from ucx_spark.models.spec import FeatureSpec, fit_spec
+from ucx_spark.models import datasets, explain, labels, registry, tune, validation
+from ucx_spark.models.baseline import PARAMS as BASELINE_PARAMS
+from ucx_spark.models.baseline import fit_linear
+from ucx_spark.models.metrics import answer_scores, binary_scores, calibration_table, ranked_probability_score
+from ucx_spark.models.predictor import Prediction, Predictor, XGBPredictor, ordinal_probabilities
+from ucx_spark.models.score import MODEL_CODE_PATH, LoadedModel, load_model
+from ucx_spark.models.spec import FeatureSpec, fit_spec_pandas
 from ucx_spark.progress import say
 
-KEYS = ("household_id", "as_of_date")
 PROPENSITY_CLIP = 0.05
 MAX_WEIGHT = 20.0
 SHAP_SAMPLE_ROWS = 2000
+MIN_COMPARE_ROWS = 50
 PROPENSITY_PARAMS: dict[str, Any] = {
-    "max_depth": 3,
-    "learning_rate": 0.1,
-    "n_estimators": 100,
-    "min_child_weight": 5.0,
-    "subsample": 0.9,
+    "max_depth": 3, "learning_rate": 0.1, "n_estimators": 100, "min_child_weight": 5.0, "subsample": 0.9,
 }
 
 
 @dataclass(frozen=True)
 class ModelDef:
     name: str
-    task: str  # binary | regression
-    metric: str  # primary validation metric (Optuna objective and champion rule)
+    task: str  # binary | regression | ordinal
+    metric: str  # primary validation metric (Optuna objective, winner and champion rules)
+    rows: str = "as_of"  # as_of | responses
+    target: str | None = None  # responses: the survey column answered
     greater_is_better: bool = True
     score_min: float | None = None
     score_max: float | None = None
-    # Domain knowledge as monotone constraints (feature -> +1 / -1): the score
-    # may only rise (+1) or fall (-1) with the feature, all else equal. Trees
-    # otherwise fit noise wiggles, and a what-if of a higher bill could then
-    # raise predicted CSAT for some households. Features absent from the
-    # feature table are ignored.
+    # Domain knowledge as monotone constraints (feature -> +1 / -1): the score may only rise (+1)
+    # or fall (-1) with the feature, all else equal, so a what-if of a higher bill cannot raise
+    # predicted CSAT. Features absent from the table are ignored.
     monotone: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def weighted(self) -> bool:
+        return self.rows == "responses"
 
-CSAT_MONOTONE = {
+
+EXPERIENCE_MONOTONE = {
     "bill_shock_ratio": -1, "max_bill_shock_ratio_180d": -1, "is_bill_shock": -1, "energy_burden": -1,
     "arrears_usd": -1, "outage_minutes_365d": -1, "mean_etr_error_minutes_365d": -1, "fcr_share_365d": 1,
-    "outage_minutes_180d": -1, "max_etr_error_minutes_180d": -1, "unresolved_contacts_180d": -1, "past_due_usd_45d": -1,
+    "outage_minutes_180d": -1, "max_etr_error_minutes_180d": -1, "unresolved_contacts_180d": -1,
+    "past_due_usd_45d": -1, "unresolved_contacts_365d": -1, "complaints_180d": -1, "max_etr_late_minutes_365d": -1,
+    "max_etr_error_minutes_365d": -1, "etr_missed_late_365d": -1, "days_past_due": -1,
+    "last_csat": 1, "mean_csat_prior": 1, "last_nps": 1, "mean_nps_prior": 1,
 }
 PAYMENT_RISK_MONOTONE = {
     "energy_burden": 1, "arrears_usd": 1, "last_bill_usd": 1, "mean_bill_12_usd": 1, "annual_bill_usd": 1,
     "collections_past_due_notice_365d": 1, "income_midpoint_usd": -1, "payment_share_autopay_365d": -1,
-    "past_due_usd_45d": 1,
+    "past_due_usd_45d": 1, "days_past_due": 1, "past_due_notices_90d": 1,
 }
 MODELS: dict[str, ModelDef] = {
     "ev_adoption": ModelDef("ev_adoption", "binary", "auc"),
     "payment_risk": ModelDef("payment_risk", "binary", "auc", monotone=PAYMENT_RISK_MONOTONE),
-    "csat": ModelDef("csat", "regression", "spearman", score_min=1.0, score_max=5.0, monotone=CSAT_MONOTONE),
+    "csat": ModelDef("csat", "regression", "spearman", rows="responses", target="csat", score_min=1.0,
+                     score_max=5.0, monotone=EXPERIENCE_MONOTONE),
+    "nps": ModelDef("nps", "ordinal", "spearman", rows="responses", target="nps", score_min=0.0, score_max=10.0,
+                    monotone=EXPERIENCE_MONOTONE),
 }
 
 
@@ -108,162 +121,142 @@ class ModelTrainResult:
     status: str  # trained | skipped
     reason: str = ""
     run_id: str | None = None
+    refit_run_id: str | None = None
     registered_name: str | None = None
     version: str | None = None
     alias: str | None = None
+    winner: str = ""  # xgboost | baseline
     metrics: dict[str, float] = field(default_factory=dict)
     n_train: int = 0
     n_valid: int = 0
+    n_refit: int = 0
     validation_scheme: str = ""
     train_as_of: list[str] = field(default_factory=list)
     valid_as_of: list[str] = field(default_factory=list)
     top_features: list[tuple[str, float]] = field(default_factory=list)
 
 
-# --------------------------------------------------------------------------- metrics
-
-
-def binary_metrics(pred_df: DataFrame, *, label: str = "label", score: str = "score") -> dict[str, float]:
-    """AUC, PR-AUC (Spark evaluators), Brier score, log loss, base rate, n of a scored frame."""
-    from pyspark.ml.evaluation import BinaryClassificationEvaluator
-
-    df = pred_df.select(F.col(label).cast("double").alias("label"), F.col(score).cast("double").alias("score")).cache()
-    try:
-        row = df.agg(
-            F.count("*").alias("n"),
-            F.avg("label").alias("base_rate"),
-            F.avg((F.col("score") - F.col("label")) ** 2).alias("brier"),
-            F.avg(
-                -(
-                    F.col("label") * F.log(F.greatest(F.col("score"), F.lit(1e-7)))
-                    + (1 - F.col("label")) * F.log(F.greatest(1 - F.col("score"), F.lit(1e-7)))
-                )
-            ).alias("log_loss"),
-            F.countDistinct("label").alias("classes"),
-        ).first()
-        out = {k: float(row[k]) if row[k] is not None else float("nan") for k in ("n", "base_rate", "brier", "log_loss")}
-        if int(row["classes"]) < 2:
-            out["auc"] = out["pr_auc"] = float("nan")
-        else:
-            ev = BinaryClassificationEvaluator(rawPredictionCol="score", labelCol="label")
-            out["auc"] = float(ev.setMetricName("areaUnderROC").evaluate(df))
-            out["pr_auc"] = float(ev.setMetricName("areaUnderPR").evaluate(df))
-        return out
-    finally:
-        df.unpersist()
-
-
-def _average_rank(df: DataFrame, col: str, out: str) -> DataFrame:
-    """Average (tie-aware) rank of ``col`` as ``out``: a window over the distinct values only."""
-    counts_df = df.groupBy(col).agg(F.count("*").alias("_n"))
-    w = Window.orderBy(col).rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    ranks_df = counts_df.withColumn("_cum", F.sum("_n").over(w)).select(
-        col, (F.col("_cum") - (F.col("_n") - 1) / 2.0).alias(out)
-    )
-    return df.join(ranks_df, col)
-
-
-def regression_metrics(
-    pred_df: DataFrame, *, label: str = "label", score: str = "score", weight: str | None = None
-) -> dict[str, float]:
-    """MAE, RMSE, Spearman (tie-aware ranks, in Spark), mean label/score, n; weighted MAE when ``weight``."""
-    cols = [F.col(label).cast("double").alias("label"), F.col(score).cast("double").alias("score")]
-    cols.append(F.col(weight).cast("double").alias("w") if weight else F.lit(1.0).alias("w"))
-    df = pred_df.select(*cols).cache()
-    try:
-        row = df.agg(
-            F.count("*").alias("n"),
-            F.avg(F.abs(F.col("score") - F.col("label"))).alias("mae"),
-            F.sqrt(F.avg((F.col("score") - F.col("label")) ** 2)).alias("rmse"),
-            (F.sum(F.col("w") * F.abs(F.col("score") - F.col("label"))) / F.sum("w")).alias("weighted_mae"),
-            F.avg("label").alias("mean_label"),
-            F.avg("score").alias("mean_score"),
-        ).first()
-        out = {k: float(row[k]) if row[k] is not None else float("nan") for k in row.asDict()}
-        ranked_df = _average_rank(_average_rank(df, "label", "_rl"), "score", "_rs")
-        rho = ranked_df.agg(F.corr("_rl", "_rs")).first()[0]
-        out["spearman"] = float(rho) if rho is not None else float("nan")
-        if not weight:
-            out.pop("weighted_mae")
-        return out
-    finally:
-        df.unpersist()
-
-
-def calibration_bins(pred_df: DataFrame, *, task: str, label: str = "label", score: str = "score") -> DataFrame:
-    """Per-bin mean score and mean label (10 probability bins; 0.25-point CSAT bins): a tiny table."""
-    bin_col = F.floor(F.col(score) * 10) / 10 if task == "binary" else F.round(F.col(score) * 4) / 4
-    return (
-        pred_df.groupBy(bin_col.alias("bin"))
-        .agg(F.avg(score).alias("mean_score"), F.avg(label).alias("mean_label"), F.count("*").alias("n"))
-        .orderBy("bin")
-    )
-
-
 # --------------------------------------------------------------------------- fitting
 
 
-def fit_booster(
-    train_df: DataFrame,
-    spec: FeatureSpec,
-    params: dict[str, Any],
-    *,
-    task: str,
-    weight_col: str | None = None,
-    num_workers: int = 2,
-    seed: int = 42,
-) -> xgb.Booster:
-    """Distributed fit (xgboost.spark, barrier mode) on the matrix columns of ``train_df``
-    (``spec.encoded`` + ``label`` [+ weight]); returns the booster."""
-    from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
-
-    logging.getLogger("XGBoost-PySpark").setLevel(logging.WARNING)
-    cls = SparkXGBClassifier if task == "binary" else SparkXGBRegressor
-    kwargs: dict[str, Any] = {
-        "features_col": list(spec.encoded),
-        "label_col": "label",
-        "num_workers": num_workers,
-        "random_state": seed,
-        "verbosity": 0,
-        "missing": float("nan"),
-        "verbose": False,
-        **params,
-    }
-    if weight_col:
-        kwargs["weight_col"] = weight_col
-    estimator = cls(**kwargs)
-    return estimator.fit(train_df).get_booster()
+def xgb_params(params: dict[str, Any], task: str, *, seed: int, classes: int = 0) -> tuple[dict[str, Any], int]:
+    """(booster params, rounds) of a trial's parameters for ``task``."""
+    objective = {"binary": "binary:logistic", "multiclass": "multi:softprob"}.get(task, "reg:squarederror")
+    booster = {k: v for k, v in params.items() if k != "n_estimators"}
+    booster.update({"objective": objective, "seed": seed, "nthread": 2, "verbosity": 0, "tree_method": "hist"})
+    if task == "multiclass":
+        booster["num_class"] = classes
+        booster.pop("monotone_constraints", None)  # not supported for multi-class
+    return booster, int(params.get("n_estimators", 150))
 
 
-def _loaded(model: str, booster: xgb.Booster, spec: FeatureSpec, version: str = "candidate") -> LoadedModel:
-    return LoadedModel(model, version, bytes(booster.save_raw("ubj")), spec)
+def fit_xgb(spec: FeatureSpec, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None, params: dict[str, Any], *,
+            seed: int) -> XGBPredictor:
+    """A booster on matrix rows; for multiclass the labels are answers score_min..score_max."""
+    classes = len(spec.classes) if spec.task == "multiclass" else 0
+    target = y - (spec.score_min or 0) if spec.task == "multiclass" else y
+    booster_params, rounds = xgb_params(params, spec.task, seed=seed, classes=classes)
+    dtrain = xgb.DMatrix(x, label=target, weight=weight, missing=np.nan, feature_names=list(spec.encoded), nthread=2)
+    booster = xgb.train(booster_params, dtrain, num_boost_round=rounds)
+    return XGBPredictor(booster, replace(spec, kind="xgboost"))
 
 
-def evaluate_loaded(model_def: ModelDef, loaded: LoadedModel, valid_df: DataFrame, *, weight: str | None = None) -> dict[str, float]:
-    """Validation metrics of a model on ``valid_df`` (raw features + label [+ weight])."""
-    keep = ("label", weight) if weight else ("label",)
-    return scored_metrics(model_def, predict_frame(valid_df, loaded, keep=keep), weight=weight)
+Fit = Callable[[np.ndarray, np.ndarray, np.ndarray | None], Predictor]
 
 
-def scored_metrics(model_def: ModelDef, pred_df: DataFrame, *, weight: str | None = None) -> dict[str, float]:
-    """The task's validation metrics of a scored frame (label, score [, weight])."""
-    if model_def.task == "binary":
-        return binary_metrics(pred_df)
-    return regression_metrics(pred_df, weight=weight)
+@dataclass
+class Judged:
+    """A fitter judged on the split: its predictions on the judged rows and their metrics."""
+
+    metrics: dict[str, float]
+    pred: Prediction
+    raw: np.ndarray  # the learner's output on the judged rows (value or class probabilities)
+    residual_sd: float | None = None
 
 
-def _matrix(spec: FeatureSpec, df: DataFrame, *keep: str) -> DataFrame:
-    return spec.with_matrix(df, *keep)
+def judge(fit: Fit, spec: FeatureSpec, x: np.ndarray, frame: datasets.ModelFrame, split: validation.Split) -> Judged:
+    """Fit and predict under the split: holdout (train -> valid) or out of fold (each household
+    fold predicted by a model fitted on the others); metrics on the judged rows."""
+    y, w = frame.label, frame.weight
+    judged = split.valid
+    if not split.is_kfold:
+        model = fit(x[split.train], y[split.train], None if w is None else w[split.train])
+        raw = model.raw(x[judged])
+    else:
+        raw = None
+        for fold in np.unique(split.folds):
+            test = split.folds == fold
+            model = fit(x[~test], y[~test], None if w is None else w[~test])
+            out = model.raw(x[test])
+            if raw is None:
+                raw = np.zeros((len(x), *out.shape[1:]))
+            raw[test] = out
+        assert raw is not None
+    return _judged(spec, raw, y[judged], None if w is None else w[judged], model_kind=model.spec.kind)
 
 
-def _input_example(spec: FeatureSpec, df: DataFrame, rows: int = 5) -> Any:
-    cols = [F.col(c).cast("double").alias(c) for c in spec.numeric] + [F.col(c) for c, _ in spec.categorical]
-    return df.select(*cols).limit(rows).toPandas()
+def _judged(spec: FeatureSpec, raw: np.ndarray, y: np.ndarray, w: np.ndarray | None, *, model_kind: str) -> Judged:
+    sd = None
+    if spec.task == "ordinal":
+        value = np.clip(raw, spec.score_min, spec.score_max)
+        sd = float(np.sqrt(np.mean((y - value) ** 2))) if len(y) else 1.0
+    probe = replace(spec, kind=model_kind, residual_sd=sd)
+    pred = _prediction(probe, raw)
+    if spec.task == "binary":
+        return Judged(binary_scores(y, pred.score), pred, raw, sd)
+    metrics = answer_scores(y, pred, weight=w)
+    if spec.task in ("ordinal", "multiclass"):
+        probs = raw if spec.task == "multiclass" else ordinal_probabilities(pred_value(probe, raw), sd=sd or 1.0,
+                                                                            classes=spec.classes)
+        metrics["rps"] = ranked_probability_score(y, probs, spec.classes)
+        metrics["residual_sd"] = float(sd) if sd is not None else math.nan
+    return Judged(metrics, pred, raw, sd)
+
+
+def pred_value(spec: FeatureSpec, raw: np.ndarray) -> np.ndarray:
+    return np.clip(raw, spec.score_min, spec.score_max)
+
+
+def _prediction(spec: FeatureSpec, raw: np.ndarray) -> Prediction:
+    """The outputs of raw learner values, as ``Predictor.predict_matrix`` computes them."""
+
+    class _Raw(Predictor):
+        def __init__(self) -> None:
+            self.spec = spec
+
+        def raw(self, x: np.ndarray) -> np.ndarray:
+            return raw
+
+    return _Raw().predict_matrix(np.empty((len(raw), 0)))
+
+
+# --------------------------------------------------------------------------- response weights
+
+
+def response_weights(frame: datasets.ModelFrame, population: datasets.ModelFrame, *, seed: int) -> dict[str, float]:
+    """Add ``weight`` to ``frame`` (response rows) from a propensity model fitted on
+    ``population`` (month-end rows, label = answered within 6 months); its metrics."""
+    spec = fit_spec_pandas(population.pdf, population.schema, task="binary")
+    xp = spec.matrix(population.pdf)
+    y = population.label
+    rate = float(y.mean())
+    if len(np.unique(y)) < 2:
+        frame.pdf["weight"] = 1.0
+        return {"response_rate_train": rate}
+    model = fit_xgb(spec, xp, y, None, PROPENSITY_PARAMS, seed=seed)
+    p = model.predict(frame.pdf).score
+    frame.pdf["weight"] = np.minimum(rate / np.maximum(p, PROPENSITY_CLIP), MAX_WEIGHT)
+    fitted = model.predict(population.pdf).score
+    return {"response_rate_train": rate, "propensity_auc_in_sample": binary_scores(y, fitted)["auc"],
+            "mean_response_weight": float(frame.pdf["weight"].mean())}
+
+
+# --------------------------------------------------------------------------- logging helpers
 
 
 def _pip_requirements() -> list[str]:
     reqs = []
-    for dist in ("mlflow", "xgboost-cpu", "pandas", "numpy", "pyspark", "ucx-spark"):
+    for dist in ("mlflow", "xgboost-cpu", "pandas", "numpy", "scipy", "pyspark", "ucx-spark"):
         try:
             reqs.append(f"{dist}=={metadata.version(dist)}")
         except metadata.PackageNotFoundError:
@@ -271,51 +264,40 @@ def _pip_requirements() -> list[str]:
     return reqs
 
 
-def add_response_weights(
-    train_df: DataFrame,
-    valid_df: DataFrame,
-    spec: FeatureSpec,
-    *,
-    num_workers: int,
-    seed: int,
-) -> tuple[DataFrame, DataFrame, dict[str, float]]:
-    """Fit P(responded | features) on the training population and add ``weight`` =
-    mean(responded) / clip(p) (capped) to both frames; returns them with propensity metrics."""
-    prop_spec = dataclasses.replace(spec, task="binary", score_min=None, score_max=None)
-    prop_train_df = _matrix(prop_spec, train_df.withColumn("label", F.col("responded")), "label").cache()
-    booster = fit_booster(prop_train_df, prop_spec, PROPENSITY_PARAMS, task="binary", num_workers=num_workers, seed=seed)
-    prop_train_df.unpersist()
-    loaded = _loaded("propensity", booster, prop_spec)
-    rate = float(train_df.agg(F.avg("responded")).first()[0] or 0.0)
-
-    def weighted(df: DataFrame) -> DataFrame:
-        scored_df = predict_frame(df, loaded, keep=KEYS)
-        weight = F.least(F.lit(rate) / F.greatest(F.col("score"), F.lit(PROPENSITY_CLIP)), F.lit(MAX_WEIGHT))
-        return df.join(scored_df.select(*KEYS, weight.alias("weight"), F.col("score").alias("response_propensity")), list(KEYS))
-
-    valid_prop = binary_metrics(predict_frame(valid_df.withColumn("label", F.col("responded")), loaded, keep=("label",)))
-    metrics = {
-        "response_rate_train": rate,
-        "propensity_auc": valid_prop["auc"],
-        "propensity_brier": valid_prop["brier"],
-    }
-    return weighted(train_df), weighted(valid_df), metrics
+def log_predictor(predictor: Predictor, example_pdf: pd.DataFrame, *, name: str = "model") -> Any:
+    """Log ``predictor`` as a pyfunc ``HouseholdModel`` (signature, input example) in the active run."""
+    spec = predictor.spec
+    with tempfile.TemporaryDirectory(prefix="ucx-model-") as tmp:
+        payload_path = Path(tmp) / "model.bin"
+        payload_path.write_bytes(predictor.payload())
+        spec_path = Path(tmp) / "spec.json"
+        spec_path.write_text(spec.to_json(), encoding="utf-8")
+        pred = predictor.predict(example_pdf)
+        output = (pd.Series(pred.score, name="score") if pred.p_promoter is None
+                  else pd.DataFrame({"score": pred.score, "p_promoter": pred.p_promoter, "p_detractor": pred.p_detractor}))
+        signature = mlflow.models.infer_signature(example_pdf, output)
+        return mlflow.pyfunc.log_model(
+            name=name, python_model=str(MODEL_CODE_PATH),
+            artifacts={"payload": str(payload_path), "spec": str(spec_path)},
+            signature=signature, input_example=example_pdf, pip_requirements=_pip_requirements(),
+        )
 
 
-def _log_baseline(
-    model: str, model_def: ModelDef, spec: FeatureSpec, train_df: DataFrame, valid_df: DataFrame, *,
-    weight_col: str | None, experiment_id: str,
-) -> dict[str, float]:
-    """Fit the plain baseline on the split, log it as its own nested run; its validation metrics."""
-    base = fit_baseline(spec, train_df, valid_df, task=model_def.task, weight_col=weight_col,
-                        score_min=model_def.score_min, score_max=model_def.score_max)
-    metrics = scored_metrics(model_def, base.valid_pred_df, weight=weight_col)
-    with mlflow.start_run(run_name=f"{model}-baseline", nested=True, experiment_id=experiment_id):
-        mlflow.set_tags({"ucx.model": model, "ucx.role": "baseline"})
-        mlflow.log_params(base.params)
-        mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})
-    say(f"{model}: baseline ({base.algorithm}) {model_def.metric}={metrics.get(model_def.metric, float('nan')):.4f}")
-    return metrics
+def _input_example(spec: FeatureSpec, pdf: pd.DataFrame, rows: int = 5) -> pd.DataFrame:
+    out = pdf[spec.input_columns].head(rows).copy()
+    for c in spec.numeric:
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
+    return out
+
+
+def data_signature(data_versions: dict[str, int | None], data_end: date, seed: int) -> str:
+    """What a version was trained and judged on: equal signatures = the same rows and split."""
+    text = json.dumps({"versions": data_versions, "data_end": str(data_end), "seed": seed}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(float(v))}
 
 
 # --------------------------------------------------------------------------- one model
@@ -332,236 +314,255 @@ def train_model(
     experiment_id: str,
     run_name: str,
     data_versions: dict[str, int | None],
+    survey_features_df: DataFrame | None = None,
     tags: dict[str, str] | None = None,
-    num_workers: int = 2,
     seed: int = 42,
     require_baseline_lift: bool = True,
+    max_rows: int = datasets.MAX_ROWS,
 ) -> ModelTrainResult:
-    """Train, tune, log, register and promote one model (see module doc).
-
-    ``features_df``: gold/household_features (household_id, as_of_date, features);
-    ``source_df``: the silver table its labels come from (programs, collections or surveys).
-    Tracking must already point at the store (``registry.prepare_tracking``).
-    """
-    cached: list[DataFrame] = []
-
-    def keep(df: DataFrame) -> DataFrame:
-        cached.append(df.cache())
-        return df
-
-    try:
-        return _train_model(
-            keep,
-            model=model,
-            features_df=features_df,
-            source_df=source_df,
-            data_end=data_end,
-            time_zone=time_zone,
-            trials=trials,
-            experiment_id=experiment_id,
-            run_name=run_name,
-            data_versions=data_versions,
-            tags=tags,
-            num_workers=num_workers,
-            seed=seed,
-            require_baseline_lift=require_baseline_lift,
-        )
-    finally:
-        for df in cached:
-            df.unpersist()
-
-
-def _train_model(
-    keep: Callable[[DataFrame], DataFrame],
-    *,
-    model: str,
-    features_df: DataFrame,
-    source_df: DataFrame,
-    data_end: date,
-    time_zone: str,
-    trials: int,
-    experiment_id: str,
-    run_name: str,
-    data_versions: dict[str, int | None],
-    tags: dict[str, str] | None,
-    num_workers: int,
-    seed: int,
-    require_baseline_lift: bool,
-) -> ModelTrainResult:
+    """Build rows, judge, tune, pick the winner, refit, log, register and promote one model (see
+    the module doc). ``features_df``: gold/household_features; ``source_df``: the silver table
+    the labels come from (programs, collections; surveys for the response propensity);
+    ``survey_features_df``: gold/survey_features (CSAT, NPS). Tracking must already point at
+    the store (``registry.prepare_tracking``)."""
     model_def = MODELS[model]
-    labels_df = keep(labels.build_labels(model, features_df, source_df, data_end=data_end, time_zone=time_zone))
-    labels.check_no_leak(features_df, labels_df, data_end=data_end)
-    window_ends = validation.label_window_ends(labels_df)
-    if not window_ends:
-        return ModelTrainResult(
-            model,
-            "skipped",
-            reason=f"no as-of date with a complete {labels.HORIZON_MONTHS[model]}-month label window before {data_end}",
-        )
-    labelled_df = features_df.join(labels_df, list(KEYS))
-    split = validation.honest_split(labelled_df, window_ends, seed=seed)
-    train_df, valid_df, scheme = keep(split.train_df), keep(split.valid_df), split.scheme
-    validation.check_split(train_df, valid_df, scheme=scheme)
-    spec = fit_spec(train_df, task=model_def.task, score_min=model_def.score_min, score_max=model_def.score_max)
+    notes: dict[str, Any] = {}
+    if model_def.rows == "responses":
+        if survey_features_df is None:
+            return ModelTrainResult(model, "skipped", reason="gold/survey_features does not exist: run `ucx pipeline`")
+        rows_df = datasets.response_rows(survey_features_df, target=str(model_def.target), data_end=data_end)
+    else:
+        rows_df = datasets.as_of_rows(model, features_df, source_df, data_end=data_end, time_zone=time_zone)
+    rows_df = datasets.with_full_history(rows_df, notes)
+    if rows_df.limit(1).count() == 0:
+        return ModelTrainResult(model, "skipped", reason=(
+            f"no usable rows (no {labels.HORIZON_MONTHS.get(model, 0)}-month label window before {data_end})"
+            if model_def.rows == "as_of" else f"no survey response with {model_def.target} up to {data_end}"))
+    frame = datasets.collect(rows_df, seed=seed, max_rows=max_rows, notes=notes)
+    extra_metrics: dict[str, float] = {}
+    if model_def.weighted:
+        population = datasets.collect(
+            datasets.responded_rows(features_df, source_df, data_end=data_end, time_zone=time_zone),
+            seed=seed, max_rows=max_rows)
+        extra_metrics.update(response_weights(frame, population, seed=seed))
+
+    split = validation.honest_split(frame.pdf, task=model_def.task)
+    validation.check_split(frame.pdf, split)
+    spec = fit_spec_pandas(frame.pdf.loc[split.train], frame.schema, task=model_def.task,
+                           score_min=model_def.score_min, score_max=model_def.score_max)
     if not spec.encoded:
         raise DataError("gold/household_features has no numeric, boolean or low-cardinality string feature column")
-
-    extra_metrics: dict[str, float] = {}
-    weight_col: str | None = None
-    if model == "csat":
-        train_df, valid_df, extra_metrics = add_response_weights(train_df, valid_df, spec, num_workers=num_workers, seed=seed)
-        train_df = keep(train_df.filter(F.col("responded") == 1))
-        valid_df = keep(valid_df.filter(F.col("responded") == 1))
-        weight_col = "weight"
-
-    counts: dict[str, int] = {}
-    for side, df in (("train", train_df), ("valid", valid_df)):
-        row = df.agg(F.count(F.lit(1)), F.count_distinct("household_id")).first()
-        counts[f"n_{side}"], counts[f"n_{side}_households"] = int(row[0]), int(row[1])
-    if min(counts["n_train"], counts["n_valid"]) == 0:
-        return ModelTrainResult(model, "skipped", reason=f"empty training or validation set ({counts})")
+    x = spec.matrix(frame.pdf)
+    y = frame.label
+    if model_def.task == "binary" and len(np.unique(y[split.train])) < 2:
+        return ModelTrainResult(model, "skipped", reason="training labels have a single class")
+    counts = {
+        "n_train": int(split.train.sum()), "n_valid": int(split.valid.sum()),
+        "n_train_households": int(frame.pdf.loc[split.train, "household_id"].nunique()),
+        "n_valid_households": int(frame.pdf.loc[split.valid, "household_id"].nunique()),
+        "n_refit": len(frame.pdf), "n_refit_households": int(frame.pdf["household_id"].nunique()),
+    }
     if model_def.task == "binary":
-        pos = train_df.agg(F.sum("label"), F.countDistinct("label")).first()
-        counts["n_train_positive"] = int(pos[0] or 0)
-        if int(pos[1]) < 2:
-            return ModelTrainResult(model, "skipped", reason="training labels have a single class")
-    train_matrix_df = keep(_matrix(spec, train_df, "label", *([weight_col] if weight_col else [])))
-    say(f"{model}: {scheme} split {counts}, {len(spec.encoded)} matrix columns")
-
+        counts["n_train_positive"] = int(y[split.train].sum())
+    say(f"{model}: {split.scheme} {counts}, {len(spec.encoded)} matrix columns"
+        + (f" ({split.reason})" if split.reason else ""))
     constraints = monotone_constraints(spec, model_def.monotone)
     fixed = {"monotone_constraints": constraints} if constraints else {}
+    sign = 1.0 if model_def.greater_is_better else -1.0
+
+    def xgb_fit(params: dict[str, Any], task_spec: FeatureSpec = spec) -> Fit:
+        return lambda xs, ys, ws: fit_xgb(task_spec, xs, ys, ws, {**params, **fixed}, seed=seed)
+
+    def linear_fit(xs: np.ndarray, ys: np.ndarray, ws: np.ndarray | None) -> Predictor:
+        return fit_linear(spec, xs, ys, ws)
+
+    trial_results: list[Judged] = []
 
     def fit_and_score(params: dict[str, Any]) -> dict[str, float]:
-        booster = fit_booster(train_matrix_df, spec, {**params, **fixed}, task=model_def.task, weight_col=weight_col, num_workers=num_workers, seed=seed)
-        metrics = evaluate_loaded(model_def, _loaded(model, booster, spec), valid_df, weight=weight_col)
-        trial_metrics.append(metrics)
-        boosters.append(booster)
-        say(f"{model}: trial {len(boosters) - 1} {model_def.metric}={metrics[model_def.metric]:.4f}")
-        return {k: v for k, v in metrics.items() if v == v}  # drop NaN
+        judged = judge(xgb_fit(params), spec, x, frame, split)
+        trial_results.append(judged)
+        say(f"{model}: trial {len(trial_results) - 1} {model_def.metric}={judged.metrics[model_def.metric]:.4f}")
+        return _finite(judged.metrics)
 
-    boosters: list[xgb.Booster] = []
-    trial_metrics: list[dict[str, float]] = []
-    train_dates = [str(d) for d in split.train_dates]
-    valid_dates = [str(d) for d in split.valid_dates]
     with mlflow.start_run(run_name=run_name, experiment_id=experiment_id, nested=mlflow.active_run() is not None) as run:
         mlflow.set_tags({"ucx.model": model, **(tags or {})})
-        mlflow.log_params(
-            {
-                "model": model,
-                "task": model_def.task,
-                "algorithm": "xgboost.spark." + ("SparkXGBClassifier" if model_def.task == "binary" else "SparkXGBRegressor"),
-                "num_workers": num_workers,
-                "trials": trials,
-                "search_space": tune.SPACE_DOC,
-                "primary_metric": model_def.metric,
-                "horizon_months": labels.HORIZON_MONTHS[model],
-                "data_end": str(data_end),
-                **split.params(),
-                "n_features": len(spec.input_columns),
-                "monotone_features": ",".join(f"{k}{'+' if v > 0 else '-'}" for k, v in sorted(model_def.monotone.items()) if k in spec.encoded)[:500] or "none",
-                "features": ",".join(spec.input_columns)[:5000],
-                **{f"data_version.{k}": "none" if v is None else v for k, v in data_versions.items()},
-                **({"propensity_clip": PROPENSITY_CLIP, "max_weight": MAX_WEIGHT} if weight_col else {}),
-            }
-        )
-        baseline_metrics = _log_baseline(model, model_def, spec, train_df, valid_df, weight_col=weight_col,
-                                         experiment_id=run.info.experiment_id)
-        study = tune.tune(
-            fit_and_score,
-            metric=model_def.metric,
-            greater_is_better=model_def.greater_is_better,
-            n_trials=trials,
-            seed=seed,
-            study_name=model,
-        )
-        best = study.best_trial
-        booster = boosters[best.number]
-        say(f"{model}: best trial {best.number}; logging plots, model and registry")
-        final = _loaded(model, booster, spec)
-        metrics = {k: float(v) for k, v in trial_metrics[best.number].items()}
-        metrics.update(extra_metrics)
-        metrics.update({k: float(v) for k, v in counts.items()})
-        baseline_value = baseline_metrics.get(model_def.metric, float("nan"))
-        metrics[f"baseline_{model_def.metric}"] = baseline_value
-        sign = 1.0 if model_def.greater_is_better else -1.0
-        metrics[f"lift_over_baseline_{model_def.metric}"] = sign * (metrics[model_def.metric] - baseline_value)
-        mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
-        mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})
-        mlflow.set_tag("best_trial_run_id", str(best.user_attrs.get("mlflow_run_id", "")))
+        mlflow.log_params({
+            "model": model, "task": model_def.task, "rows": model_def.rows,
+            "algorithm": "xgboost (driver, hist) tuned by Optuna; baseline: linear",
+            "trials": trials, "search_space": tune.SPACE_DOC, "primary_metric": model_def.metric,
+            "horizon_months": labels.HORIZON_MONTHS.get(model, 0), "data_end": str(data_end),
+            **split.params(), **{k: str(v)[:500] for k, v in notes.items()},
+            "n_features": len(spec.input_columns),
+            "monotone_features": ",".join(f"{k}{'+' if v > 0 else '-'}" for k, v in sorted(model_def.monotone.items())
+                                          if k in spec.encoded)[:500] or "none",
+            "features": ",".join(spec.input_columns)[:5000],
+            **{f"data_version.{k}": "none" if v is None else v for k, v in data_versions.items()},
+            **({"propensity_clip": PROPENSITY_CLIP, "max_weight": MAX_WEIGHT} if model_def.weighted else {}),
+        })
+        # the baseline, judged on the same rows
+        base = judge(linear_fit, spec, x, frame, split)
+        with mlflow.start_run(run_name=f"{model}-baseline", nested=True, experiment_id=run.info.experiment_id):
+            mlflow.set_tags({"ucx.model": model, "ucx.role": "baseline"})
+            mlflow.log_params(BASELINE_PARAMS)
+            mlflow.log_metrics(_finite(base.metrics))
+        say(f"{model}: baseline {model_def.metric}={base.metrics.get(model_def.metric, math.nan):.4f}")
+        study = tune.tune(fit_and_score, metric=model_def.metric, greater_is_better=model_def.greater_is_better,
+                          n_trials=trials, seed=seed, study_name=model)
+        best_params = {**study.best_trial.params, **fixed}
+        cand, cand_spec = trial_results[study.best_trial.number], spec
+        if model_def.task == "ordinal":
+            # NPS: the multi-class booster over the answers, with the best parameters; keep the better RPS
+            multi_spec = replace(spec, task="multiclass")
+            multi = judge(xgb_fit(study.best_trial.params, multi_spec), multi_spec, x, frame, split)
+            extra_metrics["multiclass_rps"] = multi.metrics["rps"]
+            extra_metrics["ordinal_rps"] = cand.metrics["rps"]
+            extra_metrics[f"multiclass_{model_def.metric}"] = multi.metrics[model_def.metric]
+            if multi.metrics["rps"] < cand.metrics["rps"]:
+                cand, cand_spec = multi, multi_spec
+            mlflow.set_tag("ucx.nps_form", cand_spec.task)
+        base_value, cand_value = base.metrics.get(model_def.metric, math.nan), cand.metrics[model_def.metric]
+        lift = sign * (cand_value - base_value)
+        if require_baseline_lift and not registry.better(cand_value, base_value,
+                                                         greater_is_better=model_def.greater_is_better):
+            winner, judged, win_spec = "baseline", base, replace(spec, kind="linear")
+            why = f"the xgboost candidate's {model_def.metric} {cand_value:.4f} does not beat the baseline's {base_value:.4f}"
+        else:
+            winner, judged, win_spec = "xgboost", cand, cand_spec
+            why = f"xgboost {model_def.metric} {cand_value:.4f} vs baseline {base_value:.4f}"
+        say(f"{model}: winner {winner} ({why})")
+        extra_metrics.update(monthly_nps_errors(frame, split, judged))
+        metrics = {**judged.metrics, **extra_metrics, **{k: float(v) for k, v in counts.items()},
+                   f"baseline_{model_def.metric}": base_value, f"candidate_{model_def.metric}": cand_value,
+                   f"lift_over_baseline_{model_def.metric}": lift}
+        mlflow.log_params({f"best.{k}": v for k, v in study.best_trial.params.items()} | {"winner": winner,
+                                                                                            "winner_reason": why[:500]})
+        mlflow.log_metrics(_finite(metrics))
+        mlflow.set_tag("best_trial_run_id", str(study.best_trial.user_attrs.get("mlflow_run_id", "")))
 
-        with tempfile.TemporaryDirectory(prefix="ucx-model-") as tmp:
-            tmp_dir = Path(tmp)
-            (tmp_dir / "features.json").write_text(
-                json.dumps({"input_columns": spec.input_columns, "matrix_columns": spec.feature_names, "spec": json.loads(spec.to_json())}, indent=1),
-                encoding="utf-8",
-            )
-            mlflow.log_artifact(str(tmp_dir / "features.json"))
-            # Bounded sample for the SHAP plot; scoring explains every household in Spark.
-            shap_sample_pdf = valid_df.select(*spec.input_columns).limit(SHAP_SAMPLE_ROWS).toPandas()
-            importance = explain.shap_summary_plot(
-                booster, spec, shap_sample_pdf, tmp_dir / "shap_summary.png", title=f"{model}: SHAP on validation sample"
-            )
-            (tmp_dir / "shap_importance.json").write_text(json.dumps(importance, indent=1), encoding="utf-8")
-            bins_pdf = calibration_bins(predict_frame(valid_df, final, keep=("label",)), task=model_def.task).toPandas()
-            explain.calibration_plot(bins_pdf, tmp_dir / "calibration.png", title=f"{model}: calibration (validation)", task=model_def.task)
-            for name in ("shap_summary.png", "shap_importance.json", "calibration.png"):
-                mlflow.log_artifact(str(tmp_dir / name), artifact_path="explain")
-
-            booster_path = tmp_dir / "booster.ubj"
-            booster.save_model(str(booster_path))
-            spec_path = tmp_dir / "spec.json"
-            spec_path.write_text(spec.to_json(), encoding="utf-8")
-            example_pdf = _input_example(spec, valid_df)
-            signature = mlflow.models.infer_signature(example_pdf, explain.predict(booster, spec, example_pdf))
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(MODEL_CODE_PATH),
-                artifacts={"booster": str(booster_path), "spec": str(spec_path)},
-                signature=signature,
-                input_example=example_pdf,
-                pip_requirements=_pip_requirements(),
-            )
-
+        # refit the winner on every usable row: what is registered
+        win_spec = replace(win_spec, residual_sd=judged.residual_sd)
+        refit: Predictor
+        if winner == "baseline":
+            refit = fit_linear(win_spec, x, y, frame.weight)
+        else:
+            refit = fit_xgb(win_spec, x, y, frame.weight, best_params, seed=seed)
+        signature_id = data_signature(data_versions, data_end, seed)
+        importance = _log_explanations(model, model_def, refit, frame, split, judged)
+        with mlflow.start_run(run_name=f"{model}-refit", nested=True, experiment_id=run.info.experiment_id) as refit_run:
+            mlflow.set_tags({"ucx.model": model, "ucx.role": "refit", "ucx.winner": winner})
+            mlflow.log_params({"fitted_on": "every usable row (all households, all dates)",
+                               "n_rows": counts["n_refit"], "n_households": counts["n_refit_households"],
+                               "winner": winner, "task": win_spec.task, "residual_sd": win_spec.residual_sd})
+            info = log_predictor(refit, _input_example(refit.spec, frame.pdf))
+            refit_run_id = refit_run.info.run_id
         name = registry.registered_name(model)
-        version = mlflow.register_model(info.model_uri, name).version
-
-        def champion_metric(uri: str) -> float | None:
-            champ = load_model(uri, model_name=model, version="champion")
-            if not set(champ.spec.input_columns) <= set(valid_df.columns):
-                return None
-            value = evaluate_loaded(model_def, champ, valid_df, weight=weight_col).get(model_def.metric)
-            return None if value is None else float(value)
-
+        version = str(mlflow.register_model(info.model_uri, name).version)
         client = mlflow.MlflowClient()
-        promotion = registry.promote(
-            client,
-            name,
-            str(version),
-            metric=model_def.metric,
-            new_value=metrics[model_def.metric],
-            evaluate=champion_metric,
-            greater_is_better=model_def.greater_is_better,
-            baseline_value=baseline_value if require_baseline_lift else None,
-        )
-        mlflow.set_tags({"registered_model": name, "registered_version": str(version), "alias": promotion.alias})
+
+        def compare(champion_version: str) -> registry.Comparison | None:
+            return _compare_with_champion(client, name, champion_version, model_def, signature_id, cand_value=metrics[
+                model_def.metric], frame=frame, split=split, judged=judged)
+
+        promotion = registry.promote(client, name, version, metric=model_def.metric, new_value=metrics[model_def.metric],
+                                     compare=compare, greater_is_better=model_def.greater_is_better)
+        for key, value in {"data_signature": signature_id, "data_end": str(data_end), "winner": winner,
+                           "validation_scheme": split.scheme, "refit_rows": str(counts["n_refit"])}.items():
+            client.set_model_version_tag(name, version, key, value)
+        mlflow.set_tags({"registered_model": name, "registered_version": version, "alias": promotion.alias})
         if promotion.champion_value is not None:
             mlflow.log_metric(f"champion_{model_def.metric}_same_data", promotion.champion_value)
         run_id = run.info.run_id
 
     return ModelTrainResult(
-        model,
-        "trained",
-        reason=promotion.reason,
-        run_id=run_id,
-        registered_name=name,
-        version=str(version),
-        alias=promotion.alias,
-        metrics=metrics,
-        n_train=counts["n_train"],
-        n_valid=counts["n_valid"],
-        validation_scheme=scheme,
-        train_as_of=train_dates,
-        valid_as_of=valid_dates,
-        top_features=importance[:10],
+        model, "trained", reason=f"{winner} won ({why}); {promotion.reason}", run_id=run_id, refit_run_id=refit_run_id,
+        registered_name=name, version=version, alias=promotion.alias, winner=winner, metrics=metrics,
+        n_train=counts["n_train"], n_valid=counts["n_valid"], n_refit=counts["n_refit"],
+        validation_scheme=split.scheme, train_as_of=[str(d) for d in split.train_dates][-12:],
+        valid_as_of=[str(d) for d in split.valid_dates][-12:], top_features=importance[:10],
     )
 
+
+MIN_MONTH_RESPONSES = 30
+
+
+def monthly_nps_errors(frame: datasets.ModelFrame, split: validation.Split, judged: Judged) -> dict[str, float]:
+    """Predicted NPS, 100 x (mean p_promoter - mean p_detractor), against the survey NPS of the same
+    responses, per response month with at least ``MIN_MONTH_RESPONSES`` judged responses."""
+    if judged.pred.p_promoter is None or judged.pred.p_detractor is None:
+        return {}
+    rows = pd.DataFrame({
+        "month": pd.to_datetime(frame.pdf.loc[split.valid, "_time"]).dt.to_period("M").to_numpy(),
+        "y": frame.label[split.valid], "p": judged.pred.p_promoter, "d": judged.pred.p_detractor,
+    })
+    errors = []
+    for _, g in rows.groupby("month"):
+        if len(g) >= MIN_MONTH_RESPONSES:
+            observed = 100.0 * ((g["y"] >= 9).mean() - (g["y"] <= 6).mean())
+            errors.append(abs(100.0 * (g["p"].mean() - g["d"].mean()) - observed))
+    if not errors:
+        return {}
+    return {"nps_month_abs_error_mean": float(np.mean(errors)), "nps_month_abs_error_max": float(np.max(errors)),
+            "nps_months_judged": float(len(errors))}
+
+
+def _log_explanations(model: str, model_def: ModelDef, refit: Predictor, frame: datasets.ModelFrame,
+                      split: validation.Split, judged: Judged) -> list[tuple[str, float]]:
+    """SHAP summary of the registered model on a bounded sample of the judged rows, and the
+    calibration of the judged predictions; returns the global importance."""
+    with tempfile.TemporaryDirectory(prefix="ucx-explain-") as tmp:
+        tmp_dir = Path(tmp)
+        spec = refit.spec
+        sample_pdf = frame.pdf.loc[split.valid, spec.input_columns].head(SHAP_SAMPLE_ROWS)
+        importance = explain.shap_summary_plot(refit, sample_pdf, tmp_dir / "shap_summary.png",
+                                               title=f"{model}: drivers of the registered model")
+        (tmp_dir / "shap_importance.json").write_text(json.dumps(importance, indent=1), encoding="utf-8")
+        table = calibration_table(frame.label[split.valid], judged.pred.score, task=model_def.task)
+        bins_pdf = pd.DataFrame(table, columns=["bin", "mean_score", "mean_label", "n"])
+        lo_hi = None if model_def.task == "binary" else (float(model_def.score_min or 0), float(model_def.score_max or 1))
+        explain.calibration_plot(bins_pdf, tmp_dir / "calibration.png", title=f"{model}: calibration (validation)",
+                                 task=model_def.task, lo_hi=lo_hi)
+        (tmp_dir / "features.json").write_text(json.dumps({
+            "input_columns": spec.input_columns, "matrix_columns": spec.feature_names,
+            "spec": json.loads(spec.to_json())}, indent=1), encoding="utf-8")
+        mlflow.log_artifact(str(tmp_dir / "features.json"))
+        for name in ("shap_summary.png", "shap_importance.json", "calibration.png"):
+            mlflow.log_artifact(str(tmp_dir / name), artifact_path="explain")
+    return importance
+
+
+def _compare_with_champion(
+    client: Any, name: str, champion_version: str, model_def: ModelDef, signature_id: str, *, cand_value: float,
+    frame: datasets.ModelFrame, split: validation.Split, judged: Judged,
+) -> registry.Comparison | None:
+    """How the current champion and the new version compare on data both can be judged on.
+
+    Same data (equal ``data_signature``): the champion's logged honest metric against the new
+    one (same rows, same split). Newer data: both on the judged rows after the champion's data
+    end (rows it never saw; the new version's are its honest predictions), when there are
+    ``MIN_COMPARE_ROWS`` of them. None: no fair comparison exists (the newer version wins).
+    """
+    tags = client.get_model_version(name, champion_version).tags
+    if tags.get("data_signature") == signature_id and f"validation_{model_def.metric}" in tags:
+        return registry.Comparison(float(tags[f"validation_{model_def.metric}"]), cand_value,
+                                   "both judged on the same rows (same data and split)")
+    end = tags.get("data_end")
+    try:
+        champ: LoadedModel = load_model(f"models:/{name}/{champion_version}", model_name=model_def.name,
+                                        version=champion_version)
+    except Exception:  # noqa: BLE001 - an unloadable champion cannot compete
+        return None
+    if not set(champ.spec.input_columns) <= set(frame.pdf.columns):
+        return None
+    judged_rows = frame.pdf.loc[split.valid]
+    newer = np.ones(len(judged_rows), dtype=bool) if end is None else (
+        pd.to_datetime(judged_rows["_time"]).dt.date > date.fromisoformat(end)).to_numpy()
+    if int(newer.sum()) < MIN_COMPARE_ROWS:
+        return None
+    y = frame.label[split.valid][newer]
+    champ_pred = champ.predictor.predict(judged_rows.loc[newer])
+    new_pred = Prediction(judged.pred.score[newer])
+    if model_def.task == "binary":
+        old, new = binary_scores(y, champ_pred.score)[model_def.metric], binary_scores(y, new_pred.score)[model_def.metric]
+    else:
+        old, new = answer_scores(y, champ_pred)[model_def.metric], answer_scores(y, new_pred)[model_def.metric]
+    return registry.Comparison(old, new, f"both judged on {int(newer.sum())} rows after the champion's data end {end}")

@@ -1,4 +1,4 @@
-"""Gold step: silver -> gold/meter_daily_usage, gold/cx_kpis, gold/household_features.
+"""Gold step: silver -> gold/meter_daily_usage, gold/cx_kpis, gold/household_features, gold/survey_features.
 
 Reads silver tables, calls the pure transforms of ``ucx_spark.gold`` and
 replaces each gold table in one Delta commit. Every table's schema is checked
@@ -25,7 +25,7 @@ from pyspark.sql import types as T
 
 from ucx_spark.contract import BOOL, DATE, DECIMAL, FEEDS, INT, MONEY, TIMESTAMP
 from ucx_spark.gold.cx_kpis import cx_kpis
-from ucx_spark.gold.household_features import household_features
+from ucx_spark.gold.household_features import household_features, survey_features
 from ucx_spark.gold.meter_daily_usage import meter_daily_usage_from_daily
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.io.delta import (
@@ -41,7 +41,7 @@ from ucx_spark.io.delta import (
 from ucx_spark.silver.ami_daily import ami_daily
 from ucx_spark.silver.parse import require_time_zone, require_utc_session
 
-TABLES = ("meter_daily_usage", "cx_kpis", "household_features")
+TABLES = ("meter_daily_usage", "cx_kpis", "household_features", "survey_features")
 MATCHES_TABLE = "household_matches"
 DAILY_TABLE = "ami_daily"
 
@@ -127,13 +127,20 @@ def month_ends_between(first: date, last: date) -> list[date]:
     return out
 
 
-def default_as_of_dates(daily_df: DataFrame, *, limit: int = 24) -> list[date]:
-    """Month ends within the AMI span (local dates of silver/ami_daily), the latest ``limit``;
-    one small aggregate."""
+def ami_span(daily_df: DataFrame) -> tuple[date, date] | None:
+    """(first, last) local date of silver/ami_daily, or None when empty; one small aggregate."""
     row = daily_df.agg(F.min("local_date").alias("lo"), F.max("local_date").alias("hi")).first()
     if row is None or row["lo"] is None:
+        return None
+    return row["lo"], row["hi"]
+
+
+def default_as_of_dates(daily_df: DataFrame, *, limit: int = 24, span: tuple[date, date] | None = None) -> list[date]:
+    """Month ends within the AMI span (local dates of silver/ami_daily), the latest ``limit``."""
+    span = span or ami_span(daily_df)
+    if span is None:
         return []
-    return month_ends_between(row["lo"], row["hi"])[-limit:]
+    return month_ends_between(*span)[-limit:]
 
 
 # The silver tables each gold table is built from: a gold table whose inputs (and parameters)
@@ -143,11 +150,52 @@ INPUTS = {
     "cx_kpis": ("ami_daily", "accounts", "surveys", "contacts", "outages", "programs", "marketing", "payments",
                 "bills", MATCHES_TABLE, "households"),
     "household_features": ("ami_daily", "accounts", "weather", "bills", "payments", "collections", "contacts",
-                           "outages", "programs", "marketing", MATCHES_TABLE, "households", "census"),
+                           "outages", "programs", "marketing", MATCHES_TABLE, "households", "census", "surveys"),
 }
+INPUTS["survey_features"] = INPUTS["household_features"]  # the same features, at the day before each response
 BUILT_FROM = "built_from"
 
 Gate = Callable[..., None]
+
+
+def household_feature_inputs(
+    silver: Callable[[str], DataFrame], daily_df: DataFrame, *, span: tuple[date, date] | None, time_zone: str
+) -> dict[str, object]:
+    """The keyword arguments of ``household_features`` (and ``survey_features``) from silver tables:
+    the one place that says which table feeds which argument."""
+    return {
+        "time_zone": time_zone,
+        "ami_daily_df": daily_df,
+        "weather_df": silver("weather"),
+        "bills_df": silver("bills"),
+        "payments_df": silver("payments"),
+        "collections_df": silver("collections"),
+        "contacts_df": silver("contacts"),
+        "outages_df": silver("outages"),
+        "programs_df": silver("programs"),
+        "marketing_df": silver("marketing"),
+        "household_matches_df": silver(MATCHES_TABLE),
+        "households_df": silver("households"),
+        "census_df": silver("census"),
+        "data_start": span[0] if span else None,
+    }
+
+
+def features_as_of(spark: SparkSession, warehouse: str, *, time_zone: str, as_of: date) -> DataFrame:
+    """household_features of the accounts active on ``as_of``, computed from the current silver
+    tables with the gold step's own function (scoring at a date that is not a published as_of_date)."""
+    missing: list[str] = []
+    frames: dict[str, DataFrame] = {}
+
+    def silver(table: str) -> DataFrame:
+        if table not in frames:
+            frames[table] = _read_silver(spark, warehouse, table, missing, time_zone=time_zone)[0]
+        return frames[table]
+
+    daily_df = silver("ami_daily")
+    inputs = household_feature_inputs(silver, daily_df, span=ami_span(daily_df), time_zone=time_zone)
+    return household_features(silver("accounts"), as_of_dates=[as_of], surveys_df=silver("surveys"),
+                              **inputs)  # type: ignore[arg-type]
 
 
 def run(
@@ -261,30 +309,23 @@ def run(
     )
     for t in INPUTS["household_features"]:
         silver(t)
+    span = ami_span(daily_df)
     dates = (
         sorted(set(as_of_dates)) if as_of_dates is not None
-        else default_as_of_dates(daily_df, limit=max_default_as_of_dates)
+        else default_as_of_dates(daily_df, limit=max_default_as_of_dates, span=span)
     )
+    feature_inputs = household_feature_inputs(silver, daily_df, span=span, time_zone=time_zone)
+    feature_params = {"time_zone": time_zone, "data_start": span[0].isoformat() if span else None}
     publish(
         "household_features",
-        lambda: household_features(
-            accounts_df,
-            as_of_dates=dates,
-            time_zone=time_zone,
-            ami_daily_df=daily_df,
-            weather_df=silver("weather"),
-            bills_df=silver("bills"),
-            payments_df=silver("payments"),
-            collections_df=silver("collections"),
-            contacts_df=silver("contacts"),
-            outages_df=silver("outages"),
-            programs_df=silver("programs"),
-            marketing_df=silver("marketing"),
-            household_matches_df=silver(MATCHES_TABLE),
-            households_df=silver("households"),
-            census_df=silver("census"),
-        ),
-        params={"time_zone": time_zone, "as_of_dates": [d.isoformat() for d in dates]},
+        lambda: household_features(accounts_df, as_of_dates=dates, surveys_df=silver("surveys"),
+                                   **feature_inputs),  # type: ignore[arg-type]
+        params={**feature_params, "as_of_dates": [d.isoformat() for d in dates]},
+    )
+    publish(
+        "survey_features",
+        lambda: survey_features(silver("surveys"), accounts_df, **feature_inputs),
+        params=feature_params,
     )
     return GoldResult(
         run_id=run_id,

@@ -16,8 +16,10 @@ from ucx_spark.models import registry
 from ucx_spark.models.train import ModelTrainResult, train_model
 from ucx_spark.progress import step
 
-LABEL_SOURCES: dict[str, str] = {"ev_adoption": "programs", "payment_risk": "collections", "csat": "surveys"}
-MODEL_CHOICES = ("csat", "ev_adoption", "payment_risk")
+LABEL_SOURCES: dict[str, str] = {"ev_adoption": "programs", "payment_risk": "collections", "csat": "surveys",
+                                 "nps": "surveys"}
+MODEL_CHOICES = ("csat", "nps", "ev_adoption", "payment_risk")
+SURVEY_MODELS = ("csat", "nps")
 
 
 @dataclass
@@ -36,13 +38,14 @@ class TrainResult:
                 continue
             shown = ", ".join(
                 f"{k}={res.metrics[k]:.3f}"
-                for k in ("auc", "pr_auc", "brier", "mae", "spearman", "propensity_auc", "baseline_auc", "baseline_spearman")
+                for k in ("auc", "pr_auc", "brier", "mae", "spearman", "rps", "nps_error", "baseline_auc",
+                          "baseline_spearman", "candidate_auc", "candidate_spearman")
                 if k in res.metrics
             )
             lines.append(
-                f"  {name}: {res.registered_name} v{res.version} -> {res.alias} ({res.reason}); "
-                f"{res.validation_scheme} train {res.train_as_of} valid {res.valid_as_of}: "
-                f"n_train={res.n_train} n_valid={res.n_valid} {shown}; run {res.run_id}"
+                f"  {name}: {res.registered_name} v{res.version} ({res.winner}) -> {res.alias} ({res.reason}); "
+                f"{res.validation_scheme}: n_train={res.n_train} n_valid={res.n_valid} n_refit={res.n_refit} "
+                f"{shown}; run {res.run_id}"
             )
         return "\n".join(lines)
 
@@ -77,7 +80,6 @@ def run(
     run_id: str,
     time_zone: str = "UTC",
     data_end: date | None = None,
-    num_workers: int | None = None,
     parent_run_id: str | None = None,
     seed: int = 42,
     require_baseline_lift: bool = True,
@@ -86,9 +88,9 @@ def run(
 
     ``time_zone`` is the utility's (survey response dates are local); pass
     ``cfg.utility.time_zone``. ``parent_run_id`` nests the model runs under an
-    existing run (the MLflow Projects run). ``num_workers`` defaults to
-    min(2, default parallelism). ``require_baseline_lift`` (default): a version
-    becomes champion only if it also beats the plain baseline on its validation rows.
+    existing run (the MLflow Projects run). ``require_baseline_lift`` (default): the
+    tuned booster is registered only if it beats the plain baseline on its validation
+    rows; otherwise the baseline is (every model always has a version to score with).
     """
     import mlflow
 
@@ -108,9 +110,15 @@ def run(
             raise UcxError(f"{path} does not exist: the {name} labels come from silver/{table}")
         versions[f"silver.{table}"] = table_version(spark, path)
         sources[name] = read_table(spark, warehouse, "silver", table, version=versions[f"silver.{table}"])
+    survey_df = None
+    if any(n in SURVEY_MODELS for n in names):
+        survey_path = table_path(warehouse, "gold", "survey_features")
+        if table_exists(spark, survey_path):
+            versions["gold.survey_features"] = table_version(spark, survey_path)
+            survey_df = read_table(spark, warehouse, "gold", "survey_features",
+                                   version=versions["gold.survey_features"]).cache()
     features_df = features_df.cache()
     end = data_end or infer_data_end(features_df)
-    workers = num_workers or max(1, min(2, spark.sparkContext.defaultParallelism))
 
     experiment_id = registry.prepare_tracking(tracking_uri, experiment, artifact_root=registry.default_artifact_root(tracking_uri))
     result = TrainResult(run_id=run_id, tracking_uri=tracking_uri, experiment_id=experiment_id, data_end=str(end))
@@ -126,6 +134,8 @@ def run(
             with step(f"train {name} ({trials} trial(s))"):
                 model_versions = {"gold.household_features": versions["gold.household_features"]}
                 model_versions[f"silver.{LABEL_SOURCES[name]}"] = versions[f"silver.{LABEL_SOURCES[name]}"]
+                if name in SURVEY_MODELS and "gold.survey_features" in versions:
+                    model_versions["gold.survey_features"] = versions["gold.survey_features"]
                 result.models[name] = train_model(
                     model=name,
                     features_df=features_df,
@@ -136,8 +146,8 @@ def run(
                     experiment_id=experiment_id,
                     run_name=f"{name}-{run_id}",
                     data_versions=model_versions,
+                    survey_features_df=survey_df,
                     tags={"ucx.run_id": run_id, "ucx.warehouse": str(Path(warehouse).resolve())},
-                    num_workers=workers,
                     seed=seed,
                     require_baseline_lift=require_baseline_lift,
                 )
@@ -145,6 +155,8 @@ def run(
         if parent is not None:
             mlflow.end_run()
         features_df.unpersist()
+        if survey_df is not None:
+            survey_df.unpersist()
     if not any(r.status == "trained" for r in result.models.values()):
         reasons = "; ".join(f"{n}: {r.reason}" for n, r in result.models.items())
         raise DataError(f"no model could be trained ({reasons})")

@@ -448,6 +448,7 @@ def referenced_columns(specs: list[ExpectationSpec], columns: list[str]) -> list
         kw = spec.kwargs
         if "column" in kw:
             wanted.add(str(kw["column"]))
+        wanted.update(str(kw[k]) for k in ("column_A", "column_B") if k in kw)
         wanted.update(str(c) for c in kw.get("column_list") or ())
         if kw.get("row_condition"):
             wanted.update(a or b for a, b in _IDENTIFIER.findall(str(kw["row_condition"])))

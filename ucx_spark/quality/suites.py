@@ -75,6 +75,8 @@ class ExpectationSpec:
             return str(self.kwargs["column"])
         if "column_list" in self.kwargs:
             return ",".join(self.kwargs["column_list"])
+        if "column_A" in self.kwargs:
+            return f"{self.kwargs['column_A']},{self.kwargs['column_B']}"
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -301,7 +303,7 @@ CONTRACT_KPIS = (
     "csat_top2box", "nps", "ces", "fcr", "aht_seconds", "saidi_minutes", "caidi_minutes", "etr_accuracy",
     *(f"enrollment_rate:{p}" for p in PROGRAMS), "email_open_rate", "collection_rate",
 )
-MODEL_NAMES = ("csat", "ev_adoption", "payment_risk")
+MODEL_NAMES = ("csat", "nps", "ev_adoption", "payment_risk")
 
 
 def _sql_list(values: tuple[str, ...]) -> str:
@@ -360,22 +362,45 @@ def gold_suites() -> list[Suite]:
            column="household_id", regex=HEX32),
         _drift(),
     ))
+    survey_features = Suite("gold", "survey_features", (
+        _e("key_unique", "expect_compound_columns_to_be_unique", "critical",
+           column_list=["household_id", "response_key"]),
+        *(_not_null(c) for c in ("household_id", "response_key", "as_of_date", "response_date")),
+        _e("pattern_household_id", "expect_column_values_to_match_regex", "critical",
+           column="household_id", regex=HEX32),
+        # point in time: the features of a response describe the days before it, never its own day
+        _e("features_before_response", "expect_column_pair_values_a_to_be_greater_than_b", "critical",
+           column_A="response_date", column_B="as_of_date"),
+        _e("range_csat", "expect_column_values_to_be_between", "critical", column="csat", min_value=1, max_value=5),
+        _e("range_nps", "expect_column_values_to_be_between", "critical", column="nps", min_value=0, max_value=10),
+        _drift(),
+    ))
+    scored = "not_scored_reason IS NULL"
     household_scores = Suite("gold", "household_scores", (
         rows_min,
         _e("key_unique", "expect_compound_columns_to_be_unique", "critical",
            column_list=["household_id", "model_name", "as_of_date"]),
-        *(_not_null(c) for c in ("household_id", "model_name", "as_of_date", "score", "model_version", "scored_at")),
+        *(_not_null(c) for c in ("household_id", "model_name", "as_of_date", "model_version", "scored_at")),
+        # a household outside a model's population has a reason instead of a score
+        _e("not_null_score", "expect_column_values_to_not_be_null", "critical", column="score",
+           row_condition=scored),
         _e("in_set_model_name", "expect_column_values_to_be_in_set", "critical", column="model_name",
            value_set=list(MODEL_NAMES)),
         _e("range_probability_scores", "expect_column_values_to_be_between", "critical", column="score",
            min_value=0.0, max_value=1.0, row_condition="model_name IN ('ev_adoption', 'payment_risk')"),
         _e("range_csat_score", "expect_column_values_to_be_between", "critical", column="score",
            min_value=1.0, max_value=5.0, row_condition="model_name = 'csat'"),
+        _e("range_nps_score", "expect_column_values_to_be_between", "critical", column="score",
+           min_value=0.0, max_value=10.0, row_condition="model_name = 'nps'"),
+        _e("not_null_p_promoter", "expect_column_values_to_not_be_null", "critical", column="p_promoter",
+           row_condition=f"model_name = 'nps' AND {scored}"),
+        *(_e(f"range_{c}", "expect_column_values_to_be_between", "critical", column=c, min_value=0.0, max_value=1.0)
+          for c in ("p_promoter", "p_detractor")),
         _e("fk_household_id", REFERENTIAL_INTEGRITY, "critical", column="household_id",
            ref_table="gold.household_features", ref_column="household_id", max_missing_share=0.0),
         _drift(),
     ))
-    return [meter_daily_usage, cx_kpis, household_features, household_scores]
+    return [meter_daily_usage, cx_kpis, household_features, survey_features, household_scores]
 
 
 def build_suites() -> list[Suite]:

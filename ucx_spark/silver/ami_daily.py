@@ -27,6 +27,12 @@ from the reads, so the published values are unchanged:
   second hour gives its local date; null when the day has no night hour).
   The hour before a day's first night hour belongs to the previous day, so a
   day is recomputed from the reads of the day before it too.
+- EV charging at interval resolution (15-minute or hourly alike): runs of
+  consecutive night intervals each at >= ``EV_BLOCK_KW`` lasting at least
+  ``EV_RUN_MIN_MINUTES``; per local day (of each interval) the minutes and kWh
+  of such runs (``ev_block_minutes``, ``ev_block_kwh``) and the longest run
+  that touches the day (``longest_ev_block_minutes``); 0 on a day with night
+  reads and no run, null without night reads.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ OVERNIGHT_BASE_HOURS = (1, 4)
 NIGHT_HOURS = (22, 5)  # EV charging window, across midnight
 MIDDAY_HOURS = (10, 15)  # solar window
 EV_BLOCK_KW = 3.0  # a "sustained block": two consecutive night hours at >= 3 kW each
+EV_RUN_MIN_MINUTES = 60  # interval resolution: a run of night intervals at >= EV_BLOCK_KW lasting an hour or more
 SHAPE_WINDOWS = (
     ("afternoon", AFTERNOON_HOURS), ("evening", EVENING_HOURS),
     ("overnight", OVERNIGHT_BASE_HOURS), ("night", NIGHT_HOURS),
@@ -58,6 +65,7 @@ COLUMNS = (
     "day_start", "day_end", "first_interval_start", "last_interval_end",
     *(f"{p}_{w}" for w, _ in SHAPE_WINDOWS for p in ("kwh", "hours")),
     "midday_intervals", "midday_export_intervals", "export_kwh", "has_ev_block",
+    "ev_block_minutes", "ev_block_kwh", "longest_ev_block_minutes",
 )
 
 
@@ -148,6 +156,39 @@ def ev_blocks(ami_df: DataFrame, *, time_zone: str, block_kw: float = EV_BLOCK_K
     )
 
 
+def ev_runs(ami_df: DataFrame, *, time_zone: str, block_kw: float = EV_BLOCK_KW,
+            min_minutes: int = EV_RUN_MIN_MINUTES) -> DataFrame:
+    """meter_id, local_date, ev_block_minutes, ev_block_kwh, longest_ev_block_minutes (see the
+    module docstring) of the days with a qualifying run.
+
+    Only night intervals at >= ``block_kw`` are ordered (a window per meter):
+    a run continues while each interval starts where the previous one ended.
+    """
+    wall = local_wall_clock(F.col("interval_start"), time_zone=time_zone)
+    kw = F.col("kwh") * F.lit(60.0) / F.col("interval_minutes")
+    high_df = (
+        ami_df.filter(F.col("kwh").isNotNull() & in_hours(F.hour(wall), *NIGHT_HOURS) & (kw >= block_kw))
+        .select("meter_id", "interval_start", "interval_minutes", "kwh", F.to_date(wall).alias("local_date"))
+    )
+    order = Window.partitionBy("meter_id").orderBy("interval_start")
+    prev_end = F.lag(F.timestamp_add("MINUTE", F.col("interval_minutes"), F.col("interval_start"))).over(order)
+    runs_df = (
+        high_df.withColumn("_new", F.coalesce(prev_end != F.col("interval_start"), F.lit(True)).cast("int"))
+        .withColumn("_run", F.sum("_new").over(order.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
+    )
+    lengths_df = runs_df.groupBy("meter_id", "_run").agg(F.sum("interval_minutes").alias("_run_minutes"))
+    return (
+        runs_df.join(lengths_df, ["meter_id", "_run"])
+        .filter(F.col("_run_minutes") >= min_minutes)
+        .groupBy("meter_id", "local_date")
+        .agg(
+            F.sum("interval_minutes").cast("int").alias("ev_block_minutes"),
+            F.sum("kwh").alias("ev_block_kwh"),
+            F.max("_run_minutes").cast("int").alias("longest_ev_block_minutes"),
+        )
+    )
+
+
 def ami_daily(ami_df: DataFrame, *, time_zone: str) -> DataFrame:
     """``COLUMNS`` per meter and local day of silver ami rows.
 
@@ -162,7 +203,9 @@ def ami_daily(ami_df: DataFrame, *, time_zone: str) -> DataFrame:
         .agg(*_daily_aggregates(has_meter_key="meter_key" in ami_df.columns))
         .withColumn("interval_minutes", most_frequent_length())
         .join(ev_blocks(ami_df, time_zone=time_zone), list(KEY), "left")
+        .join(ev_runs(ami_df, time_zone=time_zone), list(KEY), "left")
     )
+    has_night = F.col("hours_night").isNotNull()
     return daily.select(
         *[
             F.trunc("local_date", "month").alias(c) if c == "local_month"
@@ -175,6 +218,8 @@ def ami_daily(ami_df: DataFrame, *, time_zone: str) -> DataFrame:
             if c == "day_start"
             else F.to_utc_timestamp(F.date_add("local_date", 1).cast("timestamp"), time_zone).alias(c)
             if c == "day_end"
+            else F.when(has_night, F.coalesce(F.col(c), F.lit(0))).alias(c)
+            if c in ("ev_block_minutes", "ev_block_kwh", "longest_ev_block_minutes")
             else F.col(c)
             for c in COLUMNS
         ]

@@ -1,0 +1,129 @@
+"""The rows a household model learns from, built in Spark and handed over once, bounded.
+
+Two shapes:
+
+- **as-of rows** (EV adoption, payment risk): one row per household and
+  as_of_date of ``gold/household_features`` at risk, with its label from the
+  window after it (``labels.py``);
+- **response rows** (CSAT, NPS): one row per survey response with an answer,
+  from ``gold/survey_features``: the household's features as of the day before
+  the response (point in time, built by the gold step with the same function
+  as household_features), the answer the label. Every response the data holds
+  is used once, and features never see the response's own day.
+
+Training rows and scoring rows must describe the same amount of history: a
+row whose windows saw less than a year (``history_days`` < 365, early in the
+data) is left out when at least ``MIN_FULL_HISTORY_ROWS`` full-history rows
+exist; otherwise all are kept and ``history_days`` tells the model which rows
+saw less (the run records which).
+
+The frame is collected once with ``_bucket`` (household fold), ``_time``,
+``_window_end``, ``label`` [, ``weight``] and the feature columns; above
+``max_rows`` rows it is a seeded sample of them (recorded), so the driver
+holds a model-sized table whatever the utility's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ucx_spark.errors import DataError
+from ucx_spark.models import labels
+from ucx_spark.models.validation import household_bucket
+
+MAX_ROWS = 400_000
+MIN_FULL_HISTORY_ROWS = 150
+FULL_HISTORY_DAYS = 365
+KEYS = ("household_id", "as_of_date")
+# survey_features columns that describe the response itself, never a feature
+RESPONSE_COLUMNS = frozenset({"csat", "nps", "ces", "survey_type", "responded_at", "response_date", "response_key"})
+FRAME_COLUMNS = ("_bucket", "_time", "_window_end", "label", "weight")
+
+
+@dataclass
+class ModelFrame:
+    """A model's rows on the driver, the Spark schema of its feature columns, and what was done."""
+
+    pdf: pd.DataFrame
+    schema: T.StructType
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> np.ndarray:
+        return self.pdf["label"].to_numpy(dtype=np.float64)
+
+    @property
+    def weight(self) -> np.ndarray | None:
+        return self.pdf["weight"].to_numpy(dtype=np.float64) if "weight" in self.pdf else None
+
+
+def as_of_rows(model: str, features_df: DataFrame, source_df: DataFrame, *, data_end: date, time_zone: str) -> DataFrame:
+    """household_features rows at risk with label, _time (as_of_date), _window_end; leak-checked."""
+    labels_df = labels.build_labels(model, features_df, source_df, data_end=data_end, time_zone=time_zone)
+    labels.check_no_leak(features_df, labels_df, data_end=data_end)
+    return features_df.join(labels_df.select(*KEYS, "label", "window_end"), list(KEYS)).select(
+        "*", F.col("as_of_date").alias("_time"), F.col("window_end").alias("_window_end")
+    ).drop("window_end")
+
+
+def response_rows(survey_features_df: DataFrame, *, target: str, data_end: date) -> DataFrame:
+    """survey_features rows answering ``target`` up to data_end, with label, _time and _window_end
+    (the response date); a row whose features are not strictly before its response is a leak."""
+    rows_df = survey_features_df.filter(F.col(target).isNotNull() & (F.col("response_date") <= F.lit(data_end)))
+    late = rows_df.filter(F.col("as_of_date") >= F.col("response_date")).limit(1).count()
+    if late:
+        raise labels.LabelLeakError(f"survey_features: features dated on or after the response ({target})")
+    return rows_df.select(
+        "*", F.col(target).cast("double").alias("label"), F.col("response_date").alias("_time"),
+        F.col("response_date").alias("_window_end"),
+    )
+
+
+def with_full_history(rows_df: DataFrame, notes: dict[str, Any]) -> DataFrame:
+    """Keep full-history rows when there are enough of them (see the module doc)."""
+    if "history_days" not in rows_df.columns:
+        notes["history_rule"] = "no history_days column: all rows"
+        return rows_df
+    full = rows_df.filter(F.col("history_days") >= FULL_HISTORY_DAYS).count()
+    if full >= MIN_FULL_HISTORY_ROWS:
+        notes["history_rule"] = f"full-history rows only ({full} with history_days >= {FULL_HISTORY_DAYS})"
+        return rows_df.filter(F.col("history_days") >= FULL_HISTORY_DAYS)
+    notes["history_rule"] = (f"all rows: only {full} with a full year of history (< {MIN_FULL_HISTORY_ROWS}); "
+                             "history_days marks the shorter ones")
+    return rows_df
+
+
+def collect(rows_df: DataFrame, *, seed: int, max_rows: int = MAX_ROWS, notes: dict[str, Any] | None = None,
+            extra: tuple[str, ...] = ()) -> ModelFrame:
+    """The rows with their bucket, handed to pandas once (a seeded sample above ``max_rows``)."""
+    notes = {} if notes is None else notes
+    framed_df = rows_df.withColumn("_bucket", household_bucket(seed))
+    n = framed_df.count()
+    if n == 0:
+        raise DataError("no training rows")
+    if n > max_rows:
+        fraction = max_rows / n
+        framed_df = framed_df.sample(fraction=fraction, seed=seed)
+        notes["sample_fraction"] = round(fraction, 6)
+    notes["rows_available"] = n
+    drop = [f.name for f in framed_df.schema.fields if isinstance(f.dataType, (T.ArrayType, T.MapType, T.StructType))]
+    framed_df = framed_df.drop(*drop)
+    pdf = framed_df.toPandas()
+    feature_schema = T.StructType([f for f in framed_df.schema.fields
+                                   if f.name not in (*FRAME_COLUMNS, *extra) and f.name not in RESPONSE_COLUMNS])
+    return ModelFrame(pdf.reset_index(drop=True), feature_schema, notes)
+
+
+def responded_rows(features_df: DataFrame, surveys_df: DataFrame, *, data_end: date, time_zone: str) -> DataFrame:
+    """household_features rows with ``label`` = 1 when the household answered a survey in the
+    6 months after as_of_date (the population the response propensity is learnt on)."""
+    labels_df = labels.csat_labels(features_df, surveys_df, data_end=data_end, time_zone=time_zone)
+    return features_df.join(labels_df.select(*KEYS, F.col("responded").alias("label")), list(KEYS))

@@ -1,0 +1,242 @@
+"""`ucx evaluate`: the household models against a generated utility's planted truth.
+
+For a warehouse built from ``ucx generate`` output (whose ``_truth/`` only this
+command reads; the pipeline never does). Models are trained into a private
+tracking store (``<warehouse>/_mlflow_eval``) so evaluation never moves a
+production alias:
+
+- the production models (every usable row), scored at the latest as_of_date D:
+  EV adoption against the generator's adoption dates in (D, D + 12 months],
+  outcomes after the end of the data that no training step could see (the
+  population at risk as in training); CSAT and NPS against the latent truth
+  (``latent_csat``; ``latent_nps`` = 2.4 latent - 1.5 on the 0-10 scale, as
+  planted) on the active households that never answered a survey: Spearman,
+  MAE and mean bias; the utility's NPS as if everyone answered, beside the
+  survey NPS of the latest month in gold/cx_kpis;
+- payment risk: the truth has no notices after the data, so a holdout model is
+  trained with data cut at E (the latest as_of_date with a complete 6-month
+  window), scored at E, and judged on the disconnect notices of (E, E + 6 months];
+- planted drivers: the share of scored households whose top 3 drivers include a
+  feature of a planted effect (``PLANTED_KEYWORDS``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ucx_spark.errors import UcxError
+from ucx_spark.identity import pseudonym_py
+from ucx_spark.io.delta import read_optional, read_table
+from ucx_spark.models import labels
+from ucx_spark.models.metrics import answer_scores, binary_scores
+from ucx_spark.models.predictor import Prediction
+from ucx_spark.models.score import active_households, household_scores, load_model
+
+# planted effect -> regular expressions (re.search) that name it among feature names
+PLANTED_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "income_band": ("income",),
+    "tenure=owner": ("^tenure$",),
+    "home_type=single_family": ("home_type",),
+    "has_solar": ("solar", "export"),
+    "hidden_ev_load": ("ev_block", "night", "overnight", "load_factor"),
+    "energy_burden": ("burden", "bill_usd", "annual_bill"),
+    "arrears_history": ("arrear", "past_due", "late", "collection", "notice", "days_past_due", "credit"),
+    "autopay": ("autopay",),
+    "outage_minutes": ("outage",),
+    "etr_error_minutes": ("etr",),
+    "bill_shock": ("bill_shock", "same_season_bill"),
+    "unresolved_contacts": ("unresolved", "fcr", "complaint"),
+    "arrears_usd": ("arrear", "past_due"),
+}
+SURVEY_MODELS = ("csat", "nps")
+
+
+@dataclass
+class EvaluateResult:
+    as_of_date: str
+    models: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> figures
+    winners: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, default=str)
+
+    def summary(self) -> str:
+        lines = [f"evaluation against the planted truth, scored as of {self.as_of_date}"]
+        for model, m in self.models.items():
+            shown = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in m.items())
+            lines.append(f"  {model} ({self.winners.get(model, '?')}): {shown}")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def truth_frame(spark: SparkSession, truth_dir: Path, key: bytes) -> DataFrame:
+    """household_id, latent_csat, latent_nps, ev_adoption_date, survey_responses of the truth file."""
+    path = truth_dir / "households.csv"
+    if not path.is_file():
+        raise UcxError(f"--truth {truth_dir}: no households.csv (point it at a `ucx generate` output or its _truth)")
+    truth = pd.read_csv(path, dtype={"account_id": str}, keep_default_na=False)
+    out = pd.DataFrame({"household_id": [pseudonym_py(a, key=key, namespace="account") for a in truth["account_id"]]})
+    out["latent_csat"] = pd.to_numeric(truth["latent_csat"]).astype("float64")
+    latent_nps = truth["latent_nps"] if "latent_nps" in truth else np.clip(2.4 * out["latent_csat"] - 1.5, 0, 10)
+    out["latent_nps"] = pd.to_numeric(latent_nps).astype("float64")
+    out["ev_adoption_date"] = pd.to_datetime(truth["ev_adoption_date"].replace("", None)).dt.date
+    out["survey_responses"] = pd.to_numeric(truth["survey_responses"]).astype("int64")
+    return spark.createDataFrame(out, "household_id string, latent_csat double, latent_nps double, "
+                                      "ev_adoption_date date, survey_responses long")
+
+
+def planted_share(scored_pdf: pd.DataFrame, effects: list[str], *, k: int = 3) -> float:
+    """Share of rows whose top ``k`` drivers name a planted effect of ``effects``."""
+    patterns = [p for e in effects for p in PLANTED_KEYWORDS.get(e, ())]
+    if not patterns or scored_pdf.empty:
+        return float("nan")
+
+    def hit(drivers: Any) -> bool:
+        names = [str(d["feature"]).lower() for d in list(drivers)[:k]]
+        return any(re.search(p, n) for p in patterns for n in names)
+
+    return float(scored_pdf["top_drivers"].map(hit).mean())
+
+
+def _hand_over(df: DataFrame, *cols: str) -> pd.DataFrame:
+    """One row per household: a model-sized hand-off."""
+    return df.select(*cols).toPandas()
+
+
+def run(
+    spark: SparkSession,
+    *,
+    warehouse: str,
+    truth_dir: str,
+    key: bytes,
+    time_zone: str,
+    trials: int = 10,
+    planted: dict[str, list[str]] | None = None,
+) -> EvaluateResult:
+    """Train privately, score, and compare with the truth (see the module doc)."""
+    from ucx_spark.pipelines import train as train_pipeline
+
+    truth_path = Path(truth_dir)
+    if (truth_path / "_truth").is_dir():
+        manifest = truth_path / "_manifest.json"
+        if planted is None and manifest.is_file():
+            planted = {m: [e["feature"] for e in effects]
+                       for m, effects in json.loads(manifest.read_text())["planted_effects"].items()}
+        truth_path = truth_path / "_truth"
+    planted = planted or {}
+    eval_dir = Path(warehouse).resolve() / "_mlflow_eval"
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    uri_main, uri_holdout = f"sqlite:///{eval_dir / 'main.db'}", f"sqlite:///{eval_dir / 'holdout.db'}"
+    features_df = read_table(spark, warehouse, "gold", "household_features").cache()
+    accounts_df = read_table(spark, warehouse, "silver", "accounts")
+    dates = sorted(r[0] for r in features_df.select("as_of_date").distinct().collect())  # month ends: few
+    latest = dates[-1]
+    truth_df = truth_frame(spark, truth_path, key).cache()
+    result = EvaluateResult(as_of_date=str(latest))
+
+    main = train_pipeline.run(spark, warehouse=warehouse, tracking_uri=uri_main, experiment="ucx-eval",
+                              models=["all"], trials=trials, run_id="eval", time_zone=time_zone)
+    active_df = active_households(features_df, accounts_df).cache()
+    for name, res in main.models.items():
+        if res.status != "trained":
+            result.notes.append(f"{name}: not trained ({res.reason})")
+            continue
+        result.winners[name] = res.winner
+        model = _trained(uri_main, name, str(res.version))
+        figures: dict[str, float] = {f"validation_{k}": float(v) for k, v in res.metrics.items()
+                                     if k in ("auc", "spearman", "rps", "nps_error")}
+        if name == "ev_adoption":
+            programs_df = read_table(spark, warehouse, "silver", "programs")
+            rows_df = active_df.join(labels.ev_adopted(active_df, programs_df).select("household_id"),
+                                     "household_id", "left_anti")
+            scored = _hand_over(household_scores(rows_df, [model], scored_at=_now()).join(truth_df, "household_id"),
+                                "score", "top_drivers", "ev_adoption_date")
+            end = (pd.Timestamp(latest) + pd.DateOffset(months=labels.EV_HORIZON_MONTHS)).date()
+            adopted = np.array([d is not None and latest < d <= end for d in scored["ev_adoption_date"]])
+            m = binary_scores(adopted.to_numpy(float), scored["score"].to_numpy())
+            figures.update({"truth_auc": m["auc"], "truth_pr_auc": m["pr_auc"], "n": m["n"],
+                            "base_rate": m["base_rate"]})
+        elif name in SURVEY_MODELS:
+            scored_df = household_scores(active_df, [model], scored_at=_now()).join(
+                truth_df.filter(F.col("survey_responses") == 0), "household_id")
+            scored = _hand_over(scored_df, "score", "top_drivers", "p_promoter", "p_detractor", f"latent_{name}")
+            m = answer_scores(scored[f"latent_{name}"].to_numpy(), Prediction(scored["score"].to_numpy()))
+            figures.update({"never_respondents_spearman": m["spearman"], "never_respondents_mae": m["mae"],
+                            "never_respondents_mean_bias": m["mean_bias"], "n": m["n"]})
+            if name == "nps":
+                everyone = _hand_over(household_scores(active_df, [model], scored_at=_now()),
+                                      "p_promoter", "p_detractor")
+                figures["utility_nps_predicted"] = float(100 * (everyone["p_promoter"].mean()
+                                                                - everyone["p_detractor"].mean()))
+                survey = _survey_nps(spark, warehouse)
+                if survey is not None:
+                    figures["survey_nps_latest_month"] = survey
+        else:
+            continue  # payment risk: the holdout below
+        figures["planted_driver_top3_share"] = planted_share(scored, planted.get(name, []))
+        result.models[name] = figures
+
+    usable = labels.usable_as_of_dates(dates, data_end=latest, horizon_months=labels.PAYMENT_HORIZON_MONTHS)
+    if usable:
+        cut = usable[-1]
+        hold = train_pipeline.run(spark, warehouse=warehouse, tracking_uri=uri_holdout, experiment="ucx-eval-holdout",
+                                  models=["payment_risk"], trials=trials, run_id="eval-holdout", time_zone=time_zone,
+                                  data_end=cut)
+        res = hold.models["payment_risk"]
+        if res.status == "trained":
+            result.winners["payment_risk"] = res.winner
+            model = _trained(uri_holdout, "payment_risk", str(res.version))
+            at_cut_df = features_df.filter(F.col("as_of_date") == F.lit(cut))
+            outcome_df = labels.payment_risk_labels(at_cut_df, read_table(spark, warehouse, "silver", "collections"),
+                                                    data_end=latest)
+            rows_df = at_cut_df.join(outcome_df.select("household_id", "as_of_date", "label"),
+                                     ["household_id", "as_of_date"])
+            scored_df = household_scores(rows_df.drop("label"), [model], scored_at=_now()).join(
+                rows_df.select("household_id", "label"), "household_id")
+            scored = _hand_over(scored_df, "score", "label", "top_drivers")
+            m = binary_scores(scored["label"].to_numpy(), scored["score"].to_numpy())
+            result.models["payment_risk"] = {
+                "validation_auc": float(res.metrics.get("auc", float("nan"))), "truth_auc": m["auc"],
+                "truth_pr_auc": m["pr_auc"], "n": m["n"], "base_rate": m["base_rate"], "cut": str(cut),  # type: ignore[dict-item]
+                "planted_driver_top3_share": planted_share(scored, planted.get("payment_risk", [])),
+            }
+    else:
+        result.notes.append("payment risk: no as-of date with a complete 6-month window to hold out")
+    features_df.unpersist()
+    truth_df.unpersist()
+    active_df.unpersist()
+    return result
+
+
+def _trained(uri: str, model: str, version: str):  # noqa: ANN202 - LoadedModel
+    """The version this run trained (not @champion: in a reused store an older one may keep it)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return load_model(f"models:/ucx_{model}/{version}", model_name=model, version=version)
+
+
+def _now():  # noqa: ANN202
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _survey_nps(spark: SparkSession, warehouse: str) -> float | None:
+    kpis_df = read_optional(spark, warehouse, "gold", "cx_kpis")
+    if kpis_df is None:
+        return None
+    row = (kpis_df.filter((F.col("kpi") == "nps") & (F.col("segment_type") == "all") & F.col("value").isNotNull())
+           .orderBy(F.desc("month")).select("value").first())
+    return None if row is None else float(row["value"])
