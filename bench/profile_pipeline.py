@@ -216,6 +216,15 @@ def report(
         lines.append(f"Spark jobs outside the steps (session start, reads by the bench): {outside.jobs}, "
                      f"{outside.job_seconds:.1f} s")
     for step in timings:
+        sites: dict[str, int] = defaultdict(int)
+        for j in jobs.values():
+            if j.step == step:
+                sites[j.name[:100]] += 1
+        if sites:
+            lines.append(f"\nSpark jobs of {step} by call site (most first):")
+            for name, n in sorted(sites.items(), key=lambda kv: -kv[1])[:top]:
+                lines.append(f"  {n:>4}  {name}")
+    for step in timings:
         step_jobs = sorted((j for j in jobs.values() if j.step == step), key=lambda j: -j.seconds)[:top]
         if not step_jobs:
             continue

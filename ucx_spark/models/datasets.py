@@ -127,3 +127,37 @@ def responded_rows(features_df: DataFrame, surveys_df: DataFrame, *, data_end: d
     6 months after as_of_date (the population the response propensity is learnt on)."""
     labels_df = labels.csat_labels(features_df, surveys_df, data_end=data_end, time_zone=time_zone)
     return features_df.join(labels_df.select(*KEYS, F.col("responded").alias("label")), list(KEYS))
+
+
+SCORING_SAMPLE_ROWS = 20_000
+# features that say how much data a row's windows saw (not what the household did)
+HISTORY_FEATURES = ("history_days", "usage_days_90d", "weather_fit_days", "bills_due_365d", "payments_365d")
+
+
+def scoring_sample(features_df: DataFrame, columns: list[str], *, seed: int) -> pd.DataFrame:
+    """A bounded sample of the rows scoring sees (the latest as_of_date), ``columns`` only."""
+    latest = features_df.agg(F.max("as_of_date")).first()[0]
+    rows_df = features_df.filter(F.col("as_of_date") == F.lit(latest)).select(*columns)
+    n = rows_df.count()
+    if n > SCORING_SAMPLE_ROWS:
+        rows_df = rows_df.sample(fraction=SCORING_SAMPLE_ROWS / n, seed=seed)
+    return rows_df.toPandas()
+
+
+def distribution_gap(train_pdf: pd.DataFrame, score_pdf: pd.DataFrame, columns: list[str]) -> tuple[float, str]:
+    """The largest standardised mean difference |mean_train - mean_score| / pooled sd over the
+    numeric ``columns`` (nulls left out), and its column: how differently training rows and
+    scoring rows describe households (a year of history against a month, say)."""
+    worst, worst_col = 0.0, ""
+    for c in columns:
+        a = pd.to_numeric(train_pdf[c], errors="coerce").astype("float64").dropna()
+        b = pd.to_numeric(score_pdf[c], errors="coerce").astype("float64").dropna()
+        if len(a) < 10 or len(b) < 10:
+            continue
+        sd = float(np.sqrt((a.var() + b.var()) / 2))
+        if not sd > 0:
+            continue
+        gap = abs(float(a.mean()) - float(b.mean())) / sd
+        if gap > worst:
+            worst, worst_col = gap, c
+    return worst, worst_col

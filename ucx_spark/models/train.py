@@ -346,6 +346,13 @@ def train_model(
             seed=seed, max_rows=max_rows)
         extra_metrics.update(response_weights(frame, population, seed=seed))
 
+    # Do training rows see as much history as scoring rows? (The features that count how much data
+    # the windows saw; who answers surveys differs from the population in other ways, on purpose.)
+    history_cols = [c for c in datasets.HISTORY_FEATURES if c in frame.pdf.columns and c in features_df.columns]
+    gap, gap_col = datasets.distribution_gap(frame.pdf, datasets.scoring_sample(features_df, history_cols, seed=seed),
+                                             history_cols)
+    extra_metrics["train_score_max_smd"] = gap
+    notes["train_score_max_smd_column"] = gap_col or "none"
     split = validation.honest_split(frame.pdf, task=model_def.task)
     validation.check_split(frame.pdf, split)
     spec = fit_spec_pandas(frame.pdf.loc[split.train], frame.schema, task=model_def.task,

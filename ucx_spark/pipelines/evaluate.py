@@ -163,7 +163,7 @@ def run(
                                 "score", "top_drivers", "ev_adoption_date")
             end = (pd.Timestamp(latest) + pd.DateOffset(months=labels.EV_HORIZON_MONTHS)).date()
             adopted = np.array([d is not None and latest < d <= end for d in scored["ev_adoption_date"]])
-            m = binary_scores(adopted.to_numpy(float), scored["score"].to_numpy())
+            m = binary_scores(adopted.astype(float), scored["score"].to_numpy())
             figures.update({"truth_auc": m["auc"], "truth_pr_auc": m["pr_auc"], "n": m["n"],
                             "base_rate": m["base_rate"]})
         elif name in SURVEY_MODELS:
@@ -183,7 +183,9 @@ def run(
                     figures["survey_nps_latest_month"] = survey
         else:
             continue  # payment risk: the holdout below
-        figures["planted_driver_top3_share"] = planted_share(scored, planted.get(name, []))
+        # NPS answers are planted from the latent CSAT: the same drivers
+        effects = planted.get(name) or (planted.get("csat", []) if name == "nps" else [])
+        figures["planted_driver_top3_share"] = planted_share(scored, effects)
         result.models[name] = figures
 
     usable = labels.usable_as_of_dates(dates, data_end=latest, horizon_months=labels.PAYMENT_HORIZON_MONTHS)

@@ -1,0 +1,68 @@
+"""The household models on a small generated utility, judged against its planted truth
+(`ucx evaluate`), and training rows that describe households as scoring rows do.
+
+80 households x 14 months of hourly AMI, ungated medallion, 1 Optuna trial per
+model: a test of behaviour, not of the accuracy targets (those are measured on
+1,000 households in the note). Everything is seeded: the figures are exact.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mlflow
+import pytest
+
+from ucx_spark.config import Config
+from ucx_spark.generate import generate_utility
+from ucx_spark.pipelines import evaluate, medallion
+
+KEY = b"models-utility-key"
+SMD_BOUND = 0.5  # training vs scoring rows: largest standardised mean difference of a history feature
+
+
+@pytest.fixture(scope="module")
+def evaluated(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("models-utility")
+    landing, warehouse = root / "landing", root / "warehouse"
+    generate_utility(spark, str(landing), households=80, months=14, interval_minutes=60, seed=5)
+    cfg = Config().with_paths(landing=str(landing), warehouse=str(warehouse))
+    medallion.run(spark, cfg=cfg, pseudonym_key=KEY, run_id="mu-1", gates=False)
+    result = evaluate.run(spark, warehouse=str(warehouse), truth_dir=str(landing), key=KEY,
+                          time_zone=cfg.utility.time_zone, trials=1)
+    return result, warehouse
+
+
+def test_evaluate_reports_every_model_against_the_truth(evaluated) -> None:
+    result, _ = evaluated
+    assert set(result.models) == {"csat", "nps", "ev_adoption", "payment_risk"}, result.notes
+    assert set(result.winners.values()) <= {"xgboost", "baseline"}
+    for name in ("csat", "nps"):
+        m = result.models[name]
+        assert m["n"] > 10
+        # the planted experiences (outages, ETR misses, bill shock, unresolved contacts, arrears) rank homes
+        assert m["never_respondents_spearman"] > 0.3, m
+        assert 0 <= m["planted_driver_top3_share"] <= 1
+    assert -100 <= result.models["nps"]["utility_nps_predicted"] <= 100
+    assert "survey_nps_latest_month" in result.models["nps"]
+    ev = result.models["ev_adoption"]
+    assert ev["truth_auc"] > 0.6 and ev["n"] > 30, ev
+    pay = result.models["payment_risk"]
+    assert pay["truth_auc"] > 0.6 and pay["cut"] < result.as_of_date, pay
+    text = result.summary()
+    assert "never_respondents_spearman" in text and "truth_auc" in text
+    assert '"models"' in result.to_json()
+
+
+def test_training_rows_describe_households_as_scoring_rows_do(evaluated) -> None:
+    _, warehouse = evaluated
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{warehouse / '_mlflow_eval' / 'main.db'}")
+    exp = client.get_experiment_by_name("ucx-eval")
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.ucx.run_id = 'eval'")
+    parents = {r.data.tags["ucx.model"]: r for r in runs if "ucx.role" not in r.data.tags
+               and "mlflow.parentRunId" not in r.data.tags}
+    assert set(parents) == {"csat", "nps", "ev_adoption", "payment_risk"}
+    for model, run in parents.items():
+        gap = run.data.metrics["train_score_max_smd"]
+        assert not math.isnan(gap) and gap < SMD_BOUND, (model, gap, run.data.params["train_score_max_smd_column"])
+        assert run.data.params["history_rule"]
