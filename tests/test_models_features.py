@@ -93,18 +93,19 @@ def test_past_due_balance_is_never_negative_and_credit_is_its_own_feature(spark)
         ("y3", "a2", local(2024, 2, 10, 9), Decimal("200.00"), "online"),
     ], PAYMENTS)
     got = payment_features(keys_df, bills_df, payments_df, time_zone=TZ).select(
-        "account_id", "as_of_date", "arrears_usd", "credit_usd", "days_past_due", "past_due_bill_ratio")
+        "account_id", "as_of_date", F.col("arrears_usd").cast("double"), F.col("credit_usd").cast("double"),
+        F.col("days_past_due").cast("int"), F.round("past_due_bill_ratio", 6).alias("past_due_bill_ratio"))
     expected = spark.createDataFrame([
         # Mar 10: a1's b2 (120, paid 60) is not yet due: nothing past due; Apr 10: 60 past due since Mar 25
         ("a1", date(2024, 3, 10), 0.0, 0.0, 0, 0.0),
         ("a1", date(2024, 4, 10), 60.0, 0.0, 16, 0.5),
         ("a2", date(2024, 3, 10), 0.0, 120.0, 0, 0.0),
         ("a2", date(2024, 4, 10), 0.0, 120.0, 0, 0.0),
-        ("a3", date(2024, 3, 10), 50.0, 0.0, 14, 50 / 70),
-        ("a3", date(2024, 4, 10), 120.0, 0.0, 45, 120 / 70),
+        ("a3", date(2024, 3, 10), 50.0, 0.0, 14, round(50 / 70, 6)),
+        ("a3", date(2024, 4, 10), 120.0, 0.0, 45, round(120 / 70, 6)),
     ], "account_id string, as_of_date date, arrears_usd double, credit_usd double, days_past_due int, "
        "past_due_bill_ratio double")
-    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True, ignore_column_types=True)
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_ev_charging_runs_at_15_minute_and_hourly_resolution(spark) -> None:

@@ -117,3 +117,21 @@ def test_baseline_learns_the_planted_linear_signal(spark) -> None:
     assert names == ["x1", "x2"]
     raw = reg.raw(spec.matrix(frame.loc[split.valid].head(5)))
     np.testing.assert_allclose(contribs.sum(axis=1) + reg.params.intercept, raw)
+
+
+def test_training_keeps_full_history_rows_when_it_has_enough_and_the_gap_is_measured(spark) -> None:
+    from ucx_spark.models import datasets
+
+    rows = [(f"h{i}", 30 + (i % 12) * 30) for i in range(600)]  # history_days 30..360, every 12th row full
+    rows += [(f"f{i}", 365) for i in range(200)]
+    df = spark.createDataFrame(rows, "household_id string, history_days int")
+    notes: dict = {}
+    kept = datasets.with_full_history(df, notes)
+    assert kept.count() == 200 and notes["history_rule"].startswith("full-history rows only (200")
+    few: dict = {}
+    assert datasets.with_full_history(df.limit(300), few).count() == 300 and few["history_rule"].startswith("all rows")
+    train = pd.DataFrame({"history_days": [r[1] for r in rows], "same": np.arange(len(rows)) % 7})
+    score = pd.DataFrame({"history_days": [365] * 50 + [364] * 50, "same": np.arange(100) % 7})
+    gap, column = datasets.distribution_gap(train, score, ["history_days", "same"])
+    assert column == "history_days" and gap > 1.0
+    assert datasets.distribution_gap(train[train["history_days"] == 365], score, ["history_days", "same"])[0] < 0.5

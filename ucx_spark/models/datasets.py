@@ -154,7 +154,9 @@ def distribution_gap(train_pdf: pd.DataFrame, score_pdf: pd.DataFrame, columns: 
         b = pd.to_numeric(score_pdf[c], errors="coerce").astype("float64").dropna()
         if len(a) < 10 or len(b) < 10:
             continue
-        sd = float(np.sqrt((a.var() + b.var()) / 2))
+        # pooled spread, floored at 1% of the scoring mean so a near-constant column (365 vs 364.5
+        # days) does not read as a gap
+        sd = max(float(np.sqrt((a.var() + b.var()) / 2)), 0.01 * abs(float(b.mean())))
         if not sd > 0:
             continue
         gap = abs(float(a.mean()) - float(b.mean())) / sd
