@@ -76,6 +76,7 @@ class CsatDistributions:
     predicted_summary: dict[str, Any] = field(default_factory=dict)  # households, mean, top2box_share, as_of_date
     surveyed_levels: pd.DataFrame | None = None  # csat 1-5, responses, households
     surveyed_summary: dict[str, Any] = field(default_factory=dict)  # responses, households, mean, top2box_share, window
+    nps: dict[str, Any] = field(default_factory=dict)  # predicted, households, as_of_date, survey, survey_month, survey_n
 
 
 @dataclass
@@ -150,6 +151,29 @@ def collect_predicted_csat(
         frame["households"] = frame["households"].astype("float")
         frame.loc[(frame["households"] > 0) & (frame["households"] < min_households), "households"] = math.nan
     return bins[["bin_low", "households"]], levels, summary
+
+
+def collect_nps(scores_df: DataFrame | None, kpis: pd.DataFrame | None, *, min_households: int) -> dict[str, Any]:
+    """The utility's NPS as if every household answered (100 x (mean p_promoter - mean
+    p_detractor) of the latest nps scores; suppressed below ``min_households``) beside the survey
+    NPS of the latest month that has one (gold/cx_kpis): one small aggregation."""
+    from pyspark.sql import functions as F
+
+    out: dict[str, Any] = {}
+    if scores_df is not None:
+        nps_df = scores_df.where((F.col("model_name") == "nps") & F.col("score").isNotNull())
+        row = nps_df.agg(F.count(F.lit(1)).alias("n"), F.avg("p_promoter").alias("p"), F.avg("p_detractor").alias("d"),
+                         F.max("as_of_date").alias("as_of")).first()
+        if row is not None and row["n"]:
+            out.update(households=int(row["n"]), as_of_date=row["as_of"])
+            if int(row["n"]) >= min_households:
+                out["predicted"] = 100.0 * (float(row["p"]) - float(row["d"]))
+    if kpis is not None and not kpis.empty:
+        surveyed = kpis[(kpis["kpi"] == "nps") & kpis["value"].notna()].sort_values("month")
+        if not surveyed.empty:
+            last = surveyed.iloc[-1]
+            out.update(survey=float(last["value"]), survey_month=last["month"], survey_n=int(last["n"]))
+    return out
 
 
 def collect_surveyed_csat(surveys_df: DataFrame, *, min_households: int, window_days: int = 365) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -480,6 +504,17 @@ def _section_csat(inp: ReportInputs) -> str:
                      _fmt(ss.get("top2box_share"), "share") if "top2box_share" in ss else SUPPRESSED,
                      f"responses {html.escape(window)}; top-2-box = csat 4 or 5"])
     out.append(_table(["source", "households", "responses", "mean CSAT", "top-2-box", "basis"], rows, cls="compact csat-summary"))
+    if c.nps:
+        n = c.nps
+        nps_rows = [
+            ["predicted, every household (gold/household_scores, model nps)", _fmt(n.get("households"), "int"),
+             f"{n['predicted']:+.1f}" if "predicted" in n else SUPPRESSED,
+             f"as of {html.escape(str(n.get('as_of_date')))}; 100 x (mean p_promoter - mean p_detractor)"],
+            ["surveyed (gold/cx_kpis)", _fmt(n.get("survey_n"), "int"),
+             f"{n['survey']:+.1f}" if "survey" in n else "—",
+             f"month {n['survey_month']:%Y-%m}" if "survey_month" in n else "no month with enough answers"],
+        ]
+        out.append(_table(["NPS", "households", "NPS", "basis"], nps_rows, cls="compact nps-summary"))
     suppressed = 0
     for frame, col in ((c.predicted_bins, "households"), (c.predicted_levels, "households"), (c.surveyed_levels, "responses")):
         if frame is not None:

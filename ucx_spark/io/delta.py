@@ -13,6 +13,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from ucx_spark.io import delta_log
+
 LAYERS = ("bronze", "silver", "gold", "quarantine")
 
 
@@ -41,11 +43,13 @@ def read_optional(spark: SparkSession, warehouse: str | Path, layer: str, table:
 
 
 def table_version(spark: SparkSession, path: str) -> int | None:
-    """Latest committed Delta version of the table at ``path``, or None if there is none."""
+    """Latest committed Delta version of the table at ``path``, or None if there is none (read
+    from the transaction log: no Spark job)."""
     from delta.tables import DeltaTable
 
-    if not table_exists(spark, path):
-        return None
+    version = delta_log.latest_version(path)
+    if version is not None or not table_exists(spark, path):
+        return version
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
 
 
@@ -70,8 +74,12 @@ def register_table(spark: SparkSession, warehouse: str | Path, layer: str, table
     with LOCK:  # feed threads: one metastore change at a time
         if key in _REGISTERED:
             return
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.`{table}` USING DELTA LOCATION '{path}'")
+        # Look before creating: a lookup is one metastore call, while CREATE ... IF NOT EXISTS on an
+        # existing database or table still analyses the statement (and warns "created concurrently").
+        if not spark.catalog.databaseExists(layer):
+            spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
+        if not spark.catalog.tableExists(table, layer):
+            spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.`{table}` USING DELTA LOCATION '{path}'")
         _REGISTERED.add(key)
 
 
@@ -203,6 +211,10 @@ def last_commit(spark: SparkSession, path: str) -> tuple[int, dict[str, str]] | 
     """(version, operationMetrics) of the table's latest commit, or None if there is no table."""
     from delta.tables import DeltaTable
 
+    version = delta_log.latest_version(path)
+    if version is not None:
+        info = delta_log.commit_info(path, version) or {}
+        return version, {str(k): str(v) for k, v in (info.get("operationMetrics") or {}).items()}
     if not table_exists(spark, path):
         return None
     row = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
@@ -250,6 +262,10 @@ def partition_values(spark: SparkSession, path: str) -> dict[str, str | None]:
     """
     if not table_exists(spark, path):
         return {}
+    files = delta_log.live_files(path)
+    if files is not None and all(SOURCE_FILE_COLUMN in f.partition_values for f in files.values()):
+        return {f.partition_values[SOURCE_FILE_COLUMN]: f.partition_values.get("_file_rejected")  # type: ignore[misc]
+                for f in files.values()}
     df = spark.read.format("delta").load(path)
     out: dict[str, str | None] = {}
     for file_path in df.inputFiles():
@@ -308,21 +324,57 @@ def create_table_if_missing(
     builder.execute()
 
 
-def append_new_rows(df: DataFrame, path: str, *, keys: tuple[str, ...], files: list[str]) -> None:
+FILES_KEY = "source_files"
+
+
+def files_in_log(path: str) -> set[str] | None:
+    """The landing files whose rows commits of ``path`` say they wrote (``userMetadata``
+    ``{"source_files": [...]}`` of ``append_new_rows``), from the log (no Spark job); None when
+    some commit still in the log did not say (an older write): the caller must look at the data."""
+    import json
+
+    seen: set[str] = set()
+    for _, info in delta_log.commit_infos(path):
+        if info.get("operation") not in ("WRITE", "MERGE", "CREATE TABLE", "CREATE OR REPLACE TABLE"):
+            continue
+        try:
+            data = json.loads(info.get("userMetadata") or "")
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or FILES_KEY not in data:
+            return None
+        seen.update(str(f) for f in data[FILES_KEY])
+    return seen
+
+
+def append_new_rows(df: DataFrame, path: str, *, keys: tuple[str, ...], files: list[str],
+                    partition_by: tuple[str, ...] = ()) -> None:
     """Insert the rows of ``df`` whose ``keys`` are not in the table yet (idempotent), where every
     row of ``df`` comes from one of the landing ``files`` (column ``_source_file``).
 
-    The usual case, no row of these files in the table yet, is a plain append
-    (one job); a rerun after a crash that committed some of them takes the
-    insert-only MERGE of ``insert_new_rows``.
+    Each commit names its files in its ``userMetadata``, so the usual case, no
+    row of these files in the table yet, is decided from the log and is a plain
+    append (one job); a rerun after a crash that committed some of them takes
+    the insert-only MERGE of ``insert_new_rows``.
     """
+    import json
+
     spark = df.sparkSession
+    metadata = json.dumps({FILES_KEY: sorted(set(files))})
+    writer = df.write.format("delta").mode("append").option("userMetadata", metadata)
     if table_exists(spark, path):
-        present = spark.read.format("delta").load(path).filter(F.col(SOURCE_FILE_COLUMN).isin(files)).limit(1)
-        if present.count():
-            insert_new_rows(df, path, keys=keys)
+        logged = files_in_log(path)
+        if logged is not None:
+            present = bool(logged & set(files))
+        else:
+            present = bool(spark.read.format("delta").load(path)
+                           .filter(F.col(SOURCE_FILE_COLUMN).isin(files)).limit(1).count())
+        if present:
+            insert_new_rows(df, path, keys=keys)  # a MERGE names no files: later checks read the data
             return
-    df.write.format("delta").mode("append").save(path)
+    elif partition_by:  # the layout is chosen when the table is created
+        writer = writer.partitionBy(*partition_by)
+    writer.save(path)
 
 
 def merge_if_later(
@@ -407,6 +459,18 @@ def commit_metadata(spark: SparkSession, path: str, key: str) -> dict | None:
 
     from delta.tables import DeltaTable
 
+    if delta_log.latest_version(path) is not None:  # read from the log: no Spark job
+        for _, info in delta_log.commit_infos(path):
+            text = info.get("userMetadata")
+            if not text or not str(text).startswith("{"):
+                continue
+            try:
+                data = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and key in data:
+                return data[key]
+        return None
     if not table_exists(spark, path):
         return None
     rows = (

@@ -1,6 +1,7 @@
 """Row accounting per feed: landed = current + superseded + quarantined (contract section 1).
 
-Each term is counted from its own table, so the identity is a real check:
+Each term is counted from its own table (its Delta log's row statistics, or
+Spark where those cannot answer exactly), so the identity is a real check:
 ``landed`` rows of bronze/<feed>, ``current`` rows of silver/<feed>,
 ``superseded`` rows logged in silver/_superseded for the feed (valid landed
 rows beaten by a later extract or identical copies, logged by the silver
@@ -18,6 +19,7 @@ from pyspark.sql.types import BooleanType, LongType, StringType, StructField, St
 
 from ucx_spark.contract import FEED_ORDER
 from ucx_spark.errors import DataError
+from ucx_spark.io import delta_log
 from ucx_spark.io.delta import table_exists, table_path
 from ucx_spark.pipelines.silver import SUPERSEDED_TABLE
 
@@ -36,27 +38,39 @@ ACCOUNTING_SCHEMA = StructType(
 def feed_counts(spark: SparkSession, warehouse: str) -> list[tuple[str, int, int, int, int]]:
     """(feed, landed, current, superseded, quarantined) for every contract feed (small: 13 rows).
 
-    One Spark job for the whole identity: every existing bronze/silver/quarantine
-    table of a feed is scanned without columns (row counts only), tagged with its
-    feed and term, and the union is counted by (feed, term); superseded rows are
-    counted by feed from silver/_superseded in the same job. A missing table counts 0.
+    Each term is the row count of its own table's current snapshot, read from the
+    row statistics (``numRecords``) every Delta commit records for the files it
+    adds (``io.delta_log``): no Spark job and no data file opened. A table whose
+    log cannot be read exactly that way (a file without the statistic, a deletion
+    vector) is counted by Spark instead, all of them in one job; superseded rows
+    are counted by feed (silver/_superseded is partitioned by feed; an older
+    unpartitioned table is counted by Spark). A missing table counts 0.
     """
-    parts: list[DataFrame] = []
+    counts: dict[tuple[str, str], int] = {}
+    by_spark: list[DataFrame] = []
     for feed in FEED_ORDER:
         for term, layer in (("landed", "bronze"), ("current", "silver"), ("quarantined", "quarantine")):
             path = table_path(warehouse, layer, feed)
-            if table_exists(spark, path):
-                parts.append(
+            if not table_exists(spark, path):
+                continue
+            logged = delta_log.row_count(path)
+            if logged is not None:
+                counts[(feed, term)] = logged.get(None, 0)
+            else:
+                by_spark.append(
                     spark.read.format("delta").load(path).select(F.lit(feed).alias("feed"), F.lit(term).alias("term"))
                 )
     sup_path = table_path(warehouse, "silver", SUPERSEDED_TABLE)
     if table_exists(spark, sup_path):
-        parts.append(spark.read.format("delta").load(sup_path).select("feed", F.lit("superseded").alias("term")))
-    counts: dict[tuple[str, str], int] = {}
-    if parts:
-        union_df = reduce(DataFrame.unionAll, parts)
+        by_feed = delta_log.row_count(sup_path, by="feed")
+        if by_feed is not None and None not in by_feed:
+            counts.update({(str(feed), "superseded"): n for feed, n in by_feed.items()})
+        else:
+            by_spark.append(spark.read.format("delta").load(sup_path).select("feed", F.lit("superseded").alias("term")))
+    if by_spark:
+        union_df = reduce(DataFrame.unionAll, by_spark)
         rows = union_df.groupBy("feed", "term").agg(F.count(F.lit(1)).alias("n")).collect()  # <= 52 rows
-        counts = {(r["feed"], r["term"]): int(r["n"]) for r in rows}
+        counts.update({(r["feed"], r["term"]): int(r["n"]) for r in rows})
     return [
         (
             feed,

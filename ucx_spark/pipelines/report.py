@@ -83,6 +83,7 @@ def build_inputs(
             inp.as_of_date = summary["as_of_date"]
     if (surveys := tables["silver/surveys"]) is not None:
         inp.csat.surveyed_levels, inp.csat.surveyed_summary = rpt.collect_surveyed_csat(surveys, min_households=min_households)
+    inp.csat.nps = rpt.collect_nps(scores, inp.kpis, min_households=min_households)
     if (drivers := tables["gold/model_drivers"]) is not None:
         inp.drivers, inp.drivers_source = rpt.collect_model_drivers(drivers), "gold/model_drivers (segment all)"
     elif scores is not None:

@@ -190,6 +190,7 @@ def run(
                 reduce(DataFrame.unionByName, [df for df, _ in deferred]),
                 table_path(warehouse, "silver", SUPERSEDED_TABLE),
                 keys=("feed", "_source_file", "_row_number"), files=sorted({f for _, fs in deferred for f in fs}),
+                partition_by=("feed",),
             )
             register_table(spark, warehouse, "silver", SUPERSEDED_TABLE)
     finally:
@@ -406,7 +407,7 @@ def _merge_valid(
             with LOCK:
                 append_new_rows(
                     superseded_df, table_path(warehouse, "silver", SUPERSEDED_TABLE),
-                    keys=("feed", "_source_file", "_row_number"), files=files,
+                    keys=("feed", "_source_file", "_row_number"), files=files, partition_by=("feed",),
                 )
             log.info("silver: %s superseded rows logged", feed)
         elif superseded_df is not None:
@@ -495,27 +496,41 @@ def _log_processed(
 
 def _refresh_household_matches(spark: SparkSession, warehouse: str) -> tuple[int | None, int | None]:
     """Rebuild silver/household_matches if accounts or households changed since it was built;
-    returns (household records, matched records)."""
+    returns (household records, matched records). The build's inputs and counts are kept in its
+    commit's userMetadata, so a run where neither changed reads them from the log (no Spark job)."""
+    import json
+
+    from ucx_spark.io import delta_log
+
     acc_path = table_path(warehouse, "silver", "accounts")
     hh_path = table_path(warehouse, "silver", "households")
     if not (table_exists(spark, acc_path) and table_exists(spark, hh_path)):
         return None, None
     built_from = f"accounts@{table_version(spark, acc_path)},households@{table_version(spark, hh_path)}"
     path = table_path(warehouse, "silver", MATCHES_TABLE)
-    stored = None
-    if table_exists(spark, path):
-        from delta.tables import DeltaTable
-
-        stored = DeltaTable.forPath(spark, path).history(1).select("userMetadata").first()[0]
-    if stored != built_from:
-        matches_df = match_households(_read(spark, hh_path), _read(spark, acc_path))
+    stored: dict = {}
+    version = delta_log.latest_version(path)
+    if version is not None:
+        text = (delta_log.commit_info(path, version) or {}).get("userMetadata") or ""
+        try:
+            stored = json.loads(text) if text.startswith("{") else {"built_from": text}
+        except ValueError:
+            stored = {}
+    if stored.get("built_from") == built_from and "records" in stored:
+        return int(stored["records"]), int(stored["matched"])
+    matches_df = match_households(_read(spark, hh_path), _read(spark, acc_path)).cache()
+    try:
+        row = matches_df.agg(F.count(F.lit(1)), F.count("premise_id")).first()
+        total, matched = int(row[0]), int(row[1])
+        meta = json.dumps({"built_from": built_from, "records": total, "matched": matched})
         (
             matches_df.write.format("delta")
             .mode("overwrite")
             .option("overwriteSchema", "true")
-            .option("userMetadata", built_from)
+            .option("userMetadata", meta)
             .save(path)
         )
-        register_table(spark, warehouse, "silver", MATCHES_TABLE)
-    row = _read(spark, path).agg(F.count(F.lit(1)), F.count("premise_id")).first()
-    return int(row[0]), int(row[1])
+    finally:
+        matches_df.unpersist()
+    register_table(spark, warehouse, "silver", MATCHES_TABLE)
+    return total, matched

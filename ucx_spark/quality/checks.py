@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -261,6 +262,35 @@ def freshness(df: DataFrame, *, column: str, max_age_hours: float, now: datetime
     )
 
 
+def freshness_pandas(values: Any, *, column: str, max_age_hours: float, now: datetime) -> CheckOutcome:
+    """``freshness`` on a batch already handed to pandas (its ``column`` values)."""
+    import pandas as pd
+
+    stamps = pd.to_datetime(values, utc=True, errors="coerce").dropna()
+    if stamps.empty:
+        return CheckOutcome(False, f"no {column} values", None)
+    latest = stamps.max().to_pydatetime()
+    age_hours = (now.timestamp() - latest.timestamp()) / 3600.0
+    return CheckOutcome(
+        age_hours <= max_age_hours,
+        f"latest {column} {latest.strftime('%Y-%m-%dT%H:%M:%SZ')}, {age_hours:.1f} h old (max {max_age_hours} h)",
+        None,
+    )
+
+
+def referential_integrity_pandas(values: Any, ref_keys: frozenset[Any], *, max_missing_share: float = 0.0) -> CheckOutcome:
+    """``referential_integrity`` of a pandas batch column against the reference's key set."""
+    present = values.dropna()
+    n = int(len(present))
+    missing = int((~present.isin(ref_keys)).sum()) if n else 0
+    share = missing / n if n else 0.0
+    return CheckOutcome(
+        share <= max_missing_share,
+        f"{missing} of {n} rows ({share:.2%}) have no match (max {max_missing_share:.2%})",
+        missing,
+    )
+
+
 def row_count_drift(row_count: int, previous: PreviousCount | None, *, max_change: float) -> CheckOutcome:
     """Relative change of the row count against the previous run's (from the audit table)."""
     if previous is None:
@@ -276,6 +306,9 @@ def row_count_drift(row_count: int, previous: PreviousCount | None, *, max_chang
     )
 
 
+KeyLookup = Callable[[str, str], "frozenset[Any] | None"]
+
+
 def run_check(
     spec: ExpectationSpec,
     df: DataFrame,
@@ -285,9 +318,22 @@ def run_check(
     previous: PreviousCount | None,
     now: datetime,
     accepted: Acceptance | None = None,
+    small: Any | None = None,
+    reference_keys: KeyLookup | None = None,
 ) -> CheckOutcome:
-    """Dispatch one custom check of a suite (kwargs already resolved)."""
+    """Dispatch one custom check of a suite (kwargs already resolved). ``small``: the batch already
+    handed to pandas (a small batch), so freshness and, when ``reference_keys`` can give the
+    reference's key set, referential integrity are answered there without a Spark job."""
     kw = spec.kwargs
+    if small is not None and spec.type == FRESHNESS and str(kw["column"]) in small.columns:
+        return freshness_pandas(small[str(kw["column"])], column=str(kw["column"]),
+                                max_age_hours=float(kw["max_age_hours"]), now=now)
+    if small is not None and spec.type == REFERENTIAL_INTEGRITY and reference_keys is not None \
+            and str(kw["column"]) in small.columns:
+        keys = reference_keys(str(kw["ref_table"]), str(kw["ref_column"]))
+        if keys is not None:
+            return referential_integrity_pandas(small[str(kw["column"])], keys,
+                                                max_missing_share=float(kw.get("max_missing_share", 0.0)))
     if spec.type == REFERENTIAL_INTEGRITY:
         return referential_integrity(
             df, reference(str(kw["ref_table"])), column=str(kw["column"]), ref_column=str(kw["ref_column"]),

@@ -429,6 +429,38 @@ def _reference_lookup(
     return lookup
 
 
+_KEY_SETS: dict[tuple[str, str, str, int | None], frozenset[Any] | None] = {}
+
+
+def _key_sets(
+    spark: SparkSession, lookup: Callable[[str], DataFrame], warehouse: str | Path | None,
+    references: Mapping[str, DataFrame] | None, max_rows: int,
+) -> Callable[[str, str], frozenset[Any] | None]:
+    """Reference key sets for the pandas referential-integrity check: a warehouse table's distinct
+    keys collected once per table version (at most ``max_rows`` of them, else None: Spark joins),
+    shared by every suite of the run that references it. Tables passed in ``references`` are not
+    cached (they are not versioned)."""
+    from ucx_spark.io import delta_log
+
+    def keys(name: str, column: str) -> frozenset[Any] | None:
+        version = None
+        if warehouse is not None and not (references and name in references):
+            layer, _, table = name.partition(".")
+            version = delta_log.latest_version(table_path(warehouse, layer, table))
+        cache_key = (str(warehouse), name, column, version)
+        if version is not None and cache_key in _KEY_SETS:
+            return _KEY_SETS[cache_key]
+        values = lookup(name).select(column).distinct().limit(max_rows + 1).toPandas()[column]
+        found = frozenset(values.dropna()) if len(values) <= max_rows else None
+        if version is not None:
+            if len(_KEY_SETS) > 256:
+                _KEY_SETS.clear()
+            _KEY_SETS[cache_key] = found
+        return found
+
+    return keys
+
+
 AMI_COMPLETENESS_COLUMNS = (
     "meter_id", "local_date", "interval_minutes", "present_intervals", "day_start", "day_end",
     "first_interval_start", "last_interval_end",
@@ -583,7 +615,9 @@ def validate(
                 continue
             try:
                 check = run_check(spec, df, row_count=row_count, reference=lookup, previous=previous, now=now,
-                                  accepted=thresholds.accept_incomplete)
+                                  accepted=thresholds.accept_incomplete, small=small,
+                                  reference_keys=_key_sets(spark, lookup, warehouse, references,
+                                                           thresholds.pandas_max_rows))
                 outcomes[spec.id] = (check.success, check.observed_value, check.unexpected_count)
             except LookupError as exc:
                 outcomes[spec.id] = (False, f"error: {exc}", None)

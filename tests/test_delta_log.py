@@ -1,0 +1,67 @@
+"""The transaction-log reader (io/delta_log.py) against Delta itself: after appends, partition
+overwrites, deletes, MERGEs and checkpoints, the log's row counts, partitions and versions are
+what Spark reads, and a log it cannot read exactly (deletion vectors) says so."""
+
+from __future__ import annotations
+
+import pytest
+from pyspark.sql import functions as F
+
+from ucx_spark.io import delta_log
+from ucx_spark.io.delta import commit_metadata, last_commit, partition_values, table_version
+
+
+def _spark_counts(spark, path: str, by: str | None = None) -> dict:
+    df = spark.read.format("delta").load(path)
+    if by is None:
+        return {None: df.count()}
+    return {r[0]: int(r[1]) for r in df.groupBy(by).count().collect()}
+
+
+@pytest.mark.parametrize("files_in_crc", [True, False])
+def test_counts_partitions_and_versions_match_delta(spark, tmp_path, files_in_crc: bool) -> None:
+    from delta.tables import DeltaTable
+
+    path = str(tmp_path / "t")
+    spark.conf.set("spark.databricks.delta.allFilesInCrc.enabled", str(files_in_crc).lower())
+    try:
+        def rows(feed: str, n: int, start: int = 0):  # noqa: ANN202
+            return spark.range(start, start + n).select(F.lit(feed).alias("feed"), F.col("id").alias("k"))
+
+        rows("a", 10).write.format("delta").partitionBy("feed").option("delta.checkpointInterval", "2").save(path)
+        rows("b", 7).write.format("delta").mode("append").option("userMetadata", '{"built_from": {"x": 1}}').save(path)
+        rows("a", 5, 100).write.format("delta").mode("append").save(path)
+        rows("a", 3).write.format("delta").mode("overwrite").option("replaceWhere", "feed = 'a'").save(path)
+        DeltaTable.forPath(spark, path).delete("k = 1")
+        (DeltaTable.forPath(spark, path).alias("t")
+         .merge(rows("c", 4).alias("s"), "t.feed = s.feed AND t.k = s.k")
+         .whenNotMatchedInsertAll().execute())
+        rows("b", 2, 50).write.format("delta").mode("append").save(path)
+        assert delta_log.row_count(path) == _spark_counts(spark, path)
+        assert delta_log.row_count(path, by="feed") == _spark_counts(spark, path, "feed")
+        assert table_version(spark, path) == delta_log.latest_version(path) == 6
+        assert last_commit(spark, path)[0] == 6 and last_commit(spark, path)[1]["numOutputRows"] == "2"
+        assert commit_metadata(spark, path, "built_from") == {"x": 1}
+        assert any(p.name.endswith(".checkpoint.parquet") for p in (tmp_path / "t" / "_delta_log").iterdir())
+    finally:
+        spark.conf.unset("spark.databricks.delta.allFilesInCrc.enabled")
+
+
+def test_bronze_partitions_come_from_the_log(spark, tmp_path) -> None:
+    path = str(tmp_path / "bronze")
+    df = spark.createDataFrame([("f 1.csv", None, 1), ("f 1.csv", None, 2), ("g%2.csv", "missing_column", 3)],
+                               "_source_file string, _file_rejected string, x int")
+    df.write.format("delta").partitionBy("_source_file", "_file_rejected").save(path)
+    assert partition_values(spark, path) == {"f 1.csv": None, "g%2.csv": "missing_column"}
+    assert delta_log.row_count(path, by="_source_file") == {"f 1.csv": 2, "g%2.csv": 1}
+
+
+def test_deletion_vectors_are_left_to_spark(spark, tmp_path) -> None:
+    from delta.tables import DeltaTable
+
+    path = str(tmp_path / "dv")
+    spark.range(20).write.format("delta").option("delta.enableDeletionVectors", "true").save(path)
+    DeltaTable.forPath(spark, path).delete("id < 5")
+    assert delta_log.row_count(path) is None  # a file with a deletion vector: not counted from the log
+    assert delta_log.latest_version(path) == 1
+    assert delta_log.row_count(str(tmp_path / "missing")) is None and delta_log.latest_version(str(tmp_path)) is None

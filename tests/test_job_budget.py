@@ -1,0 +1,61 @@
+"""The per-operation floor as a test (issue 19): a small gated run's Spark jobs and Delta commits
+stay under a ceiling, and a rerun with nothing new does nothing (counts are deterministic, so
+this is a test, not a timing: a change that adds jobs must raise the ceiling and say why)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ucx_spark.config import Config
+from ucx_spark.generate import generate_utility
+from ucx_spark.pipelines import medallion
+
+KEY = b"budget-key"
+# 12 households x 2 months hourly, gates on, metastore off. Measured when set: see docs/performance.md.
+FIRST_RUN_MAX_JOBS = 600
+FIRST_RUN_MAX_COMMITS = 45
+IDLE_RUN_MAX_JOBS = 6
+
+
+def _commits(warehouse: Path) -> int:
+    return sum(1 for _ in warehouse.rglob("_delta_log/*.json"))
+
+
+def _jobs(spark, group: str, run) -> int:  # noqa: ANN001
+    sc = spark.sparkContext
+    sc.setJobGroup(group, f"job budget: {group}")
+    try:
+        run()
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    return len(sc.statusTracker().getJobIdsForGroup(group))
+
+
+@pytest.fixture(scope="module")
+def utility(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("budget")
+    landing, warehouse = root / "landing", root / "warehouse"
+    generate_utility(spark, str(landing), households=12, months=2, interval_minutes=60, seed=3)
+    return Config().with_paths(landing=str(landing), warehouse=str(warehouse))
+
+
+def test_a_small_gated_run_stays_under_its_job_and_commit_ceiling_and_a_rerun_does_nothing(spark, utility) -> None:
+    warehouse = Path(utility.paths.warehouse)
+    results = {}
+    first = _jobs(spark, "budget-first", lambda: results.setdefault(
+        "first", medallion.run(spark, cfg=utility, pseudonym_key=KEY, run_id="b-1")))
+    commits = _commits(warehouse)
+    print(f"first gated run: {first} Spark jobs, {commits} Delta commits")
+    assert "gold" in results["first"].steps
+    assert first <= FIRST_RUN_MAX_JOBS, first
+    assert commits <= FIRST_RUN_MAX_COMMITS, commits
+
+    again = _jobs(spark, "budget-idle", lambda: results.setdefault(
+        "idle", medallion.run(spark, cfg=utility, pseudonym_key=KEY, run_id="b-2")))
+    print(f"rerun with nothing new: {again} Spark jobs")
+    assert set(results["idle"].steps) == {"idle"}
+    assert "no new landing file" in results["idle"].steps["idle"]
+    assert again <= IDLE_RUN_MAX_JOBS, again
+    assert _commits(warehouse) == commits  # a run that changes nothing commits nothing
