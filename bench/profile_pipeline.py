@@ -253,6 +253,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="8g")
     ap.add_argument("--top", type=int, default=8, help="slowest jobs listed per step")
+    ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="an extra Spark setting for this profile (repeatable), e.g. spark.sql.adaptive.enabled=false")
     args = ap.parse_args(argv)
 
     from ucx_spark.pipelines import medallion
@@ -266,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     extra = dict(base.spark.extra)
     extra.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": f"file://{events}",
                   "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"})
+    extra.update(dict(kv.split("=", 1) for kv in args.conf))
     spark_cfg = replace(base.spark, master=args.master, driver_memory=args.driver_memory, log_level="ERROR",
                         metastore="none", extra=extra)
     cfg = replace(base, spark=spark_cfg).with_paths(landing=args.landing, warehouse=str(wh))

@@ -31,7 +31,7 @@ def spark(spark_warehouse: Path):
         master="local[2]",
         app_name="ucx-tests",
         shuffle_partitions=2,
-        driver_memory="3g",
+        driver_memory="4g",
         metastore="none",
         log_level="ERROR",
         ui_enabled=False,
@@ -40,11 +40,33 @@ def spark(spark_warehouse: Path):
             "spark.sql.adaptive.coalescePartitions.initialPartitionNum": "2",
             "spark.databricks.delta.snapshotPartitions": "2",
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+            # The SQL status store keeps every execution's plan graph: a test run executes thousands
+            # of large plans (household_features), which filled the heap and left the JVM in full GC.
+            "spark.sql.ui.retainedExecutions": "20",
+            "spark.sql.limit.initialNumPartitions": "64",
         },
     )
     session = build_spark(cfg, warehouse=str(spark_warehouse), time_zone=TEST_TZ)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_between_modules():
+    """After each test module: drop Spark's cached tables and the per-warehouse GX contexts the
+    module's warehouses left behind (each holds plans of the DataFrames it validated)."""
+    yield
+    import gc
+
+    from ucx_spark.quality import gates
+
+    gates.release_contexts()
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.catalog.clearCache()
+    gc.collect()
 
 
 @pytest.fixture

@@ -132,6 +132,26 @@ def _first_record(path: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+def has_data_rows(path: str, *, gzipped: bool) -> bool:
+    """Whether a landing file holds a line after its header (a header-only extract lands no row and
+    leaves no trace in bronze, so a run can tell it has nothing to land without reading it twice).
+    An unreadable file counts as having rows: bronze decides what it is."""
+    import gzip
+
+    try:
+        opener = gzip.open if gzipped else open
+        with opener(path, "rb") as fh:  # type: ignore[operator]
+            lines = 0
+            for raw in fh:
+                if raw.strip():
+                    lines += 1
+                    if lines > 1:
+                        return True
+        return False
+    except (OSError, EOFError):
+        return True
+
+
 def read_header(spark: SparkSession, path: str) -> list[str]:
     """The header fields of a landing file.
 

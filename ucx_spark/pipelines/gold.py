@@ -246,6 +246,8 @@ def run(
     def publish(table: str, build: Callable[[], DataFrame], *, params: dict[str, object],
                 references: Callable[[], dict[str, DataFrame]] | None = None) -> None:
         path = table_path(warehouse, "gold", table)
+        for t in INPUTS[table]:
+            silver(t)  # pin every input now: its version is part of what the table is built from
         built_from = {f"silver.{t}": versions.get(t) for t in INPUTS[table]} | {"params": params}
         previous = commit_metadata(spark, path, BUILT_FROM)
         if previous == built_from:

@@ -148,7 +148,7 @@ def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] |
     from ucx_spark.contract import FEED_ORDER
     from ucx_spark.io import delta_log
     from ucx_spark.io.delta import commit_metadata, partition_values, table_path
-    from ucx_spark.io.landing import discover
+    from ucx_spark.io.landing import discover, has_data_rows
     from ucx_spark.pipelines import bronze, gold, silver
 
     if as_of_dates is not None:
@@ -162,7 +162,8 @@ def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] |
     for feed in FEED_ORDER:
         state = partition_values(spark, table_path(warehouse, "bronze", feed))
         bronze_files[feed] = set(state)
-        if any(f.name not in state and (feed, f.name) not in recorded for f in discovery.for_feed(feed)):
+        if any(f.name not in state and (feed, f.name) not in recorded and has_data_rows(f.path, gzipped=f.gzipped)
+               for f in discovery.for_feed(feed)):
             return None
     done = silver.processed_files(spark, warehouse)
     if any(bronze_files[feed] - done.get(feed, set()) for feed in FEED_ORDER):

@@ -205,6 +205,8 @@ def quality_context(warehouse: str | Path | None = None) -> AbstractDataContext:
     key = str(Path(warehouse).resolve()) if warehouse is not None else ""
     if key in _CONTEXTS:
         return _CONTEXTS[key]
+    if len(_CONTEXTS) >= 2:  # one process, one or two warehouses at a time: keep the newest only
+        release_contexts()
     # GX reads this when imported; anonymous usage statistics have no place in a pipeline.
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
@@ -236,6 +238,14 @@ def quality_context(warehouse: str | Path | None = None) -> AbstractDataContext:
             context.add_data_docs_site(DOCS_SITE, site)  # type: ignore[arg-type]
     _CONTEXTS[key] = context
     return context
+
+
+def release_contexts() -> None:
+    """Forget the cached GX contexts, checkpoints and reference key sets (a long-lived process that
+    moves between warehouses, e.g. a test session; each context keeps what it last validated)."""
+    _CONTEXTS.clear()
+    _CHECKPOINTS.clear()
+    _KEY_SETS.clear()
 
 
 def _has_docs_site(context: AbstractDataContext) -> bool:
