@@ -376,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ucx-spark {__version__}")
     parser.add_argument("--conf", metavar="DIR", help="configuration folder holding base.yaml (default: the repo's conf/)")
     parser.add_argument("--env", metavar="NAME", help="environment overlay conf/<NAME>.yaml (default: $UCX_ENV or local)")
-    parser.add_argument("--debug", action="store_true", help="show full stack traces")
+    parser.add_argument("--debug", action="store_true",
+                        help="show full stack traces and Spark's warnings (else in <warehouse>/_logs/spark.log)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("generate", help="write a synthetic utility's landing zone")
@@ -505,6 +506,15 @@ EXIT_BUSY = 75
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.debug:
+        from ucx_spark.session import CONSOLE_LEVEL_ENV
+
+        os.environ[CONSOLE_LEVEL_ENV] = "warn"  # Spark's warnings on the terminal too
+    else:
+        import warnings
+
+        # MLflow asks for type hints on every pyfunc model it loads: nothing a user can act on
+        warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
     try:
         cfg = load_config(env=args.env, conf_dir=args.conf)
         if getattr(args, "warehouse", None) and args.command not in ("pipeline", "quality"):

@@ -47,6 +47,23 @@ def configure_delta(builder: SparkSession.Builder, *, jars_dir: str = ".jars/del
     return builder.config("spark.jars.packages", DELTA_MAVEN)
 
 
+LOG4J_CONFIG = REPO_ROOT / "conf" / "log4j2.properties"
+CONSOLE_LEVEL_ENV = "UCX_SPARK_CONSOLE_LOG"  # `ucx --debug` sets it to warn
+
+
+def driver_log_options(warehouse: Path) -> list[str]:
+    """JVM options that send Spark's, Delta's and Hive's WARN lines to <warehouse>/_logs/spark.log
+    (conf/log4j2.properties) and keep the terminal for errors (``UCX_SPARK_CONSOLE_LOG=warn``:
+    warnings too)."""
+    if not LOG4J_CONFIG.is_file():
+        return []
+    log_dir = warehouse / "_logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    level = os.environ.get(CONSOLE_LEVEL_ENV, "error")
+    return [f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}", f"-Ducx.logDir={log_dir}",
+            f"-Ducx.consoleLevel={level}"]
+
+
 def configure_ucx(
     builder: SparkSession.Builder,
     spark_cfg: SparkConfig,
@@ -70,16 +87,18 @@ def configure_ucx(
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.ucx.timeZone", time_zone)
     )
+    java_options = driver_log_options(wh)
     if spark_cfg.metastore == "derby":
         metastore = wh / "_metastore"
+        java_options.append(f"-Dderby.system.home={metastore}")
         builder = (
             builder.enableHiveSupport()
             .config("spark.sql.catalogImplementation", "hive")
             .config("javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={metastore / 'metastore_db'};create=true")
-            .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={metastore}")
         )
     else:
         builder = builder.config("spark.sql.catalogImplementation", "in-memory")
+    builder = builder.config("spark.driver.extraJavaOptions", " ".join(java_options))
     for key, value in spark_cfg.extra.items():
         if not key.startswith("spark."):
             raise ConfigError(f"spark.extra: '{key}' is not a Spark setting (keys start with 'spark.')")
