@@ -54,6 +54,18 @@ def test_discover_orders_by_extract_time_then_name(tmp_path: Path) -> None:
     assert [(r.name, r.reason) for r in found.rejected] == [("AMI.csv", "bad_file_name")]
 
 
+def test_a_folder_the_contract_does_not_know_is_reported_not_ignored(tmp_path: Path) -> None:
+    (tmp_path / "ami").mkdir()
+    (tmp_path / "ami" / "ami_20240101T000000Z.csv").write_text("x\n")
+    (tmp_path / "bill").mkdir()  # a typo of "bills"
+    (tmp_path / "bill" / "bills_20240101T000000Z.csv").write_text("x\n")
+    (tmp_path / "_archive").mkdir()  # bookkeeping folders stay ignored
+    (tmp_path / "_archive" / "old.csv").write_text("x\n")
+    found = discover(tmp_path)
+    assert [f.name for f in found.files] == ["ami_20240101T000000Z.csv"]
+    assert [(r.feed, r.name, r.reason) for r in found.rejected] == [("bill", "bills_20240101T000000Z.csv", "unknown_feed")]
+
+
 def test_discover_names_a_missing_landing_folder(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nowhere"):
         discover(tmp_path / "nowhere")

@@ -49,6 +49,10 @@ def test_a_small_gated_run_stays_under_its_job_and_commit_ceiling_and_a_rerun_do
     commits = _commits(warehouse)
     print(f"first gated run: {first} Spark jobs, {commits} Delta commits")
     assert "gold" in results["first"].steps
+    # the layers that hold landed identifiers are the owner's alone; gold is for BI readers
+    for layer in ("bronze", "silver", "quarantine"):
+        assert (warehouse / layer).stat().st_mode & 0o777 == 0o700, layer
+    assert (warehouse / "gold").stat().st_mode & 0o077 != 0
     assert first <= FIRST_RUN_MAX_JOBS, first
     assert commits <= FIRST_RUN_MAX_COMMITS, commits
 

@@ -16,6 +16,23 @@ from pyspark.sql.types import StructType
 from ucx_spark.io import delta_log
 
 LAYERS = ("bronze", "silver", "gold", "quarantine")
+# Layers that hold landed identifiers (names, addresses, account and meter numbers, free text):
+# their folders are the owner's alone; gold (pseudonymous, for BI) keeps the default mode.
+RESTRICTED_LAYERS = ("bronze", "silver", "quarantine")
+
+
+def restrict_layers(warehouse: str | Path) -> list[Path]:
+    """Create (or fix) the restricted layers' folders with mode 0700 and return them. Files Delta
+    writes inside keep the process umask; the folder's mode is what keeps other users out."""
+    import os
+
+    out = []
+    for layer in RESTRICTED_LAYERS:
+        folder = Path(warehouse).resolve() / layer
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask, and an older folder may be wider
+        out.append(folder)
+    return out
 
 
 def table_path(warehouse: str | Path, layer: str, table: str) -> str:

@@ -64,13 +64,22 @@ def discover(landing: str | Path, *, feeds: tuple[str, ...] = FEED_ORDER) -> Dis
     Entries starting with ``_`` are ignored (bookkeeping folders such as
     ``_archive``); a missing feed folder means no files. A name that does not
     match the contract grammar, a name of another feed, an impossible
-    timestamp or a sub-folder is a rejected file ``bad_file_name``.
+    timestamp or a sub-folder is a rejected file ``bad_file_name``; every file of
+    a folder the contract does not know is a rejected file ``unknown_feed``.
     """
     root = Path(landing)
     if not root.is_dir():
         raise FileNotFoundError(f"landing folder {root} does not exist")
     files: list[LandingFile] = []
     rejected: list[RejectedFile] = []
+    if feeds == FEED_ORDER:
+        # A folder the contract does not know (a new feed, a typo such as "bill"): its files are
+        # reported as rejected, never silently left behind.
+        for folder in sorted(root.iterdir()):
+            if folder.is_dir() and not folder.name.startswith("_") and folder.name not in FEED_ORDER:
+                for entry in sorted(folder.iterdir()):
+                    if not entry.name.startswith("_"):
+                        rejected.append(RejectedFile(folder.name, entry.name, "unknown_feed"))
     for feed in feeds:
         folder = root / feed
         if not folder.is_dir():

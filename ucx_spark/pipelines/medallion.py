@@ -72,12 +72,14 @@ def _run(
     gates: bool,
     as_of_dates: list[date] | None,
 ) -> MedallionResult:
+    from ucx_spark.io.delta import restrict_layers
     from ucx_spark.pipelines import bronze, gold, silver
     from ucx_spark.pipelines.gates import Gates
     from ucx_spark.quality import Thresholds
 
     landing, warehouse = cfg.paths.landing, cfg.paths.warehouse
     result = MedallionResult(run_id=run_id)
+    restrict_layers(warehouse)
     idle = nothing_to_do(spark, cfg, as_of_dates=as_of_dates)
     if idle is not None:
         # Nothing landed, silver has every file, gold reflects the current silver: say so and stop
