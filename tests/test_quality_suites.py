@@ -80,5 +80,6 @@ def test_freshness_and_drift(spark):
     assert not stale.success and "2026-01-02T00:00:00Z, 36.0 h old" in stale.observed_value
     assert freshness(df, column="_extracted_at", max_age_hours=48, now=now).success
     assert row_count_drift(100, None, max_change=0.5).success
+    assert "no comparable earlier batch" in row_count_drift(100, None, max_change=0.5).observed_value
     assert row_count_drift(140, PreviousCount("r0", 100), max_change=0.5).success
     assert not row_count_drift(40, PreviousCount("r0", 100), max_change=0.5).success

@@ -80,23 +80,45 @@ def read_results(spark: SparkSession, warehouse: str | Path) -> DataFrame | None
 _PREVIOUS_COUNTS: dict[tuple[str, str], dict[tuple[str, str], PreviousCount]] = {}
 
 
+DRIFT_BATCHES = 5  # row-count drift: a batch against the median of this many earlier batches
+
+
 def previous_row_counts(spark: SparkSession, warehouse: str | Path, *, run_id: str) -> dict[tuple[str, str], PreviousCount]:
-    """{(layer, table): row count in the latest other run that validated it}, from the audit table."""
+    """{(layer, table): the batch size to compare with}: the median row count of the latest
+    ``DRIFT_BATCHES`` other runs that validated the table, leaving out the table's first run (a
+    first full load is not a daily batch: comparing the next daily extract with it would cry
+    wolf every time). From the audit table, one small query; absent when no comparable run exists."""
     key = (str(Path(warehouse).resolve()), run_id)
     if key in _PREVIOUS_COUNTS:
         return _PREVIOUS_COUNTS[key]
     counts: dict[tuple[str, str], PreviousCount] = {}
     results_df = read_results(spark, warehouse)
     if results_df is not None:
-        latest = F.max_by(F.struct("run_id", "row_count"), "checked_at")
-        # One row per audited table: bounded, fine to collect.
-        for row in (
-            results_df.filter((F.col("run_id") != run_id) & F.col("row_count").isNotNull())
-            .groupBy("layer", "table")
-            .agg(latest.alias("latest"))
-            .collect()
-        ):
-            counts[(row["layer"], row["table"])] = PreviousCount(row["latest"]["run_id"], int(row["latest"]["row_count"]))
+        from pyspark.sql import Window
+
+        runs_df = (
+            results_df.filter(F.col("row_count").isNotNull())
+            .groupBy("layer", "table", "run_id")
+            .agg(F.max("row_count").alias("row_count"), F.min("checked_at").alias("checked_at"))
+        )
+        first = Window.partitionBy("layer", "table").orderBy("checked_at")
+        latest = Window.partitionBy("layer", "table").orderBy(F.desc("checked_at"))
+        rows = (
+            runs_df.withColumn("_first", F.row_number().over(first) == 1)
+            .filter(~F.col("_first") & (F.col("run_id") != run_id))
+            .withColumn("_recent", F.row_number().over(latest))
+            .filter(F.col("_recent") <= DRIFT_BATCHES)
+            .collect()  # at most DRIFT_BATCHES rows per audited table
+        )
+        by_table: dict[tuple[str, str], list] = {}
+        for row in rows:
+            by_table.setdefault((row["layer"], row["table"]), []).append(row)
+        for table_key, batch in by_table.items():
+            batch.sort(key=lambda r: r["checked_at"], reverse=True)
+            sizes = sorted(int(r["row_count"]) for r in batch)
+            mid = len(sizes) // 2
+            median = sizes[mid] if len(sizes) % 2 else (sizes[mid - 1] + sizes[mid]) // 2
+            counts[table_key] = PreviousCount(batch[0]["run_id"], median, len(batch))
     if len(_PREVIOUS_COUNTS) > 64:
         _PREVIOUS_COUNTS.clear()
     _PREVIOUS_COUNTS[key] = counts

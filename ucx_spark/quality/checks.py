@@ -42,8 +42,12 @@ class Acceptance:
 
 @dataclass(frozen=True)
 class PreviousCount:
+    """The batch size a new batch is compared with: the median of ``batches`` earlier batches
+    (``run_id`` the latest of them)."""
+
     run_id: str
     row_count: int
+    batches: int = 1
 
 
 ReferenceLookup = Callable[[str], DataFrame]
@@ -292,16 +296,18 @@ def referential_integrity_pandas(values: Any, ref_keys: frozenset[Any], *, max_m
 
 
 def row_count_drift(row_count: int, previous: PreviousCount | None, *, max_change: float) -> CheckOutcome:
-    """Relative change of the row count against the previous run's (from the audit table)."""
+    """Relative change of the row count against comparable earlier batches (audit.previous_row_counts:
+    the median of the last few, the table's first load left out)."""
     if previous is None:
-        return CheckOutcome(True, f"{row_count} rows; no previous run", None)
+        return CheckOutcome(True, f"{row_count} rows; no comparable earlier batch (a first load is not one)", None)
     if previous.row_count == 0:
         change = 0.0 if row_count == 0 else float("inf")
     else:
         change = (row_count - previous.row_count) / previous.row_count
     return CheckOutcome(
         abs(change) <= max_change,
-        f"{row_count} rows vs {previous.row_count} in run {previous.run_id} ({change:+.1%}; max ±{max_change:.0%})",
+        f"{row_count} rows vs {previous.row_count} (median of the last {previous.batches} batches, latest run "
+        f"{previous.run_id}) ({change:+.1%}; max ±{max_change:.0%})",
         None,
     )
 
