@@ -128,3 +128,35 @@ def test_second_run_ingests_nothing_and_commits_nothing(spark, bronze_run) -> No
     again = bronze.run(spark, landing=str(landing), warehouse=str(warehouse), run_id="run-2")
     assert again.ingested == () and again.rejected == ()
     assert (table_version(spark, bronze_path), table_version(spark, files_path)) == before
+
+
+def test_a_file_replaced_after_ingest_is_a_rejected_resend_and_in_flight_files_wait(spark, bronze_run) -> None:
+    """After run-2 (nothing new): one ingested extract is rewritten with other bytes under the same
+    name, one copied over with the same bytes (a new mtime only), and a file still being written
+    sits under a temporary name. The rewrite is reported once and loads nothing; the copy is not a
+    change; the temporary file is neither ingested nor rejected until it is renamed."""
+    import os
+    import time
+
+    landing, warehouse, _ = bronze_run
+    census = Path(landing) / "census"
+    bronze_path = table_path(warehouse, "bronze", "census")
+    rows_before = spark.read.format("delta").load(bronze_path).count()
+    (census / "census_20240101T000000Z.csv").write_text("zip,population\n60601,999\n")  # other bytes
+    same = census / "census_20240102T000000Z_b.csv.gz"
+    data = same.read_bytes()
+    time.sleep(0.01)
+    same.write_bytes(data)  # same bytes, new mtime
+    os.utime(same)
+    (census / "census_20240201T000000Z.csv.part").write_text("zip,population\n606")  # still being written
+    third = bronze.run(spark, landing=str(landing), warehouse=str(warehouse), run_id="run-3")
+    assert third.ingested == ()
+    assert [(r.feed, r.name, r.reason) for r in third.rejected] == [
+        ("census", "census_20240101T000000Z.csv", "replaced_after_ingest")]
+    assert spark.read.format("delta").load(bronze_path).count() == rows_before  # nothing loaded twice
+    fourth = bronze.run(spark, landing=str(landing), warehouse=str(warehouse), run_id="run-4")
+    assert fourth.rejected == () and fourth.ingested == ()  # reported once
+    (census / "census_20240201T000000Z.csv.part").rename(census / "census_20240201T000000Z.csv")
+    (census / "census_20240201T000000Z.csv").write_text("zip,population\n60606,1\n")
+    fifth = bronze.run(spark, landing=str(landing), warehouse=str(warehouse), run_id="run-5")
+    assert [f.files for f in fifth.ingested] == [("census_20240201T000000Z.csv",)]

@@ -138,15 +138,19 @@ def append_table(
     txn_version: int | None = None,
     partition_by: tuple[str, ...] = (),
     properties: dict[str, str] | None = None,
+    user_metadata: str | None = None,
 ) -> None:
     """Append ``df`` in one Delta commit (creating the table if needed, with ``partition_by`` and
-    the Delta table ``properties``, e.g. ``delta.dataSkippingNumIndexedCols``).
+    the Delta table ``properties``, e.g. ``delta.dataSkippingNumIndexedCols``); ``user_metadata``
+    is recorded with the commit.
 
     With ``txn_app_id``/``txn_version`` the append is an idempotent write:
     Delta skips it when that application id already committed a version
     greater than or equal to ``txn_version``.
     """
     writer = df.write.format("delta").mode("append")
+    if user_metadata is not None:
+        writer = writer.option("userMetadata", user_metadata)
     if txn_app_id is not None and txn_version is not None:
         writer = writer.option("txnAppId", txn_app_id).option("txnVersion", txn_version)
     if partition_by:

@@ -21,6 +21,50 @@ from pyspark.sql import SparkSession
 from ucx_spark.contract import FEED_ORDER, parse_file_name
 
 CORRUPT_COLUMN = "_corrupt_record"
+# A file still being written: source systems write under a temporary name and rename it when the
+# file is complete (the rename is atomic on POSIX file systems). Such names are skipped, neither
+# ingested nor rejected, until the rename (docs/operations.md).
+IN_FLIGHT_SUFFIXES = (".tmp", ".part", ".partial", ".inprogress", ".writing", ".crdownload")
+
+
+def is_in_flight(name: str) -> bool:
+    return name.startswith(".") or name.lower().endswith(IN_FLIGHT_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What identifies a landing file's content: size and mtime (cheap), and its SHA-256."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"size": self.size, "mtime_ns": self.mtime_ns, "sha256": self.sha256}
+
+
+def file_sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path.removeprefix("file://"), "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fingerprint(path: str) -> Fingerprint:
+    st = Path(path.removeprefix("file://")).stat()
+    return Fingerprint(st.st_size, st.st_mtime_ns, file_sha256(path))
+
+
+def changed_since(path: str, recorded: dict[str, object]) -> bool:
+    """Whether the file's bytes differ from the ``recorded`` fingerprint: size and mtime first, the
+    hash only when they moved (a copy with a new mtime and the same bytes is not a change)."""
+    st = Path(path.removeprefix("file://")).stat()
+    if st.st_size == recorded.get("size") and st.st_mtime_ns == recorded.get("mtime_ns"):
+        return False
+    return st.st_size != recorded.get("size") or file_sha256(path) != recorded.get("sha256")
 
 
 @dataclass(frozen=True)
@@ -62,7 +106,8 @@ def discover(landing: str | Path, *, feeds: tuple[str, ...] = FEED_ORDER) -> Dis
     """Files of every feed folder in extract order, and the badly named ones.
 
     Entries starting with ``_`` are ignored (bookkeeping folders such as
-    ``_archive``); a missing feed folder means no files. A name that does not
+    ``_archive``) and so are files still being written (``is_in_flight``: a
+    temporary name renamed when complete); a missing feed folder means no files. A name that does not
     match the contract grammar, a name of another feed, an impossible
     timestamp or a sub-folder is a rejected file ``bad_file_name``; every file of
     a folder the contract does not know is a rejected file ``unknown_feed``.
@@ -85,7 +130,7 @@ def discover(landing: str | Path, *, feeds: tuple[str, ...] = FEED_ORDER) -> Dis
         if not folder.is_dir():
             continue
         for entry in sorted(folder.iterdir()):
-            if entry.name.startswith("_"):
+            if entry.name.startswith("_") or (entry.is_file() and is_in_flight(entry.name)):
                 continue
             parsed = parse_file_name(entry.name)
             if entry.is_dir() or parsed is None or parsed[0] != feed:

@@ -23,6 +23,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType, Tim
 from ucx_spark.bronze import bronze_schema, missing_required
 from ucx_spark.concurrency import run_per_feed
 from ucx_spark.contract import FEED_ORDER, FEEDS
+from ucx_spark.io import delta_log
 from ucx_spark.io.csv_arrow import FileSpec, read_landing_files, unreadable_in
 from ucx_spark.io.delta import (
     SOURCE_FILE_COLUMN,
@@ -34,11 +35,21 @@ from ucx_spark.io.delta import (
     table_exists,
     table_path,
 )
-from ucx_spark.io.landing import LandingFile, RejectedFile, UnreadableFile, discover, read_header
+from ucx_spark.io.landing import (
+    LandingFile,
+    RejectedFile,
+    UnreadableFile,
+    changed_since,
+    discover,
+    file_sha256,
+    read_header,
+)
 
 log = logging.getLogger(__name__)
 
 FILES_TABLE = "_files"
+FINGERPRINTS_KEY = "fingerprints"  # userMetadata of a bronze append: each file's size, mtime, sha256
+REPLACED = "replaced_after_ingest"
 # One partition per landing file (its rejection reason, if any, beside it): the files a table
 # holds are read from its partition values, and a file's rows from its partition alone.
 BRONZE_PARTITIONS = (SOURCE_FILE_COLUMN, "_file_rejected")
@@ -108,15 +119,24 @@ def _append_files(
     """Append the files' rows in one commit (one Spark job, a task per file). A file that cannot
     be read to its end (e.g. a truncated gzip) is rejected and the others are appended without
     it. Returns the names of the files that landed."""
+    import json
+    from pathlib import Path
+
     todo = list(specs)
+    prints = {}
+    for s in todo:
+        st = Path(s.path.removeprefix("file://")).stat()
+        prints[s.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": file_sha256(s.path)}
     while todo:
         batch_df = read_landing_files(spark, todo, columns=FEEDS[feed].column_names).withColumns(
             {"_ingested_at": F.current_timestamp(), "_run_id": F.lit(run_id)}
         )
+        metadata = json.dumps({FINGERPRINTS_KEY: {s.name: prints[s.name] for s in todo}, "run_id": run_id})
         try:
             append_table(
                 batch_df.select(*bronze_schema(feed).fieldNames()), path, txn_app_id=f"ucx-bronze-{feed}",
                 txn_version=already + len(todo), partition_by=BRONZE_PARTITIONS, properties=BRONZE_PROPERTIES,
+                user_metadata=metadata,
             )
             return [s.name for s in todo]
         except Exception as exc:
@@ -168,6 +188,7 @@ def _land_feed(
     if lost:
         counts = landed_row_counts(spark, path, lost)
         records += [RejectedFile(feed, name, str(state[name]), counts.get(name, 0)) for name in lost]
+    records += replaced_files(path, [f for f in files if f.name in state and (feed, f.name) not in recorded], feed)
     todo = [f for f in files if f.name not in state and (feed, f.name) not in recorded]
     specs: list[FileSpec] = []
     missing_column: dict[str, str] = {}
@@ -203,6 +224,39 @@ def _land_feed(
         counts = per_file or landed_row_counts(spark, path, rejected_now)
         records += [RejectedFile(feed, name, missing_column[name], counts.get(name, 0)) for name in rejected_now]
     return FeedIngest(feed, tuple(landed), rows), records
+
+
+def ingested_fingerprints(path: str) -> dict[str, dict]:
+    """file -> the fingerprint its bronze append recorded (from the commits still in the log)."""
+    import json
+
+    out: dict[str, dict] = {}
+    for _, info in delta_log.commit_infos(path):
+        try:
+            data = json.loads(info.get("userMetadata") or "{}")
+        except ValueError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        for name, fp in (data.get(FINGERPRINTS_KEY) or {}).items():
+            out.setdefault(name, fp)  # newest commit first
+    return out
+
+
+def replaced_files(path: str, ingested: list[LandingFile], feed: str) -> list[RejectedFile]:
+    """Landing files already in bronze whose bytes changed since (same name, other content): a
+    re-send the contract does not allow. Reported as rejected, never silently ignored or loaded
+    twice; detected while the ingest commit is in the log (``delta.logRetentionDuration``)."""
+    if not ingested:
+        return []
+    prints = ingested_fingerprints(path)
+    out = []
+    for f in ingested:
+        fp = prints.get(f.name)
+        if fp is not None and changed_since(f.path, fp):
+            log.warning("bronze: %s/%s changed after it was ingested: rejected as a re-send", feed, f.name)
+            out.append(RejectedFile(feed, f.name, REPLACED))
+    return out
 
 
 def _record_rejections(spark: SparkSession, warehouse: str, records: list[RejectedFile], run_id: str) -> None:
