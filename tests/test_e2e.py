@@ -123,6 +123,54 @@ def test_quality_results_and_data_docs_exist(spark, utility):
     assert data_docs_index(cfg.paths.warehouse).is_file()
 
 
+def _landed_identifiers(landing: Path) -> set[str]:
+    """Names, addresses, emails, phones and account/customer/premise/meter numbers of the landed
+    accounts (the direct identifiers of contract section 3)."""
+    found: set[str] = set()
+    for path in (landing / "accounts").glob("accounts_*.csv*"):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:  # type: ignore[operator]
+            for row in csv.DictReader(fh):
+                for column in ("account_id", "customer_id", "premise_id", "meter_id", "customer_name",
+                               "service_address", "email", "phone"):
+                    value = (row.get(column) or "").strip()
+                    if len(value) >= 6:  # short fragments would match by chance
+                        found.add(value)
+    return found
+
+
+def test_neither_the_key_nor_a_landed_identifier_leaves_the_restricted_layers(spark, utility):
+    """Every file of the warehouse outside bronze, silver, quarantine and _restricted (Data Docs,
+    GX stores, logs, the audit tables) and every string cell of every gold table is free of the
+    pseudonym key and of the landed direct identifiers."""
+    cfg, _, _ = utility
+    warehouse = Path(cfg.paths.warehouse)
+    identifiers = _landed_identifiers(Path(cfg.paths.landing))
+    assert len(identifiers) > 50
+    needles = [KEY, *(i.encode("utf-8") for i in identifiers)]
+    restricted = {"bronze", "silver", "quarantine", "_restricted"}
+    scanned = 0
+    for path in warehouse.rglob("*"):
+        rel = path.relative_to(warehouse)
+        if not path.is_file() or rel.parts[0] in restricted or path.suffix == ".parquet":
+            continue
+        data = path.read_bytes()
+        scanned += 1
+        hits = [n for n in needles if n in data]
+        assert not hits, f"{rel} holds {hits[:3]}"
+    assert scanned > 20  # Data Docs, GX stores, Delta logs of gold
+    assert KEY not in b"".join(p.read_bytes() for p in warehouse.rglob("*.json") if p.is_file())
+    for table in ("meter_daily_usage", "cx_kpis", "household_features", "survey_features", "quality_results",
+                  "pipeline_runs"):
+        df = read_table(spark, cfg.paths.warehouse, "gold", table)
+        strings = [f.name for f in df.schema.fields if f.dataType.simpleString() == "string"]
+        if not strings:
+            continue
+        values = {v for row in df.select(*strings).distinct().collect() for v in row if v}  # small test tables
+        leaked = {v for v in values if any(i in v for i in identifiers)}
+        assert not leaked, f"gold/{table}: {sorted(leaked)[:3]}"
+
+
 def test_rerun_without_new_files_changes_nothing_then_a_correction_flows_to_gold(spark, utility):
     cfg, _, _ = utility
     wh = cfg.paths.warehouse
