@@ -120,6 +120,13 @@ def test_rejected_files_are_recorded_with_reason(spark, bronze_run) -> None:
     )
 
 
+def test_unknown_columns_are_kept_and_reported_once_per_file(bronze_run) -> None:
+    _, _, first = bronze_run
+    census = next(f for f in first.ingested if f.feed == "census")
+    assert census.extra_columns == (("census_20240101T000000Z.csv", ("notes",)),)
+    assert "census/census_20240101T000000Z.csv (notes)" in first.summary()
+
+
 def test_second_run_ingests_nothing_and_commits_nothing(spark, bronze_run) -> None:
     landing, warehouse, _ = bronze_run
     bronze_path = table_path(warehouse, "bronze", "census")

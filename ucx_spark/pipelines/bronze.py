@@ -73,6 +73,8 @@ class FeedIngest:
     feed: str
     files: tuple[str, ...]  # files whose rows landed this run, extract order
     rows: int  # rows landed this run
+    # (file, columns) of the landed files with columns the contract does not know (kept in _extra)
+    extra_columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,10 @@ class BronzeResult:
 
     def summary(self) -> str:
         text = f"{self.files_ingested} new files, {self.rows_landed:,} rows landed"
+        extra = [(f.feed, name, cols) for f in self.ingested for name, cols in f.extra_columns]
+        if extra:
+            text += "; columns the contract does not know (kept in bronze _extra): " + ", ".join(
+                f"{feed}/{name} ({', '.join(cols)})" for feed, name, cols in extra)
         if self.rejected:
             text += f"; {len(self.rejected)} rejected file(s): " + ", ".join(
                 f"{r.feed}/{r.name} ({r.reason})" for r in self.rejected
@@ -192,6 +198,7 @@ def _land_feed(
     todo = [f for f in files if f.name not in state and (feed, f.name) not in recorded]
     specs: list[FileSpec] = []
     missing_column: dict[str, str] = {}
+    extra_columns: list[tuple[str, tuple[str, ...]]] = []
     for f in todo:
         try:
             header = read_header(spark, f.path)
@@ -201,6 +208,10 @@ def _land_feed(
             continue
         missing = missing_required(feed, header)
         reason = "missing_column:" + ",".join(missing) if missing else None
+        unknown = tuple(c for c in header if c not in FEEDS[feed].column_names)
+        if unknown:
+            log.warning("bronze: %s/%s has columns the contract does not know: %s", feed, f.name, ", ".join(unknown))
+            extra_columns.append((f.name, unknown))
         if reason:
             missing_column[f.name] = reason
         specs.append(FileSpec(f.path, f.name, f.extracted_at, tuple(header), f.gzipped, reason))
@@ -223,7 +234,8 @@ def _land_feed(
     if rejected_now:
         counts = per_file or landed_row_counts(spark, path, rejected_now)
         records += [RejectedFile(feed, name, missing_column[name], counts.get(name, 0)) for name in rejected_now]
-    return FeedIngest(feed, tuple(landed), rows), records
+    landed_extra = tuple((name, cols) for name, cols in extra_columns if name in landed)
+    return FeedIngest(feed, tuple(landed), rows, landed_extra), records
 
 
 def ingested_fingerprints(path: str) -> dict[str, dict]:
