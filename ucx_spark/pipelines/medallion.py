@@ -144,7 +144,7 @@ def _run(
 
 def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] | None = None) -> str | None:
     """Why a run would change nothing, or None when it has work: every landing file is in bronze
-    or recorded as rejected, silver has processed every bronze file, and each gold table was last
+    (unchanged since) or recorded as rejected, silver has processed every bronze file, and each gold table was last
     built from the current silver versions with the current settings (``gold.INPUTS``,
     ``built_from``). Reads only file listings, the Delta logs and two small bookkeeping tables."""
     from ucx_spark.contract import FEED_ORDER
@@ -167,6 +167,9 @@ def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] |
         if any(f.name not in state and (feed, f.name) not in recorded and has_data_rows(f.path, gzipped=f.gzipped)
                for f in discovery.for_feed(feed)):
             return None
+        ingested = [f for f in discovery.for_feed(feed) if f.name in state and (feed, f.name) not in recorded]
+        if bronze.replaced_files(table_path(warehouse, "bronze", feed), ingested, feed):
+            return None  # a re-sent file to report
     done = silver.processed_files(spark, warehouse)
     if any(bronze_files[feed] - done.get(feed, set()) for feed in FEED_ORDER):
         return None
