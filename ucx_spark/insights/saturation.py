@@ -7,7 +7,8 @@ active household at the latest as_of_date):
 - enrolled: ``is_enrolled_<program>`` of the snapshot;
 - propensity of every eligible household: for ``ev_rate`` and
   ``ev_charger_rebate`` the ev_adoption champion's score (a 12-month
-  probability) when gold/household_scores has it; otherwise a look-alike
+  probability) when gold/household_scores has it (households outside its
+  population, already driving an EV, keep the look-alike); otherwise a look-alike
   logistic regression (Spark ML) of enrolled vs not among the eligible, on
   the segment features (``segments.objective_features``: the program's leaky
   features and the program count left out); when fewer than
@@ -152,21 +153,26 @@ def program_propensity(
         for program in programs:
             rows = ph.filter(F.col("program") == program)
             eligible = rows.filter("is_eligible")
-            if program in EV_PROGRAMS and ev_scores is not None:
-                scored = eligible.join(ev_scores, ["household_id", "as_of_date"], "left")
-                source = "ev_adoption"
+            train = feats.join(eligible.select("household_id", F.col("is_enrolled").cast("double").alias("label")),
+                               "household_id")
+            predicted = _lookalike(train, program, seed=seed)
+            if predicted is not None:
+                scored = eligible.join(predicted, "household_id", "left").withColumn("_source", F.lit("lookalike"))
             else:
-                train = feats.join(eligible.select("household_id", F.col("is_enrolled").cast("double").alias("label")),
-                                   "household_id")
-                predicted = _lookalike(train, program, seed=seed)
-                if predicted is not None:
-                    scored, source = eligible.join(predicted, "household_id", "left"), "lookalike"
-                else:
-                    base = eligible.agg(F.avg(F.col("is_enrolled").cast("double")).alias("propensity"))
-                    scored, source = eligible.crossJoin(base), "base_rate"
+                base = eligible.agg(F.avg(F.col("is_enrolled").cast("double")).alias("propensity"))
+                scored = eligible.crossJoin(base).withColumn("_source", F.lit("base_rate"))
+            if program in EV_PROGRAMS and ev_scores is not None:
+                # the EV model's score where it gave one; households outside its population (already
+                # driving an EV: a null score with not_scored_reason) keep the look-alike estimate
+                scored = (
+                    scored.join(ev_scores.withColumnRenamed("propensity", "_ev"), ["household_id", "as_of_date"], "left")
+                    .withColumn("_source", F.when(F.col("_ev").isNotNull(), F.lit("ev_adoption")).otherwise(F.col("_source")))
+                    .withColumn("propensity", F.coalesce("_ev", "propensity"))
+                )
             parts.append(
-                rows.join(scored.select("household_id", "propensity"), "household_id", "left")
-                .withColumn("propensity_source", F.when(F.col("is_eligible"), F.lit(source)))
+                rows.join(scored.select("household_id", "propensity", "_source"), "household_id", "left")
+                .withColumn("propensity_source", F.when(F.col("is_eligible"), F.col("_source")))
+                .drop("_source")
             )
         out = parts[0]
         for part in parts[1:]:
@@ -234,7 +240,7 @@ def program_saturation(
         sorted(ELIGIBILITY_RULES.items()), "program string, eligibility_rule string")
     agg = df.groupBy("program").agg(
         F.max("as_of_date").alias("as_of_date"),
-        F.first("propensity_source", ignorenulls=True).alias("propensity_source"),
+        F.mode("propensity_source").alias("propensity_source"),  # the source most eligible rows got
         F.countDistinct("household_id").alias("active_households"),
         F.count(F.when(eligible, 1)).alias("eligible_households"),
         F.count(F.when(F.col("is_enrolled"), 1)).alias("enrolled_households"),
