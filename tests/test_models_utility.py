@@ -74,3 +74,40 @@ def test_training_rows_describe_households_as_scoring_rows_do(evaluated) -> None
             # 14 months: no training row of a 6- or 12-month label saw a full year; the run says so
             # and history_days tells the model which rows saw less
             assert rule.startswith("all rows") and "history_days" in run.data.params["features"], (model, rule)
+
+
+def test_whatif_is_judged_against_the_generators_counterfactual(evaluated) -> None:
+    result, warehouse = evaluated
+    assert set(result.whatif) == set(evaluate.WHATIF_SCENARIOS), result.notes
+    rate, liheap = result.whatif["rate_increase_usd=5"], result.whatif["liheap_enrollment_pct=+10"]
+    for figures in (rate, liheap):
+        assert set(figures) == set(evaluate.WHATIF_OUTCOMES)
+        for f in figures.values():
+            assert f["whatif_ci_low"] <= f["whatif_delta"] <= f["whatif_ci_high"]
+            assert f["n"] > 50 and f["truth_se"] >= 0
+    # the planted formulas: dearer bills raise the risk of a disconnect notice and the arrears and
+    # lower satisfaction; assistance lowers the risk of those who get it
+    assert rate["payment_risk"]["truth_delta"] > 0 and rate["expected_arrears_usd"]["truth_delta"] > 0
+    assert rate["csat"]["truth_delta"] < 0
+    assert rate["payment_risk"]["n_touched"] == rate["payment_risk"]["n"]
+    assert liheap["payment_risk"]["n_touched"] >= 1 and liheap["payment_risk"]["truth_delta"] <= 0
+    text = result.summary()
+    assert "what-if rate_increase_usd=5" in text and "truth" in text
+
+
+def test_the_counterfactual_world_is_the_generated_one(evaluated) -> None:
+    """simulate_world replays the generator: the notices it plants are the truth file's."""
+    import json
+
+    import pandas as pd
+
+    from ucx_spark.generate.utility import simulate_world
+
+    _, warehouse = evaluated
+    landing = warehouse.parent / "landing"
+    doc = json.loads((landing / "_manifest.json").read_text())
+    world = simulate_world(**{k: doc[k] for k in ("seed", "households", "months", "interval_minutes", "time_zone", "end_date")})
+    truth = pd.read_csv(landing / "_truth" / "households.csv", dtype={"account_id": str}).set_index("account_id")
+    notices = world.collections[world.collections["event_type"] == "disconnect_notice"].groupby("account_id").size()
+    assert (notices.reindex(truth.index).fillna(0).astype(int) == truth["disconnect_notices"]).all()
+    assert notices.sum() > 0

@@ -146,9 +146,14 @@ def make_programs(seed: int, pop: Population, period: Period, risk_z: np.ndarray
 
 
 def make_payments_collections(
-    seed: int, pop: Population, period: Period, bills: pd.DataFrame, programs: pd.DataFrame, risk_z: np.ndarray, tz
+    seed: int, pop: Population, period: Period, bills: pd.DataFrame, programs: pd.DataFrame, risk_z: np.ndarray, tz,
+    ledgers: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Payments per bill by payer behaviour (driven by payment risk) and the collections they trigger."""
+    """Payments per bill by payer behaviour (driven by payment risk) and the collections they trigger.
+
+    ``ledgers`` (optional, filled in place): account_idx -> (ledger [(date, +billed / -paid)], date of
+    the last past-due check that found more than 40 USD past due or None): the state the
+    counterfactual simulation (generate/counterfactual.py) continues from. Draws nothing."""
     rng = rng_for(seed, "payments")
     autopay = programs[programs["program"] == "autopay"].set_index("account_id")["enrolled_on"].to_dict()
     liheap = set(programs.loc[programs["program"] == "liheap", "account_id"])
@@ -234,6 +239,8 @@ def make_payments_collections(
                         pay(a, when, paid, "online")
                         ledger.append((when.date(), -paid))
                 last_notice = check
+        if ledgers is not None:
+            ledgers[a.account_idx] = (ledger, last_notice)
     payments = pd.DataFrame(pays).sort_values(["paid_at", "payment_id"]).reset_index(drop=True)
     collections = pd.DataFrame(cols, columns=["event_id", "account_id", "account_idx", "event_date", "event_type", "amount_past_due"])
     return payments, collections.sort_values(["event_date", "event_id"]).reset_index(drop=True)
@@ -332,16 +339,18 @@ CSAT_WEIGHTS = {
 }
 
 
-def latent_csat(base: float, d: dict[str, float]) -> float:
+def latent_csat(base, d):  # noqa: ANN001, ANN201 - floats or numpy arrays of the same shape
+    """The planted latent CSAT (CSAT_WEIGHTS): a float for scalar drivers, an array for arrays."""
     v = (
         base
-        - 0.45 * np.log1p(d["outage_minutes"] / 60)
-        - 0.35 * np.log1p(d["etr_error_minutes"] / 60)
-        - 1.2 * min(d["bill_shock"], 1.0)
-        - 0.35 * min(d["unresolved_contacts"], 3)
-        - 0.25 * np.log1p(d["arrears_usd"] / 100)
+        - 0.45 * np.log1p(np.asarray(d["outage_minutes"], dtype=float) / 60)
+        - 0.35 * np.log1p(np.asarray(d["etr_error_minutes"], dtype=float) / 60)
+        - 1.2 * np.minimum(d["bill_shock"], 1.0)
+        - 0.35 * np.minimum(d["unresolved_contacts"], 3)
+        - 0.25 * np.log1p(np.asarray(d["arrears_usd"], dtype=float) / 100)
     )
-    return float(np.clip(v, 1.0, 5.0))
+    out = np.clip(v, 1.0, 5.0)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 TRANSCRIPTS = {

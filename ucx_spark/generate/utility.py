@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -605,6 +606,63 @@ PLANTED_EFFECTS = {
 }
 
 
+
+@dataclass
+class World:
+    """The generator's simulated utility before any landing file is shaped: what the landing zone
+    is written from, and what the counterfactual (generate/counterfactual.py) continues."""
+
+    period: Period
+    pop: Population
+    tz: ZoneInfo
+    weather: pd.DataFrame
+    lf: pd.DataFrame
+    daily: np.ndarray
+    bills: pd.DataFrame
+    burden: np.ndarray
+    risk_z: np.ndarray
+    programs: pd.DataFrame
+    payments: pd.DataFrame
+    collections: pd.DataFrame
+    outages: pd.DataFrame
+    contacts: pd.DataFrame
+    drivers_at: object  # (account row, date) -> {csat driver: value}
+    surveys: pd.DataFrame
+    marketing: pd.DataFrame
+    ledgers: dict = field(default_factory=dict)  # account_idx -> (ledger, last past-due check), see make_payments_collections
+
+
+def payment_risk_logit(income_idx: np.ndarray, burden: np.ndarray, risk_noise: np.ndarray) -> np.ndarray:
+    """The planted payment-risk logit (PLANTED_EFFECTS["payment_risk"])."""
+    return -1.9 + 0.45 * (2 - income_idx) + 10.0 * burden + risk_noise
+
+
+def simulate_world(*, seed: int, households: int, months: int, interval_minutes: int, time_zone: str, end_date: str) -> World:
+    """Everything the generator plants, in the order its random streams are drawn (deterministic
+    for the same arguments)."""
+    period = period_for(end_date, months, time_zone)
+    pop = build_population(seed, households, period)
+    tz = ZoneInfo(period.time_zone)
+    weather = hourly_weather(seed, period, pop.stations)
+    lf = load_frame(seed, period, interval_minutes, weather, len(pop.stations))
+    daily = daily_expected_kwh(pop, lf, period, interval_minutes)
+    bills = ev.make_bills(seed, pop, period, daily)
+    burden = ev.energy_burden(pop, bills)
+    acc = pop.accounts
+    risk_z = payment_risk_logit(acc["income_idx"].to_numpy(), burden, acc["risk_noise"].to_numpy())
+    programs = ev.make_programs(seed, pop, period, risk_z)
+    ledgers: dict = {}
+    payments, collections = ev.make_payments_collections(seed, pop, period, bills, programs, risk_z, tz, ledgers=ledgers)
+    outages = ev.make_outages(seed, pop, period, tz)
+    contacts = ev.make_contacts(seed, pop, period, bills, outages, collections, programs, tz)
+    driver_fn, drivers_at = _csat_driver_fn(pop, bills, outages, contacts, collections, tz)
+    surveys = ev.make_surveys(seed, pop, period, contacts, driver_fn, tz)
+    marketing = ev.make_marketing(seed, pop, period, tz)
+    return World(period=period, pop=pop, tz=tz, weather=weather, lf=lf, daily=daily, bills=bills, burden=burden,
+                 risk_z=risk_z, programs=programs, payments=payments, collections=collections, outages=outages,
+                 contacts=contacts, drivers_at=drivers_at, surveys=surveys, marketing=marketing, ledgers=ledgers)
+
+
 def generate_utility(
     spark: SparkSession,
     out_dir: str | Path,
@@ -635,25 +693,13 @@ def generate_utility(
             elif target.exists():
                 target.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    period = period_for(end_date, months, time_zone)
-    pop = build_population(seed, households, period)
+    w = simulate_world(seed=seed, households=households, months=months, interval_minutes=interval_minutes,
+                       time_zone=time_zone, end_date=end_date)
+    period, pop, tz = w.period, w.pop, w.tz
     pl = _Plan(seed, period, pop)
-    tz = pl.tz
-
-    weather = hourly_weather(seed, period, pop.stations)
-    lf = load_frame(seed, period, interval_minutes, weather, len(pop.stations))
-    daily = daily_expected_kwh(pop, lf, period, interval_minutes)
-    bills = ev.make_bills(seed, pop, period, daily)
-    burden = ev.energy_burden(pop, bills)
-    acc = pop.accounts
-    risk_z = -1.9 + 0.45 * (2 - acc["income_idx"].to_numpy()) + 10.0 * burden + acc["risk_noise"].to_numpy()
-    programs = ev.make_programs(seed, pop, period, risk_z)
-    payments, collections = ev.make_payments_collections(seed, pop, period, bills, programs, risk_z, tz)
-    outages = ev.make_outages(seed, pop, period, tz)
-    contacts = ev.make_contacts(seed, pop, period, bills, outages, collections, programs, tz)
-    driver_fn, drivers_at = _csat_driver_fn(pop, bills, outages, contacts, collections, tz)
-    surveys = ev.make_surveys(seed, pop, period, contacts, driver_fn, tz)
-    marketing = ev.make_marketing(seed, pop, period, tz)
+    weather, lf, daily, bills, burden, risk_z = w.weather, w.lf, w.daily, w.bills, w.burden, w.risk_z
+    programs, payments, collections, outages = w.programs, w.payments, w.collections, w.outages
+    contacts, drivers_at, surveys, marketing = w.contacts, w.drivers_at, w.surveys, w.marketing
 
     landing: dict[str, FeedLanding] = {}
     landing["accounts"], refs = build_accounts(pl, programs)

@@ -17,7 +17,14 @@ production alias:
   trained with data cut at E (the latest as_of_date with a complete 6-month
   window), scored at E, and judged on the disconnect notices of (E, E + 6 months];
 - planted drivers: the share of scored households whose top 3 drivers include a
-  feature of a planted effect (``PLANTED_KEYWORDS``).
+  feature of a planted effect (``PLANTED_KEYWORDS``);
+- what-if (``WHATIF_SCENARIOS``): the delta ``ucx whatif`` estimates with the
+  trained CSAT and payment-risk models (household bootstrap interval) beside the
+  true delta the generator's own formulas give for the same households
+  (``generate/counterfactual.py``: the payment process played forward over the
+  6-month horizon, factual and under the scenario, with the same random numbers;
+  LIHEAP enrols exactly the households the what-if chose): sign, interval and
+  ratio per outcome (payment risk, expected arrears, CSAT).
 """
 
 from __future__ import annotations
@@ -58,6 +65,9 @@ PLANTED_KEYWORDS: dict[str, tuple[str, ...]] = {
     "arrears_usd": ("arrear", "past_due"),
 }
 SURVEY_MODELS = ("csat", "nps")
+WHATIF_SCENARIOS = ("rate_increase_usd=5", "liheap_enrollment_pct=+10")
+# what-if outcome -> the counterfactual's outcome of the same meaning
+WHATIF_OUTCOMES = {"payment_risk": "payment_risk", "expected_arrears_usd": "arrears_usd", "csat": "csat"}
 
 
 @dataclass
@@ -66,6 +76,7 @@ class EvaluateResult:
     models: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> figures
     winners: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    whatif: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # scenario -> outcome -> figures
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, default=str)
@@ -75,6 +86,14 @@ class EvaluateResult:
         for model, m in self.models.items():
             shown = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in m.items())
             lines.append(f"  {model} ({self.winners.get(model, '?')}): {shown}")
+        for scenario, outcomes in self.whatif.items():
+            lines.append(f"  what-if {scenario}:")
+            for outcome, f in outcomes.items():
+                lines.append(
+                    f"    {outcome:<21} what-if {f['whatif_delta']:+.4f} [{f['whatif_ci_low']:+.4f}, {f['whatif_ci_high']:+.4f}]"
+                    f"  truth {f['truth_delta']:+.4f} (se {f['truth_se']:.4f})  ratio {f['ratio']:.2f}"
+                    f"  sign {'ok' if f['sign_ok'] else 'WRONG'}, factor 2 {'ok' if f['within_factor_2'] else 'no'}"
+                )
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -122,16 +141,26 @@ def run(
     time_zone: str,
     trials: int = 10,
     planted: dict[str, list[str]] | None = None,
+    seed: int = 42,
+    replicates: int = 200,
 ) -> EvaluateResult:
     """Train privately, score, and compare with the truth (see the module doc)."""
     from ucx_spark.pipelines import train as train_pipeline
 
     truth_path = Path(truth_dir)
+    if not (truth_path / "_truth").is_dir() and truth_path.name == "_truth":
+        truth_path = truth_path.parent
+    manifest_params = None
     if (truth_path / "_truth").is_dir():
         manifest = truth_path / "_manifest.json"
-        if planted is None and manifest.is_file():
-            planted = {m: [e["feature"] for e in effects]
-                       for m, effects in json.loads(manifest.read_text())["planted_effects"].items()}
+        if manifest.is_file():
+            doc = json.loads(manifest.read_text())
+            if planted is None:
+                planted = {m: [e["feature"] for e in effects] for m, effects in doc["planted_effects"].items()}
+            manifest_params = {k: doc[k] for k in ("seed", "households", "months", "interval_minutes", "time_zone", "end_date")
+                               if k in doc}
+            if len(manifest_params) < 6:
+                manifest_params = None
         truth_path = truth_path / "_truth"
     planted = planted or {}
     eval_dir = Path(warehouse).resolve() / "_mlflow_eval"
@@ -214,10 +243,89 @@ def run(
             }
     else:
         result.notes.append("payment risk: no as-of date with a complete 6-month window to hold out")
+    trained = {n: r for n, r in main.models.items() if r.status == "trained"}
+    if manifest_params is None:
+        result.notes.append("what-if: no _manifest.json beside the truth (the generator's parameters): not compared")
+    elif {"csat", "payment_risk"} <= set(trained):
+        models = {n: _trained(uri_main, n, str(trained[n].version)) for n in ("csat", "payment_risk")}
+        result.whatif = evaluate_whatif(spark, warehouse, models, manifest_params, truth_path, key, seed=seed,
+                                        replicates=replicates)
+    else:
+        result.notes.append("what-if: needs the csat and payment_risk models trained: not compared")
     features_df.unpersist()
     truth_df.unpersist()
     active_df.unpersist()
     return result
+
+
+def evaluate_whatif(
+    spark: SparkSession,
+    warehouse: str,
+    models: dict,
+    params: dict,
+    truth_path: Path,
+    key: bytes,
+    *,
+    seed: int,
+    replicates: int,
+    bootstrap: int = 1000,
+    confidence_level: float = 0.95,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per WHATIF_SCENARIOS scenario and outcome: the what-if's mean delta over the households both
+    worlds hold, its household-bootstrap interval, the true delta and its Monte Carlo standard error,
+    their ratio, ``sign_ok`` (same sign and an interval excluding 0) and ``within_factor_2``."""
+    from ucx_spark.generate import counterfactual
+    from ucx_spark.generate.utility import simulate_world
+    from ucx_spark.insights import whatif
+    from ucx_spark.pipelines.insights_common import read_snapshot
+
+    truth = pd.read_csv(truth_path / "households.csv", dtype={"account_id": str}, keep_default_na=False)
+    account_of = {pseudonym_py(a, key=key, namespace="account"): a for a in truth["account_id"]}
+    world = simulate_world(**params)
+    snapshot_df, _ = read_snapshot(spark, warehouse)
+    snapshot_df = snapshot_df.cache()
+    rng = np.random.default_rng(seed)
+    lo_q, hi_q = (1 - confidence_level) / 2, 1 - (1 - confidence_level) / 2
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    try:
+        for label in WHATIF_SCENARIOS:
+            scenario = whatif.parse_scenario(label)
+            sim_df = whatif.simulate(snapshot_df, scenario, models,
+                                     liheap_annual_benefit_usd=counterfactual.PLANTED_LIHEAP_ANNUAL_USD,
+                                     csat_top2box_threshold=3.5)
+            cols = [c for o in WHATIF_OUTCOMES for c in (f"{o}_baseline", f"{o}_scenario")]
+            est = _hand_over(sim_df, "household_id", "touched", *cols)
+            est["account_id"] = est["household_id"].map(account_of)
+            touched = frozenset(est.loc[est["touched"], "account_id"].dropna())
+            per = counterfactual.simulate(
+                world,
+                extra_bill_usd=scenario.value if scenario.kind == "rate_increase_usd" else 0.0,
+                liheap_accounts=touched if scenario.kind == "liheap_enrollment_pct" else frozenset(),
+                horizon_months=labels.PAYMENT_HORIZON_MONTHS, replicates=replicates, seed=seed,
+            )
+            both = est[est["account_id"].isin(set(per["account_id"]))].reset_index(drop=True)
+            true_effects = counterfactual.effects(per, replicates=replicates, accounts=set(both["account_id"]))
+            idx = rng.integers(0, len(both), size=(bootstrap, len(both)))
+            figures: dict[str, dict[str, float]] = {}
+            for outcome, truth_outcome in WHATIF_OUTCOMES.items():
+                d = (both[f"{outcome}_scenario"] - both[f"{outcome}_baseline"]).to_numpy(dtype=float)
+                reps = d[idx].mean(axis=1)
+                lo, hi = (float(v) for v in np.quantile(reps, [lo_q, hi_q]))
+                eff = true_effects[truth_outcome]
+                est_delta = float(d.mean())
+                ratio = est_delta / eff.delta if eff.delta else float("nan")
+                figures[outcome] = {
+                    "whatif_delta": est_delta, "whatif_ci_low": lo, "whatif_ci_high": hi,
+                    "truth_delta": eff.delta, "truth_se": eff.delta_se, "truth_factual": eff.factual,
+                    "ratio": ratio,
+                    "sign_ok": bool(np.sign(est_delta) == np.sign(eff.delta) and (lo > 0 or hi < 0)),
+                    "within_factor_2": bool(0.5 <= ratio <= 2.0),
+                    "n": float(len(both)), "n_touched": float(both["touched"].sum()),
+                }
+            out[label] = figures
+    finally:
+        snapshot_df.unpersist()
+    return out
 
 
 def _trained(uri: str, model: str, version: str):  # noqa: ANN202 - LoadedModel
