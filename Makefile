@@ -1,7 +1,8 @@
 # UCX Spark: `make demo` and `make test` are all a fresh clone needs.
 # `make setup` builds .venv, installs the pinned Python packages and resolves
 # the Delta Lake jars from Maven Central into .jars/delta (no network needed
-# by Spark sessions afterwards).
+# by Spark sessions afterwards), and the Data Docs' scripts and styles from the
+# npm registry into ucx_spark/_vendor/web (Data Docs then open offline).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -31,13 +32,14 @@ check-java:
 	  if [ -z "$$major" ] || [ "$$major" -lt 17 ]; then echo "error: Java 17+ is required, found '$$v' ($$(command -v java))" >&2; exit 1; fi
 	@command -v mvn >/dev/null 2>&1 || { echo "error: Maven (mvn) is required to fetch the Delta Lake jars from Maven Central. Install it, e.g. apt-get install maven" >&2; exit 1; }
 
-$(STAMP): pyproject.toml conf/maven/pom.xml scripts/filter_jars.py | check-java
+$(STAMP): pyproject.toml conf/maven/pom.xml scripts/filter_jars.py scripts/vendor_web_assets.py ucx_spark/quality/docs_offline.py | check-java
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: Python 3.11 is required (pyspark 4.2 + shap 0.51 pins), found " + sys.version.split()[0] + "; run make PYTHON=python3.11")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip wheel setuptools
 	$(PY) -m pip install --quiet -e ".[dev]"
 	mvn --batch-mode --quiet -f conf/maven/pom.xml dependency:copy-dependencies
 	$(PY) scripts/filter_jars.py .jars/maven .jars/delta
+	$(PY) scripts/vendor_web_assets.py
 	touch $(STAMP)
 
 demo: setup

@@ -123,6 +123,37 @@ def test_quality_results_and_data_docs_exist(spark, utility):
     assert data_docs_index(cfg.paths.warehouse).is_file()
 
 
+def test_data_docs_open_without_internet(spark, utility, tmp_path):
+    """GX renders its pages with CDN scripts; the gate step points them at local copies
+    (quality/docs_offline.py), so the index's validation table fills in a browser offline."""
+    import re
+    import shutil
+    import subprocess
+
+    cfg, _, _ = utility
+    index = data_docs_index(cfg.paths.warehouse)
+    site = index.parent
+    pages = list(site.rglob("*.html"))
+    external = {m for p in pages for m in re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"',
+                                                      p.read_text(encoding="utf-8"))}
+    assert not external, sorted(external)[:5]
+    assert (site / "static" / "vendor" / "bootstrap-table" / "dist" / "bootstrap-table.min.js").is_file()
+    validations = [p for p in pages if "/validations/" in p.as_posix()]
+    assert len(validations) >= 10
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "headless Chromium is required (make setup / .ci/run install it)"
+    proc = subprocess.run(
+        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         f"--user-data-dir={tmp_path / 'profile'}", "--allow-file-access-from-files", "--virtual-time-budget=8000",
+         "--dump-dom", index.as_uri()],
+        capture_output=True, text=True, timeout=180, check=False,
+    )
+    shown = re.search(r"Showing 1 to (\d+) of (\d+) rows", proc.stdout)
+    assert shown, f"the validation table did not render (exit {proc.returncode}): {proc.stderr[-1500:]}"
+    assert int(shown.group(2)) == len(validations) and int(shown.group(1)) == min(10, len(validations))
+    assert 'data-index="0"' in proc.stdout
+
+
 def _landed_identifiers(landing: Path) -> set[str]:
     """Names, addresses, emails, phones and account/customer/premise/meter numbers of the landed
     accounts (the direct identifiers of contract section 3)."""

@@ -111,7 +111,13 @@ class Gates:
             self.publish_seconds += time.perf_counter() - start - written
 
     def build_docs(self) -> None:
+        """Render the Data Docs site and point its pages at local copies of their scripts and styles
+        (quality/docs_offline.py): the site opens the same without internet."""
+        from ucx_spark.quality import docs_offline
+        from ucx_spark.quality.audit import data_docs_index
+
         quality_context(self.warehouse).build_data_docs()
+        docs_offline.localise(data_docs_index(self.warehouse).parent)
 
     def summary(self) -> str:
         checks = sum(len(r.records) for r in self.results)
