@@ -136,6 +136,37 @@ def test_render_without_any_table_says_what_to_run() -> None:
     _assert_offline(text)
 
 
+def test_quality_section_shows_the_latest_gate_run(spark) -> None:
+    from ucx_spark.insights import report as rpt
+    from ucx_spark.quality.audit import AUDIT_SCHEMA
+
+    t1, t2 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    rows = [
+        ("r1", "silver", "bills", "s", "e1", "expect_x", "amount", "critical", False, "3 bad", 3, 10, t1),  # older run
+        ("r2", "bronze", "ami", "s", "e1", "expect_column_values_to_not_be_null", "meter_id", "critical", True, None, 0, 100, t2),
+        ("r2", "bronze", "ami", "s", "e2", "expect_column_values_to_be_between", "kwh", "warning", False, "2 of 100", 2, 100, t2),
+        ("r2", "silver", "bills", "s", "e1", "expect_x", "amount", "critical", True, None, 0, 10, t2),
+    ]
+    per_table, failed, run = rpt.collect_quality(spark.createDataFrame(rows, AUDIT_SCHEMA))
+    assert run["run_id"] == "r2"
+    assert per_table.to_dict("records") == [
+        {"layer": "bronze", "table": "ami", "expectations": 2, "not_met": 1, "critical_not_met": 0, "rows_checked": 100},
+        {"layer": "silver", "table": "bills", "expectations": 1, "not_met": 0, "critical_not_met": 0, "rows_checked": 10},
+    ]
+    assert failed[["table", "expectation_type", "observed_value"]].values.tolist() == [
+        ["ami", "expect_column_values_to_be_between", "2 of 100"]]
+    inp = ReportInputs(utility_name="x", generated_at=t2, min_households=MIN_HH, quality=per_table,
+                       quality_failed=failed, quality_run=run, data_docs="/w/_quality/data_docs/index.html")
+    text = render_html(inp)
+    section = _section(text, "quality")
+    assert "2 tables, 3 expectations, 1 not met (0 critical)" in section
+    assert "<td>ami</td><td>100</td><td>2</td><td>1</td><td>0</td>" in section
+    assert "2 of 100" in section and "/w/_quality/data_docs/index.html" in section
+    _assert_offline(text)
+    assert "run <code>ucx pipeline</code>" in _section(render_html(ReportInputs(utility_name="x", generated_at=t2,
+                                                                             min_households=MIN_HH)), "quality")
+
+
 # --------------------------------------------------------------------------- integration
 
 

@@ -94,6 +94,10 @@ class ReportInputs:
     segments: pd.DataFrame | None = None  # segmentation, segment_id, segment_name, n, numeric profile columns
     saturation: pd.DataFrame | None = None  # program, numeric columns
     maturity: list[Capability] = field(default_factory=list)
+    quality: pd.DataFrame | None = None  # layer, table, expectations, not_met, critical_not_met, rows_checked (latest run)
+    quality_failed: pd.DataFrame | None = None  # layer, table, expectation_type, column, severity, observed_value (latest run)
+    quality_run: dict[str, Any] = field(default_factory=dict)  # run_id, checked_at
+    data_docs: str | None = None  # path of the Data Docs index (text: the report links nothing outside itself)
 
 
 # --------------------------------------------------------------------------- bounded hand-offs
@@ -285,6 +289,36 @@ def collect_whatif(whatif_df: DataFrame) -> pd.DataFrame:
 
 _ID_COLUMNS = {"household_id", "segmentation", "segment_id", "segment_name", "n", "is_suppressed", "as_of_date",
                "run_id", "computed_at", "created_at", "segment_type", "segment_value"}
+
+
+def collect_quality(results_df: DataFrame, *, failed_limit: int = 25) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The latest run's gate results from gold/quality_results: one row per layer and table (a few
+    dozen), the expectations not met (at most ``failed_limit``), and the run's id and time."""
+    from pyspark.sql import functions as F
+
+    latest = results_df.groupBy("run_id").agg(F.max("checked_at").alias("at")).orderBy(F.desc("at")).first()
+    if latest is None:
+        return pd.DataFrame(), pd.DataFrame(), {}
+    run_df = results_df.filter(F.col("run_id") == latest["run_id"])
+    per_table = (
+        run_df.groupBy("layer", "table")
+        .agg(
+            F.count(F.lit(1)).alias("expectations"),
+            F.count(F.when(~F.col("success"), 1)).alias("not_met"),
+            F.count(F.when(~F.col("success") & (F.col("severity") == "critical"), 1)).alias("critical_not_met"),
+            F.max("row_count").alias("rows_checked"),
+        )
+        .orderBy(F.expr("CASE layer WHEN 'bronze' THEN 0 WHEN 'silver' THEN 1 ELSE 2 END"), "table")
+        .toPandas()  # one row per table
+    )
+    failed = (
+        run_df.filter(~F.col("success"))
+        .select("layer", "table", "expectation_type", "column", "severity", "observed_value")
+        .orderBy(F.desc(F.col("severity") == "critical"), "layer", "table")
+        .limit(failed_limit)
+        .toPandas()
+    )
+    return per_table, failed, {"run_id": latest["run_id"], "checked_at": latest["at"]}
 
 
 def collect_segment_profiles(profiles_df: DataFrame | None, segments_df: DataFrame | None) -> pd.DataFrame:
@@ -756,6 +790,37 @@ def _section_saturation(inp: ReportInputs) -> str:
     return "".join(out) + "</section>"
 
 
+def _section_quality(inp: ReportInputs) -> str:
+    out = ['<section id="quality"><h2>Data quality gates</h2>']
+    if inp.quality is None or inp.quality.empty:
+        return "".join(out) + _missing("gold/quality_results", "run `ucx pipeline` with gates on") + "</section>"
+    q = inp.quality
+    total, not_met, critical = int(q["expectations"].sum()), int(q["not_met"].sum()), int(q["critical_not_met"].sum())
+    run = inp.quality_run
+    out.append(
+        f'<p class="meta">Run <code>{html.escape(str(run.get("run_id", "")))}</code>, checked '
+        f'{html.escape(str(run.get("checked_at", "")))} UTC: {len(q)} tables, {total:,} expectations, '
+        f"{not_met} not met ({critical} critical). Every bad row is in quarantine with the rule it broke."
+        + (f" Every expectation's result: Great Expectations Data Docs, <code>{html.escape(inp.data_docs)}</code>"
+           " (opens offline)." if inp.data_docs else "")
+        + "</p>"
+    )
+    rows = [[html.escape(str(r["layer"])), html.escape(str(r["table"])), _fmt(r["rows_checked"], "int"),
+             _fmt(r["expectations"], "int"), _fmt(r["not_met"], "int"), _fmt(r["critical_not_met"], "int")]
+            for _, r in q.iterrows()]
+    out.append(_table(["layer", "table", "rows checked", "expectations", "not met", "critical not met"], rows, cls="compact"))
+    if inp.quality_failed is not None and not inp.quality_failed.empty:
+        out.append("<h3>Expectations not met</h3>")
+        out.append(_table(
+            ["layer", "table", "expectation", "column", "severity", "observed"],
+            ([html.escape(str(r[c])) if r[c] is not None else "" for c in
+              ("layer", "table", "expectation_type", "column", "severity", "observed_value")]
+             for _, r in inp.quality_failed.iterrows()),
+            cls="compact",
+        ))
+    return "".join(out) + "</section>"
+
+
 def _code_spans(text: str) -> str:
     """Escape ``text`` and turn `backtick` spans into <code>."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
@@ -795,7 +860,7 @@ table.compact td{padding:2px 8px} .missing{background:#fff6e0;border-left:4px so
 """
 
 SECTIONS = (("kpis", "KPI trends"), ("csat", "CSAT"), ("drivers", "Drivers"), ("whatif", "What-if"),
-            ("segments", "Segments"), ("saturation", "Saturation"), ("maturity", "Maturity"))
+            ("segments", "Segments"), ("saturation", "Saturation"), ("quality", "Data quality"), ("maturity", "Maturity"))
 
 
 def render_html(inp: ReportInputs) -> str:
@@ -803,7 +868,7 @@ def render_html(inp: ReportInputs) -> str:
     nav = "<nav>" + "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in SECTIONS) + "</nav>"
     body = "".join([
         _section_header(inp), nav, _section_kpis(inp), _section_csat(inp), _section_drivers(inp), _section_whatif(inp),
-        _section_segments(inp), _section_saturation(inp), _section_maturity(inp),
+        _section_segments(inp), _section_saturation(inp), _section_quality(inp), _section_maturity(inp),
     ])
     title = html.escape(f"{inp.utility_name} CX report")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from ucx_spark.insights import maturity
 from ucx_spark.insights import report as rpt
 from ucx_spark.io.delta import read_table, table_path, table_version
+from ucx_spark.quality.audit import data_docs_index
 
 
 @dataclass
@@ -98,6 +99,10 @@ def build_inputs(
         inp.saturation = rpt.collect_saturation(saturation)
     if inp.as_of_date is None and tables["gold/household_features"] is not None:
         inp.as_of_date = tables["gold/household_features"].agg(F.max("as_of_date")).first()[0]
+    if (quality := tables["gold/quality_results"]) is not None:
+        inp.quality, inp.quality_failed, inp.quality_run = rpt.collect_quality(quality)
+        index = data_docs_index(warehouse)
+        inp.data_docs = str(index) if index.is_file() else None
     inventory = maturity.build_inventory(found, min_households=min_households, tracking_uri=tracking_uri)
     inp.maturity = maturity.assess(inventory)
     return inp
