@@ -9,10 +9,12 @@ is reported as ``unknown`` so no household drops out of a breakdown.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from ucx_spark.errors import UcxError
 from ucx_spark.gold.privacy import is_small_cell
 from ucx_spark.models.score import MODEL_NAMES, LoadedModel, active_households, load_model
 
@@ -47,16 +49,47 @@ def load_champions(tracking_uri: str, *, models: tuple[str, ...] = MODEL_NAMES) 
 
     from ucx_spark.models import registry
 
+    require_store(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     loaded: dict[str, LoadedModel] = {}
-    for name in models:
-        reg_name = registry.registered_name(name)
-        version = registry.current_champion(client, reg_name)
-        if version is not None:
-            loaded[name] = load_model(f"models:/{reg_name}/{version}", model_name=name, version=version)
+    try:
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        for name in models:
+            reg_name = registry.registered_name(name)
+            version = registry.current_champion(client, reg_name)
+            if version is not None:
+                loaded[name] = load_model(f"models:/{reg_name}/{version}", model_name=name, version=version)
+    except Exception as exc:  # noqa: BLE001 - any store failure becomes one clear error; nothing was written
+        raise store_error(tracking_uri, exc) from exc
     return Champions(loaded)
+
+
+def require_store(tracking_uri: str) -> None:
+    """A local MLflow store that is not there is an error, not an empty store created on the fly
+    (scoring from it would find no model and say something less useful)."""
+    path = None
+    if tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri.removeprefix("sqlite:///"))
+    elif tracking_uri.startswith("file:"):
+        path = Path(tracking_uri.removeprefix("file://").removeprefix("file:"))
+    elif "://" not in tracking_uri:
+        path = Path(tracking_uri)
+    if path is not None and not path.exists():
+        raise UcxError(f"MLflow tracking store {tracking_uri} does not exist ({path}): run `ucx train` first, or point "
+                       "mlflow.tracking_uri (UCX_MLFLOW_TRACKING_URI) at the store the models were trained into")
+
+
+def store_error(tracking_uri: str, exc: BaseException) -> UcxError:
+    """The MLflow store failed while models were read: say which store and what to do."""
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0][:400]
+    if "locked" in text.lower():
+        hint = "another process holds a lock on it (a training run or a copy in progress): retry when it is done"
+    elif tracking_uri.startswith(("http://", "https://")):
+        hint = "is the MLflow server running and reachable?"
+    else:
+        hint = "check that the store is readable and not damaged"
+    return UcxError(f"MLflow tracking store {tracking_uri} could not be read ({text}): {hint}. Nothing was written.")
 
 
 def snapshot(features_df: DataFrame, accounts_df: DataFrame | None) -> DataFrame:

@@ -54,10 +54,14 @@ class Promotion:
 
 
 def current_champion(client: MlflowClient, name: str) -> str | None:
+    """The version holding the champion alias; None when the model or the alias does not exist.
+    Any other failure of the store (locked, unreachable, damaged) is raised, not read as "none"."""
     try:
         return str(client.get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise
 
 
 def better(new: float, old: float, *, greater_is_better: bool, min_delta: float = 0.0) -> bool:
