@@ -247,3 +247,51 @@ def test_rerun_without_new_files_changes_nothing_then_a_correction_flows_to_gold
     assert runs["balanced"] and runs["superseded"] == json.loads(
         Path(cfg.paths.landing, "_manifest.json").read_text()
     )["feeds"]["ami"]["expected_superseded"] + 1
+
+
+def test_a_damaged_table_stops_the_run_and_is_rebuilt(spark, utility, tmp_path):
+    """A commit that is not JSON (silver/bills) and a deleted data file (silver/payments): the
+    run stops before it changes anything, naming both and the recovery; `ucx rebuild` sets them
+    aside and the next run builds them again from bronze, row for row."""
+    import shutil
+
+    from ucx_spark.errors import DataError
+    from ucx_spark.io import delta_log
+    from ucx_spark.pipelines import rebuild
+
+    cfg, _, _ = utility
+    landing, wh = tmp_path / "landing", tmp_path / "warehouse"
+    shutil.copytree(cfg.paths.landing, landing)
+    shutil.copytree(cfg.paths.warehouse, wh, ignore=shutil.ignore_patterns("_locks"))
+    copy = cfg.with_paths(landing=str(landing), warehouse=str(wh))
+    assert rebuild.damaged_tables(wh) == []
+    columns = {t: [c for c in read_table(spark, str(wh), "silver", t).columns if not c.startswith("_")]
+               for t in ("bills", "payments")}
+    before = {t: read_table(spark, str(wh), "silver", t).select(*columns[t]).localCheckpoint() for t in columns}
+    bills, payments = wh / "silver" / "bills", wh / "silver" / "payments"
+    latest = delta_log.latest_version(bills)
+    with (bills / "_delta_log" / f"{latest:020d}.json").open("a", encoding="utf-8") as fh:
+        fh.write('{"add": {"path": "part-0000\n')  # a torn write
+    victim = sorted(delta_log.live_files(payments))[0]
+    (payments / victim).unlink()
+    versions = {p.name: delta_log.latest_version(p) for p in (wh / "gold").iterdir()}
+
+    with pytest.raises(DataError) as err:
+        medallion.run(spark, cfg=copy, pseudonym_key=KEY, run_id="e2e-damaged", as_of_dates=AS_OF)
+    text = str(err.value)
+    assert "silver/bills is damaged: commit" in text and "not valid JSON" in text
+    assert f"silver/payments is damaged: data file {victim}" in text and "RESTORE TABLE delta." in text
+    assert "ucx rebuild --table silver/bills --table silver/payments" in text
+    assert {p.name: delta_log.latest_version(p) for p in (wh / "gold").iterdir()} == versions  # nothing changed
+
+    for table in ("silver/bills", "silver/payments"):
+        result = rebuild.run(spark, warehouse=str(wh), table=table, run_id="e2e-rebuild")
+        assert Path(result.moved_to).is_dir() and result.reprocess_feeds == (table.split("/")[1],)
+    assert oct((wh / "_damaged").stat().st_mode & 0o777) == "0o700"
+    medallion.run(spark, cfg=copy, pseudonym_key=KEY, run_id="e2e-rebuilt", as_of_dates=AS_OF)
+    assert rebuild.damaged_tables(wh) == []
+    for t, expected in before.items():
+        assert_df_equality(read_table(spark, str(wh), "silver", t).select(*columns[t]), expected,
+                           ignore_row_order=True, ignore_nullable=True)
+    runs = read_table(spark, str(wh), "gold", "pipeline_runs").where("run_id = 'e2e-rebuilt'")
+    assert runs.count() == len(FEED_ORDER) and runs.where("not balanced").count() == 0

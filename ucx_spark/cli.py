@@ -280,6 +280,17 @@ def cmd_serve_sql(args: argparse.Namespace, cfg: Config) -> int:
         return serve_forever(server)
 
 
+def cmd_rebuild(args: argparse.Namespace, cfg: Config) -> int:
+    from ucx_spark.pipelines import rebuild
+
+    spark = _spark(cfg)
+    for table in args.table:
+        with step(f"setting {table} aside to be built again"):
+            result = rebuild.run(spark, warehouse=cfg.paths.warehouse, table=table, run_id=new_run_id())
+        print(result.summary())
+    return 0
+
+
 def cmd_maintain(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.maintain import check_retention
     from ucx_spark.pipelines import maintain
@@ -458,6 +469,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; the server has no auth)")
     p.add_argument("--master", help="Spark master of the server (default: spark.master)")
     p.set_defaults(func=cmd_serve_sql)
+
+    p = sub.add_parser("rebuild", help="set a damaged table aside; the next `ucx pipeline` builds it again (nothing deleted)")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--table", action="append", required=True, metavar="LAYER/TABLE",
+                   help="e.g. silver/bills (repeatable); `ucx pipeline` names the damaged ones")
+    p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser("maintain", help="OPTIMIZE (compaction, Z-order/clustering) and VACUUM every Delta table")
     p.add_argument("--warehouse", metavar="DIR")

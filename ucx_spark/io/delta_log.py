@@ -185,6 +185,77 @@ def live_files(path: str | Path, *, version: int | None = None) -> dict[str, Liv
     return live
 
 
+@dataclass(frozen=True)
+class Damage:
+    """What is wrong with a table's log or files, and the last version a reader can trust."""
+
+    kind: str  # missing_commit | bad_commit | missing_file
+    version: int  # the commit that is missing or unreadable, or that added the missing file
+    detail: str
+    last_good: int | None  # None: no earlier version
+
+    def restore_sql(self, path: str | Path) -> str | None:
+        if self.last_good is None:
+            return None
+        return f"RESTORE TABLE delta.`{Path(path)}` TO VERSION AS OF {self.last_good}"
+
+
+def damage(path: str | Path) -> Damage | None:
+    """Check what a reader of the latest snapshot needs: the commits after the last checkpoint
+    (present, one after the other, each line valid JSON) and every live data file on disk.
+    None when all is well (or there is no table)."""
+    folder = log_dir(path)
+    versions = commit_versions(path)
+    if not versions:
+        return None
+    latest = versions[-1]
+    checkpoint = _checkpoint(folder, latest)
+    start = checkpoint[0] + 1 if checkpoint is not None else 0
+    present = set(versions)
+    for v in range(start, latest + 1):
+        if v not in present:
+            return Damage("missing_commit", v, f"commit {v} is missing from {folder}", v - 1 if v > 0 else None)
+        commit = folder / f"{v:020d}.json"
+        for n, line in enumerate(commit.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                json.loads(line)
+            except ValueError as exc:
+                return Damage("bad_commit", v, f"commit {commit.name} line {n} is not valid JSON ({exc})",
+                              v - 1 if v > 0 else None)
+    try:
+        live = live_files(path)
+    except (OSError, ValueError) as exc:
+        return Damage("bad_commit", latest, f"the log cannot be read ({exc})", latest - 1 if latest > 0 else None)
+    if live is None:
+        return None  # a log this reader leaves to Delta (v2 checkpoint, deletion vectors)
+    from urllib.parse import unquote
+
+    missing = sorted(f for f in live if not (Path(path) / unquote(f)).is_file())
+    if not missing:
+        return None
+    added = _added_in(folder, set(missing), start, latest)
+    first = min(added.values()) if added else start
+    more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+    return Damage("missing_file", first, f"data file {missing[0]}{more} is missing (added in version {first})",
+                  first - 1 if first > 0 else None)
+
+
+def _added_in(folder: Path, files: set[str], start: int, latest: int) -> dict[str, int]:
+    """The version that added each of ``files`` (searched in the JSON commits from ``start``;
+    files added before the checkpoint count as added at the checkpoint)."""
+    found: dict[str, int] = {}
+    for v in range(latest, start - 1, -1):
+        for action in _actions(folder, v):
+            add = action.get("add")
+            if add and add.get("path") in files and add["path"] not in found:
+                found[add["path"]] = v
+    for f in files - set(found):
+        found[f] = max(start - 1, 0)
+    return found
+
+
 def row_count(path: str | Path, *, by: str | None = None) -> dict[str | None, int] | None:
     """Rows of the current snapshot from the files' statistics (by partition column ``by``, or
     all under the key None); None when a file lacks the statistic (the caller counts instead)."""

@@ -80,6 +80,11 @@ def _run(
     landing, warehouse = cfg.paths.landing, cfg.paths.warehouse
     result = MedallionResult(run_id=run_id)
     restrict_layers(warehouse)
+    # A damaged table (a commit missing or not JSON, a live data file gone) stops the run before
+    # it reads or writes anything, naming the table and the recovery (`ucx rebuild`).
+    from ucx_spark.pipelines.rebuild import check_warehouse
+
+    check_warehouse(warehouse)
     idle = nothing_to_do(spark, cfg, as_of_dates=as_of_dates)
     if idle is not None:
         # Nothing landed, silver has every file, gold reflects the current silver: say so and stop
