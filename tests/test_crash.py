@@ -63,12 +63,27 @@ for name in ("py4j", "pyspark"):
 from ucx_spark.config import Config, SparkConfig
 from ucx_spark.session import build_spark
 from ucx_spark.pipelines import gold, medallion
+import time
 landing, warehouse, run_id = sys.argv[1], sys.argv[2], sys.argv[3]
+stop_at = sys.argv[4] if len(sys.argv) > 4 else None
+
+def _hold(text):
+    # The kill point: the thread that got there waits for the SIGKILL, so the kill lands exactly
+    # here however slowly the parent reads (under load the child used to run on past it).
+    if stop_at and stop_at in text:
+        time.sleep(3600)
+
+class _Hold(logging.Handler):
+    def emit(self, record):
+        _hold(record.getMessage())
+logging.getLogger().addHandler(_Hold())
 
 _overwrite = gold.overwrite_table
 def overwrite_table(df, wh, layer, table, *args, **kwargs):
     out = _overwrite(df, wh, layer, table, *args, **kwargs)
-    print(f"{MARKER} {{layer}}/{{table}}", file=sys.stderr, flush=True)
+    line = f"{MARKER} {{layer}}/{{table}}"
+    print(line, file=sys.stderr, flush=True)
+    _hold(line)
     return out
 gold.overwrite_table = overwrite_table
 
@@ -100,12 +115,12 @@ KILL_POINTS = {
 
 
 @contextmanager
-def _child(landing: Path, warehouse: Path, run_id: str) -> Iterator[subprocess.Popen]:
+def _child(landing: Path, warehouse: Path, run_id: str, stop_at: str | None = None) -> Iterator[subprocess.Popen]:
     """The medallion in a child process in its own process group, killed on exit or timeout."""
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
            "GX_ANALYTICS_ENABLED": "false"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(landing), str(warehouse), run_id],
+        [sys.executable, "-c", CHILD, str(landing), str(warehouse), run_id, *([stop_at] if stop_at else [])],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, start_new_session=True,
     )
     watchdog = threading.Timer(CHILD_TIMEOUT_S, _kill_group, args=(proc.pid,))
@@ -128,7 +143,7 @@ def _kill_group(pgid: int) -> None:
 def _run_and_kill(landing: Path, warehouse: Path, kill_after: str) -> list[str]:
     """Run the medallion in a child; SIGKILL its process group when it logs ``kill_after``."""
     seen: list[str] = []
-    with _child(landing, warehouse, "crashed") as proc:
+    with _child(landing, warehouse, "crashed", stop_at=kill_after) as proc:
         assert proc.stderr is not None
         for line in proc.stderr:
             seen.append(line.rstrip("\n"))
