@@ -7,7 +7,6 @@ input) with a one-line message and no stack trace.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import uuid
@@ -124,10 +123,6 @@ def _with_accepted_days(cfg: Config, days_text: str, reason: str | None) -> Conf
                        "(recorded in gold/quality_results with who ran it)")
     return replace(cfg, quality=replace(cfg.quality, accept_incomplete_days=days,
                                         accept_incomplete_reason=str(reason).strip()))
-
-
-def _not_yet(name: str, issue: int) -> int:
-    raise UcxError(f"`ucx {name}` is not available in this version: it lands with issue {issue}")
 
 
 def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
@@ -557,10 +552,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _json_default(obj: object) -> str:
     return str(obj)
-
-
-def dump_json(obj: object) -> str:
-    return json.dumps(obj, indent=2, default=_json_default)
 
 
 if __name__ == "__main__":

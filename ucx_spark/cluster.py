@@ -29,7 +29,7 @@ import sys
 import time
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -361,13 +361,6 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_stop)
     args = parser.parse_args(argv)
     return int(args.func(args))
-
-
-@contextlib.contextmanager
-def running_cluster(work_dir: str | Path, **kwargs: object) -> Iterator[StandaloneCluster]:
-    """``with running_cluster(dir) as cluster:`` a started cluster, always stopped afterwards."""
-    with StandaloneCluster(Path(work_dir), **kwargs) as cluster:  # type: ignore[arg-type]
-        yield cluster
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ bounded by households x months, so plain numpy/Python is enough.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -18,18 +17,6 @@ import pandas as pd
 
 from ucx_spark.generate.population import INCOME_MID, TARIFFS, Population, rng_for, sigmoid
 from ucx_spark.generate.timeutil import Period
-
-
-@dataclass
-class Events:
-    bills: pd.DataFrame
-    payments: pd.DataFrame
-    collections: pd.DataFrame
-    programs: pd.DataFrame
-    outages: pd.DataFrame
-    contacts: pd.DataFrame
-    surveys: pd.DataFrame
-    marketing: pd.DataFrame
 
 
 def _at(d: date, tz, hour: float) -> datetime:

@@ -20,10 +20,6 @@ def local_date(instant: Column, *, time_zone: str) -> Column:
     return F.to_date(local_timestamp(instant, time_zone=time_zone))
 
 
-def local_hour(instant: Column, *, time_zone: str) -> Column:
-    return F.hour(local_timestamp(instant, time_zone=time_zone))
-
-
 def local_month(instant: Column, *, time_zone: str) -> Column:
     """First day of the local month of a UTC instant."""
     return month_start(local_date(instant, time_zone=time_zone))

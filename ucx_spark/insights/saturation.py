@@ -305,10 +305,3 @@ def achievable(row: dict, lift_pp: float) -> bool | None:
     return lift_pp <= float(reachable) + 1e-9
 
 
-def with_goal(saturation_df: DataFrame, goal: Goal) -> DataFrame:
-    """The goal's program row with goal_lift_pp and is_achievable (null when suppressed)."""
-    return (
-        saturation_df.filter(F.col("program") == goal.program)
-        .withColumn("goal_lift_pp", F.lit(goal.lift_pp))
-        .withColumn("is_achievable", F.col("goal_lift_pp") <= F.col("reachable_lift_pp_12m") + F.lit(1e-9))
-    )

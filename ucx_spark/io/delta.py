@@ -11,7 +11,6 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 from ucx_spark.io import delta_log
 
@@ -177,29 +176,6 @@ def insert_new_rows(df: DataFrame, path: str, *, keys: tuple[str, ...]) -> None:
     DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute()
 
 
-def upsert_if_later(df: DataFrame, path: str, *, keys: tuple[str, ...], order_by: tuple[str, ...]) -> None:
-    """MERGE ``df`` (one row per key) into the table: insert new keys, replace a
-    current row only when the incoming row is later by ``order_by`` (compared
-    lexicographically). Re-applying the same rows changes nothing.
-    """
-    spark = df.sparkSession
-    if not table_exists(spark, path):
-        df.write.format("delta").mode("append").save(path)
-        return
-    from delta.tables import DeltaTable
-
-    cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-    later = _lexicographic_greater([f"s.`{c}`" for c in order_by], [f"t.`{c}`" for c in order_by])
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(df.alias("s"), cond)
-        .whenMatchedUpdateAll(condition=later)
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-
-
 def upsert_rows(df: DataFrame, path: str, *, keys: tuple[str, ...]) -> None:
     """MERGE ``df`` into the table by ``keys``: update matched rows, insert new ones."""
     spark = df.sparkSession
@@ -324,27 +300,6 @@ def landed_row_counts(spark: SparkSession, path: str, files: list[str]) -> dict[
 # --- incremental writes that prune the target ---------------------------------------------------
 
 
-def create_table_if_missing(
-    spark: SparkSession,
-    path: str,
-    schema: StructType,
-    *,
-    partition_by: tuple[str, ...] = (),
-    properties: dict[str, str] | None = None,
-) -> None:
-    """Create an empty Delta table (with its partitioning and properties, e.g. change data feed)."""
-    if table_exists(spark, path):
-        return
-    from delta.tables import DeltaTable
-
-    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
-    if partition_by:
-        builder = builder.partitionedBy(*partition_by)
-    for key, value in (properties or {}).items():
-        builder = builder.property(key, value)
-    builder.execute()
-
-
 FILES_KEY = "source_files"
 
 
@@ -401,9 +356,11 @@ def append_new_rows(df: DataFrame, path: str, *, keys: tuple[str, ...], files: l
 def merge_if_later(
     df: DataFrame, path: str, *, keys: tuple[str, ...], order_by: tuple[str, ...], target_predicate: str | None = None
 ) -> None:
-    """upsert_if_later with ``target_predicate`` (SQL on target columns ``t.``, literals only)
-    added to the ON clause, so Delta reads and rewrites only the files it can match
-    (partition and min/max pruning): the rows of ``df`` must all satisfy it."""
+    """MERGE ``df`` into the table on ``keys``: a key's row is replaced only when the source row is
+    later by ``order_by`` (lexicographic), new keys are inserted. ``target_predicate`` (SQL on
+    target columns ``t.``, literals only) is added to the ON clause, so Delta reads and rewrites
+    only the files it can match (partition and min/max pruning): the rows of ``df`` must all
+    satisfy it."""
     from delta.tables import DeltaTable
 
     cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)

@@ -53,11 +53,6 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(path: str) -> Fingerprint:
-    st = Path(path.removeprefix("file://")).stat()
-    return Fingerprint(st.st_size, st.st_mtime_ns, file_sha256(path))
-
-
 def changed_since(path: str, recorded: dict[str, object]) -> bool:
     """Whether the file's bytes differ from the ``recorded`` fingerprint: size and mtime first, the
     hash only when they moved (a copy with a new mtime and the same bytes is not a change)."""

@@ -28,10 +28,6 @@ def registered_name(model: str) -> str:
     return f"ucx_{model}"
 
 
-def champion_uri(model: str) -> str:
-    return f"models:/{registered_name(model)}@{CHAMPION}"
-
-
 @dataclass(frozen=True)
 class Comparison:
     """The champion's and the new version's metric on the same rows, and what rows they are."""

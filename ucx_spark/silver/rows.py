@@ -120,26 +120,6 @@ def superseded_against_current(pair_df: DataFrame, *, feed: str, run_id: str) ->
     return replaced.unionByName(beaten).withColumn("_run_id", F.lit(run_id))
 
 
-def superseded_rows(ranked_df: DataFrame, current_df: DataFrame | None, *, feed: str, run_id: str) -> DataFrame:
-    """Valid landed rows that are not (or no longer) the current row of their key.
-
-    Three sources: batch rows beaten inside the batch (a later extract, or an
-    identical copy in the same extract); batch winners beaten by an even later
-    current silver row (a late-arriving earlier extract); and current silver
-    rows a batch winner replaces. Needs ``ranked_df`` from typed_rows with rank
-    columns and the current silver/<feed> (None when it does not exist yet).
-    """
-    out_df = superseded_in_batch(ranked_df, feed=feed, run_id=run_id)
-    if current_df is not None:
-        winners_df = ranked_df.filter(F.col("__rank") == 1)
-        out_df = out_df.unionByName(
-            superseded_against_current(current_pairs(winners_df, current_df, feed=feed), feed=feed, run_id=run_id)
-        )
-    # a rerun after a crash can see a row both as beaten in the batch and as the
-    # current row a later file replaces: one log row per landed row
-    return out_df.dropDuplicates(["feed", "_source_file", "_row_number"])
-
-
 def winner_rows(ranked_df: DataFrame) -> DataFrame:
     return ranked_df.filter(F.col("__rank") == 1).drop(*RANK_COLUMNS)
 
