@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ucx-setup-done
 DEMO_DIR ?= data/demo
 
-.PHONY: setup demo test lint bench clean check-java chromium
+.PHONY: setup demo test lint fuzz bench clean check-java chromium
 
 setup: $(STAMP) chromium
 
@@ -48,6 +48,11 @@ demo: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
+
+# Property-based fuzzing of the landing-file reader: 2,000 examples per property (the default
+# test run takes 50), Hypothesis' statistics printed (examples run, time).
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q tests/test_fuzz_landing.py --hypothesis-show-statistics
 
 lint: setup
 	$(VENV)/bin/ruff check .
