@@ -280,7 +280,8 @@ def test_a_damaged_table_stops_the_run_and_is_rebuilt(spark, utility, tmp_path):
         medallion.run(spark, cfg=copy, pseudonym_key=KEY, run_id="e2e-damaged", as_of_dates=AS_OF)
     text = str(err.value)
     assert "silver/bills is damaged: commit" in text and "not valid JSON" in text
-    assert f"silver/payments is damaged: data file {victim}" in text and "RESTORE TABLE delta." in text
+    assert f"silver/payments is damaged: data file {victim}" in text
+    assert "RESTORE TABLE delta." in text or "Every version of the table holds that file" in text
     assert "ucx rebuild --table silver/bills --table silver/payments" in text
     assert {p.name: delta_log.latest_version(p) for p in (wh / "gold").iterdir()} == versions  # nothing changed
 

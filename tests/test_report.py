@@ -163,7 +163,7 @@ def test_quality_section_shows_the_latest_gate_run(spark) -> None:
     assert "<td>ami</td><td>100</td><td>2</td><td>1</td><td>0</td>" in section
     assert "2 of 100" in section and "/w/_quality/data_docs/index.html" in section
     _assert_offline(text)
-    assert "run <code>ucx pipeline</code>" in _section(render_html(ReportInputs(utility_name="x", generated_at=t2,
+    assert "the gates of <code>ucx pipeline</code> write them" in _section(render_html(ReportInputs(utility_name="x", generated_at=t2,
                                                                              min_households=MIN_HH)), "quality")
 
 

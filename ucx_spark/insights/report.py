@@ -793,7 +793,9 @@ def _section_saturation(inp: ReportInputs) -> str:
 def _section_quality(inp: ReportInputs) -> str:
     out = ['<section id="quality"><h2>Data quality gates</h2>']
     if inp.quality is None or inp.quality.empty:
-        return "".join(out) + _missing("gold/quality_results", "run `ucx pipeline` with gates on") + "</section>"
+        # not an insight table a command computes on demand: the gates of `ucx pipeline` write it
+        return "".join(out) + ('<p class="note">No quality-gate results in this warehouse (<code>gold/quality_results</code>): '
+                               "the gates of <code>ucx pipeline</code> write them.</p></section>")
     q = inp.quality
     total, not_met, critical = int(q["expectations"].sum()), int(q["not_met"].sum()), int(q["critical_not_met"].sum())
     run = inp.quality_run

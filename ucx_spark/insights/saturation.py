@@ -240,7 +240,8 @@ def program_saturation(
         sorted(ELIGIBILITY_RULES.items()), "program string, eligibility_rule string")
     agg = df.groupBy("program").agg(
         F.max("as_of_date").alias("as_of_date"),
-        F.mode("propensity_source").alias("propensity_source"),  # the source most eligible rows got
+        # the source of most of the modelled potential (eligible households not enrolled yet)
+        F.mode(F.when(open_now, F.col("propensity_source"))).alias("propensity_source"),
         F.countDistinct("household_id").alias("active_households"),
         F.count(F.when(eligible, 1)).alias("eligible_households"),
         F.count(F.when(F.col("is_enrolled"), 1)).alias("enrolled_households"),
