@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -289,10 +290,74 @@ def test_a_damaged_table_stops_the_run_and_is_rebuilt(spark, utility, tmp_path):
         result = rebuild.run(spark, warehouse=str(wh), table=table, run_id="e2e-rebuild")
         assert Path(result.moved_to).is_dir() and result.reprocess_feeds == (table.split("/")[1],)
     assert oct((wh / "_damaged").stat().st_mode & 0o777) == "0o700"
-    medallion.run(spark, cfg=copy, pseudonym_key=KEY, run_id="e2e-rebuilt", as_of_dates=AS_OF)
+    with _readers(spark, wh / "gold") as seen:  # readers while gold is published again (issue 24)
+        medallion.run(spark, cfg=copy, pseudonym_key=KEY, run_id="e2e-rebuilt", as_of_dates=AS_OF)
+    assert not seen["errors"], seen["errors"][:3]
+    assert seen["reads"] >= 10 and any(len(v) > 1 for v in seen["versions"].values()), seen
     assert rebuild.damaged_tables(wh) == []
     for t, expected in before.items():
         assert_df_equality(read_table(spark, str(wh), "silver", t).select(*columns[t]), expected,
                            ignore_row_order=True, ignore_nullable=True)
     runs = read_table(spark, str(wh), "gold", "pipeline_runs").where("run_id = 'e2e-rebuilt'")
     assert runs.count() == len(FEED_ORDER) and runs.where("not balanced").count() == 0
+
+
+@contextmanager
+def _readers(spark, gold: Path):
+    """While the block runs, read every gold table over and over: with delta-rs (another engine,
+    as a BI extract would) and with Spark, in threads. Each read must see one whole Delta version:
+    its row count is the sum of that version's files' numRecords in the log, never an error or a
+    mix. Yields {"reads", "errors", "versions": table -> versions seen}."""
+    import threading
+
+    from deltalake import DeltaTable
+
+    from ucx_spark.io import delta_log
+
+    seen: dict = {"reads": 0, "errors": [], "versions": {}}
+    stop = threading.Event()
+
+    def expected(path: Path, version: int) -> int | None:
+        files = delta_log.live_files(path, version=version)
+        if files is None or any(f.num_records is None for f in files.values()):
+            return None
+        return sum(f.num_records for f in files.values())
+
+    def delta_rs() -> None:
+        while not stop.is_set():
+            for path in sorted(p for p in gold.iterdir() if (p / "_delta_log").is_dir()):
+                try:
+                    table = DeltaTable(str(path))
+                    version, rows = table.version(), table.to_pyarrow_table().num_rows
+                    want = expected(path, version)
+                    if want is not None and rows != want:
+                        seen["errors"].append(f"{path.name} v{version}: {rows} rows, the log says {want}")
+                    seen["versions"].setdefault(path.name, set()).add(version)
+                    seen["reads"] += 1
+                except Exception as exc:  # noqa: BLE001 - every failure of a reader is a finding
+                    seen["errors"].append(f"delta-rs {path.name}: {type(exc).__name__}: {exc}")
+            stop.wait(0.2)
+
+    def spark_reader() -> None:
+        path = gold / "cx_kpis"
+        while not stop.is_set():
+            try:
+                version = delta_log.latest_version(path)
+                rows = spark.read.format("delta").option("versionAsOf", version).load(str(path)).count()
+                want = expected(path, version)
+                if want is not None and rows != want:
+                    seen["errors"].append(f"spark cx_kpis v{version}: {rows} rows, the log says {want}")
+                seen["reads"] += 1
+            except Exception as exc:  # noqa: BLE001
+                seen["errors"].append(f"spark cx_kpis: {type(exc).__name__}: {exc}")
+            stop.wait(2.0)
+
+    threads = [threading.Thread(target=delta_rs, daemon=True), threading.Thread(target=spark_reader, daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=120)
