@@ -30,9 +30,10 @@ check-java:
 	@v=$$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $$2}'); \
 	  major=$${v%%.*}; \
 	  if [ -z "$$major" ] || [ "$$major" -lt 17 ]; then echo "error: Java 17+ is required, found '$$v' ($$(command -v java))" >&2; exit 1; fi
+	@command -v javac >/dev/null 2>&1 || { echo "error: a JDK 17+ (javac) is required to compile the Thrift server's authenticator. Install it, e.g. apt-get install openjdk-17-jdk-headless" >&2; exit 1; }
 	@command -v mvn >/dev/null 2>&1 || { echo "error: Maven (mvn) is required to fetch the Delta Lake jars from Maven Central. Install it, e.g. apt-get install maven" >&2; exit 1; }
 
-$(STAMP): pyproject.toml conf/maven/pom.xml scripts/filter_jars.py scripts/vendor_web_assets.py ucx_spark/quality/docs_offline.py | check-java
+$(STAMP): pyproject.toml conf/maven/pom.xml scripts/filter_jars.py scripts/vendor_web_assets.py ucx_spark/quality/docs_offline.py conf/thrift-auth/src/org/ucx/auth/UcxPasswordAuthenticator.java | check-java
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: Python 3.11 is required (pyspark 4.2 + shap 0.51 pins), found " + sys.version.split()[0] + "; run make PYTHON=python3.11")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip wheel setuptools
@@ -40,6 +41,10 @@ $(STAMP): pyproject.toml conf/maven/pom.xml scripts/filter_jars.py scripts/vendo
 	mvn --batch-mode --quiet -f conf/maven/pom.xml dependency:copy-dependencies
 	$(PY) scripts/filter_jars.py .jars/maven .jars/delta
 	$(PY) scripts/vendor_web_assets.py
+	rm -rf .jars/auth && mkdir -p .jars/auth/classes
+	javac -Xlint:none -cp "$$($(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')/*" \
+	  -d .jars/auth/classes conf/thrift-auth/src/org/ucx/auth/UcxPasswordAuthenticator.java
+	jar cf .jars/auth/ucx-thrift-auth.jar -C .jars/auth/classes .
 	touch $(STAMP)
 
 demo: setup

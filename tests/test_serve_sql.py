@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
 
 from ucx_spark.cli import main
 from ucx_spark.cluster import free_port
-from ucx_spark.serve import ThriftServer, beeline, registration_sql
+from ucx_spark.errors import UcxError
+from ucx_spark.serve import ThriftServer, add_user, beeline, hash_password, registration_sql, verify_password
 
 KPI_ROWS = [
     (dt.date(2025, 1, 1), "all", "all", "csat_top2box", 0.8125, 16),
@@ -57,3 +59,55 @@ def test_beeline_reads_gold_by_name(served_warehouse: Path, tmp_path: Path) -> N
 def test_serve_sql_refuses_a_missing_warehouse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve-sql", "--warehouse", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_beyond_loopback_needs_authentication(served_warehouse: Path, tmp_path: Path) -> None:
+    """Binding 0.0.0.0 without --auth is refused before anything starts."""
+    server = ThriftServer(served_warehouse, port=free_port(), host="0.0.0.0", log_dir=tmp_path)
+    with pytest.raises(UcxError, match="refusing to serve the warehouse on 0.0.0.0 without authentication"):
+        server.start()
+    assert server.proc is None
+    with pytest.raises(UcxError, match="no SQL user"):
+        ThriftServer(served_warehouse, port=free_port(), host="0.0.0.0", auth="password", log_dir=tmp_path).start()
+
+
+def test_password_hashes_verify_and_the_users_file_is_private(served_warehouse: Path) -> None:
+    stored = hash_password("correct horse battery", iterations=1000, salt=b"0123456789abcdef")
+    assert stored.startswith("pbkdf2_sha256$1000$") and verify_password(stored, "correct horse battery")
+    assert not verify_password(stored, "correct horse batterY") and not verify_password("garbage", "x")
+    path = add_user(served_warehouse, "analyst", "first-password-1")
+    add_user(served_warehouse, "analyst", "second-password-2")  # replaced, not duplicated
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1 and verify_password(lines[0].split(":", 1)[1], "second-password-2")
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    assert "second-password-2" not in path.read_text()
+    with pytest.raises(UcxError, match="at least 12"):
+        add_user(served_warehouse, "bob", "short")
+    with pytest.raises(UcxError, match="SQL user name"):
+        add_user(served_warehouse, "_ucx_service", "long-enough-password")
+
+
+def test_password_authentication_end_to_end_with_beeline(served_warehouse: Path, tmp_path: Path) -> None:
+    """--auth password on 0.0.0.0: HiveServer2 CUSTOM authentication (conf/thrift-auth) lets the
+    user in with the right password only; tables are registered by the server's one-time service
+    user, whose file is gone once the server stops."""
+    add_user(served_warehouse, "analyst", "s3cret-analyst-pass")
+    conf = {"spark.sql.shuffle.partitions": "2", "spark.databricks.delta.snapshotPartitions": "2",
+            "spark.default.parallelism": "2"}
+    with ThriftServer(served_warehouse, port=free_port(), host="0.0.0.0", auth="password", master="local[2]",
+                      driver_memory="1g", conf=conf, log_dir=tmp_path, start_timeout=240) as server:
+        assert set(server.registered) == {"`gold`.`cx_kpis`", "`silver`.`ami`"}
+        service = served_warehouse / "_metastore" / "service_user"
+        assert oct(service.stat().st_mode & 0o777) == "0o600"
+        ok = beeline(server.port, sql="select count(*) as n from gold.cx_kpis;", user="analyst",
+                     password="s3cret-analyst-pass")
+        wrong = beeline(server.port, sql="select 1;", user="analyst", password="not-the-password", timeout=120)
+        nobody = beeline(server.port, sql="select 1;", user="mallory", password="s3cret-analyst-pass", timeout=120)
+        anonymous = beeline(server.port, sql="select 1;", timeout=120)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert [ln.split("> ")[-1] for ln in ok.stdout.splitlines() if ln.strip()][:2] == ["n", "3"], ok.stdout
+    for refused in (wrong, nobody, anonymous):
+        assert refused.returncode != 0 and "3" not in refused.stdout
+        assert re.search(r"(?i)login|authenticat|peer indicated failure", refused.stdout + refused.stderr), refused.stderr[-2000:]
+    assert not service.exists()
+    assert "s3cret-analyst-pass" not in (tmp_path / "thriftserver.log").read_text(errors="replace")

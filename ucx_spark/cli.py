@@ -270,9 +270,28 @@ def cmd_serve_sql(args: argparse.Namespace, cfg: Config) -> int:
     conf = {"spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
             "spark.databricks.delta.snapshotPartitions": str(cfg.spark.shuffle_partitions), **cfg.spark.extra}
     server = ThriftServer(warehouse, port=args.port, host=args.host, master=args.master or cfg.spark.master,
-                          driver_memory=cfg.spark.driver_memory, jars_dir=cfg.spark.jars_dir, conf=conf)
+                          driver_memory=cfg.spark.driver_memory, jars_dir=cfg.spark.jars_dir, conf=conf, auth=args.auth)
     with step(f"starting the Spark Thrift Server on {args.host}:{args.port}"):
         return serve_forever(server)
+
+
+def cmd_sql_user(args: argparse.Namespace, cfg: Config) -> int:
+    """Add or replace a user of `ucx serve-sql --auth password` (password from UCX_SQL_PASSWORD or a prompt)."""
+    import getpass
+
+    from ucx_spark.serve import add_user
+
+    warehouse = Path(cfg.paths.warehouse)
+    if not warehouse.is_dir():
+        raise UcxError(f"warehouse {warehouse} does not exist (set --warehouse or paths.warehouse)")
+    password = os.environ.get("UCX_SQL_PASSWORD")
+    if password is None:
+        password = getpass.getpass(f"password for SQL user {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise UcxError("the two passwords differ")
+    path = add_user(warehouse, args.name, password)
+    print(f"SQL user {args.name} saved in {path} (owner-only; PBKDF2-HMAC-SHA256); serve with `ucx serve-sql --auth password`")
+    return 0
 
 
 def cmd_rebuild(args: argparse.Namespace, cfg: Config) -> int:
@@ -461,9 +480,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve-sql", help="serve the warehouse to BI tools over JDBC/ODBC (Spark Thrift Server)")
     p.add_argument("--warehouse", metavar="DIR")
     p.add_argument("--port", type=_positive, default=10000)
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; the server has no auth)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="bind address (default 127.0.0.1; any other needs --auth password)")
+    p.add_argument("--auth", choices=("none", "password"), default="none",
+                   help="password: users and PBKDF2 hashes from `ucx sql-user add` (needed beyond loopback)")
     p.add_argument("--master", help="Spark master of the server (default: spark.master)")
     p.set_defaults(func=cmd_serve_sql)
+
+    p = sub.add_parser("sql-user", help="add or replace a user of `ucx serve-sql --auth password`")
+    p.add_argument("action", choices=("add",))
+    p.add_argument("name")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.set_defaults(func=cmd_sql_user)
 
     p = sub.add_parser("rebuild", help="set a damaged table aside; the next `ucx pipeline` builds it again (nothing deleted)")
     p.add_argument("--warehouse", metavar="DIR")

@@ -16,14 +16,24 @@ is idempotent and only reads the Delta logs; the data stays where it is.
 
 Clients connect to ``jdbc:hive2://HOST:PORT/gold`` (Hive JDBC driver, Simba
 Spark ODBC driver, Power BI / Tableau "Spark" connectors, DBeaver "Apache
-Spark" or "Apache Hive").  The default bind address is 127.0.0.1; binding to
-another interface is the operator's decision (``--host``), and the server has
-no authentication (``hive.server2.authentication=NONE``): put it behind a
-network boundary or configure Kerberos/LDAP in ``hive-site.xml``.
+Spark" or "Apache Hive").  The default bind address is 127.0.0.1 and no
+authentication (``hive.server2.authentication=NONE``): only local users reach it.
+Any other bind address (``--host 0.0.0.0``) is refused unless ``--auth password``:
+HiveServer2 CUSTOM authentication by ``org.ucx.auth.UcxPasswordAuthenticator``
+(``conf/thrift-auth``, compiled by ``make setup`` into ``.jars/auth``), which
+checks user names and passwords against PBKDF2-HMAC-SHA256 hashes in
+``<warehouse>/_restricted/sql_users`` (owner-only; ``ucx sql-user add NAME``).
+The server registers the tables as a one-time service user whose random
+password lives in an owner-only file only while the server runs.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
+import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -37,6 +47,59 @@ from ucx_spark.errors import UcxError
 from ucx_spark.session import DELTA_MAVEN, delta_jars
 
 THRIFT_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+AUTH_MODES = ("none", "password")
+AUTH_CLASS = "org.ucx.auth.UcxPasswordAuthenticator"
+SERVICE_USER = "_ucx_service"
+PBKDF2_ITERATIONS = 210_000  # OWASP's 2023 figure for PBKDF2-HMAC-SHA256
+_USER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+def auth_jar(jars_dir: str) -> Path:
+    """The compiled authenticator (``make setup``): ``.jars/auth`` beside the Delta jars' folder."""
+    return Path(jars_dir).resolve().parent / "auth" / "ucx-thrift-auth.jar"
+
+
+def users_file(warehouse: str | Path) -> Path:
+    return Path(warehouse).resolve() / "_restricted" / "sql_users"
+
+
+def hash_password(password: str, *, iterations: int = PBKDF2_ITERATIONS, salt: bytes | None = None) -> str:
+    """``pbkdf2_sha256$iterations$salt$hash`` (base64), the format the authenticator checks."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    return f"pbkdf2_sha256${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_password(stored: str, password: str) -> bool:
+    try:
+        scheme, iterations, salt, digest = stored.split("$")
+        got = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), base64.b64decode(salt), int(iterations))
+        return scheme == "pbkdf2_sha256" and secrets.compare_digest(got, base64.b64decode(digest))
+    except (ValueError, TypeError):
+        return False
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+def add_user(warehouse: str | Path, name: str, password: str) -> Path:
+    """Add (or replace) a SQL user of ``ucx serve-sql --auth password``; returns the users file."""
+    if not _USER_NAME.match(name):
+        raise UcxError(f"SQL user name {name!r}: letters, digits, '_', '.', '-' (starting with a letter), at most 64")
+    if len(password) < 12:
+        raise UcxError("a SQL user's password needs at least 12 characters")
+    path = users_file(warehouse)
+    lines = [ln for ln in (path.read_text(encoding="utf-8").splitlines() if path.is_file() else [])
+             if ln.strip() and ln.split(":", 1)[0] != name]
+    _write_private(path, "\n".join([*lines, f"{name}:{hash_password(password)}"]) + "\n")
+    return path
 SERVED_LAYERS = ("gold", "silver", "bronze", "quarantine")
 
 
@@ -89,6 +152,7 @@ def thrift_server_command(
     driver_memory: str = "2g",
     jars_dir: str = ".jars/delta",
     conf: Mapping[str, str] | None = None,
+    auth: str = "none",
 ) -> list[str]:
     """The ``spark-submit`` argv that starts the Thrift server over ``warehouse``."""
     wh = Path(warehouse).resolve()
@@ -103,6 +167,11 @@ def thrift_server_command(
         "--driver-java-options", f"-Dderby.system.home={meta}",
     ]
     jars = delta_jars(jars_dir)
+    if auth == "password":
+        jar = auth_jar(jars_dir)
+        if not jar.is_file():
+            raise UcxError(f"--auth password needs the authenticator {jar}: run `make setup` (it compiles conf/thrift-auth)")
+        jars = [*jars, str(jar)]
     settings: dict[str, str] = {
         **DELTA_SQL_CONF,
         "spark.sql.catalogImplementation": "hive",
@@ -129,6 +198,9 @@ def thrift_server_command(
         "--hiveconf", "hive.server2.transport.mode=binary",
         "--hiveconf", f"javax.jdo.option.ConnectionURL={jdbc_url}",
     ]
+    if auth == "password":
+        cmd += ["--hiveconf", "hive.server2.authentication=CUSTOM",
+                "--hiveconf", f"hive.server2.custom.authentication.class={AUTH_CLASS}"]
     return cmd
 
 
@@ -141,23 +213,31 @@ def beeline(
     database: str = "default",
     timeout: float = 180.0,
     extra_args: Sequence[str] = (),
+    user: str = "ucx",
+    password: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the pip pyspark's ``bin/beeline`` against the server (CSV output, no banner)."""
+    """Run the pip pyspark's ``bin/beeline`` against the server (CSV output, no banner). A password
+    goes through an owner-only file (``-w``), never the command line."""
     cmd = [
         str(spark_home() / "bin" / "beeline"),
         "-u", f"jdbc:hive2://{host}:{port}/{database}",
-        "-n", "ucx",
+        "-n", user,
         "--silent=true",
         "--showHeader=true",
         "--outputformat=csv2",
         *extra_args,
     ]
-    if sql is not None:
-        cmd += ["-e", sql]
-    if sql_file is not None:
-        cmd += ["-f", str(sql_file)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=spark_env(),
-                          stdin=subprocess.DEVNULL, check=False)
+    with tempfile.TemporaryDirectory(prefix="ucx-beeline-") as tmp:
+        if password is not None:
+            secret = Path(tmp) / "password"
+            _write_private(secret, password)
+            cmd += ["-w", str(secret)]
+        if sql is not None:
+            cmd += ["-e", sql]
+        if sql_file is not None:
+            cmd += ["-f", str(sql_file)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=spark_env(),
+                              stdin=subprocess.DEVNULL, check=False)
 
 
 @dataclass
@@ -173,8 +253,10 @@ class ThriftServer:
     conf: Mapping[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     start_timeout: float = 240.0
+    auth: str = "none"  # none (loopback only) | password (UcxPasswordAuthenticator)
     proc: subprocess.Popen[bytes] | None = None
     registered: list[str] = field(default_factory=list)
+    _service_password: str | None = None
 
     @property
     def jdbc_url(self) -> str:
@@ -200,13 +282,29 @@ class ThriftServer:
         meta = metastore_dir(self.warehouse)
         meta.mkdir(parents=True, exist_ok=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        if self.auth not in AUTH_MODES:
+            raise UcxError(f"--auth {self.auth!r}: expected one of {', '.join(AUTH_MODES)}")
+        if self.auth == "none" and self.host not in LOOPBACK:
+            raise UcxError(f"refusing to serve the warehouse on {self.host or '0.0.0.0'} without authentication: anyone "
+                           "who reaches the port could read every table. Use --auth password (users from `ucx sql-user "
+                           "add NAME`), or keep the default --host 127.0.0.1")
+        env = spark_env()
+        if self.auth == "password":
+            users = users_file(self.warehouse)
+            if not users.is_file():
+                raise UcxError(f"--auth password: no SQL user in {users}: add one with `ucx sql-user add NAME`")
+            self._service_password = secrets.token_urlsafe(32)
+            service = meta / "service_user"
+            _write_private(service, f"{SERVICE_USER}:{hash_password(self._service_password, iterations=10_000)}\n")
+            env["UCX_SQL_USERS_FILE"] = f"{users}{os.pathsep}{service}"
         if port_open(self.port, "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host):
             raise UcxError(f"port {self.port} is already in use on {self.host}: choose another with --port")
         cmd = thrift_server_command(self.warehouse, port=self.port, host=self.host, master=self.master,
-                                    driver_memory=self.driver_memory, jars_dir=self.jars_dir, conf=self.conf)
+                                    driver_memory=self.driver_memory, jars_dir=self.jars_dir, conf=self.conf,
+                                    auth=self.auth)
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         cwd=meta, env=spark_env(), start_new_session=True)
+                                         cwd=meta, env=env, start_new_session=True)
         deadline = time.monotonic() + self.start_timeout
         probe_host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         while not port_open(self.port, probe_host):
@@ -229,7 +327,8 @@ class ThriftServer:
             script = Path(f.name)
         try:
             probe_host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-            result = beeline(self.port, sql_file=script, host=probe_host)
+            credentials = {"user": SERVICE_USER, "password": self._service_password} if self.auth == "password" else {}
+            result = beeline(self.port, sql_file=script, host=probe_host, **credentials)
         finally:
             script.unlink(missing_ok=True)
         if result.returncode != 0:
@@ -243,6 +342,9 @@ class ThriftServer:
         if self.proc is not None:
             stop_process(self.proc, grace_seconds=20)
             self.proc = None
+        if self._service_password is not None:
+            (metastore_dir(Path(self.warehouse).resolve()) / "service_user").unlink(missing_ok=True)
+            self._service_password = None
 
 
 def serve_forever(server: ThriftServer) -> int:
