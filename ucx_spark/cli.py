@@ -294,6 +294,21 @@ def cmd_sql_user(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def cmd_rekey(args: argparse.Namespace, cfg: Config) -> int:
+    """Rotate the pseudonym key: UCX_PSEUDONYM_KEY (current) -> UCX_NEW_PSEUDONYM_KEY (new)."""
+    from ucx_spark.pipelines import rekey
+
+    old = pseudonym_key(cfg.pseudonym, demo=False)
+    new = os.environ.get("UCX_NEW_PSEUDONYM_KEY", "").encode("utf-8")
+    if not new:
+        raise UcxError("set UCX_NEW_PSEUDONYM_KEY to the new key (and UCX_PSEUDONYM_KEY to the current one)")
+    spark = _spark(cfg)
+    with step("re-deriving every household_id and meter_key with the new key"):
+        result = rekey.run(spark, warehouse=cfg.paths.warehouse, old_key=old, new_key=new, run_id=new_run_id())
+    print(result.summary())
+    return 0
+
+
 def cmd_rebuild(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.pipelines import rebuild
 
@@ -492,6 +507,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--warehouse", metavar="DIR")
     p.set_defaults(func=cmd_sql_user)
+
+    p = sub.add_parser("rekey", help="rotate the pseudonym key: UCX_PSEUDONYM_KEY -> UCX_NEW_PSEUDONYM_KEY, every table")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.set_defaults(func=cmd_rekey)
 
     p = sub.add_parser("rebuild", help="set a damaged table aside; the next `ucx pipeline` builds it again (nothing deleted)")
     p.add_argument("--warehouse", metavar="DIR")
