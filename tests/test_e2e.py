@@ -403,3 +403,84 @@ def test_rekey_rotates_every_pseudonym(spark, utility, tmp_path):
     # resumable: running it again with the same two keys changes no pseudonym
     again = rekey.run(spark, warehouse=str(wh), old_key=KEY, new_key=new_key, run_id="rk-2")
     assert again.tables == result.tables
+
+
+def _correction(landing: Path, name: str, spark, wh: Path) -> None:
+    """A later AMI extract re-sending one interval of one meter with 1 kWh more."""
+    row = (read_table(spark, str(wh), "silver", "ami").where("quality = 'A'")
+           .orderBy("meter_id", "interval_start").select("meter_id", "interval_start", "interval_minutes", "kwh").first())
+    stamp = row["interval_start"].strftime("%Y-%m-%dT%H:%M:%SZ")
+    (landing / "ami" / name).write_text(
+        "meter_id,interval_start,interval_minutes,kwh,quality\n"
+        f"{row['meter_id']},{stamp},{row['interval_minutes']},{round(float(row['kwh']) + 1.0, 3)},A\n",
+        encoding="utf-8",
+    )
+
+
+def test_a_full_disk_mid_run_is_named_and_the_next_run_completes(spark, utility, tmp_path):
+    """Disk full in the middle of a run (issue 24): a small tmpfs holds a copy of the warehouse and
+    landing zone, filled to its last few KB; the run stops with one clear error naming the
+    warehouse and the fault, every table is at a committed version, and after space is freed the
+    next run ends with the same tables as an uninterrupted run. Where the machine cannot mount a
+    tmpfs, the fault is injected at silver's MERGE instead (the same error the JVM raises)."""
+    import os
+    import shutil
+    import subprocess
+
+    from ucx_spark.errors import DataError
+    from ucx_spark.pipelines import rebuild
+
+    cfg, _, _ = utility
+    ref = tmp_path / "reference"
+    shutil.copytree(cfg.paths.landing, ref / "landing")
+    shutil.copytree(cfg.paths.warehouse, ref / "warehouse", ignore=shutil.ignore_patterns("_locks"))
+    name = "ami_20260301T060000Z_fix.csv"
+    _correction(ref / "landing", name, spark, ref / "warehouse")
+    ref_cfg = cfg.with_paths(landing=str(ref / "landing"), warehouse=str(ref / "warehouse"))
+    medallion.run(spark, cfg=ref_cfg, pseudonym_key=KEY, run_id="e2e-disk", as_of_dates=AS_OF, gates=False)
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    size_mb = int(sum(f.stat().st_size for f in Path(cfg.paths.warehouse).rglob("*") if f.is_file()) / 2**20
+                  + sum(f.stat().st_size for f in Path(cfg.paths.landing).rglob("*") if f.is_file()) / 2**20) + 16
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(mount)],
+                             capture_output=True, check=False).returncode == 0
+    try:
+        shutil.copytree(cfg.paths.landing, mount / "landing")
+        shutil.copytree(cfg.paths.warehouse, mount / "warehouse", ignore=shutil.ignore_patterns("_locks"))
+        shutil.copy(ref / "landing" / "ami" / name, mount / "landing" / "ami" / name)
+        small = cfg.with_paths(landing=str(mount / "landing"), warehouse=str(mount / "warehouse"))
+        filler = mount / "filler"
+        if mounted:
+            free = shutil.disk_usage(mount).free
+            with open(filler, "wb") as fh:
+                os.posix_fallocate(fh.fileno(), 0, max(free - (96 << 10), 0))  # leave 96 KiB
+            ctx = pytest.raises(DataError)
+        else:
+            from ucx_spark.pipelines import silver as silver_step
+
+            def full(*_a, **_k):
+                raise RuntimeError("py4j.protocol.Py4JJavaError: java.io.IOException: No space left on device")
+
+            ctx = pytest.MonkeyPatch.context()
+            patcher = ctx.__enter__()
+            patcher.setattr(silver_step, "merge_if_later", full)
+            patcher.setattr(silver_step, "append_table", full)
+            ctx = pytest.raises(DataError)
+        with ctx as err:
+            medallion.run(spark, cfg=small, pseudonym_key=KEY, run_id="e2e-full", as_of_dates=AS_OF, gates=False)
+        if not mounted:
+            patcher.undo()
+        text = str(err.value)
+        assert str(mount / "warehouse") in text and "No space left on device" in text and "rerun" in text
+        assert rebuild.damaged_tables(mount / "warehouse") == []  # nothing half-committed
+        filler.unlink(missing_ok=True)  # space is freed
+        medallion.run(spark, cfg=small, pseudonym_key=KEY, run_id="e2e-disk", as_of_dates=AS_OF, gates=False)
+        for layer, table in (("silver", "ami"), ("silver", "ami_daily"), ("gold", "meter_daily_usage"), ("gold", "cx_kpis")):
+            got = read_table(spark, str(mount / "warehouse"), layer, table)
+            want = read_table(spark, str(ref / "warehouse"), layer, table)
+            keep = [c for c in want.columns if c not in ("_run_id", "run_id", "created_at", "_ingested_at", "processed_at")]
+            assert_df_equality(got.select(*keep), want.select(*keep), ignore_row_order=True, ignore_nullable=True)
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(mount)], check=False)

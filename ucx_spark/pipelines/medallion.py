@@ -57,10 +57,47 @@ def run(
 ) -> MedallionResult:
     """The medallion under the warehouse's pipeline lock (``io/lock.py``): a second run on the
     same warehouse stops at once with WarehouseBusyError naming the running one."""
+    from ucx_spark.errors import UcxError
     from ucx_spark.io.lock import warehouse_lock
 
     with warehouse_lock(cfg.paths.warehouse, run_id=run_id):
-        return _run(spark, cfg=cfg, pseudonym_key=pseudonym_key, run_id=run_id, gates=gates, as_of_dates=as_of_dates)
+        try:
+            return _run(spark, cfg=cfg, pseudonym_key=pseudonym_key, run_id=run_id, gates=gates,
+                        as_of_dates=as_of_dates)
+        except UcxError:
+            raise
+        except Exception as exc:
+            storage = storage_error(exc, cfg.paths.warehouse)
+            if storage is None:
+                raise
+            raise storage from exc
+
+
+# What the OS says (through Python or the JVM) when the warehouse cannot take a write.
+STORAGE_FAULTS = ("No space left on device", "Read-only file system", "Disk quota exceeded")
+
+
+def storage_error(exc: BaseException, warehouse: str) -> Exception | None:
+    """A clear DataError for a write the warehouse's storage refused (disk full, read-only, quota),
+    naming the warehouse and its free space; None for any other failure."""
+    import shutil
+
+    from ucx_spark.errors import DataError
+
+    text = f"{exc}"
+    fault = next((f for f in STORAGE_FAULTS if f in text), None)
+    if fault is None:
+        return None
+    try:
+        usage = shutil.disk_usage(warehouse)
+        space = f"{usage.free / 2**20:,.1f} MiB free of {usage.total / 2**20:,.1f} MiB"
+    except OSError:
+        space = "free space unknown"
+    return DataError(
+        f"the warehouse {warehouse} refused a write: {fault} ({space}). Every table is at its last committed "
+        "version (a Delta commit is all or nothing; files of the failed write are not part of any version). "
+        "Free space (or make the warehouse writable) and rerun `ucx pipeline`: it goes on from what was committed."
+    )
 
 
 def _run(
