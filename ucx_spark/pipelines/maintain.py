@@ -6,6 +6,7 @@ files and bytes before and after, and returns a report the CLI prints.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from ucx_spark.maintain import (
     table_detail,
     vacuum,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,17 +51,38 @@ def run(
     zorder_by: Mapping[str, Sequence[str]] = ZORDER_BY,
     layers: Sequence[str] = ("bronze", "silver", "gold", "quarantine"),
 ) -> MaintenanceResult:
-    """OPTIMIZE every table (Z-order/clustering where configured), then VACUUM (None: skip)."""
+    """OPTIMIZE every table (Z-order/clustering where configured), then VACUUM (None: skip), under
+    the warehouse's pipeline lock (a VACUUM beside a running pipeline could delete files it is
+    about to commit). Each OPTIMIZE and VACUUM is one Delta operation: killed in the middle, a table
+    stays at its last committed version and a rerun finishes the job."""
+    from ucx_spark.io.lock import warehouse_lock
+
     if vacuum_hours is not None:
         check_retention(vacuum_hours, force=force_retention)  # refuse before touching anything
+    with warehouse_lock(warehouse, run_id=f"maintain-{int(time.time())}"):
+        return _run(spark, warehouse=warehouse, vacuum_hours=vacuum_hours, force_retention=force_retention,
+                    zorder_by=zorder_by, layers=layers)
+
+
+def _run(
+    spark: SparkSession,
+    *,
+    warehouse: str,
+    vacuum_hours: float | None,
+    force_retention: bool,
+    zorder_by: Mapping[str, Sequence[str]],
+    layers: Sequence[str],
+) -> MaintenanceResult:
     done: list[TableMaintenance] = []
     for name, path in find_tables(warehouse, layers):
         started = time.perf_counter()
         before = table_detail(spark, path)
         action = optimize(spark, path, zorder_by=tuple(zorder_by.get(name, ())))
+        log.info("maintain: %s optimized", name)
         vacuumed = None
         if vacuum_hours is not None:
             vacuumed = vacuum(spark, path, retention_hours=vacuum_hours, force=force_retention)
+            log.info("maintain: %s vacuumed (%d files)", name, vacuumed)
         after = table_detail(spark, path)
         done.append(TableMaintenance(name, action, before.files, after.files, before.size_bytes,
                                      after.size_bytes, vacuumed, time.perf_counter() - started))
