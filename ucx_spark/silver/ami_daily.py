@@ -76,6 +76,15 @@ def in_hours(hour: Column, first: int, last: int) -> Column:
     return (hour >= first) | (hour <= last)
 
 
+KWH_DECIMALS = 6  # reads carry at most 3 decimals (Wh): sums rounded here do not depend on the order Spark adds them
+
+
+def _kwh_sum(value: Column) -> Column:
+    """A day's sum of kWh, rounded to KWH_DECIMALS: a double sum depends on the order of its terms
+    (file layout, partitioning), so two runs over the same reads could differ in the last bits."""
+    return F.round(F.sum(value), KWH_DECIMALS)
+
+
 def _daily_aggregates(*, has_meter_key: bool = True) -> list[Column]:
     hour, kwh, quality = F.col("_local_hour"), F.col("kwh"), F.col("quality")
     has_kwh = kwh.isNotNull()
@@ -84,14 +93,14 @@ def _daily_aggregates(*, has_meter_key: bool = True) -> list[Column]:
     for name, hours in SHAPE_WINDOWS:
         inside = in_hours(hour, *hours)
         shape += [
-            F.sum(F.when(inside, kwh)).alias(f"kwh_{name}"),
+            _kwh_sum(F.when(inside, kwh)).alias(f"kwh_{name}"),
             (F.sum(F.when(inside & has_kwh, minutes)) / 60.0).alias(f"hours_{name}"),
         ]
     midday = in_hours(hour, *MIDDAY_HOURS) & has_kwh
     return [
         (F.first("meter_key") if has_meter_key else F.lit(None).cast("string")).alias("meter_key"),
-        F.sum(kwh).alias("kwh"),
-        F.sum(F.when(in_hours(hour, *ON_PEAK_HOURS), kwh)).alias("kwh_on_peak"),
+        _kwh_sum(kwh).alias("kwh"),
+        _kwh_sum(F.when(in_hours(hour, *ON_PEAK_HOURS), kwh)).alias("kwh_on_peak"),
         F.max(kwh * F.lit(60.0) / minutes).alias("peak_kw"),
         F.count(F.when(quality == "A", 1)).alias("intervals_actual"),
         F.count(F.when(quality == "E", 1)).alias("intervals_estimated"),
@@ -105,7 +114,7 @@ def _daily_aggregates(*, has_meter_key: bool = True) -> list[Column]:
         *shape,
         F.count(F.when(midday, 1)).alias("midday_intervals"),
         F.count(F.when(midday & (kwh < 0), 1)).alias("midday_export_intervals"),
-        F.sum(F.when(kwh < 0, -kwh)).alias("export_kwh"),
+        _kwh_sum(F.when(kwh < 0, -kwh)).alias("export_kwh"),
     ]
 
 
@@ -183,7 +192,7 @@ def ev_runs(ami_df: DataFrame, *, time_zone: str, block_kw: float = EV_BLOCK_KW,
         .groupBy("meter_id", "local_date")
         .agg(
             F.sum("interval_minutes").cast("int").alias("ev_block_minutes"),
-            F.sum("kwh").alias("ev_block_kwh"),
+            _kwh_sum(F.col("kwh")).alias("ev_block_kwh"),
             F.max("_run_minutes").cast("int").alias("longest_ev_block_minutes"),
         )
     )
