@@ -283,7 +283,8 @@ def with_objective_outcome(snapshot_df: DataFrame, objective: str, *, scores_df:
     if scores_df is None:
         raise ValueError(f"objective '{objective}' needs gold/household_scores: run `ucx score` first")
     scores = (
-        scores_df.filter(F.col("model_name") == objective)
+        # households outside the model's population have a null score (not_scored_reason): no outcome
+        scores_df.filter((F.col("model_name") == objective) & F.col("score").isNotNull())
         .select("household_id", "as_of_date", F.col("score").cast("double").alias("outcome"))
     )
     return snapshot_df.join(scores, ["household_id", "as_of_date"])

@@ -20,7 +20,8 @@ where value is an annual amount in USD (``program_value``):
 - solar is customer-driven (no value, never proposed, not a campaign).
   CSAT gain is not monetised: it is reported by the what-if, not here.
 
-payment_risk is the champion's score (0 when a household has none). The next
+payment_risk is the champion's score (1 for a household already in the disconnection process,
+which the model leaves unscored; 0 when there is no score at all). The next
 best action is the program with the largest expected benefit among those the
 household is eligible for and not enrolled in (ties: program name).
 
@@ -106,8 +107,12 @@ def with_expected_benefit(
             feats = feats.withColumn(c, F.lit(None).cast("double"))
     df = propensity_df.join(feats, "household_id", "left")
     if scores_df is not None:
+        # a household outside the payment-risk population is already in the disconnection process
+        # (score null, not_scored_reason set): its risk has come true, not vanished
+        reason = F.col("not_scored_reason") if "not_scored_reason" in scores_df.columns else F.lit(None)
         risk = scores_df.filter(F.col("model_name") == "payment_risk").select(
-            "household_id", F.col("score").cast("double").alias("payment_risk"))
+            "household_id",
+            F.coalesce(F.col("score").cast("double"), F.when(reason.isNotNull(), F.lit(1.0))).alias("payment_risk"))
         df = df.join(risk, "household_id", "left")
     else:
         df = df.withColumn("payment_risk", F.lit(None).cast("double"))
