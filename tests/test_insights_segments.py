@@ -154,3 +154,19 @@ def test_segments_pipeline_stable_named_and_private(spark, insights_wh, tmp_path
 
     for table in ("segments", "segment_profiles", "cx_kpis"):
         assert forbidden_columns_in(read_table(spark, wh, "gold", table).schema) == []
+
+
+def test_households_outside_a_models_population_have_no_objective_outcome(spark) -> None:
+    """A null score (the household is outside the model's population, not_scored_reason set) is no
+    outcome: Spark ML refuses null labels (`ucx demo` failed on it)."""
+    from datetime import date
+
+    from ucx_spark.insights.segments import with_objective_outcome
+
+    d = date(2025, 12, 31)
+    snap = spark.createDataFrame([("h1", d), ("h2", d)], "household_id string, as_of_date date")
+    scores = spark.createDataFrame(
+        [("h1", "payment_risk", d, 0.3, None), ("h2", "payment_risk", d, None, "in_collections")],
+        "household_id string, model_name string, as_of_date date, score double, not_scored_reason string")
+    got = with_objective_outcome(snap, "payment_risk", scores_df=scores)
+    assert [(r["household_id"], r["outcome"]) for r in got.collect()] == [("h1", 0.3)]
