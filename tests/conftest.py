@@ -31,7 +31,7 @@ def spark(spark_warehouse: Path):
         master="local[2]",
         app_name="ucx-tests",
         shuffle_partitions=2,
-        driver_memory="4g",
+        driver_memory="6g",  # the whole suite in one JVM: at 4g a late module ran out of heap building a broadcast
         metastore="none",
         log_level="ERROR",
         ui_enabled=False,
