@@ -181,6 +181,13 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def _require_warehouse(cfg: Config) -> Path:
+    warehouse = Path(cfg.paths.warehouse)
+    if not warehouse.is_dir():
+        raise UcxError(f"warehouse {warehouse} does not exist (set --warehouse or paths.warehouse)")
+    return warehouse
+
+
 def _require_gold(cfg: Config, table: str) -> None:
     path = Path(cfg.paths.warehouse) / "gold" / table / "_delta_log"
     if not path.is_dir():
@@ -264,9 +271,7 @@ def cmd_serve_sql(args: argparse.Namespace, cfg: Config) -> int:
     """Spark Thrift Server over the warehouse (its own JVM; no session in this process)."""
     from ucx_spark.serve import ThriftServer, serve_forever
 
-    warehouse = Path(cfg.paths.warehouse)
-    if not warehouse.is_dir():
-        raise UcxError(f"warehouse {warehouse} does not exist (set --warehouse or paths.warehouse)")
+    warehouse = _require_warehouse(cfg)
     conf = {"spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
             "spark.databricks.delta.snapshotPartitions": str(cfg.spark.shuffle_partitions), **cfg.spark.extra}
     server = ThriftServer(warehouse, port=args.port, host=args.host, master=args.master or cfg.spark.master,
@@ -281,9 +286,7 @@ def cmd_sql_user(args: argparse.Namespace, cfg: Config) -> int:
 
     from ucx_spark.serve import add_user
 
-    warehouse = Path(cfg.paths.warehouse)
-    if not warehouse.is_dir():
-        raise UcxError(f"warehouse {warehouse} does not exist (set --warehouse or paths.warehouse)")
+    warehouse = _require_warehouse(cfg)
     password = os.environ.get("UCX_SQL_PASSWORD")
     if password is None:
         password = getpass.getpass(f"password for SQL user {args.name}: ")

@@ -67,9 +67,9 @@ def _tables(warehouse: Path) -> list[tuple[str, Path]]:
 def _mapping(spark: SparkSession, silver: list[tuple[str, Path]], *, old: bytes, new: bytes) -> dict[str, DataFrame]:
     """column -> (old, new) pairs of every identifier silver holds."""
     out = {}
+    frames = [spark.read.format("delta").load(str(p)) for _, p in silver]  # one read per table
     for column, (source, _) in COLUMNS.items():
-        ids = [spark.read.format("delta").load(str(p)).select(F.col(source).alias("_id"))
-               for _, p in silver if source in spark.read.format("delta").load(str(p)).columns]
+        ids = [df.select(F.col(source).alias("_id")) for df in frames if source in df.columns]
         if not ids:
             continue
         derive = household_id if column == "household_id" else meter_key
