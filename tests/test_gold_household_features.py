@@ -235,3 +235,41 @@ def test_future_rows_change_nothing(spark, features_df):
     with_future = compute(spark, rows)
     assert_df_equality(with_future, features_df, ignore_row_order=True, ignore_nullable=True,
                        allow_nan_equality=True)
+
+
+def test_ev_charging_onset_tells_a_new_ev_from_one_owned_before_the_records(spark) -> None:
+    """A household charging since its first usage day owned the EV before the records began; one
+    whose charging began 60 days ago bought it then (the signal of a coming EV-rate enrollment)."""
+    from datetime import timedelta
+
+    from ucx_spark.gold.household_features import PROFILE_COLUMNS, usage_features
+
+    as_of = date(2024, 12, 31)
+
+    def day(account: str, ago: int, charging: bool) -> tuple:
+        values = {c: 0.0 for c in PROFILE_COLUMNS}
+        values.update(kwh=20.0, has_ev_block=charging, ev_block_minutes=120 if charging else 0,
+                      ev_block_kwh=14.4 if charging else 0.0, midday_intervals=0, midday_export_intervals=0)
+        return (account, as_of - timedelta(days=ago), *(values[c] for c in PROFILE_COLUMNS))
+
+    # new: 200 days of usage, charging every other night for the last 60; old: 150 days of usage,
+    # charging every other night from the first; none: never charges
+    rows = [day("new", ago, ago < 60 and ago % 2 == 0) for ago in range(200)]
+    rows += [day("old", ago, ago % 2 == 1) for ago in range(150)]
+    rows += [day("none", ago, False) for ago in range(100)]
+    types = {"has_ev_block": "boolean", "midday_intervals": "long", "midday_export_intervals": "long",
+             "ev_block_minutes": "int"}
+    schema = "account_id string, local_date date, " + ", ".join(f"{c} {types.get(c, 'double')}" for c in PROFILE_COLUMNS)
+    profile_df = spark.createDataFrame(rows, schema)
+    keys_df = spark.createDataFrame([(a, as_of) for a in ("new", "old", "none")], "account_id string, as_of_date date")
+    accounts_df = spark.createDataFrame([(a, "S1") for a in ("new", "old", "none")],
+                                        "account_id string, weather_station_id string")
+    degree_days_df = spark.createDataFrame([], "station_id string, local_date date, mean_temp_f double, "
+                                               "hdd double, cdd double")
+    got = usage_features(keys_df, profile_df, degree_days_df, accounts_df).select(
+        "account_id", "ev_block_nights_365d", "ev_block_first_days_ago", "ev_block_since_records_began")
+    expected = spark.createDataFrame(
+        [("new", 30, 58, False), ("old", 75, 149, True), ("none", 0, None, False)],
+        "account_id string, ev_block_nights_365d long, ev_block_first_days_ago int, "
+        "ev_block_since_records_began boolean")
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)

@@ -119,17 +119,23 @@ def test_baseline_learns_the_planted_linear_signal(spark) -> None:
     np.testing.assert_allclose(contribs.sum(axis=1) + reg.params.intercept, raw)
 
 
-def test_training_keeps_full_history_rows_when_it_has_enough_and_the_gap_is_measured(spark) -> None:
+def test_training_keeps_rows_with_enough_history_and_compares_full_history_rows_with_scoring(spark) -> None:
     from ucx_spark.models import datasets
 
-    rows = [(f"h{i}", 30 + (i % 12) * 30) for i in range(600)]  # history_days 30..360, every 12th row full
+    rows = [(f"h{i}", 30 + (i % 12) * 30) for i in range(600)]  # history_days 30..360, 50 rows each
     rows += [(f"f{i}", 365) for i in range(200)]
     df = spark.createDataFrame(rows, "household_id string, history_days int")
     notes: dict = {}
-    kept = datasets.with_full_history(df, notes)
-    assert kept.count() == 200 and notes["history_rule"].startswith("full-history rows only (200")
-    few: dict = {}
-    assert datasets.with_full_history(df.limit(300), few).count() == 300 and few["history_rule"].startswith("all rows")
+    kept = datasets.with_enough_history(df, notes)
+    # 30 and 60 days are left out (100 rows); 90..360 and the full year stay, marked by history_days
+    assert kept.count() == 700 and kept.filter("history_days < 90").count() == 0
+    assert notes["history_rule"].startswith("rows with history_days >= 90 (700 of 800; 200 with a full year")
+    pdf = kept.toPandas()
+    comparable, which = datasets.comparable_rows(pdf)
+    assert which == "full-history" and len(comparable) == 200 and (comparable["history_days"] == 365).all()
+    few_pdf = pdf[pdf["history_days"] < 365].head(100)
+    few, which_few = datasets.comparable_rows(pd.concat([few_pdf, comparable.head(10)]))
+    assert which_few == "all" and len(few) == 110  # too few full-history rows to compare on their own
     train = pd.DataFrame({"history_days": [r[1] for r in rows], "same": np.arange(len(rows)) % 7})
     score = pd.DataFrame({"history_days": [365] * 50 + [364] * 50, "same": np.arange(100) % 7})
     gap, column = datasets.distribution_gap(train, score, ["history_days", "same"])

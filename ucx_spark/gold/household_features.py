@@ -35,6 +35,7 @@ from ucx_spark.silver.ami_daily import (
 # Load-shape windows, local hours inclusive.
 RECENT_DAYS = 180  # the recent-experience window of the _180d features
 PAST_DUE_RECENT_DAYS = 45  # a past-due notice older than this no longer counts as open
+EV_SINCE_RECORDS_SLACK_DAYS = 14  # a first charging night this close to the first usage day: owned before
 
 BASE_TEMPERATURE_F = 65.0
 # Midpoints of contract.INCOME_BANDS in USD (open-ended bands: a conventional value).
@@ -196,6 +197,11 @@ def usage_features(
         F.count(F.when(prior90_of30 & (F.col("ev_block_minutes") > 0), 1)).alias("ev_block_nights_prior_90d"),
         F.count(F.when(last30 & F.col("ev_block_minutes").isNotNull(), 1)).alias("_nights_30d"),
         F.count(F.when(prior90_of30 & F.col("ev_block_minutes").isNotNull(), 1)).alias("_nights_prior_90d"),
+        # when charging began: the oldest night with a block in the year (long-time owners: as
+        # old as the household's records in the window; new buyers: weeks or months)
+        F.count(F.when(F.col("ev_block_minutes") > 0, 1)).alias("ev_block_nights_365d"),
+        F.max(F.when(F.col("ev_block_minutes") > 0, ago)).alias("_ev_first_ago"),
+        F.max(ago).alias("_usage_first_ago"),
         F.avg(F.when(last90 & (F.col("ev_block_minutes") > 0), F.col("ev_block_minutes"))).alias(
             "mean_ev_block_minutes_90d"),
         F.avg(F.when(last90 & (F.col("ev_block_minutes") > 0), F.col("ev_block_kwh"))).alias(
@@ -233,6 +239,12 @@ def usage_features(
                              F.col("_nights_prior_90d").cast("double")), F.lit(0.0))).alias("ev_block_onset_30d"),
         "mean_ev_block_minutes_90d",
         "mean_ev_block_kwh_90d",
+        "ev_block_nights_365d",
+        F.col("_ev_first_ago").alias("ev_block_first_days_ago"),
+        # charging since the first usage day of the window: an EV owned before the records (or the
+        # year) began, not a new one
+        F.coalesce(F.col("_ev_first_ago") >= F.col("_usage_first_ago") - F.lit(EV_SINCE_RECORDS_SLACK_DAYS),
+                   F.lit(False)).alias("ev_block_since_records_began"),
         _ratio(F.col("kwh_per_day_90d") / 24.0, F.col("_peak_kw90")).alias("load_factor_90d"),
         (_kw(F.col("_kwh_night"), F.col("_hours_night")) - evening_kw).alias("night_minus_evening_kw_90d"),
         _ratio(F.col("_midday_export").cast("double"), F.col("_midday").cast("double")).alias(
@@ -574,9 +586,9 @@ COUNT_FEATURES_ZERO_WHEN_ABSENT = (
     "outages_365d", "marketing_conversions_365d", "unresolved_contacts_180d",
     "unresolved_contacts_365d", "complaints_180d", "etr_missed_late_365d", "past_due_notices_45d",
     "past_due_notices_90d", "disconnect_notices_90d", "survey_responses_prior", "ev_block_nights_30d",
-    "ev_block_nights_prior_90d",
+    "ev_block_nights_prior_90d", "ev_block_nights_365d",
 )
-FLAG_FEATURES_FALSE_WHEN_ABSENT = (*(f"is_enrolled_{p}" for p in PROGRAMS), "has_unsubscribed")
+FLAG_FEATURES_FALSE_WHEN_ABSENT = (*(f"is_enrolled_{p}" for p in PROGRAMS), "has_unsubscribed", "ev_block_since_records_began")
 FLOAT_FEATURES_ZERO_WHEN_ABSENT = (
     "export_kwh_365d", "outage_minutes_365d", "outage_minutes_180d", "past_due_usd_45d", "arrears_usd", "credit_usd",
 )

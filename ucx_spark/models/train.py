@@ -338,7 +338,7 @@ def train_model(
         rows_df = datasets.response_rows(survey_features_df, target=str(model_def.target), data_end=data_end)
     else:
         rows_df = datasets.as_of_rows(model, features_df, source_df, data_end=data_end, time_zone=time_zone)
-    rows_df = datasets.with_full_history(rows_df, notes)
+    rows_df = datasets.with_enough_history(rows_df, notes)
     if rows_df.limit(1).count() == 0:
         return ModelTrainResult(model, "skipped", reason=(
             f"no usable rows (no {labels.HORIZON_MONTHS.get(model, 0)}-month label window before {data_end})"
@@ -354,10 +354,15 @@ def train_model(
     # Do training rows see as much history as scoring rows? (The features that count how much data
     # the windows saw; who answers surveys differs from the population in other ways, on purpose.)
     history_cols = [c for c in datasets.HISTORY_FEATURES if c in frame.pdf.columns and c in features_df.columns]
-    gap, gap_col = datasets.distribution_gap(frame.pdf, datasets.scoring_sample(features_df, history_cols, seed=seed),
+    comparable, which = datasets.comparable_rows(frame.pdf)
+    gap, gap_col = datasets.distribution_gap(comparable, datasets.scoring_sample(features_df, history_cols, seed=seed),
                                              history_cols)
     extra_metrics["train_score_max_smd"] = gap
+    if "history_days" in frame.pdf.columns:
+        extra_metrics["train_full_history_share"] = float(
+            (pd.to_numeric(frame.pdf["history_days"], errors="coerce") >= datasets.FULL_HISTORY_DAYS).mean())
     notes["train_score_max_smd_column"] = gap_col or "none"
+    notes["train_score_compared_rows"] = which
     split = validation.honest_split(frame.pdf, task=model_def.task)
     validation.check_split(frame.pdf, split)
     spec = fit_spec_pandas(frame.pdf.loc[split.train], frame.schema, task=model_def.task,

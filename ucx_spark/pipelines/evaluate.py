@@ -183,7 +183,8 @@ def run(
         result.winners[name] = res.winner
         model = _trained(uri_main, name, str(res.version))
         figures: dict[str, float] = {f"validation_{k}": float(v) for k, v in res.metrics.items()
-                                     if k in ("auc", "spearman", "rps", "nps_error")}
+                                     if k in ("auc", "spearman", "rps", "nps_error", "nps_month_abs_error_mean",
+                                              "nps_month_abs_error_max", "nps_months_judged")}
         if name == "ev_adoption":
             programs_df = read_table(spark, warehouse, "silver", "programs")
             rows_df = active_df.join(labels.ev_adopted(active_df, programs_df).select("household_id"),
