@@ -67,6 +67,23 @@ def test_rate_increase_scope_is_fixed_before_bills_change(spark) -> None:
     assert out["h4"]["annual_bill_usd"] == pytest.approx(1320.0)
 
 
+def test_rate_increase_second_round_raises_the_worst_bill_and_the_past_due_balance_models_see(spark) -> None:
+    # h1 carries 1.5 bills past due (150 of a 100 bill); after +5 it carries 1.5 bills of 105.
+    # Its worst bill of the window (1.4 x the trailing mean of 80) rises by 5 / 80; today's
+    # balance (the expected-arrears outcome's first term) stays 150.
+    ddl = ("household_id string, last_bill_usd double, trailing_mean_bill_usd double, bill_shock_ratio double, "
+           "max_bill_shock_ratio_180d double, same_season_bill_ratio double, arrears_usd double, "
+           "past_due_usd_45d double")
+    df = spark.createDataFrame([("h1", 100.0, 80.0, 1.25, 1.4, 1.25, 150.0, 100.0),
+                                ("h2", 200.0, 200.0, 1.0, 1.0, None, 0.0, 0.0)], ddl)
+    out_df = apply_scenario(df, parse_scenario("rate_increase_usd=5"), liheap_annual_benefit_usd=0.0)
+    expected_df = spark.createDataFrame(
+        [("h1", 105.0, 80.0, 105 / 80, 1.4 + 5 / 80, 1.25 * 1.05, 157.5, 105.0, True, 150.0),
+         ("h2", 205.0, 200.0, 1.025, 1.025, None, 0.0, 0.0, True, 0.0)],
+        ddl + ", _touched boolean, _arrears_today double")
+    assert_df_equality(out_df, expected_df, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True)
+
+
 LIHEAP_DDL = (
     "household_id string, customer_class string, income_band string, is_enrolled_liheap boolean, arrears_usd double, "
     "payments_365d long, payment_share_assistance_365d double, annual_bill_usd double, income_midpoint_usd double, "

@@ -93,6 +93,12 @@ def test_whatif_is_judged_against_the_generators_counterfactual(evaluated) -> No
     assert rate["csat"]["truth_delta"] < 0
     assert rate["payment_risk"]["n_touched"] == rate["payment_risk"]["n"]
     assert liheap["payment_risk"]["n_touched"] >= 1 and liheap["payment_risk"]["truth_delta"] <= 0
+    # the what-if side: every bill input a rate increase moves is monotone in the boosters (a
+    # dearer bill never lowers the risk nor raises CSAT), so their answer cannot take the wrong sign
+    if result.winners["payment_risk"] == "xgboost":
+        assert rate["payment_risk"]["whatif_delta"] > 0 and rate["payment_risk"]["whatif_ci_low"] > 0
+    if result.winners["csat"] == "xgboost":
+        assert rate["csat"]["whatif_delta"] <= 0
     text = result.summary()
     assert "what-if rate_increase_usd=5" in text and "truth" in text
 

@@ -7,8 +7,11 @@ Scenarios (``parse_scenario``):
   for the first year under the new rate: ``last_bill_usd`` and
   ``mean_bill_12_usd`` +X, ``annual_bill_usd`` +12X; bill shock is the first
   new bill against the old trailing mean (``bill_shock_ratio``, ``is_bill_shock``,
-  ``max_bill_shock_ratio_180d``); ``energy_burden`` = new annual bill / income
-  midpoint.
+  ``max_bill_shock_ratio_180d``: the worst bill of the window rises by X over the
+  trailing mean too); ``energy_burden`` = new annual bill / income midpoint;
+  second round: past-due balances (``arrears_usd``, ``past_due_usd_45d``) and
+  ``same_season_bill_ratio`` scale with the bill (a household that carries k bills
+  past due carries k dearer bills).
 - ``rate_increase_pct=Y``: the same with bills x (1 + Y/100).
 - ``liheap_enrollment_pct=+P``: P percentage points of the households in scope
   that are eligible (income band lt25k or 25-50k, residential, not enrolled)
@@ -59,6 +62,7 @@ BUCKETS = 1000
 METRICS = ("mean_csat", "csat_top2box_share", "mean_payment_risk", "expected_arrears_usd")
 ARREARS_BILLS_AT_NOTICE = 2.0
 BILL_SHOCK_RATIO = 1.5
+TODAY_ARREARS = "_arrears_today"  # the past-due balance before a rate scenario's second round
 PROPENSITY_FEATURES = ("energy_burden", "income_midpoint_usd", "arrears_usd", "collections_past_due_notice_365d", "annual_bill_usd")
 _NAMED = re.compile(r"^\s*(rate_increase_usd|rate_increase_pct|liheap_enrollment_pct)\s*=\s*([+-]?\d+(?:\.\d+)?)\s*$")
 _SET = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.+)$")
@@ -137,7 +141,8 @@ def _apply_bills(df: DataFrame, touched: Column, *, add: Column | None = None, f
         old = F.col(c)
         return old + add if add is not None else old * factor
 
-    out = df.withColumn("last_bill_usd", F.when(touched, new("last_bill_usd")).otherwise(F.col("last_bill_usd")))
+    out = df.withColumn("_old_last_bill_usd", F.col("last_bill_usd"))
+    out = out.withColumn("last_bill_usd", F.when(touched, new("last_bill_usd")).otherwise(F.col("last_bill_usd")))
     if _has(df, "mean_bill_12_usd"):
         out = out.withColumn("mean_bill_12_usd", F.when(touched, new("mean_bill_12_usd")).otherwise(F.col("mean_bill_12_usd")))
     if _has(df, "annual_bill_usd"):
@@ -149,14 +154,28 @@ def _apply_bills(df: DataFrame, touched: Column, *, add: Column | None = None, f
         if _has(df, "is_bill_shock"):
             out = out.withColumn("is_bill_shock", F.when(touched, F.col("bill_shock_ratio") >= BILL_SHOCK_RATIO).otherwise(F.col("is_bill_shock")))
         if _has(df, "max_bill_shock_ratio_180d"):
+            # every bill of the window is dearer against the trailing mean of bills before the rate
+            # change, so the worst bill's ratio rises too (by X / mean, or x factor)
+            worst = F.col("max_bill_shock_ratio_180d")
+            lifted = (worst + add / F.col("trailing_mean_bill_usd") if add is not None else worst * factor)
             out = out.withColumn(
                 "max_bill_shock_ratio_180d",
-                F.when(touched, F.greatest("max_bill_shock_ratio_180d", "bill_shock_ratio")).otherwise(F.col("max_bill_shock_ratio_180d")),
+                F.when(touched & (F.col("trailing_mean_bill_usd") > 0),
+                       F.greatest(lifted, F.col("bill_shock_ratio"))).otherwise(worst),
             )
+    # second round: a household that carries k bills past due carries k dearer bills (its
+    # past-due-to-bill ratio holds); the same for the year-ago comparison of the last bill
+    if _has(df, "arrears_usd"):
+        out = out.withColumn(TODAY_ARREARS, F.col("arrears_usd"))
+    old_last = F.col("_old_last_bill_usd")
+    scale = F.when(touched & (old_last > 0), F.col("last_bill_usd") / old_last).otherwise(F.lit(1.0))
+    for c in ("arrears_usd", "past_due_usd_45d", "same_season_bill_ratio"):
+        if _has(df, c):
+            out = out.withColumn(c, F.col(c) * scale)
     if _has(df, "energy_burden", "annual_bill_usd", "income_midpoint_usd"):
         burden = F.when(_income_mid() > 0, F.col("annual_bill_usd") / _income_mid())
         out = out.withColumn("energy_burden", F.when(touched, burden).otherwise(F.col("energy_burden")))
-    return out
+    return out.drop("_old_last_bill_usd")
 
 
 def liheap_propensity(snapshot_df: DataFrame) -> DataFrame:
@@ -226,7 +245,8 @@ def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_u
 
 
 def apply_scenario(snapshot_df: DataFrame, scenario: Scenario, *, liheap_annual_benefit_usd: float) -> DataFrame:
-    """The snapshot under ``scenario``: same columns and types, plus ``_touched`` (inputs changed).
+    """The snapshot under ``scenario``: same columns and types, plus ``_touched`` (inputs changed)
+    and, for a rate scenario, ``_arrears_today`` (the balance before the second round).
 
     Rows outside the scope are returned unchanged.
     """
@@ -263,7 +283,8 @@ def apply_scenario(snapshot_df: DataFrame, scenario: Scenario, *, liheap_annual_
         df = df.withColumn(column, F.when(touched, new).otherwise(F.col(column)))
         df = df.withColumn("_touched", F.col("_touched") | touched)
     original = [F.col(f.name).cast(f.dataType).alias(f.name) for f in snapshot_df.schema.fields]
-    return df.select(*original, F.coalesce(F.col("_touched"), F.lit(False)).alias("_touched"))
+    today = [F.col(TODAY_ARREARS)] if TODAY_ARREARS in df.columns else []
+    return df.select(*original, F.coalesce(F.col("_touched"), F.lit(False)).alias("_touched"), *today)
 
 
 def household_outcomes(
@@ -277,7 +298,10 @@ def household_outcomes(
     csat_df = predict_frame(features_df, models["csat"], keep=("household_id",)).withColumnRenamed("score", "csat")
     risk_df = predict_frame(features_df, models["payment_risk"], keep=("household_id",)).withColumnRenamed("score", "payment_risk")
     bill = F.coalesce(F.col("mean_bill_12_usd"), F.col("last_bill_usd"), F.lit(0.0)) if "mean_bill_12_usd" in features_df.columns else F.coalesce(F.col("last_bill_usd"), F.lit(0.0))
-    arrears = F.coalesce(F.col("arrears_usd").cast("double"), F.lit(0.0)) if "arrears_usd" in features_df.columns else F.lit(0.0)
+    # today's balance: a rate change leaves it as it is (its models see the dearer balance the
+    # household carries under the new rate: ``_apply_bills``); LIHEAP pays it down
+    today = next((c for c in (TODAY_ARREARS, "arrears_usd") if c in features_df.columns), None)
+    arrears = F.coalesce(F.col(today).cast("double"), F.lit(0.0)) if today else F.lit(0.0)
     money_df = features_df.select("household_id", arrears.alias("_arrears"), bill.cast("double").alias("_bill"))
     return (
         csat_df.join(risk_df, "household_id")

@@ -102,7 +102,8 @@ EXPERIENCE_MONOTONE = {
 PAYMENT_RISK_MONOTONE = {
     "energy_burden": 1, "arrears_usd": 1, "last_bill_usd": 1, "mean_bill_12_usd": 1, "annual_bill_usd": 1,
     "collections_past_due_notice_365d": 1, "income_midpoint_usd": -1, "payment_share_autopay_365d": -1,
-    "past_due_usd_45d": 1, "days_past_due": 1, "past_due_notices_90d": 1,
+    "past_due_usd_45d": 1, "days_past_due": 1, "past_due_notices_90d": 1, "same_season_bill_ratio": 1,
+    "max_bill_shock_ratio_180d": 1,
 }
 MODELS: dict[str, ModelDef] = {
     "ev_adoption": ModelDef("ev_adoption", "binary", "auc"),

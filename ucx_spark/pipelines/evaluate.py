@@ -92,7 +92,9 @@ class EvaluateResult:
                 lines.append(
                     f"    {outcome:<21} what-if {f['whatif_delta']:+.4f} [{f['whatif_ci_low']:+.4f}, {f['whatif_ci_high']:+.4f}]"
                     f"  truth {f['truth_delta']:+.4f} (se {f['truth_se']:.4f})  ratio {f['ratio']:.2f}"
-                    f"  sign {'ok' if f['sign_ok'] else 'WRONG'}, factor 2 {'ok' if f['within_factor_2'] else 'no'}"
+                    + (f"  truth 0: sign and factor not judged (what-if {abs(f['whatif_delta']):.4f} from 0)"
+                       if f.get("truth_zero") else
+                       f"  sign {'ok' if f['sign_ok'] else 'WRONG'}, factor 2 {'ok' if f['within_factor_2'] else 'no'}")
                 )
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -321,6 +323,8 @@ def evaluate_whatif(
                     "ratio": ratio,
                     "sign_ok": bool(np.sign(est_delta) == np.sign(eff.delta) and (lo > 0 or hi < 0)),
                     "within_factor_2": bool(0.5 <= ratio <= 2.0),
+                    # the scenario does not move the truth (within 2 standard errors of 0)
+                    "truth_zero": bool(abs(eff.delta) <= 2 * eff.delta_se),
                     "n": float(len(both)), "n_touched": float(both["touched"].sum()),
                 }
             out[label] = figures
