@@ -228,7 +228,6 @@ def run(
                                   data_end=cut)
         res = hold.models["payment_risk"]
         if res.status == "trained":
-            result.winners["payment_risk"] = res.winner
             model = _trained(uri_holdout, "payment_risk", str(res.version))
             at_cut_df = features_df.filter(F.col("as_of_date") == F.lit(cut))
             outcome_df = labels.payment_risk_labels(at_cut_df, read_table(spark, warehouse, "silver", "collections"),
@@ -242,6 +241,7 @@ def run(
             result.models["payment_risk"] = {
                 "validation_auc": float(res.metrics.get("auc", float("nan"))), "truth_auc": m["auc"],
                 "truth_pr_auc": m["pr_auc"], "n": m["n"], "base_rate": m["base_rate"], "cut": str(cut),  # type: ignore[dict-item]
+                "holdout_winner": res.winner,  # type: ignore[dict-item]
                 "planted_driver_top3_share": planted_share(scored, planted.get("payment_risk", [])),
             }
     else:
