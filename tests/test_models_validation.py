@@ -130,6 +130,9 @@ def test_training_keeps_rows_with_enough_history_and_compares_full_history_rows_
     # 30 and 60 days are left out (100 rows); 90..360 and the full year stay, marked by history_days
     assert kept.count() == 700 and kept.filter("history_days < 90").count() == 0
     assert notes["history_rule"].startswith("rows with history_days >= 90 (700 of 800; 200 with a full year")
+    young: dict = {}
+    assert datasets.with_enough_history(df.filter("history_days < 120").limit(300), young).count() == 150
+    assert young["history_rule"].startswith("all rows: only 50 of 150")  # a young utility keeps every row
     pdf = kept.toPandas()
     comparable, which = datasets.comparable_rows(pdf)
     assert which == "full-history" and len(comparable) == 200 and (comparable["history_days"] == 365).all()
