@@ -181,6 +181,11 @@ def thrift_server_command(
         "spark.ui.showConsoleProgress": "false",
         "spark.hadoop.javax.jdo.option.ConnectionURL": jdbc_url,
         "spark.sql.hive.thriftServer.singleSession": "false",
+        # Delta answers max()/min()/count() from its log (OptimizeMetadataOnlyDeltaQuery) with a
+        # java.sql.Date literal; the Thrift server runs queries with java8API on, and a scalar
+        # subquery on a date column then fails with ClassCastException (delta-io/delta#4201):
+        # `WHERE month = (SELECT max(month) FROM gold.cx_kpis)`, as BI tools write it
+        "spark.databricks.delta.optimizeMetadataQuery.enabled": "false",
     }
     if jars:
         # Thrift sessions resolve the catalog class with the system class loader, which
