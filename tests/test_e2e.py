@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from ucx_spark.config import Config
@@ -24,7 +25,8 @@ from ucx_spark.contract import FEED_ORDER, PROGRAMS
 from ucx_spark.generate import generate_utility
 from ucx_spark.gold.privacy import forbidden_columns_in
 from ucx_spark.identity import pseudonym_py
-from ucx_spark.io.delta import read_table, table_path, table_version
+from ucx_spark.io import delta_log
+from ucx_spark.io.delta import read_table, replace_rows_where, table_path, table_version
 from ucx_spark.pipelines import medallion
 from ucx_spark.quality import data_docs_index
 
@@ -233,7 +235,18 @@ def test_rerun_without_new_files_changes_nothing_then_a_correction_flows_to_gold
         f"{target['meter_id']},{stamp},{target['interval_minutes']},{new_kwh},A\n",
         encoding="utf-8",
     )
+    # `ucx segment` owns the persona rows of gold/cx_kpis: the rebuild the correction causes keeps them
+    kpis_path = table_path(wh, "gold", "cx_kpis")
+    kpis_schema = read_table(spark, wh, "gold", "cx_kpis").schema
+    persona_df = spark.createDataFrame([(date(2025, 7, 1), "persona", "persona_01", "csat_top2box", 0.5, 40)],
+                                       kpis_schema)
+    replace_rows_where(persona_df, kpis_path, predicate="segment_type = 'persona'")
     medallion.run(spark, cfg=cfg, pseudonym_key=KEY, run_id="e2e-3", as_of_dates=AS_OF, gates=False)
+    latest = delta_log.commit_info(kpis_path, delta_log.latest_version(kpis_path)) or {}
+    assert json.loads(latest["userMetadata"])["run_id"] == "e2e-3"  # rebuilt by this run
+    assert_df_equality(read_table(spark, wh, "gold", "cx_kpis").filter("segment_type = 'persona'"), persona_df,
+                       ignore_nullable=True)
+    DeltaTable.forPath(spark, kpis_path).delete("segment_type = 'persona'")  # the later tests' gold is the reference's
     fixed = read_table(spark, wh, "silver", "ami").where(
         (F.col("meter_id") == target["meter_id"]) & (F.col("interval_start") == target["interval_start"])
     ).collect()

@@ -126,6 +126,36 @@ def overwrite_table(
     return path
 
 
+def overwrite_keeping(
+    df: DataFrame,
+    warehouse: str | Path,
+    layer: str,
+    table: str,
+    *,
+    keep: str,
+    user_metadata: str | None = None,
+) -> str:
+    """Replace the table's contents with ``df`` in one Delta commit, except the rows matching the
+    SQL predicate ``keep``, which another writer owns and which stay as they are (``replaceWhere``
+    on the rest). ``df`` must hold no row matching ``keep``. When the table does not exist yet or
+    its columns differ from ``df``'s, a plain overwrite (the kept rows cannot outlive a schema
+    change); returns the path."""
+    spark = df.sparkSession
+    path = table_path(warehouse, layer, table)
+    if not table_exists(spark, path):
+        return overwrite_table(df, warehouse, layer, table, user_metadata=user_metadata)
+    current = spark.read.format("delta").load(path).schema
+    if [(f.name, f.dataType) for f in current.fields] != [(f.name, f.dataType) for f in df.schema.fields]:
+        return overwrite_table(df, warehouse, layer, table, user_metadata=user_metadata)
+    writer = (df.write.format("delta").mode("overwrite").option("partitionOverwriteMode", "static")
+              .option("replaceWhere", f"NOT coalesce({keep}, false)"))
+    if user_metadata is not None:
+        writer = writer.option("userMetadata", user_metadata)
+    writer.save(path)
+    register_table(spark, warehouse, layer, table)
+    return path
+
+
 # --- Incremental writes used by bronze and silver (one Delta commit each) ---
 
 

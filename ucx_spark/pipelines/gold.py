@@ -32,6 +32,7 @@ from ucx_spark.io.delta import (
     changed_rows,
     commit_metadata,
     last_commit,
+    overwrite_keeping,
     overwrite_table,
     read_table,
     table_exists,
@@ -42,6 +43,9 @@ from ucx_spark.silver.ami_daily import ami_daily
 from ucx_spark.silver.parse import require_time_zone, require_utc_session
 
 TABLES = ("meter_daily_usage", "cx_kpis", "household_features", "survey_features")
+# Rows of a gold table another command owns, which a rebuild here keeps: `ucx segment` writes the
+# persona KPIs of gold/cx_kpis, and a later `ucx pipeline` must not drop them (issue 21).
+KEPT_ROWS = {"cx_kpis": "segment_type = 'persona'"}
 MATCHES_TABLE = "household_matches"
 DAILY_TABLE = "ami_daily"
 
@@ -256,7 +260,11 @@ def run(
         metadata = json.dumps({"run_id": run_id, BUILT_FROM: built_from}, default=str)
 
         def write(candidate_df: DataFrame) -> None:
-            paths.append((table, overwrite_table(candidate_df, warehouse, "gold", table, user_metadata=metadata)))
+            if table in KEPT_ROWS:
+                paths.append((table, overwrite_keeping(candidate_df, warehouse, "gold", table, keep=KEPT_ROWS[table],
+                                                       user_metadata=metadata)))
+            else:
+                paths.append((table, overwrite_table(candidate_df, warehouse, "gold", table, user_metadata=metadata)))
 
         checked_df = assert_no_pii(build(), table=table)
         if gate is None:

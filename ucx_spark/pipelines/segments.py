@@ -4,8 +4,8 @@ Each run replaces the rows of the segmentations it computes (``persona`` and,
 with ``objective``, ``objective:<name>``) and keeps the others, so several
 objectives live side by side. Persona KPIs are written only when gold/cx_kpis
 exists: its months and KPIs, ``segment_type = 'persona'`` rows replaced,
-every other row kept (a later `ucx pipeline` rewrites cx_kpis without them;
-rerun `ucx segment`). KPI families whose silver tables (or columns) are
+every other row kept; a later `ucx pipeline` rebuilds the other rows and keeps
+these (``pipelines/gold.KEPT_ROWS``) until the next `ucx segment` replaces them. KPI families whose silver tables (or columns) are
 missing are left out of the persona rows (their cells have n 0, value null).
 """
 
