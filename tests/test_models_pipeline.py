@@ -252,6 +252,12 @@ def test_scores_table_one_row_per_active_household_and_model_each_within_its_pop
     assert ev_top.value_counts().index[0] == "ev_interest"
     csat_top = pdf.loc[pdf["model_name"] == "csat", "top_drivers"].map(lambda d: d[0]["feature"])
     assert csat_top.value_counts().index[0] == "satisfaction_index"
+    # the write was gated by gold.household_scores's suite and its verdicts recorded
+    gate = read_table(spark, trained.warehouse, "gold", "quality_results").filter(
+        "run_id = 'test-score' AND table = 'household_scores'").toPandas()
+    assert {"key_unique", "range_probability_scores", "range_nps_score", "fk_household_id"} <= set(gate["expectation_id"])
+    assert gate.loc[gate["severity"] == "critical", "success"].all()
+    assert trained.score.quality.startswith("passed")
 
 
 def test_a_baseline_that_wins_is_registered_and_a_tie_stays_challenger(spark, trained: Trained) -> None:

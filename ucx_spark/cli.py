@@ -148,6 +148,7 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.pipelines import score
+    from ucx_spark.quality import Thresholds
 
     _require_gold(cfg, "household_features")
     spark = _spark(cfg)
@@ -161,7 +162,8 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
             raise UcxError(f"--as-of: '{args.as_of}' is not a date YYYY-MM-DD") from None
     with step("scoring every active household with the champion models"):
         result = score.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri, run_id=new_run_id(),
-                           as_of=as_of, time_zone=cfg.utility.time_zone, experiment=cfg.mlflow.experiment)
+                           as_of=as_of, time_zone=cfg.utility.time_zone, experiment=cfg.mlflow.experiment,
+                           thresholds=Thresholds.from_config(cfg.quality))
     print(result.summary() if hasattr(result, "summary") else result)
     return 0
 

@@ -66,6 +66,7 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
     print("\n" + summary(spark, str(warehouse)))
 
     from ucx_spark.pipelines import score, train
+    from ucx_spark.quality import Thresholds
 
     with step("train: Optuna-tuned models tracked in MLflow (3 trials each)"):
         trained = train.run(
@@ -75,7 +76,8 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
     print("\n" + trained.summary())
     with step("score: every active household with the champion models"):
         scored = score.run(spark, warehouse=str(warehouse), tracking_uri=cfg.mlflow_tracking_uri, run_id=new_run_id(),
-                           time_zone=cfg.utility.time_zone, experiment=cfg.mlflow.experiment)
+                           time_zone=cfg.utility.time_zone, experiment=cfg.mlflow.experiment,
+                           thresholds=Thresholds.from_config(cfg.quality))
     print("\n" + scored.summary())
     run_insights(spark, cfg, out=out)
     print(f"\nMLflow store: {cfg.mlflow_tracking_uri}  (browse: .venv/bin/mlflow ui --backend-store-uri {cfg.mlflow_tracking_uri})")

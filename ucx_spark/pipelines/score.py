@@ -23,6 +23,7 @@ from ucx_spark.errors import UcxError
 from ucx_spark.io.delta import overwrite_table, read_optional, read_table, table_exists, table_path, table_version
 from ucx_spark.models import labels, registry
 from ucx_spark.models.score import MODEL_NAMES, SCORES_SCHEMA, active_households, household_scores
+from ucx_spark.quality import Thresholds, publish_if_passed
 
 
 @dataclass
@@ -40,6 +41,7 @@ class ScoreResult:
     not_scored: dict[str, int] = field(default_factory=dict)  # model -> households outside its population
     utility_nps: float | None = None
     mlflow_run_id: str | None = None
+    quality: str = ""  # the gate's verdict on the written table
 
     def summary(self) -> str:
         used = ", ".join(f"{m} v{v} ({self.kinds.get(m, '?')})" for m, v in self.models.items())
@@ -49,6 +51,8 @@ class ScoreResult:
                 f"{m} {n:,}" for m, n in self.not_scored.items())
         if self.utility_nps is not None:
             text += f"\nutility NPS as if every household answered: {self.utility_nps:+.1f}"
+        if self.quality:
+            text += f"\nquality gate gold.household_scores: {self.quality}"
         if self.skipped:
             text += "; skipped " + ", ".join(f"{m} ({r})" for m, r in self.skipped.items())
         return text
@@ -101,6 +105,7 @@ def run(
     as_of: date | None = None,
     time_zone: str = "UTC",
     experiment: str | None = None,
+    thresholds: Thresholds | None = None,
 ) -> ScoreResult:
     """Score every household active at the as-of date with each model's champion (module doc)."""
     import mlflow
@@ -131,7 +136,16 @@ def run(
     outside = outside_populations(spark, warehouse, active_df)
     scores_df = household_scores(active_df, loaded, scored_at=scored_at, outside=outside)
     scores_df = scores_df.select(*[F.col(f.name).cast(f.dataType) for f in SCORES_SCHEMA.fields])
-    path = overwrite_table(scores_df, warehouse, "gold", "household_scores")
+    # gated like every gold table: the candidate is validated against gold.household_scores's suite
+    # (ranges per model, keys, a reason where no score), recorded in gold/quality_results, and
+    # written only if no critical expectation failed (DataError names it; the table keeps its version)
+    written: list[str] = []
+    gate = publish_if_passed(
+        spark, scores_df, lambda df: written.append(overwrite_table(df, warehouse, "gold", "household_scores")),
+        layer="gold", table="household_scores", run_id=run_id, warehouse=warehouse,
+        thresholds=thresholds or Thresholds(),
+    )
+    path = written[0]
     written_df = read_table(spark, warehouse, "gold", "household_scores")
     stats = written_df.agg(F.count("*").alias("rows"), F.countDistinct("household_id").alias("households"),
                            F.max("as_of_date").alias("d")).first()
@@ -147,6 +161,7 @@ def run(
         rows=int(stats["rows"]), scored_at=scored_at.isoformat(), features_version=features_version,
         models={m.model_name: m.version for m in loaded}, kinds={m.model_name: m.kind for m in loaded},
         skipped=skipped, not_scored=not_scored, utility_nps=nps,
+        quality=f"passed, {len(gate.records)} checks, {len(gate.warnings)} warnings",
     )
     if experiment:
         from ucx_spark.models.registry import prepare_tracking
