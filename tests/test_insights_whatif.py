@@ -82,6 +82,10 @@ def test_rate_increase_second_round_raises_the_worst_bill_and_the_past_due_balan
          ("h2", 205.0, 200.0, 1.025, 1.025, None, 0.0, 0.0, True, 0.0)],
         ddl + ", _touched boolean, _arrears_today double")
     assert_df_equality(out_df, expected_df, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True)
+    # a balance set by hand is today's balance too
+    cleared = apply_scenario(df, parse_scenario("rate_increase_usd=5", sets=["arrears_usd=0"]),
+                             liheap_annual_benefit_usd=0.0)
+    assert {(r["arrears_usd"], r["_arrears_today"]) for r in cleared.collect()} == {(0.0, 0.0)}
 
 
 LIHEAP_DDL = (

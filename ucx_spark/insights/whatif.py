@@ -281,6 +281,8 @@ def apply_scenario(snapshot_df: DataFrame, scenario: Scenario, *, liheap_annual_
         except AnalysisException as exc:
             raise UcxError(f"--set {column}={expression}: not a valid Spark SQL expression ({str(exc).splitlines()[0]})") from None
         df = df.withColumn(column, F.when(touched, new).otherwise(F.col(column)))
+        if column == "arrears_usd" and TODAY_ARREARS in df.columns:  # a balance set by hand is today's
+            df = df.withColumn(TODAY_ARREARS, F.when(touched, F.col(column)).otherwise(F.col(TODAY_ARREARS)))
         df = df.withColumn("_touched", F.col("_touched") | touched)
     original = [F.col(f.name).cast(f.dataType).alias(f.name) for f in snapshot_df.schema.fields]
     today = [F.col(TODAY_ARREARS)] if TODAY_ARREARS in df.columns else []
