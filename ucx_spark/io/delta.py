@@ -99,6 +99,10 @@ def register_table(spark: SparkSession, warehouse: str | Path, layer: str, table
         _REGISTERED.add(key)
 
 
+def _same_columns(a: DataFrame, b: DataFrame) -> bool:
+    return [(f.name, f.dataType) for f in a.schema.fields] == [(f.name, f.dataType) for f in b.schema.fields]
+
+
 def overwrite_table(
     df: DataFrame,
     warehouse: str | Path,
@@ -108,14 +112,23 @@ def overwrite_table(
     partition_by: tuple[str, ...] = (),
     overwrite_schema: bool = True,
     user_metadata: str | None = None,
+    keep: str | None = None,
 ) -> str:
     """Replace the table's contents in one Delta commit (its commit carrying ``user_metadata``);
-    returns its path."""
+    returns its path. ``keep``: a SQL predicate on rows another writer owns, which stay as they
+    are (``replaceWhere`` on the rest; ``df`` must hold none of them); when the table does not
+    exist yet or its columns differ from ``df``'s, the replace is whole (kept rows cannot outlive
+    a schema change)."""
     path = table_path(warehouse, layer, table)
+    spark = df.sparkSession
+    if keep is not None and not (table_exists(spark, path) and _same_columns(spark.read.format("delta").load(path), df)):
+        keep = None
     # A full replace: static mode, or Delta refuses overwriteSchema under the
     # session's dynamic partition overwrite default.
     writer = df.write.format("delta").mode("overwrite").option("partitionOverwriteMode", "static")
-    if overwrite_schema:
+    if keep is not None:
+        writer = writer.option("replaceWhere", f"NOT coalesce({keep}, false)")
+    elif overwrite_schema:
         writer = writer.option("overwriteSchema", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
@@ -123,36 +136,6 @@ def overwrite_table(
         writer = writer.option("userMetadata", user_metadata)
     writer.save(path)
     register_table(df.sparkSession, warehouse, layer, table)
-    return path
-
-
-def overwrite_keeping(
-    df: DataFrame,
-    warehouse: str | Path,
-    layer: str,
-    table: str,
-    *,
-    keep: str,
-    user_metadata: str | None = None,
-) -> str:
-    """Replace the table's contents with ``df`` in one Delta commit, except the rows matching the
-    SQL predicate ``keep``, which another writer owns and which stay as they are (``replaceWhere``
-    on the rest). ``df`` must hold no row matching ``keep``. When the table does not exist yet or
-    its columns differ from ``df``'s, a plain overwrite (the kept rows cannot outlive a schema
-    change); returns the path."""
-    spark = df.sparkSession
-    path = table_path(warehouse, layer, table)
-    if not table_exists(spark, path):
-        return overwrite_table(df, warehouse, layer, table, user_metadata=user_metadata)
-    current = spark.read.format("delta").load(path).schema
-    if [(f.name, f.dataType) for f in current.fields] != [(f.name, f.dataType) for f in df.schema.fields]:
-        return overwrite_table(df, warehouse, layer, table, user_metadata=user_metadata)
-    writer = (df.write.format("delta").mode("overwrite").option("partitionOverwriteMode", "static")
-              .option("replaceWhere", f"NOT coalesce({keep}, false)"))
-    if user_metadata is not None:
-        writer = writer.option("userMetadata", user_metadata)
-    writer.save(path)
-    register_table(spark, warehouse, layer, table)
     return path
 
 

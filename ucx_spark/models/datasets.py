@@ -115,13 +115,19 @@ def with_enough_history(rows_df: DataFrame, notes: dict[str, Any]) -> DataFrame:
     return rows_df.filter(F.col("history_days") >= MIN_HISTORY_DAYS)
 
 
+def full_history(pdf: pd.DataFrame) -> pd.Series | None:
+    """Which collected rows saw a full year (``history_days`` >= 365), or None without the column."""
+    if "history_days" not in pdf.columns:
+        return None
+    return pd.to_numeric(pdf["history_days"], errors="coerce") >= FULL_HISTORY_DAYS
+
+
 def comparable_rows(pdf: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The training rows to compare with scoring rows: the full-history ones when there are at
     least ``MIN_FULL_HISTORY_ROWS`` (like for like), else all; and which."""
-    if "history_days" in pdf.columns:
-        full = pdf[pd.to_numeric(pdf["history_days"], errors="coerce") >= FULL_HISTORY_DAYS]
-        if len(full) >= MIN_FULL_HISTORY_ROWS:
-            return full, "full-history"
+    full = full_history(pdf)
+    if full is not None and int(full.sum()) >= MIN_FULL_HISTORY_ROWS:
+        return pdf[full], "full-history"
     return pdf, "all"
 
 

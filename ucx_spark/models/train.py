@@ -359,9 +359,9 @@ def train_model(
     gap, gap_col = datasets.distribution_gap(comparable, datasets.scoring_sample(features_df, history_cols, seed=seed),
                                              history_cols)
     extra_metrics["train_score_max_smd"] = gap
-    if "history_days" in frame.pdf.columns:
-        extra_metrics["train_full_history_share"] = float(
-            (pd.to_numeric(frame.pdf["history_days"], errors="coerce") >= datasets.FULL_HISTORY_DAYS).mean())
+    full = datasets.full_history(frame.pdf)
+    if full is not None:
+        extra_metrics["train_full_history_share"] = float(full.mean())
     notes["train_score_max_smd_column"] = gap_col or "none"
     notes["train_score_compared_rows"] = which
     split = validation.honest_split(frame.pdf, task=model_def.task)

@@ -32,7 +32,6 @@ from ucx_spark.io.delta import (
     changed_rows,
     commit_metadata,
     last_commit,
-    overwrite_keeping,
     overwrite_table,
     read_table,
     table_exists,
@@ -260,11 +259,8 @@ def run(
         metadata = json.dumps({"run_id": run_id, BUILT_FROM: built_from}, default=str)
 
         def write(candidate_df: DataFrame) -> None:
-            if table in KEPT_ROWS:
-                paths.append((table, overwrite_keeping(candidate_df, warehouse, "gold", table, keep=KEPT_ROWS[table],
-                                                       user_metadata=metadata)))
-            else:
-                paths.append((table, overwrite_table(candidate_df, warehouse, "gold", table, user_metadata=metadata)))
+            paths.append((table, overwrite_table(candidate_df, warehouse, "gold", table, user_metadata=metadata,
+                                                 keep=KEPT_ROWS.get(table))))
 
         checked_df = assert_no_pii(build(), table=table)
         if gate is None:
