@@ -720,13 +720,16 @@ def survey_response_keys(surveys_df: DataFrame, *, time_zone: str) -> DataFrame:
 
 
 def survey_features(
-    surveys_df: DataFrame, accounts_df: DataFrame, *, time_zone: str, **inputs: object
+    surveys_df: DataFrame, accounts_df: DataFrame, *, time_zone: str, since: date | None = None, **inputs: object
 ) -> DataFrame:
     """gold/survey_features: one row per survey response (``survey_response_keys``) with the
     household's features as of the day before it, computed by ``household_features`` with the
     same inputs (``inputs``: its keyword arguments), so the response-level training rows and the
-    month-end scoring rows come from one definition of every feature."""
+    month-end scoring rows come from one definition of every feature. ``since``: only the responses
+    whose features are as of that day or later (the household's earlier answers still count)."""
     responses_df = survey_response_keys(surveys_df, time_zone=time_zone)
+    if since is not None:
+        responses_df = responses_df.filter(F.col("as_of_date") >= F.lit(since))
     features_df = household_features(
         accounts_df, as_of_dates=(), time_zone=time_zone, surveys_df=surveys_df,
         keys_df=responses_df.select("account_id", "as_of_date"), **inputs,  # type: ignore[arg-type]

@@ -423,9 +423,10 @@ def sql_literal_list(values: list[object]) -> str:
     return ", ".join(lit(v) for v in values)
 
 
-def changed_rows(spark: SparkSession, path: str, *, since_version: int) -> DataFrame | None:
-    """Rows inserted or updated after ``since_version`` (Delta change data feed), or None when the
-    feed cannot answer (not enabled then, or the versions were vacuumed): read the whole table."""
+def changed_rows(spark: SparkSession, path: str, *, since_version: int, deleted: bool = False) -> DataFrame | None:
+    """Rows inserted or updated after ``since_version`` (Delta change data feed; with ``deleted``,
+    the rows deleted too), or None when the feed cannot answer (not enabled then, or the versions
+    were vacuumed): read the whole table."""
     from pyspark.errors import AnalysisException
 
     current = table_version(spark, path)
@@ -439,7 +440,8 @@ def changed_rows(spark: SparkSession, path: str, *, since_version: int) -> DataF
         df.schema  # noqa: B018 (resolves the versions now: a missing range fails here)
     except AnalysisException:
         return None
-    return df.filter(F.col("_change_type").isin("insert", "update_postimage")).drop(
+    kinds = ("insert", "update_postimage", "delete") if deleted else ("insert", "update_postimage")
+    return df.filter(F.col("_change_type").isin(*kinds)).drop(
         "_change_type", "_commit_version", "_commit_timestamp"
     )
 

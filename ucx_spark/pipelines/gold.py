@@ -34,6 +34,7 @@ from ucx_spark.io.delta import (
     last_commit,
     overwrite_table,
     read_table,
+    sql_literal_list,
     table_exists,
     table_path,
     table_version,
@@ -65,12 +66,15 @@ class GoldResult:
     rows: tuple[tuple[str, int], ...]  # (table, rows written)
     as_of_dates: tuple[date, ...]
     missing_silver: tuple[str, ...]  # silver tables absent, read as empty
-    unchanged: tuple[str, ...] = ()  # tables whose inputs had not changed: not rebuilt
+    unchanged: tuple[str, ...] = ()  # tables whose inputs had not changed (before their dates): not rebuilt
+    partial: tuple[tuple[str, str], ...] = ()  # (table, what was recomputed) of tables rebuilt in part
 
     def summary(self) -> str:
         counts = ", ".join(f"{t} {n:,} rows" for t, n in self.rows)
         span = f"{self.as_of_dates[0]}..{self.as_of_dates[-1]}" if self.as_of_dates else "none"
         text = f"{counts or 'no table rebuilt'}; {len(self.as_of_dates)} as_of_dates ({span})"
+        if self.partial:
+            text += "; recomputed in part: " + ", ".join(f"{t} ({what})" for t, what in self.partial)
         if self.unchanged:
             text += f"; unchanged (inputs as when last built): {', '.join(self.unchanged)}"
         if self.missing_silver:
@@ -159,6 +163,37 @@ INPUTS["survey_features"] = INPUTS["household_features"]  # the same features, a
 BUILT_FROM = "built_from"
 
 Gate = Callable[..., None]
+# A table rebuilt in part: (SQL predicate on the published rows that stay, the rows recomputed),
+# or None when nothing before the changes' first day needs recomputing.
+Update = Callable[[date | None, dict], "tuple[str, DataFrame] | None"]
+
+
+def ami_changes_since_built(
+    spark: SparkSession, warehouse: str, previous: object, built_from: dict, *, free_params: tuple[str, ...] = ()
+) -> tuple[bool, date | None]:
+    """Whether a table built from ``previous`` can be brought to ``built_from`` in part, and from
+    which local day: (True, day) when silver/ami_daily is the only input that moved (its other
+    inputs at the same versions, its parameters equal but ``free_params``) and its change feed
+    answers; day is the earliest local day changed (None: no row changed). (False, None): rebuild
+    it whole. Point-in-time features as of a day before ``day`` cannot have changed."""
+    if not isinstance(previous, dict) or set(previous) != set(built_from):
+        return False, None
+    for key, value in built_from.items():
+        if key == "params":
+            before = previous.get("params")
+            if not isinstance(before, dict) or {k: v for k, v in before.items() if k not in free_params} != {
+                    k: v for k, v in value.items() if k not in free_params}:
+                return False, None
+        elif key != f"silver.{DAILY_TABLE}" and previous[key] != value:
+            return False, None
+    since, now = previous.get(f"silver.{DAILY_TABLE}"), built_from.get(f"silver.{DAILY_TABLE}")
+    if not (isinstance(since, int) and isinstance(now, int) and since <= now):
+        return False, None
+    changed = changed_rows(spark, table_path(warehouse, "silver", DAILY_TABLE), since_version=since, deleted=True)
+    if changed is None:
+        return False, None
+    row = changed.agg(F.min("local_date")).first()
+    return True, (row[0] if row is not None else None)
 
 
 def household_feature_inputs(
@@ -245,9 +280,13 @@ def run(
     paths: list[tuple[str, str]] = []
     rows: list[tuple[str, int]] = []
     unchanged: list[str] = []
+    partial: list[tuple[str, str]] = []
 
     def publish(table: str, build: Callable[[], DataFrame], *, params: dict[str, object],
-                references: Callable[[], dict[str, DataFrame]] | None = None) -> None:
+                references: Callable[[], dict[str, DataFrame]] | None = None, update: Update | None = None,
+                free_params: tuple[str, ...] = ()) -> None:
+        """Build, gate and write ``table``; with ``update``, a table whose only moved input is
+        silver/ami_daily is recomputed from the first changed day on (ami_changes_since_built)."""
         path = table_path(warehouse, "gold", table)
         for t in INPUTS[table]:
             silver(t)  # pin every input now: its version is part of what the table is built from
@@ -256,6 +295,21 @@ def run(
         if previous == built_from:
             unchanged.append(table)
             return
+        if update is not None:
+            in_part, start = ami_changes_since_built(spark, warehouse, previous, built_from, free_params=free_params)
+            if in_part:
+                assert isinstance(previous, dict)
+                change = update(start, previous["params"])
+                if change is None:
+                    unchanged.append(table)  # every change after its last date: a later run sees them again
+                    return
+                keep, fresh_df = change
+                version = table_version(spark, path)
+                published_df = read_table(spark, warehouse, "gold", table, version=version)
+                if [(f.name, f.dataType) for f in published_df.schema.fields] == [
+                        (f.name, f.dataType) for f in fresh_df.schema.fields]:
+                    partial.append((table, f"from {start}" if start else "new dates only"))
+                    build = lambda: published_df.filter(F.expr(keep)).unionByName(fresh_df)  # noqa: E731
         metadata = json.dumps({"run_id": run_id, BUILT_FROM: built_from}, default=str)
 
         def write(candidate_df: DataFrame) -> None:
@@ -322,16 +376,43 @@ def run(
     )
     feature_inputs = household_feature_inputs(silver, daily_df, span=span, time_zone=time_zone)
     feature_params = {"time_zone": time_zone, "data_start": span[0].isoformat() if span else None}
+
+    def features_at(days: list[date]) -> DataFrame:
+        return household_features(accounts_df, as_of_dates=days, surveys_df=silver("surveys"),
+                                  **feature_inputs)  # type: ignore[arg-type]
+
+    def features_update(start: date | None, before: dict) -> tuple[str, DataFrame] | None:
+        """Recompute the as_of_dates on or after the first changed day and the new ones; drop
+        those no longer among the dates; keep the rest as published."""
+        published = set(before.get("as_of_dates") or ())
+        fresh = [d for d in dates if d.isoformat() not in published or (start is not None and d >= start)]
+        kept = [d for d in dates if d not in fresh]
+        if not fresh and len(kept) == len(published):
+            return None
+        keep = f"as_of_date IN ({sql_literal_list(list(kept))})" if kept else "false"
+        return keep, features_at(fresh)
+
+    def survey_update(start: date | None, before: dict) -> tuple[str, DataFrame] | None:
+        """Responses whose features are as of the first changed day or later (the surveys
+        themselves unchanged: else the whole table is rebuilt)."""
+        if start is None:
+            return None
+        latest = read_table(spark, warehouse, "gold", "survey_features").agg(F.max("as_of_date")).first()
+        if latest is None or latest[0] is None or latest[0] < start:
+            return None  # no response after the changes
+        return (f"as_of_date < {sql_literal_list([start])}",
+                survey_features(silver("surveys"), accounts_df, since=start, **feature_inputs))
+
     publish(
         "household_features",
-        lambda: household_features(accounts_df, as_of_dates=dates, surveys_df=silver("surveys"),
-                                   **feature_inputs),  # type: ignore[arg-type]
+        lambda: features_at(dates),
         params={**feature_params, "as_of_dates": [d.isoformat() for d in dates]},
+        update=features_update, free_params=("as_of_dates",),
     )
     publish(
         "survey_features",
         lambda: survey_features(silver("surveys"), accounts_df, **feature_inputs),
-        params=feature_params,
+        params=feature_params, update=survey_update,
     )
     return GoldResult(
         run_id=run_id,
@@ -340,4 +421,5 @@ def run(
         as_of_dates=tuple(dates),
         missing_silver=tuple(dict.fromkeys(missing)),
         unchanged=tuple(unchanged),
+        partial=tuple(partial),
     )

@@ -1,0 +1,108 @@
+"""Gold recomputes point-in-time features only from the first changed day of AMI on (issue 19).
+
+A new day after the last as_of_date changes no published feature: household_features
+and survey_features are left as they are (no commit). A corrected past day
+recomputes only the as_of_dates (and survey responses) on or after it; the
+result equals a rebuild from scratch of the same silver tables.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+
+from chispa import assert_approx_df_equality
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from ucx_spark.io.delta import append_table, overwrite_table, read_table, table_path, table_version, upsert_where
+from ucx_spark.pipelines import gold, silver
+from ucx_spark.pipelines.gold import empty_silver_schema
+from ucx_spark.silver.ami_daily import ami_daily
+
+TZ = "America/Chicago"
+H1, H2 = "1" * 32, "2" * 32
+
+
+def _reads(spark, first: str, hours: int, *, boost_on: date | None = None) -> DataFrame:
+    """Hourly reads of meters m1 and m2 from ``first`` (UTC) on; kWh follows the hour of day, and
+    m1's reads of ``boost_on`` (UTC date) are tripled (a corrected extract)."""
+    base = spark.range(hours).select(
+        (F.lit(datetime.fromisoformat(first).replace(tzinfo=UTC)).cast("timestamp")
+         + F.make_interval(hours=F.col("id").cast("int"))).alias("interval_start"))
+    df = base.crossJoin(spark.createDataFrame([("m1", "k1", 1.0), ("m2", "k2", 2.0)], "meter_id string, meter_key string, f double"))
+    kwh = F.round(F.col("f") * (0.5 + F.hour("interval_start") / 24.0), 3)
+    if boost_on is not None:
+        kwh = F.when((F.col("meter_id") == "m1") & (F.to_date("interval_start") == F.lit(boost_on)), kwh * 3).otherwise(kwh)
+    return df.select("meter_id", "meter_key", "interval_start", F.lit(60).alias("interval_minutes"),
+                     kwh.alias("kwh"), F.lit("A").alias("quality"))
+
+
+def _silver(spark, wh: str) -> None:
+    accounts = spark.createDataFrame(
+        [(a, f"c{i}", f"p{i}", f"m{i}", "Name", "1 Main St", "Town", "TX", "75001", "RES", "R1", "w1",
+          date(2023, 6, 1), None, "x@example.com", "555-0100", h)
+         for i, (a, h) in enumerate([("a1", H1), ("a2", H2)], start=1)],
+        empty_silver_schema("accounts"),
+    )
+    surveys = spark.createDataFrame(
+        [("s1", "a1", datetime(2024, 2, 15, 17, tzinfo=UTC), "relationship", None, 4, 8, None, None, H1),
+         ("s2", "a1", datetime(2024, 3, 20, 17, tzinfo=UTC), "transactional", None, 2, 3, 5, None, H1),
+         ("s3", "a2", datetime(2024, 3, 25, 17, tzinfo=UTC), "relationship", None, 5, 10, None, None, H2)],
+        empty_silver_schema("surveys"),
+    )
+    overwrite_table(accounts, wh, "silver", "accounts")
+    overwrite_table(surveys, wh, "silver", "surveys")
+    daily = ami_daily(_reads(spark, "2024-01-01T06:00:00", 91 * 24), time_zone=TZ).withColumn("_run_id", F.lit("s1"))
+    append_table(daily, table_path(wh, "silver", "ami_daily"), partition_by=("local_month",),
+                 properties=silver.TABLE_PROPERTIES["ami_daily"])
+
+
+def _upsert_days(spark, wh: str, reads: DataFrame, days: list[date]) -> None:
+    """silver/ami_daily of ``days`` recomputed from ``reads`` (the silver step's upsert)."""
+    daily = ami_daily(reads, time_zone=TZ).filter(F.col("local_date").isin(days)).withColumn("_run_id", F.lit("s2"))
+    upsert_where(daily, table_path(wh, "silver", "ami_daily"), keys=("meter_id", "local_date"))
+
+
+def test_a_new_day_after_the_last_as_of_date_changes_no_feature_and_a_corrected_day_recomputes_from_it(
+    spark, tmp_path
+):
+    wh = str(tmp_path / "wh")
+    _silver(spark, wh)
+    first = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r1", min_households=1)
+    assert first.as_of_dates == (date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 31))
+    assert dict(first.rows)["survey_features"] == 3 and not first.partial
+    hf_path, sf_path = table_path(wh, "gold", "household_features"), table_path(wh, "gold", "survey_features")
+    built = (table_version(spark, hf_path), table_version(spark, sf_path))
+
+    # April 1-3 local (April 1 had one read): no month has ended since, no response lies after them.
+    _upsert_days(spark, wh, _reads(spark, "2024-04-01T05:00:00", 3 * 24),
+                 [date(2024, 4, 1), date(2024, 4, 2), date(2024, 4, 3)])
+    later = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r2", min_households=1)
+    assert {"household_features", "survey_features"} <= set(later.unchanged)
+    assert (table_version(spark, hf_path), table_version(spark, sf_path)) == built
+    assert "meter_daily_usage" in dict(later.rows)  # the new days are published there
+
+    # m1's March 10 corrected (its reads tripled): the March 31 features and the two responses
+    # after March 10 are recomputed; January 31, February 29 and the February response stay.
+    march_10 = date(2024, 3, 10)
+    _upsert_days(spark, wh, _reads(spark, "2024-03-08T06:00:00", 4 * 24, boost_on=march_10),
+                 [march_10, date(2024, 3, 11)])
+    corrected = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r3", min_households=1)
+    assert dict(corrected.partial) == {"household_features": f"from {march_10}", "survey_features": f"from {march_10}"}
+    assert table_version(spark, hf_path) == built[0] + 1 and table_version(spark, sf_path) == built[1] + 1
+
+    # The same silver tables, gold from scratch: the same rows.
+    fresh = str(tmp_path / "fresh")
+    shutil.copytree(table_path(wh, "silver", "x").rsplit("/", 1)[0], table_path(fresh, "silver", "x").rsplit("/", 1)[0])
+    gold.run(spark, warehouse=fresh, time_zone=TZ, run_id="f1", min_households=1)
+    for table in ("household_features", "survey_features"):
+        got, want = read_table(spark, wh, "gold", table), read_table(spark, fresh, "gold", table)
+        assert got.count() == want.count() > 0
+        assert_approx_df_equality(got, want, 1e-9, ignore_row_order=True, ignore_nullable=True,
+                                  allow_nan_equality=True)
+    march = read_table(spark, wh, "gold", "household_features").filter(
+        (F.col("household_id") == H1) & (F.col("as_of_date") == date(2024, 3, 31))).first()
+    january = read_table(spark, fresh, "gold", "household_features").filter(
+        (F.col("household_id") == H1) & (F.col("as_of_date") == date(2024, 1, 31))).first()
+    assert march is not None and january is not None and march.kwh_per_day_90d > january.kwh_per_day_90d
