@@ -55,8 +55,9 @@ def _write_csv(df, folder: Path, name: str) -> int:  # type: ignore[no-untyped-d
     return n
 
 
-def land_next_day(spark, warehouse: str, landing: str, stamp: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """One extract per feed for the local day after the last AMI day; returns rows per feed."""
+def land_next_day(spark, warehouse: str, landing: str, stamp: str, *, ami_only: bool = False) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """One extract per feed for the local day after the last AMI day (``ami_only``: the AMI extract
+    alone, as a head-end's drop between the daily CIS extracts); returns rows per feed."""
     from pyspark.sql import functions as F
 
     from ucx_spark.contract import FEEDS, TIMESTAMP
@@ -81,7 +82,7 @@ def land_next_day(spark, warehouse: str, landing: str, stamp: str) -> dict[str, 
         "interval_minutes", "kwh", "quality",
     )
     out["ami"] = _write_csv(raw(day, "ami"), Path(landing, "ami"), f"ami_{stamp}_daily.csv.gz")
-    for feed, (id_col, moved) in DAILY_FEEDS.items():
+    for feed, (id_col, moved) in ({} if ami_only else DAILY_FEEDS).items():
         df = read_table(spark, warehouse, "silver", feed)
         anchor = moved[0]
         latest = df.agg(F.max(F.to_date(anchor))).first()[0]
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="6g")
     ap.add_argument("--reuse", action="store_true", help="reuse OUT's landing zone and warehouse of a first run")
+    ap.add_argument("--ami-only", action="store_true",
+                    help="the next day's AMI extract alone (the other feeds' daily extracts not yet landed)")
     ap.add_argument("--landing", help="copy this landing zone (e.g. from `ucx generate`) instead of generating one "
                                       "in this process (whose memory would then count in the first run's RSS)")
     args = ap.parse_args(argv)
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
                                "peak_rss_gib": round(mem.peak / 2**30, 2), "load_before": load[0],
                                "load_after": os.getloadavg()[0]}
         print(f"first run: {report['first_run']}")
-    added = land_next_day(spark, wh, landing, "20260102T060000Z")
+    added = land_next_day(spark, wh, landing, "20260102T060000Z", ami_only=args.ami_only)
     report["next_day_rows"] = added
     print(f"next day landed: {added}")
     load = wait_for_quiet()
@@ -155,6 +158,9 @@ def main(argv: list[str] | None = None) -> None:
                                  "peak_rss_gib": round(mem.peak / 2**30, 2), "load_before": load[0],
                                  "load_after": os.getloadavg()[0],
                                  "valid": load[0] <= MAX_VALID_LOAD}
+    gold_step = inc.steps.get("gold")
+    if gold_step is not None:
+        print(f"gold: {gold_step.summary()}")
     print(f"incremental run: {seconds:.1f}s " + ", ".join(f"{k} {v:.1f}s" for k, v in inc.timings.items())
           + f"; load average before {load[0]:.2f}, after {os.getloadavg()[0]:.2f}"
           + ("" if load[0] <= MAX_VALID_LOAD else "  ** INVALID: load above 2.5 before the run **"))
