@@ -163,37 +163,37 @@ INPUTS["survey_features"] = INPUTS["household_features"]  # the same features, a
 BUILT_FROM = "built_from"
 
 Gate = Callable[..., None]
-# A table rebuilt in part: (SQL predicate on the published rows that stay, the rows recomputed),
-# or None when nothing before the changes' first day needs recomputing.
-Update = Callable[[date | None, dict], "tuple[str, DataFrame] | None"]
+# A table rebuilt in part, given the local days silver/ami_daily changed (sorted) and the
+# parameters it was built with: (SQL predicate on the published rows that stay, the rows
+# recomputed), or None when no published row can have changed.
+Update = Callable[[list[date], dict], "tuple[str, DataFrame] | None"]
 
 
 def ami_changes_since_built(
     spark: SparkSession, warehouse: str, previous: object, built_from: dict, *, free_params: tuple[str, ...] = ()
-) -> tuple[bool, date | None]:
-    """Whether a table built from ``previous`` can be brought to ``built_from`` in part, and from
-    which local day: (True, day) when silver/ami_daily is the only input that moved (its other
+) -> tuple[bool, list[date]]:
+    """Whether a table built from ``previous`` can be brought to ``built_from`` in part, and which
+    local days changed: (True, days) when silver/ami_daily is the only input that moved (its other
     inputs at the same versions, its parameters equal but ``free_params``) and its change feed
-    answers; day is the earliest local day changed (None: no row changed). (False, None): rebuild
-    it whole. Point-in-time features as of a day before ``day`` cannot have changed."""
+    answers (days: sorted, empty when no row changed). (False, []): rebuild it whole. A
+    point-in-time feature as of a day before the first of ``days`` cannot have changed."""
     if not isinstance(previous, dict) or set(previous) != set(built_from):
-        return False, None
+        return False, []
     for key, value in built_from.items():
         if key == "params":
             before = previous.get("params")
             if not isinstance(before, dict) or {k: v for k, v in before.items() if k not in free_params} != {
                     k: v for k, v in value.items() if k not in free_params}:
-                return False, None
+                return False, []
         elif key != f"silver.{DAILY_TABLE}" and previous[key] != value:
-            return False, None
+            return False, []
     since, now = previous.get(f"silver.{DAILY_TABLE}"), built_from.get(f"silver.{DAILY_TABLE}")
     if not (isinstance(since, int) and isinstance(now, int) and since <= now):
-        return False, None
+        return False, []
     changed = changed_rows(spark, table_path(warehouse, "silver", DAILY_TABLE), since_version=since, deleted=True)
     if changed is None:
-        return False, None
-    row = changed.agg(F.min("local_date")).first()
-    return True, (row[0] if row is not None else None)
+        return False, []
+    return True, sorted(r[0] for r in changed.select("local_date").distinct().collect())  # local days: bounded
 
 
 def household_feature_inputs(
@@ -286,7 +286,7 @@ def run(
                 references: Callable[[], dict[str, DataFrame]] | None = None, update: Update | None = None,
                 free_params: tuple[str, ...] = ()) -> None:
         """Build, gate and write ``table``; with ``update``, a table whose only moved input is
-        silver/ami_daily is recomputed from the first changed day on (ami_changes_since_built)."""
+        silver/ami_daily is recomputed in part (ami_changes_since_built), in the same one commit."""
         path = table_path(warehouse, "gold", table)
         for t in INPUTS[table]:
             silver(t)  # pin every input now: its version is part of what the table is built from
@@ -296,19 +296,19 @@ def run(
             unchanged.append(table)
             return
         if update is not None:
-            in_part, start = ami_changes_since_built(spark, warehouse, previous, built_from, free_params=free_params)
+            in_part, days = ami_changes_since_built(spark, warehouse, previous, built_from, free_params=free_params)
             if in_part:
                 assert isinstance(previous, dict)
-                change = update(start, previous["params"])
+                change = update(days, previous["params"])
                 if change is None:
-                    unchanged.append(table)  # every change after its last date: a later run sees them again
+                    unchanged.append(table)  # no published row can have changed; a later run sees the changes again
                     return
                 keep, fresh_df = change
                 version = table_version(spark, path)
                 published_df = read_table(spark, warehouse, "gold", table, version=version)
                 if [(f.name, f.dataType) for f in published_df.schema.fields] == [
                         (f.name, f.dataType) for f in fresh_df.schema.fields]:
-                    partial.append((table, f"from {start}" if start else "new dates only"))
+                    partial.append((table, f"{len(days)} changed days from {days[0]}" if days else "new dates only"))
                     build = lambda: published_df.filter(F.expr(keep)).unionByName(fresh_df)  # noqa: E731
         metadata = json.dumps({"run_id": run_id, BUILT_FROM: built_from}, default=str)
 
@@ -340,10 +340,20 @@ def run(
                 "silver.ami_daily#changed_days": daily_df.filter(F.col("local_date").isin(days))}
 
     accounts_df = silver("accounts")
+
+    def usage_update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
+        """The changed local days recomputed (a meter-day row depends on that day's sums and the
+        account active on it); every other day kept as published."""
+        if not days:
+            return None
+        changed = F.col("local_date").isin(days)
+        return (f"local_date NOT IN ({sql_literal_list(list(days))})",
+                meter_daily_usage_from_daily(daily_df.filter(changed), accounts_df, time_zone=time_zone))
+
     publish(
         "meter_daily_usage",
         lambda: meter_daily_usage_from_daily(daily_df, accounts_df, time_zone=time_zone),
-        params={"time_zone": time_zone}, references=pending_days,
+        params={"time_zone": time_zone}, references=pending_days, update=usage_update,
     )
     publish(
         "cx_kpis",
@@ -381,9 +391,10 @@ def run(
         return household_features(accounts_df, as_of_dates=days, surveys_df=silver("surveys"),
                                   **feature_inputs)  # type: ignore[arg-type]
 
-    def features_update(start: date | None, before: dict) -> tuple[str, DataFrame] | None:
+    def features_update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
         """Recompute the as_of_dates on or after the first changed day and the new ones; drop
         those no longer among the dates; keep the rest as published."""
+        start = days[0] if days else None
         published = set(before.get("as_of_dates") or ())
         fresh = [d for d in dates if d.isoformat() not in published or (start is not None and d >= start)]
         kept = [d for d in dates if d not in fresh]
@@ -392,11 +403,12 @@ def run(
         keep = f"as_of_date IN ({sql_literal_list(list(kept))})" if kept else "false"
         return keep, features_at(fresh)
 
-    def survey_update(start: date | None, before: dict) -> tuple[str, DataFrame] | None:
+    def survey_update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
         """Responses whose features are as of the first changed day or later (the surveys
         themselves unchanged: else the whole table is rebuilt)."""
-        if start is None:
+        if not days:
             return None
+        start = days[0]
         latest = read_table(spark, warehouse, "gold", "survey_features").agg(F.max("as_of_date")).first()
         if latest is None or latest[0] is None or latest[0] < start:
             return None  # no response after the changes
