@@ -66,7 +66,7 @@ class GoldResult:
     rows: tuple[tuple[str, int], ...]  # (table, rows written)
     as_of_dates: tuple[date, ...]
     missing_silver: tuple[str, ...]  # silver tables absent, read as empty
-    unchanged: tuple[str, ...] = ()  # tables whose inputs had not changed (before their dates): not rebuilt
+    unchanged: tuple[str, ...] = ()  # tables no input change can reach (none, or none before their dates)
     partial: tuple[tuple[str, str], ...] = ()  # (table, what was recomputed) of tables rebuilt in part
 
     def summary(self) -> str:
