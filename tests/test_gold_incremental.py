@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from chispa import assert_approx_df_equality
 from pyspark.sql import DataFrame
@@ -98,7 +99,7 @@ def test_a_new_day_after_the_last_as_of_date_changes_no_feature_and_a_corrected_
 
     # The same silver tables, gold from scratch: the same rows.
     fresh = str(tmp_path / "fresh")
-    shutil.copytree(table_path(wh, "silver", "x").rsplit("/", 1)[0], table_path(fresh, "silver", "x").rsplit("/", 1)[0])
+    shutil.copytree(Path(wh, "silver"), Path(fresh, "silver"))
     gold.run(spark, warehouse=fresh, time_zone=TZ, run_id="f1", min_households=1)
     for table in ("meter_daily_usage", "household_features", "survey_features"):
         got, want = read_table(spark, wh, "gold", table), read_table(spark, fresh, "gold", table)

@@ -99,7 +99,8 @@ def register_table(spark: SparkSession, warehouse: str | Path, layer: str, table
         _REGISTERED.add(key)
 
 
-def _same_columns(a: DataFrame, b: DataFrame) -> bool:
+def same_columns(a: DataFrame, b: DataFrame) -> bool:
+    """The same column names and types, in the same order."""
     return [(f.name, f.dataType) for f in a.schema.fields] == [(f.name, f.dataType) for f in b.schema.fields]
 
 
@@ -121,7 +122,7 @@ def overwrite_table(
     a schema change)."""
     path = table_path(warehouse, layer, table)
     spark = df.sparkSession
-    if keep is not None and not (table_exists(spark, path) and _same_columns(spark.read.format("delta").load(path), df)):
+    if keep is not None and not (table_exists(spark, path) and same_columns(spark.read.format("delta").load(path), df)):
         keep = None
     # A full replace: static mode, or Delta refuses overwriteSchema under the
     # session's dynamic partition overwrite default.

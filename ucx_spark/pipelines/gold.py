@@ -34,6 +34,7 @@ from ucx_spark.io.delta import (
     last_commit,
     overwrite_table,
     read_table,
+    same_columns,
     sql_literal_list,
     table_exists,
     table_path,
@@ -169,14 +170,26 @@ Gate = Callable[..., None]
 Update = Callable[[list[date], dict], "tuple[str, DataFrame] | None"]
 
 
+def ami_daily_changed_days(spark: SparkSession, warehouse: str, since_version: int) -> list[date] | None:
+    """The local days (sorted) of silver/ami_daily rows inserted, updated or deleted after
+    ``since_version``, or None when its change data feed cannot answer."""
+    changed = changed_rows(spark, table_path(warehouse, "silver", DAILY_TABLE), since_version=since_version,
+                           deleted=True)
+    if changed is None:
+        return None
+    return sorted(r[0] for r in changed.select("local_date").distinct().collect())  # local days: bounded
+
+
 def ami_changes_since_built(
-    spark: SparkSession, warehouse: str, previous: object, built_from: dict, *, free_params: tuple[str, ...] = ()
+    previous: object, built_from: dict, changed_days: Callable[[int], list[date] | None], *,
+    free_params: tuple[str, ...] = (),
 ) -> tuple[bool, list[date]]:
     """Whether a table built from ``previous`` can be brought to ``built_from`` in part, and which
     local days changed: (True, days) when silver/ami_daily is the only input that moved (its other
-    inputs at the same versions, its parameters equal but ``free_params``) and its change feed
-    answers (days: sorted, empty when no row changed). (False, []): rebuild it whole. A
-    point-in-time feature as of a day before the first of ``days`` cannot have changed."""
+    inputs at the same versions, its parameters equal but ``free_params``) and
+    ``changed_days(version built from)`` (ami_daily_changed_days) answers; days empty when no row
+    changed. (False, []): rebuild it whole. A point-in-time feature as of a day before the first
+    of ``days`` cannot have changed."""
     if not isinstance(previous, dict) or set(previous) != set(built_from):
         return False, []
     for key, value in built_from.items():
@@ -190,10 +203,8 @@ def ami_changes_since_built(
     since, now = previous.get(f"silver.{DAILY_TABLE}"), built_from.get(f"silver.{DAILY_TABLE}")
     if not (isinstance(since, int) and isinstance(now, int) and since <= now):
         return False, []
-    changed = changed_rows(spark, table_path(warehouse, "silver", DAILY_TABLE), since_version=since, deleted=True)
-    if changed is None:
-        return False, []
-    return True, sorted(r[0] for r in changed.select("local_date").distinct().collect())  # local days: bounded
+    days = changed_days(since)
+    return (False, []) if days is None else (True, days)
 
 
 def household_feature_inputs(
@@ -281,6 +292,12 @@ def run(
     rows: list[tuple[str, int]] = []
     unchanged: list[str] = []
     partial: list[tuple[str, str]] = []
+    days_since: dict[int, list[date] | None] = {}  # silver/ami_daily version -> local days changed after it
+
+    def changed_days(version: int) -> list[date] | None:
+        if version not in days_since:
+            days_since[version] = ami_daily_changed_days(spark, warehouse, version)
+        return days_since[version]
 
     def publish(table: str, build: Callable[[], DataFrame], *, params: dict[str, object],
                 references: Callable[[], dict[str, DataFrame]] | None = None, update: Update | None = None,
@@ -296,7 +313,7 @@ def run(
             unchanged.append(table)
             return
         if update is not None:
-            in_part, days = ami_changes_since_built(spark, warehouse, previous, built_from, free_params=free_params)
+            in_part, days = ami_changes_since_built(previous, built_from, changed_days, free_params=free_params)
             if in_part:
                 assert isinstance(previous, dict)
                 change = update(days, previous["params"])
@@ -306,8 +323,7 @@ def run(
                 keep, fresh_df = change
                 version = table_version(spark, path)
                 published_df = read_table(spark, warehouse, "gold", table, version=version)
-                if [(f.name, f.dataType) for f in published_df.schema.fields] == [
-                        (f.name, f.dataType) for f in fresh_df.schema.fields]:
+                if same_columns(published_df, fresh_df):
                     partial.append((table, f"{len(days)} changed days from {days[0]}" if days else "new dates only"))
                     build = lambda: published_df.filter(F.expr(keep)).unionByName(fresh_df)  # noqa: E731
         metadata = json.dumps({"run_id": run_id, BUILT_FROM: built_from}, default=str)
@@ -328,14 +344,12 @@ def run(
         """silver/ami_daily rows of the local days changed since meter_daily_usage was last published."""
         previous = commit_metadata(spark, table_path(warehouse, "gold", "meter_daily_usage"), BUILT_FROM) or {}
         since = previous.get("silver.ami_daily")
-        changed = None
-        daily_path = table_path(warehouse, "silver", "ami_daily")
-        if isinstance(since, int) and table_exists(spark, daily_path):
-            changed = changed_rows(spark, daily_path, since_version=since)
+        days = None
+        if isinstance(since, int) and table_exists(spark, table_path(warehouse, "silver", DAILY_TABLE)):
+            days = changed_days(since)  # the same days the partial rebuild read: one change-feed query
         # the whole table (at the version gold read) gives the meters' lives; the changed days are judged
-        if changed is None:
+        if days is None:
             return {"silver.ami_daily": daily_df, "silver.ami_daily#changed_days": daily_df}
-        days = [r[0] for r in changed.select("local_date").distinct().collect()]  # local days: few
         return {"silver.ami_daily": daily_df,
                 "silver.ami_daily#changed_days": daily_df.filter(F.col("local_date").isin(days))}
 
