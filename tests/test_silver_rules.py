@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from ucx_spark.bronze import bronze_schema
 from ucx_spark.errors import ConfigError
 from ucx_spark.silver.ami import expected_intervals
-from ucx_spark.silver.parse import parse_timestamp, require_time_zone
+from ucx_spark.silver.parse import TimestampColumns, require_time_zone, with_timestamp
 from ucx_spark.silver.rules import classify
 from ucx_spark.silver.text import scrub_free_text
 
@@ -35,11 +35,11 @@ def test_timestamp_grammar_offsets_and_dst(spark) -> None:
         (None, None, "ok"),
     ]
     df = spark.createDataFrame(cases, "raw string, utc string, verdict string")
-    p = parse_timestamp(F.col("raw"), time_zone=TEST_TZ)
-    verdict = (
-        F.when(p.is_bad, "bad").when(p.is_nonexistent, "gap").when(p.is_ambiguous, "overlap").otherwise("ok")
-    )
-    got = df.select("raw", p.value.cast("string").alias("utc"), verdict.alias("verdict"))
+    out = TimestampColumns(value="v", is_bad="bad", is_nonexistent="gap", is_ambiguous="ovl")
+    parsed = with_timestamp(df.select("raw"), "raw", out, time_zone=TEST_TZ)
+    assert parsed.columns == ["raw", "bad", "gap", "ovl", "v"]  # the stages' helper columns are gone
+    verdict = F.when(F.col("bad"), "bad").when(F.col("gap"), "gap").when(F.col("ovl"), "overlap").otherwise("ok")
+    got = parsed.select("raw", F.col("v").cast("string").alias("utc"), verdict.alias("verdict"))
     assert_df_equality(got, df, ignore_row_order=True, ignore_nullable=True)
 
 

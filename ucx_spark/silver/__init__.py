@@ -9,17 +9,18 @@ from __future__ import annotations
 from ucx_spark.silver.addresses import match_households, normalize_address
 from ucx_spark.silver.ami import expected_intervals, with_local_time
 from ucx_spark.silver.ami_daily import ami_daily
-from ucx_spark.silver.parse import parse_timestamp
+from ucx_spark.silver.parse import TimestampColumns, with_timestamp
 from ucx_spark.silver.rules import classify
 from ucx_spark.silver.text import scrub_free_text
 
 __all__ = [
+    "TimestampColumns",
     "ami_daily",
     "classify",
     "expected_intervals",
     "match_households",
     "normalize_address",
-    "parse_timestamp",
     "scrub_free_text",
+    "with_timestamp",
     "with_local_time",
 ]

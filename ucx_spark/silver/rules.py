@@ -17,13 +17,14 @@ from pyspark.sql.types import StringType
 from ucx_spark.contract import BOOL, DATE, DECIMAL, FEEDS, INT, MONEY, RULES, TIMESTAMP
 from ucx_spark.contract import Column as ContractColumn
 from ucx_spark.silver.parse import (
+    TimestampColumns,
     is_bad,
     parse_bool,
     parse_date,
     parse_decimal,
     parse_int,
     parse_money,
-    parse_timestamp,
+    with_timestamp,
 )
 
 VALUE_PREFIX = "__v_"
@@ -38,6 +39,12 @@ def _quoted(name: str, raw: Column, hint: str) -> Column:
     return F.concat(F.lit(f"{name}='"), raw, F.lit(f"' {hint}"))
 
 
+def timestamp_columns(name: str) -> TimestampColumns:
+    """Where with_typed_values puts a timestamp column's value and verdicts."""
+    return TimestampColumns(value=value_col(name), is_bad=f"__bad_{name}", is_nonexistent=f"__gap_{name}",
+                            is_ambiguous=f"__ovl_{name}")
+
+
 def with_typed_values(df: DataFrame, *, feed: str, time_zone: str) -> DataFrame:
     """Adds ``__v_<col>`` (typed value or null) for every contract column, and
     for timestamps ``__bad_``/``__gap_``/``__ovl_<col>`` flags."""
@@ -45,11 +52,7 @@ def with_typed_values(df: DataFrame, *, feed: str, time_zone: str) -> DataFrame:
     for c in FEEDS[feed].columns:
         raw = F.col(c.name)
         if c.kind == TIMESTAMP:
-            p = parse_timestamp(raw, time_zone=time_zone)
-            cols[value_col(c.name)] = p.value
-            cols[f"__bad_{c.name}"] = p.is_bad
-            cols[f"__gap_{c.name}"] = p.is_nonexistent
-            cols[f"__ovl_{c.name}"] = p.is_ambiguous
+            df = with_timestamp(df, c.name, timestamp_columns(c.name), time_zone=time_zone)
         elif c.kind == DATE:
             cols[value_col(c.name)] = parse_date(raw)
         elif c.kind == INT:
