@@ -20,6 +20,7 @@ from chispa import assert_df_equality
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
+from ucx_spark import catalog
 from ucx_spark.config import Config
 from ucx_spark.contract import FEED_ORDER, PROGRAMS
 from ucx_spark.generate import generate_utility
@@ -115,6 +116,14 @@ def test_household_ids_are_the_contract_pseudonyms(spark, utility):
     usage = read_table(spark, cfg.paths.warehouse, "gold", "meter_daily_usage")
     got = {r[0] for r in usage.select("household_id").where("household_id is not null").distinct().collect()}
     assert got and got <= expected
+
+
+def test_every_table_the_pipeline_wrote_is_declared_in_the_catalog(spark, utility):
+    cfg, _, _ = utility
+    warehouse = Path(cfg.paths.warehouse)
+    written = {f"{p.parent.parent.name}/{p.parent.name}" for p in warehouse.glob("*/*/_delta_log")}
+    assert {"bronze/ami", "silver/ami_daily", "quarantine/_files", "gold/cx_kpis", "gold/quality_results"} <= written
+    assert written - set(catalog.TABLES) == set()
 
 
 def test_quality_results_and_data_docs_exist(spark, utility):

@@ -17,8 +17,9 @@ from chispa import assert_approx_df_equality
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from ucx_spark.catalog import AMI_DAILY, spec
 from ucx_spark.io.delta import append_table, overwrite_table, read_table, table_path, table_version, upsert_where
-from ucx_spark.pipelines import gold, silver
+from ucx_spark.pipelines import gold
 from ucx_spark.pipelines.gold import empty_silver_schema
 from ucx_spark.silver.ami_daily import ami_daily
 
@@ -56,8 +57,9 @@ def _silver(spark, wh: str) -> None:
     overwrite_table(accounts, wh, "silver", "accounts")
     overwrite_table(surveys, wh, "silver", "surveys")
     daily = ami_daily(_reads(spark, "2024-01-01T06:00:00", 91 * 24), time_zone=TZ).withColumn("_run_id", F.lit("s1"))
-    append_table(daily, table_path(wh, "silver", "ami_daily"), partition_by=("local_month",),
-                 properties=silver.TABLE_PROPERTIES["ami_daily"])
+    daily_table = spec("silver", AMI_DAILY)
+    append_table(daily, table_path(wh, "silver", AMI_DAILY), partition_by=daily_table.partition_by,
+                 properties=daily_table.table_properties)
 
 
 def _upsert_days(spark, wh: str, reads: DataFrame, days: list[date]) -> None:

@@ -35,3 +35,32 @@ def test_the_first_write_creates_the_table(spark, tmp_path) -> None:
     df = spark.createDataFrame([(date(2025, 1, 1), "all", "all", "nps", 10.0, 40)], SCHEMA)
     overwrite_table(df, tmp_path / "wh", "gold", "cx_kpis", keep=KEEP)
     assert_df_equality(read_table(spark, tmp_path / "wh", "gold", "cx_kpis"), df, ignore_nullable=True)
+
+
+AUDIT = "run_id string, tbl string, expectation string, success boolean"
+
+
+def test_a_new_batch_is_appended_and_a_retry_replaces_its_rows(spark, tmp_path) -> None:
+    """io/delta.replace_batches: a batch the log never named is a plain append; a retry replaces the
+    batch's rows (stale rows of the earlier attempt go too); every commit names its batches."""
+    from ucx_spark.io import delta_log
+    from ucx_spark.io.delta import names_in_log, replace_batches
+
+    path = table_path(tmp_path / "wh", "gold", "quality_results")
+
+    def write(rows, tables):
+        pred = " OR ".join(f"(run_id = 'r1' AND tbl = '{t}')" for t in tables)
+        replace_batches(spark.createDataFrame(rows, AUDIT), path, batches=[f"r1/{t}" for t in tables], predicate=pred)
+        return next(delta_log.commit_infos(path))[1]  # newest first
+
+    assert write([("r1", "a", "e1", True), ("r1", "a", "e2", True)], ["a"])["operation"] == "WRITE"
+    assert write([("r1", "b", "e1", True)], ["b"])["operation"] == "WRITE"
+    assert delta_log.latest_version(path) == 1
+    # a retry of a (one expectation left, its verdict changed) together with c, never written
+    info = write([("r1", "a", "e1", False), ("r1", "c", "e1", True)], ["a", "c"])
+    assert info["operationParameters"]["mode"] == "Overwrite"
+    assert names_in_log(path, "batches") == {"r1/a", "r1/b", "r1/c"}
+    write([("r1", "c", "e1", False)], ["c"])  # c first came with a retry: retrying it replaces, never duplicates
+    expected = spark.createDataFrame(
+        [("r1", "a", "e1", False), ("r1", "b", "e1", True), ("r1", "c", "e1", False)], AUDIT)
+    assert_df_equality(spark.read.format("delta").load(path), expected, ignore_row_order=True, ignore_nullable=True)

@@ -12,12 +12,8 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ucx_spark.catalog import LAYERS, RESTRICTED_LAYERS
 from ucx_spark.io import delta_log
-
-LAYERS = ("bronze", "silver", "gold", "quarantine")
-# Layers that hold landed identifiers (names, addresses, account and meter numbers, free text):
-# their folders are the owner's alone; gold (pseudonymous, for BI) keeps the default mode.
-RESTRICTED_LAYERS = ("bronze", "silver", "quarantine")
 
 
 def restrict_layers(warehouse: str | Path) -> list[Path]:
@@ -46,11 +42,16 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     return Path(path, "_delta_log").is_dir() or DeltaTable.isDeltaTable(spark, path)
 
 
-def read_table(spark: SparkSession, warehouse: str | Path, layer: str, table: str, *, version: int | None = None) -> DataFrame:
+def read_path(spark: SparkSession, path: str, *, version: int | None = None) -> DataFrame:
+    """The Delta table at ``path`` (at ``version``: time travel)."""
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
-    return reader.load(table_path(warehouse, layer, table))
+    return reader.load(path)
+
+
+def read_table(spark: SparkSession, warehouse: str | Path, layer: str, table: str, *, version: int | None = None) -> DataFrame:
+    return read_path(spark, table_path(warehouse, layer, table), version=version)
 
 
 def read_optional(spark: SparkSession, warehouse: str | Path, layer: str, table: str) -> DataFrame | None:
@@ -209,6 +210,25 @@ def upsert_rows(df: DataFrame, path: str, *, keys: tuple[str, ...]) -> None:
     )
 
 
+def replace_batches(df: DataFrame, path: str, *, batches: list[str], predicate: str) -> None:
+    """Write ``df``, the rows of ``batches`` (names of what it holds, e.g. a run's results for a
+    table), replacing the rows of those batches already in the table (``predicate``: SQL selecting
+    them; every row of ``df`` satisfies it), in one commit that names its batches in its
+    ``userMetadata``. When the log says no batch was written before, the write is a plain append
+    (Delta's floor: ~0.3 s against ~1.4 s for a MERGE of a few rows); otherwise (a retry, or a
+    table whose older commits named nothing) a ``replaceWhere`` overwrite."""
+    import json
+
+    spark = df.sparkSession
+    writer = df.write.format("delta").option("userMetadata", json.dumps({BATCHES_KEY: sorted(set(batches))}))
+    if table_exists(spark, path):
+        logged = names_in_log(path, BATCHES_KEY)
+        if logged is None or logged & set(batches):
+            writer.mode("overwrite").option("replaceWhere", predicate).save(path)
+            return
+    writer.mode("append").save(path)
+
+
 def _lexicographic_greater(left: list[str], right: list[str]) -> str:
     """SQL for (l1, l2, ...) > (r1, r2, ...) on non-null values."""
     head_l, head_r = left[0], right[0]
@@ -315,12 +335,14 @@ def landed_row_counts(spark: SparkSession, path: str, files: list[str]) -> dict[
 
 
 FILES_KEY = "source_files"
+BATCHES_KEY = "batches"
 
 
-def files_in_log(path: str) -> set[str] | None:
-    """The landing files whose rows commits of ``path`` say they wrote (``userMetadata``
-    ``{"source_files": [...]}`` of ``append_new_rows``), from the log (no Spark job); None when
-    some commit still in the log did not say (an older write): the caller must look at the data."""
+def names_in_log(path: str, key: str) -> set[str] | None:
+    """The names every data-changing commit of ``path`` lists under ``key`` in its ``userMetadata``
+    (``{"source_files": [...]}`` of ``append_new_rows``, ``{"batches": [...]}`` of ``replace_batches``),
+    from the log (no Spark job); None when some commit still in the log did not say (an older
+    write): the caller must look at the data."""
     import json
 
     seen: set[str] = set()
@@ -331,10 +353,15 @@ def files_in_log(path: str) -> set[str] | None:
             data = json.loads(info.get("userMetadata") or "")
         except ValueError:
             return None
-        if not isinstance(data, dict) or FILES_KEY not in data:
+        if not isinstance(data, dict) or key not in data:
             return None
-        seen.update(str(f) for f in data[FILES_KEY])
+        seen.update(str(f) for f in data[key])
     return seen
+
+
+def files_in_log(path: str) -> set[str] | None:
+    """The landing files whose rows commits of ``path`` say they wrote (see names_in_log)."""
+    return names_in_log(path, FILES_KEY)
 
 
 def append_new_rows(df: DataFrame, path: str, *, keys: tuple[str, ...], files: list[str],

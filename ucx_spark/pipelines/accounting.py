@@ -17,11 +17,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType
 
+from ucx_spark.catalog import SUPERSEDED
 from ucx_spark.contract import FEED_ORDER
 from ucx_spark.errors import DataError
 from ucx_spark.io import delta_log
 from ucx_spark.io.delta import table_exists, table_path
-from ucx_spark.pipelines.silver import SUPERSEDED_TABLE
 
 ACCOUNTING_SCHEMA = StructType(
     [
@@ -60,7 +60,7 @@ def feed_counts(spark: SparkSession, warehouse: str) -> list[tuple[str, int, int
                 by_spark.append(
                     spark.read.format("delta").load(path).select(F.lit(feed).alias("feed"), F.lit(term).alias("term"))
                 )
-    sup_path = table_path(warehouse, "silver", SUPERSEDED_TABLE)
+    sup_path = table_path(warehouse, "silver", SUPERSEDED)
     if table_exists(spark, sup_path):
         by_feed = delta_log.row_count(sup_path, by="feed")
         if by_feed is not None and None not in by_feed:

@@ -21,12 +21,13 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from ucx_spark.bronze import bronze_schema, missing_required
+from ucx_spark.catalog import QUARANTINED_FILES
+from ucx_spark.catalog import spec as table_spec
 from ucx_spark.concurrency import run_per_feed
 from ucx_spark.contract import FEED_ORDER, FEEDS
 from ucx_spark.io import delta_log
 from ucx_spark.io.csv_arrow import FileSpec, read_landing_files, unreadable_in
 from ucx_spark.io.delta import (
-    SOURCE_FILE_COLUMN,
     append_table,
     landed_row_counts,
     last_commit,
@@ -47,15 +48,8 @@ from ucx_spark.io.landing import (
 
 log = logging.getLogger(__name__)
 
-FILES_TABLE = "_files"
 FINGERPRINTS_KEY = "fingerprints"  # userMetadata of a bronze append: each file's size, mtime, sha256
 REPLACED = "replaced_after_ingest"
-# One partition per landing file (its rejection reason, if any, beside it): the files a table
-# holds are read from its partition values, and a file's rows from its partition alone.
-BRONZE_PARTITIONS = (SOURCE_FILE_COLUMN, "_file_rejected")
-# Raw strings are never searched by value: no per-column statistics (they cost more than the
-# write itself); the row counts Delta keeps per file remain.
-BRONZE_PROPERTIES = {"delta.dataSkippingNumIndexedCols": "0"}
 FILES_SCHEMA = StructType(
     [
         StructField("feed", StringType()),
@@ -106,7 +100,7 @@ class BronzeResult:
 
 def recorded_rejections(spark: SparkSession, warehouse: str) -> set[tuple[str, str]]:
     """(feed, file) pairs already in quarantine/_files (a small table: one row per rejected file)."""
-    path = table_path(warehouse, "quarantine", FILES_TABLE)
+    path = table_path(warehouse, "quarantine", QUARANTINED_FILES)
     if not table_exists(spark, path):
         return set()
     rows = spark.read.format("delta").load(path).select("feed", "file").distinct().collect()
@@ -141,7 +135,8 @@ def _append_files(
         try:
             append_table(
                 batch_df.select(*bronze_schema(feed).fieldNames()), path, txn_app_id=f"ucx-bronze-{feed}",
-                txn_version=already + len(todo), partition_by=BRONZE_PARTITIONS, properties=BRONZE_PROPERTIES,
+                txn_version=already + len(todo), partition_by=table_spec("bronze", feed).partition_by,
+                properties=table_spec("bronze", feed).table_properties,
                 user_metadata=metadata,
             )
             return [s.name for s in todo]
@@ -272,7 +267,7 @@ def replaced_files(path: str, ingested: list[LandingFile], feed: str) -> list[Re
 
 
 def _record_rejections(spark: SparkSession, warehouse: str, records: list[RejectedFile], run_id: str) -> None:
-    path = table_path(warehouse, "quarantine", FILES_TABLE)
+    path = table_path(warehouse, "quarantine", QUARANTINED_FILES)
     unique = {(r.feed, r.name): r for r in records}
     rows = [(r.feed, r.name, r.reason, r.landed_rows, run_id) for r in unique.values()]
     df = spark.createDataFrame(rows, StructType(FILES_SCHEMA.fields[:5])).withColumn(
@@ -280,4 +275,4 @@ def _record_rejections(spark: SparkSession, warehouse: str, records: list[Reject
     )
     current = last_commit(spark, path)
     append_table(df, path, txn_app_id="ucx-quarantine-files", txn_version=0 if current is None else current[0] + 1)
-    register_table(spark, warehouse, "quarantine", FILES_TABLE)
+    register_table(spark, warehouse, "quarantine", QUARANTINED_FILES)

@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ucx_spark.catalog import AMI_DAILY, HOUSEHOLD_MATCHES, silver_inputs
 from ucx_spark.contract import BOOL, DATE, DECIMAL, FEEDS, INT, MONEY, TIMESTAMP
 from ucx_spark.gold.cx_kpis import cx_kpis
 from ucx_spark.gold.household_features import household_features, survey_features
@@ -47,8 +48,6 @@ TABLES = ("meter_daily_usage", "cx_kpis", "household_features", "survey_features
 # Rows of a gold table another command owns, which a rebuild here keeps: `ucx segment` writes the
 # persona KPIs of gold/cx_kpis, and a later `ucx pipeline` must not drop them (issue 21).
 KEPT_ROWS = {"cx_kpis": "segment_type = 'persona'"}
-MATCHES_TABLE = "household_matches"
-DAILY_TABLE = "ami_daily"
 
 _KIND_TYPES: dict[str, T.DataType] = {
     TIMESTAMP: T.TimestampType(),
@@ -106,16 +105,16 @@ def _read_silver(
         version = table_version(spark, path)
         return read_table(spark, warehouse, "silver", table, version=version), version
     ami_path = table_path(warehouse, "silver", "ami")
-    if table == DAILY_TABLE and table_exists(spark, ami_path):
+    if table == AMI_DAILY and table_exists(spark, ami_path):
         version = table_version(spark, ami_path)
         return (
             ami_daily(read_table(spark, warehouse, "silver", "ami", version=version), time_zone=time_zone),
             f"silver.ami@{version}",
         )
     missing.append(table)
-    if table == MATCHES_TABLE:
+    if table == HOUSEHOLD_MATCHES:
         schema = T.StructType([T.StructField(c, T.StringType()) for c in ("record_id", "premise_id", "match_method")])
-    elif table == DAILY_TABLE:
+    elif table == AMI_DAILY:
         empty_ami = spark.createDataFrame([], empty_silver_schema("ami"))
         return ami_daily(empty_ami, time_zone=time_zone), None
     else:
@@ -151,16 +150,6 @@ def default_as_of_dates(daily_df: DataFrame, *, limit: int = 24, span: tuple[dat
     return month_ends_between(*span)[-limit:]
 
 
-# The silver tables each gold table is built from: a gold table whose inputs (and parameters)
-# are at the versions it was last built from is left as it is.
-INPUTS = {
-    "meter_daily_usage": ("ami_daily", "accounts"),
-    "cx_kpis": ("ami_daily", "accounts", "surveys", "contacts", "outages", "programs", "marketing", "payments",
-                "bills", MATCHES_TABLE, "households"),
-    "household_features": ("ami_daily", "accounts", "weather", "bills", "payments", "collections", "contacts",
-                           "outages", "programs", "marketing", MATCHES_TABLE, "households", "census", "surveys"),
-}
-INPUTS["survey_features"] = INPUTS["household_features"]  # the same features, at the day before each response
 BUILT_FROM = "built_from"
 
 Gate = Callable[..., None]
@@ -173,7 +162,7 @@ Update = Callable[[list[date], dict], "tuple[str, DataFrame] | None"]
 def ami_daily_changed_days(spark: SparkSession, warehouse: str, since_version: int) -> list[date] | None:
     """The local days (sorted) of silver/ami_daily rows inserted, updated or deleted after
     ``since_version``, or None when its change data feed cannot answer."""
-    changed = changed_rows(spark, table_path(warehouse, "silver", DAILY_TABLE), since_version=since_version,
+    changed = changed_rows(spark, table_path(warehouse, "silver", AMI_DAILY), since_version=since_version,
                            deleted=True)
     if changed is None:
         return None
@@ -198,9 +187,9 @@ def ami_changes_since_built(
             if not isinstance(before, dict) or {k: v for k, v in before.items() if k not in free_params} != {
                     k: v for k, v in value.items() if k not in free_params}:
                 return False, []
-        elif key != f"silver.{DAILY_TABLE}" and previous[key] != value:
+        elif key != f"silver.{AMI_DAILY}" and previous[key] != value:
             return False, []
-    since, now = previous.get(f"silver.{DAILY_TABLE}"), built_from.get(f"silver.{DAILY_TABLE}")
+    since, now = previous.get(f"silver.{AMI_DAILY}"), built_from.get(f"silver.{AMI_DAILY}")
     if not (isinstance(since, int) and isinstance(now, int) and since <= now):
         return False, []
     days = changed_days(since)
@@ -223,7 +212,7 @@ def household_feature_inputs(
         "outages_df": silver("outages"),
         "programs_df": silver("programs"),
         "marketing_df": silver("marketing"),
-        "household_matches_df": silver(MATCHES_TABLE),
+        "household_matches_df": silver(HOUSEHOLD_MATCHES),
         "households_df": silver("households"),
         "census_df": silver("census"),
         "data_start": span[0] if span else None,
@@ -305,9 +294,9 @@ def run(
         """Build, gate and write ``table``; with ``update``, a table whose only moved input is
         silver/ami_daily is recomputed in part (ami_changes_since_built), in the same one commit."""
         path = table_path(warehouse, "gold", table)
-        for t in INPUTS[table]:
+        for t in silver_inputs(table):
             silver(t)  # pin every input now: its version is part of what the table is built from
-        built_from = {f"silver.{t}": versions.get(t) for t in INPUTS[table]} | {"params": params}
+        built_from = {f"silver.{t}": versions.get(t) for t in silver_inputs(table)} | {"params": params}
         previous = commit_metadata(spark, path, BUILT_FROM)
         if previous == built_from:
             unchanged.append(table)
@@ -345,7 +334,7 @@ def run(
         previous = commit_metadata(spark, table_path(warehouse, "gold", "meter_daily_usage"), BUILT_FROM) or {}
         since = previous.get("silver.ami_daily")
         days = None
-        if isinstance(since, int) and table_exists(spark, table_path(warehouse, "silver", DAILY_TABLE)):
+        if isinstance(since, int) and table_exists(spark, table_path(warehouse, "silver", AMI_DAILY)):
             days = changed_days(since)  # the same days the partial rebuild read: one change-feed query
         # the whole table (at the version gold read) gives the meters' lives; the changed days are judged
         if days is None:
@@ -381,7 +370,7 @@ def run(
             marketing_df=silver("marketing"),
             payments_df=silver("payments"),
             bills_df=silver("bills"),
-            household_matches_df=silver(MATCHES_TABLE),
+            household_matches_df=silver(HOUSEHOLD_MATCHES),
             households_df=silver("households"),
             time_zone=time_zone,
             min_households=min_households,
@@ -391,7 +380,7 @@ def run(
         params={"time_zone": time_zone, "min_households": min_households,
                 "max_household_energy_share": max_household_energy_share, "energy_kpis": energy_kpis},
     )
-    for t in INPUTS["household_features"]:
+    for t in silver_inputs("household_features"):
         silver(t)
     span = ami_span(daily_df)
     dates = (

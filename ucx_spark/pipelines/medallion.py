@@ -16,6 +16,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from ucx_spark.catalog import silver_inputs, spec
 from ucx_spark.config import Config
 from ucx_spark.progress import say, step
 
@@ -187,7 +188,7 @@ def _run(
 def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] | None = None) -> str | None:
     """Why a run would change nothing, or None when it has work: every landing file is in bronze
     (unchanged since) or recorded as rejected, silver has processed every bronze file, and each gold table was last
-    built from the current silver versions with the current settings (``gold.INPUTS``,
+    built from the current silver versions with the current settings (``catalog.silver_inputs``,
     ``built_from``). Reads only file listings, the Delta logs and two small bookkeeping tables."""
     from ucx_spark.contract import FEED_ORDER
     from ucx_spark.io import delta_log
@@ -224,7 +225,7 @@ def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] |
         built = commit_metadata(spark, table_path(warehouse, "gold", table), gold.BUILT_FROM)
         if not built:
             return None
-        for source in gold.INPUTS[table]:
+        for source in silver_inputs(table):
             if built.get(f"silver.{source}") != delta_log.latest_version(table_path(warehouse, "silver", source)):
                 return None
         params = built.get("params") or {}
@@ -294,7 +295,7 @@ def record_accounting(spark: SparkSession, *, warehouse: str, run_id: str) -> li
         "quarantined",
         "balanced",
     )
-    upsert_rows(audit_df, table_path(warehouse, "gold", "pipeline_runs"), keys=("run_id", "feed"))
+    upsert_rows(audit_df, table_path(warehouse, "gold", "pipeline_runs"), keys=spec("gold", "pipeline_runs").keys)
     register_table(spark, warehouse, "gold", "pipeline_runs")
     rows = [r.asDict() for r in counts_df.collect()]  # 13 rows: one per feed
     accounting.raise_if_unbalanced(

@@ -29,6 +29,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from ucx_spark.catalog import AMI_DAILY, HOUSEHOLD_MATCHES, PROCESSED_FILES, SUPERSEDED
 from ucx_spark.contract import FEEDS
 from ucx_spark.errors import DataError, UcxError
 from ucx_spark.io import delta_log
@@ -88,17 +89,15 @@ def check_warehouse(warehouse: str | Path) -> None:
 
 
 def feeds_to_reprocess(layer: str, table: str) -> tuple[str, ...]:
-    from ucx_spark.pipelines.silver import DAILY_TABLE, MATCHES_TABLE, PROCESSED_TABLE, SUPERSEDED_TABLE
-
     if layer in ("bronze", "gold"):
         return ()
     if table in FEEDS:
         return (table,)
-    if layer == "silver" and table == DAILY_TABLE:
+    if layer == "silver" and table == AMI_DAILY:
         return ("ami",)
-    if layer == "silver" and table == MATCHES_TABLE:
+    if layer == "silver" and table == HOUSEHOLD_MATCHES:
         return ("households",)
-    if layer == "silver" and table in (SUPERSEDED_TABLE, PROCESSED_TABLE):
+    if layer == "silver" and table in (SUPERSEDED, PROCESSED_FILES):
         return tuple(FEEDS)
     raise UcxError(f"{layer}/{table}: not a table `ucx rebuild` knows how to build again")
 
@@ -106,7 +105,6 @@ def feeds_to_reprocess(layer: str, table: str) -> tuple[str, ...]:
 def run(spark: SparkSession, *, warehouse: str, table: str, run_id: str) -> RebuildResult:
     """Set ``table`` (LAYER/NAME) aside and undo what would keep the next run from rebuilding it."""
     from ucx_spark.io.lock import warehouse_lock
-    from ucx_spark.pipelines.silver import PROCESSED_TABLE
 
     layer, _, name = table.partition("/")
     if layer not in LAYERS or not name or "/" in name:
@@ -121,7 +119,7 @@ def run(spark: SparkSession, *, warehouse: str, table: str, run_id: str) -> Rebu
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(Path(warehouse) / DAMAGED_DIR, 0o700)  # it may hold landed identifiers (bronze, silver)
         os.rename(path, dest)
-        processed = table_path(warehouse, "silver", PROCESSED_TABLE)
+        processed = table_path(warehouse, "silver", PROCESSED_FILES)
         if feeds and Path(processed) != path and table_exists(spark, processed):
             from delta.tables import DeltaTable
 

@@ -43,6 +43,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from ucx_spark.catalog import AMI_DAILY, AMI_PARTITION, HOUSEHOLD_MATCHES, PROCESSED_FILES, SUPERSEDED, spec
 from ucx_spark.concurrency import LOCK, run_per_feed
 from ucx_spark.contract import FEED_ORDER, FEEDS
 from ucx_spark.errors import ConfigError
@@ -50,6 +51,8 @@ from ucx_spark.io.delta import (
     append_new_rows,
     append_table,
     merge_if_later,
+    overwrite_table,
+    read_path,
     register_table,
     source_files,
     sql_literal_list,
@@ -77,20 +80,6 @@ from ucx_spark.silver.rules import classify_rows, value_col, with_ambiguous_key_
 
 log = logging.getLogger(__name__)
 
-PROCESSED_TABLE = "_processed_files"
-SUPERSEDED_TABLE = "_superseded"
-MATCHES_TABLE = "household_matches"
-DAILY_TABLE = "ami_daily"
-AMI_PARTITION = "local_month"
-# Statistics only on the columns reads filter by (each indexed column costs time on every write);
-# silver/ami_daily keeps a change data feed: gold judges the days changed since it last published.
-TABLE_PROPERTIES = {
-    "ami": {"delta.dataSkippingStatsColumns": "meter_id,interval_start,local_date,_source_file,_run_id"},
-    DAILY_TABLE: {
-        "delta.enableChangeDataFeed": "true",
-        "delta.dataSkippingStatsColumns": "meter_id,local_date,_run_id",
-    },
-}
 # A batch with at most this many rows of repeated keys resolves them with a broadcast join.
 BROADCAST_MULTI_KEYS = 200_000
 
@@ -135,16 +124,12 @@ class SilverResult:
         return text
 
 
-def _read(spark: SparkSession, path: str) -> DataFrame:
-    return spark.read.format("delta").load(path)
-
-
 def processed_files(spark: SparkSession, warehouse: str) -> dict[str, set[str]]:
     """feed -> bronze files already processed into silver (one row per file)."""
-    path = table_path(warehouse, "silver", PROCESSED_TABLE)
+    path = table_path(warehouse, "silver", PROCESSED_FILES)
     out: dict[str, set[str]] = {f: set() for f in FEEDS}
     if table_exists(spark, path):
-        for r in _read(spark, path).select("feed", "_source_file").collect():
+        for r in read_path(spark, path).select("feed", "_source_file").collect():
             out.setdefault(r[0], set()).add(r[1])
     return out
 
@@ -188,11 +173,11 @@ def run(
         if deferred:
             append_new_rows(
                 reduce(DataFrame.unionByName, [df for df, _ in deferred]),
-                table_path(warehouse, "silver", SUPERSEDED_TABLE),
-                keys=("feed", "_source_file", "_row_number"), files=sorted({f for _, fs in deferred for f in fs}),
-                partition_by=("feed",),
+                table_path(warehouse, "silver", SUPERSEDED),
+                keys=spec("silver", SUPERSEDED).keys, files=sorted({f for _, fs in deferred for f in fs}),
+                partition_by=spec("silver", SUPERSEDED).partition_by,
             )
-            register_table(spark, warehouse, "silver", SUPERSEDED_TABLE)
+            register_table(spark, warehouse, "silver", SUPERSEDED)
     finally:
         for cache in caches:
             cache.unpersist()
@@ -210,7 +195,7 @@ def _refs(spark: SparkSession, warehouse: str, feed: str) -> dict[str, DataFrame
     for fk in FEEDS[feed].foreign_keys:
         path = table_path(warehouse, "silver", fk.feed)
         if table_exists(spark, path):
-            refs[fk.column] = _read(spark, path).select(fk.ref_column)
+            refs[fk.column] = read_path(spark, path).select(fk.ref_column)
     return refs
 
 
@@ -309,7 +294,7 @@ def _process_feed(
     if not new:
         return None
     log.info("silver: %s processing %d files", feed, len(new))
-    bronze_df = _read(spark, bronze_path).filter(F.col("_source_file").isin(new))
+    bronze_df = read_path(spark, bronze_path).filter(F.col("_source_file").isin(new))
     classified_df = classify_rows(
         bronze_df, feed=feed, time_zone=time_zone, refs=_refs(spark, warehouse, feed)
     ).persist(StorageLevel.MEMORY_AND_DISK)
@@ -325,7 +310,7 @@ def _process_feed(
     if quarantined:
         append_new_rows(
             quarantine_rows(resolved_df, feed=feed, run_id=run_id),
-            table_path(warehouse, "quarantine", feed), keys=("_source_file", "_row_number"), files=new,
+            table_path(warehouse, "quarantine", feed), keys=spec("quarantine", feed).keys, files=new,
         )
         register_table(spark, warehouse, "quarantine", feed)
         log.info("silver: %s quarantine written", feed)
@@ -377,9 +362,9 @@ def _merge_valid(
     accounts_path = table_path(warehouse, "silver", "accounts")
     if table_exists(spark, accounts_path):
         if any(c.free_text for c in FEEDS[feed].columns):
-            names_df = _read(spark, accounts_path).select("account_id", "customer_name")
+            names_df = read_path(spark, accounts_path).select("account_id", "customer_name")
         if feed == "ami":
-            meters_df = _read(spark, accounts_path).select("meter_id")
+            meters_df = read_path(spark, accounts_path).select("meter_id")
     winners_df = with_feed_extras(
         winner_rows(ranked_df), feed=feed, time_zone=time_zone, pseudonym_key=pseudonym_key,
         names_df=names_df, meters_df=meters_df,
@@ -390,7 +375,7 @@ def _merge_valid(
     superseded_df = superseded_in_batch(ranked_df, feed=feed, run_id=run_id) if repeated else None
     pair_df = None
     if exists:
-        current_df = _read(spark, silver_path)
+        current_df = read_path(spark, silver_path)
         if span is not None:
             current_df = current_df.filter(F.expr(span.predicate(alias=None)))
         pair_df = current_pairs(winners_df, current_df, feed=feed).persist(StorageLevel.MEMORY_AND_DISK)
@@ -406,8 +391,8 @@ def _merge_valid(
             # (one feed thread at a time: a MERGE into the shared log would conflict with another's).
             with LOCK:
                 append_new_rows(
-                    superseded_df, table_path(warehouse, "silver", SUPERSEDED_TABLE),
-                    keys=("feed", "_source_file", "_row_number"), files=files, partition_by=("feed",),
+                    superseded_df, table_path(warehouse, "silver", SUPERSEDED),
+                    keys=spec("silver", SUPERSEDED).keys, files=files, partition_by=spec("silver", SUPERSEDED).partition_by,
                 )
             log.info("silver: %s superseded rows logged", feed)
         elif superseded_df is not None:
@@ -416,8 +401,8 @@ def _merge_valid(
             deferred.append((superseded_df, files))
         if not overlapping:
             # No winner's key is current yet: inserting them all is what the MERGE would do.
-            partitions = (AMI_PARTITION,) if feed == "ami" else ()
-            append_table(winners_df, silver_path, partition_by=partitions, properties=TABLE_PROPERTIES.get(feed))
+            table = spec("silver", feed)
+            append_table(winners_df, silver_path, partition_by=table.partition_by, properties=table.table_properties)
         else:
             merge_if_later(winners_df, silver_path, keys=key, order_by=ORDER_COLUMNS,
                            target_predicate=span.predicate() if span is not None else None)
@@ -445,9 +430,9 @@ def _update_daily(
     the day before them, for the night hour across midnight) are read back from
     silver/ami, pruned to their months and dates.
     """
-    path = table_path(warehouse, "silver", DAILY_TABLE)
+    path = table_path(warehouse, "silver", AMI_DAILY)
     if created:
-        daily_df = ami_daily(_read(spark, table_path(warehouse, "silver", "ami")), time_zone=time_zone)
+        daily_df = ami_daily(read_path(spark, table_path(warehouse, "silver", "ami")), time_zone=time_zone)
     else:
         recompute = sorted(set(days) | {d + timedelta(days=1) for d in days})
         first, last = recompute[0] - timedelta(days=1), recompute[-1]
@@ -457,7 +442,7 @@ def _update_daily(
             touched_df.select("meter_id", F.date_add("local_date", 1).alias("local_date"))
         ).distinct()
         reads_df = (
-            _read(spark, table_path(warehouse, "silver", "ami"))
+            read_path(spark, table_path(warehouse, "silver", "ami"))
             .filter(F.col(AMI_PARTITION).isin(months))
             .filter(F.col("local_date").between(first, last))
             .join(targets_df.select("meter_id").distinct(), "meter_id", "left_semi")
@@ -466,15 +451,16 @@ def _update_daily(
         days = recompute
     daily_df = daily_df.withColumn("_run_id", F.lit(run_id))
     if not table_exists(spark, path):
-        append_table(daily_df, path, partition_by=(AMI_PARTITION,), properties=TABLE_PROPERTIES[DAILY_TABLE])
+        table = spec("silver", AMI_DAILY)
+        append_table(daily_df, path, partition_by=table.partition_by, properties=table.table_properties)
     else:
         months = sorted({date(d.year, d.month, 1) for d in days})
         predicate = (
             f"t.`{AMI_PARTITION}` IN ({sql_literal_list(list(months))}) AND "
             f"t.`local_date` BETWEEN {sql_literal_list([days[0]])} AND {sql_literal_list([days[-1]])}"
         )
-        upsert_where(daily_df, path, keys=("meter_id", "local_date"), target_predicate=predicate)
-    register_table(spark, warehouse, "silver", DAILY_TABLE)
+        upsert_where(daily_df, path, keys=spec("silver", AMI_DAILY).keys, target_predicate=predicate)
+    register_table(spark, warehouse, "silver", AMI_DAILY)
     return tuple(days)
 
 
@@ -489,9 +475,9 @@ def _log_processed(
     df = spark.createDataFrame([(feed, f, run_id) for feed, f in files], schema).withColumn(
         "processed_at", F.current_timestamp()
     )
-    path = table_path(warehouse, "silver", PROCESSED_TABLE)
+    path = table_path(warehouse, "silver", PROCESSED_FILES)
     append_table(df, path, txn_app_id="ucx-silver", txn_version=already + len(files))
-    register_table(spark, warehouse, "silver", PROCESSED_TABLE)
+    register_table(spark, warehouse, "silver", PROCESSED_FILES)
 
 
 def _refresh_household_matches(spark: SparkSession, warehouse: str) -> tuple[int | None, int | None]:
@@ -507,7 +493,7 @@ def _refresh_household_matches(spark: SparkSession, warehouse: str) -> tuple[int
     if not (table_exists(spark, acc_path) and table_exists(spark, hh_path)):
         return None, None
     built_from = f"accounts@{table_version(spark, acc_path)},households@{table_version(spark, hh_path)}"
-    path = table_path(warehouse, "silver", MATCHES_TABLE)
+    path = table_path(warehouse, "silver", HOUSEHOLD_MATCHES)
     stored: dict = {}
     version = delta_log.latest_version(path)
     if version is not None:
@@ -518,19 +504,12 @@ def _refresh_household_matches(spark: SparkSession, warehouse: str) -> tuple[int
             stored = {}
     if stored.get("built_from") == built_from and "records" in stored:
         return int(stored["records"]), int(stored["matched"])
-    matches_df = match_households(_read(spark, hh_path), _read(spark, acc_path)).cache()
+    matches_df = match_households(read_path(spark, hh_path), read_path(spark, acc_path)).cache()
     try:
         row = matches_df.agg(F.count(F.lit(1)), F.count("premise_id")).first()
         total, matched = int(row[0]), int(row[1])
         meta = json.dumps({"built_from": built_from, "records": total, "matched": matched})
-        (
-            matches_df.write.format("delta")
-            .mode("overwrite")
-            .option("overwriteSchema", "true")
-            .option("userMetadata", meta)
-            .save(path)
-        )
+        overwrite_table(matches_df, warehouse, "silver", HOUSEHOLD_MATCHES, user_metadata=meta)
     finally:
         matches_df.unpersist()
-    register_table(spark, warehouse, "silver", MATCHES_TABLE)
     return total, matched

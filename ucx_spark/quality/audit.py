@@ -1,8 +1,9 @@
 """The quality audit table ``gold/quality_results`` and the run summary.
 
-One row per (run_id, layer, table, expectation_id): re-validating a table in
-the same run replaces its rows (a MERGE on that key), so a retried step does
-not double-count. The table holds verdicts and aggregates only, never row
+One row per (run_id, layer, table, expectation_id) (its catalog key):
+re-validating a table in the same run replaces that run's rows for the table
+(``io.delta.replace_batches``: a plain append the first time, a ``replaceWhere``
+overwrite for a retry), so a retried step does not double-count. The table holds verdicts and aggregates only, never row
 values: observed values are counts, shares and bounds.
 """
 
@@ -17,14 +18,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ucx_spark.io.delta import register_table, table_exists, table_path, upsert_rows
+from ucx_spark.io.delta import register_table, replace_batches, sql_literal_list, table_exists, table_path
 from ucx_spark.quality.checks import PreviousCount
 
 if TYPE_CHECKING:
     from ucx_spark.quality.gates import GateResult, QualityRecord
 
 AUDIT_LAYER, AUDIT_TABLE = "gold", "quality_results"
-AUDIT_KEY = ("run_id", "layer", "table", "expectation_id")
 AUDIT_SCHEMA = T.StructType([
     T.StructField("run_id", T.StringType(), False),
     T.StructField("layer", T.StringType(), False),
@@ -63,7 +63,12 @@ def record_results(spark: SparkSession, warehouse: str | Path, *results: GateRes
     path = audit_path(warehouse)
     records = [r for res in results for r in res.records]
     if records:
-        upsert_rows(records_df(spark, records), path, keys=AUDIT_KEY)
+        # a run's results per table: appended, or replacing what the run recorded for it before (a retry)
+        tables = sorted({(r.run_id, r.layer, r.table) for r in records})
+        predicate = " OR ".join(
+            f"(run_id = {sql_literal_list([run])} AND layer = {sql_literal_list([layer])} AND "
+            f"`table` = {sql_literal_list([table])})" for run, layer, table in tables)
+        replace_batches(records_df(spark, records), path, batches=["/".join(t) for t in tables], predicate=predicate)
         register_table(spark, warehouse, AUDIT_LAYER, AUDIT_TABLE)
     return path
 
