@@ -18,7 +18,7 @@ from ucx_spark.errors import UcxError
 from ucx_spark.gold.privacy import forbidden_columns_in
 from ucx_spark.insights.base import load_champions
 from ucx_spark.insights.drivers import household_shap, model_drivers
-from ucx_spark.insights.whatif import apply_scenario, parse_scenario, simulate
+from ucx_spark.insights.whatif import ArrearsModel, apply_scenario, fit_arrears_model, parse_scenario, simulate
 from ucx_spark.pipelines import drivers as drivers_pipeline
 from ucx_spark.pipelines import whatif as whatif_pipeline
 from ucx_spark.pipelines.insights_common import read_snapshot
@@ -144,6 +144,61 @@ def test_general_set_changes_one_feature_in_scope(spark) -> None:
     assert out["h1"]["last_bill_usd"] == 200.0 and out["h2"]["last_bill_usd"] == 600.0
     assert out["h4"]["last_bill_usd"] == 146.0 and not out["h4"]["_touched"]
     assert out["h1"]["annual_bill_usd"] == 1080.0  # only the named feature moves
+
+
+def _arrears_history(n_households: int, seed: int):
+    """Month-end arrears_usd and bills for households, and disconnect notices (pandas)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    month_ends = pd.date_range("2023-01-31", periods=20, freq="ME").date
+    feats, notices = [], []
+    for i in range(n_households):
+        bill = float(rng.uniform(60, 250))
+        for d in month_ends:
+            feats.append((f"h{i}", d, float(max(rng.normal(0, 1), 0) * bill), bill))
+        if rng.random() < 0.3:
+            notices.append((f"h{i}", month_ends[int(rng.integers(3, 20))], "disconnect_notice"))
+    return pd.DataFrame(feats, columns=["household_id", "as_of_date", "arrears_usd", "mean_bill_12_usd"]), \
+        pd.DataFrame(notices, columns=["household_id", "event_date", "event_type"])
+
+
+def _expected_arrears_fit(feats, notices):
+    """The same least squares written independently with pandas and numpy."""
+    from dateutil.relativedelta import relativedelta
+
+    data_end = feats["as_of_date"].max()
+    xs, ys = [], []
+    by_h = {h: g.set_index("as_of_date") for h, g in feats.groupby("household_id")}
+    for h, g in by_h.items():
+        nh = notices[notices["household_id"] == h]["event_date"].tolist()
+        for d, row in g.iterrows():
+            end = d + relativedelta(months=6)
+            if end > data_end or any(d + relativedelta(months=-6) < e <= d for e in nh):
+                continue  # the window leaves the data, or the household is already in the disconnect process
+            later = g[(g.index > d) & (g.index <= end)]["arrears_usd"]
+            label = float(any(d < e <= end for e in nh))
+            xs.append([1.0, row["arrears_usd"], label * row["mean_bill_12_usd"], row["mean_bill_12_usd"]])
+            ys.append(later.mean())
+    return np.linalg.lstsq(np.array(xs), np.array(ys), rcond=None)[0], len(ys)
+
+
+def test_expected_arrears_model_is_the_least_squares_of_the_horizon_balance(spark) -> None:
+    feats, notices = _arrears_history(60, seed=4)
+    features_df = spark.createDataFrame(feats.assign(last_bill_usd=feats["mean_bill_12_usd"]))
+    collections_df = spark.createDataFrame(notices)
+    beta, n = _expected_arrears_fit(feats, notices)
+    model = fit_arrears_model(features_df, collections_df, min_rows=100)
+    assert model.rows == n > 100
+    np.testing.assert_allclose([model.intercept, model.arrears, model.notice_bill, model.bill], beta, rtol=1e-6, atol=1e-6)
+    # expected arrears are never negative, whatever the line says
+    row = spark.range(1).select(
+        ArrearsModel(intercept=-50.0, arrears=1.0, notice_bill=0.0, bill=0.0, rows=1).expected(
+            F.lit(10.0), F.lit(0.5), F.lit(100.0)).alias("e")).first()
+    assert row["e"] == 0.0
+    # too little history: the rule of thumb (today's balance + 2 bills x the notice probability)
+    assert fit_arrears_model(features_df, collections_df, min_rows=n + 1) == ArrearsModel.rule_of_thumb()
+    assert fit_arrears_model(features_df, None) == ArrearsModel.rule_of_thumb()
 
 
 # ------------------------------------------------------------------ on the generated utility

@@ -29,10 +29,16 @@ column) or any Spark SQL predicate over snapshot columns. Households outside
 the scope keep their inputs, so their scores cannot move.
 
 Outcomes per household: expected CSAT (``csat``), top-2-box (predicted CSAT >=
-``insights.csat_top2box_threshold``), payment risk, and expected arrears:
-``arrears_usd + payment_risk x 2 x mean_bill_12_usd`` (today's past-due
-balance plus, with the probability of reaching a disconnect notice, the two
-monthly bills typically past due by then).
+``insights.csat_top2box_threshold``), payment risk, and expected arrears: the
+mean past-due balance at the month ends of the payment-risk horizon, from a
+linear model learned on the utility's own history (``fit_arrears_model``):
+``a + b x arrears_usd + c x payment_risk x bill + d x bill`` (bill =
+``mean_bill_12_usd``), fitted on every (household, month end D) of the
+payment-risk population whose 6-month window lies in the data, with the
+realised disconnect notice of the window in place of ``payment_risk`` (its
+expectation, so the model's expectation is the same line with the risk). With
+fewer than ``ARREARS_MIN_ROWS`` such rows the rule of thumb
+``arrears_usd + 2 x payment_risk x bill`` stands (``ArrearsModel.rule_of_thumb``).
 
 Uncertainty: households are hashed (with the seed) into ``BUCKETS`` buckets;
 Spark sums the per-household deltas per segment and bucket, and the driver
@@ -61,6 +67,7 @@ LIHEAP_INCOME_BANDS = ("lt25k", "25-50k")
 BUCKETS = 1000
 METRICS = ("mean_csat", "csat_top2box_share", "mean_payment_risk", "expected_arrears_usd")
 ARREARS_BILLS_AT_NOTICE = 2.0
+ARREARS_MIN_ROWS = 200
 BILL_SHOCK_RATIO = 1.5
 TODAY_ARREARS = "_arrears_today"  # the past-due balance before a rate scenario's second round
 PROPENSITY_FEATURES = ("energy_burden", "income_midpoint_usd", "arrears_usd", "collections_past_due_notice_365d", "annual_bill_usd")
@@ -289,17 +296,101 @@ def apply_scenario(snapshot_df: DataFrame, scenario: Scenario, *, liheap_annual_
     return df.select(*original, F.coalesce(F.col("_touched"), F.lit(False)).alias("_touched"), *today)
 
 
+@dataclass(frozen=True)
+class ArrearsModel:
+    """Expected mean past-due balance (USD) at the month ends of the payment-risk horizon:
+    ``intercept + arrears x arrears_usd + notice_bill x payment_risk x bill + bill x bill``."""
+
+    intercept: float
+    arrears: float
+    notice_bill: float
+    bill: float
+    rows: int  # the (household, month end) rows it was fitted on; 0 for the rule of thumb
+    r2: float | None = None
+
+    @classmethod
+    def rule_of_thumb(cls) -> ArrearsModel:
+        """Today's balance plus, with the probability of a disconnect notice, two monthly bills."""
+        return cls(intercept=0.0, arrears=1.0, notice_bill=ARREARS_BILLS_AT_NOTICE, bill=0.0, rows=0)
+
+    def expected(self, arrears: Column, risk: Column, bill: Column) -> Column:
+        """Never negative: a balance is owed or it is not."""
+        line = (F.lit(self.intercept) + F.lit(self.arrears) * arrears + F.lit(self.notice_bill) * risk * bill
+                + F.lit(self.bill) * bill)
+        return F.greatest(line, F.lit(0.0))
+
+    def params(self) -> dict[str, float | int]:
+        return {"arrears_model.intercept": round(self.intercept, 6), "arrears_model.arrears": round(self.arrears, 6),
+                "arrears_model.notice_bill": round(self.notice_bill, 6), "arrears_model.bill": round(self.bill, 6),
+                "arrears_model.rows": self.rows, "arrears_model.r2": round(self.r2, 4) if self.r2 is not None else "n/a"}
+
+
+def _bill(df: DataFrame) -> Column:
+    if "mean_bill_12_usd" in df.columns:
+        return F.coalesce(F.col("mean_bill_12_usd"), F.col("last_bill_usd"), F.lit(0.0))
+    return F.coalesce(F.col("last_bill_usd"), F.lit(0.0))
+
+
+def fit_arrears_model(features_df: DataFrame, collections_df: DataFrame | None, *,
+                      horizon_months: int = 6, min_rows: int = ARREARS_MIN_ROWS) -> ArrearsModel:
+    """Least squares of the mean ``arrears_usd`` over the month ends in (D, D + horizon] on
+    today's ``arrears_usd``, the realised disconnect notice x bill and the bill at D, over the
+    payment-risk population (``labels.payment_risk_labels``) of every as_of_date D whose window
+    lies in the data. Spark sums the normal equations (a 4 x 4 system on the driver); with fewer
+    than ``min_rows`` rows, no collections or no ``arrears_usd``, the rule of thumb."""
+    from ucx_spark.models.labels import payment_risk_labels
+
+    if collections_df is None or not _has(features_df, "arrears_usd", "last_bill_usd"):
+        return ArrearsModel.rule_of_thumb()
+    data_end = features_df.agg(F.max("as_of_date")).first()[0]
+    if data_end is None:
+        return ArrearsModel.rule_of_thumb()
+    at_d = features_df.select("household_id", "as_of_date",
+                              F.coalesce(F.col("arrears_usd"), F.lit(0.0)).cast("double").alias("_a"),
+                              _bill(features_df).cast("double").alias("_b"))
+    labels_df = payment_risk_labels(features_df.select("household_id", "as_of_date"), collections_df,
+                                    data_end=data_end, horizon_months=horizon_months)
+    later = at_d.select("household_id", F.col("as_of_date").alias("_later"), F.col("_a").alias("_a_later"))
+    y_df = (
+        labels_df.join(later, "household_id")
+        .filter((F.col("_later") > F.col("as_of_date")) & (F.col("_later") <= F.col("window_end")))
+        .groupBy("household_id", "as_of_date").agg(F.avg("_a_later").alias("_y"))
+    )
+    rows = (labels_df.join(y_df, ["household_id", "as_of_date"]).join(at_d, ["household_id", "as_of_date"])
+            .select(F.lit(1.0).alias("x0"), F.col("_a").alias("x1"), (F.col("label") * F.col("_b")).alias("x2"),
+                    F.col("_b").alias("x3"), F.col("_y").alias("y")))
+    xs = ("x0", "x1", "x2", "x3")
+    sums = rows.agg(F.count("*").alias("n"),
+                    *[F.sum(F.col(a) * F.col(b)).alias(f"{a}{b}") for i, a in enumerate(xs) for b in xs[i:]],
+                    *[F.sum(F.col(a) * F.col("y")).alias(f"{a}y") for a in xs],
+                    F.sum(F.col("y") * F.col("y")).alias("yy")).first()
+    n = int(sums["n"] or 0)
+    if n < min_rows:
+        return ArrearsModel.rule_of_thumb()
+    xtx = np.array([[float(sums[f"{min(a, b)}{max(a, b)}"]) for b in xs] for a in xs])
+    xty = np.array([float(sums[f"{a}y"]) for a in xs])
+    beta = np.linalg.lstsq(xtx, xty, rcond=None)[0]
+    y_mean = xty[0] / n
+    sst = float(sums["yy"]) - n * y_mean**2
+    sse = float(sums["yy"]) - 2 * beta @ xty + beta @ xtx @ beta
+    return ArrearsModel(intercept=float(beta[0]), arrears=float(beta[1]), notice_bill=float(beta[2]),
+                        bill=float(beta[3]), rows=n, r2=float(1 - sse / sst) if sst > 0 else None)
+
+
 def household_outcomes(
     features_df: DataFrame,
     models: dict[str, LoadedModel],
     *,
     csat_top2box_threshold: float,
+    arrears_model: ArrearsModel | None = None,
 ) -> DataFrame:
     """household_id + csat, csat_top2box (0/1), payment_risk, expected_arrears_usd for ``features_df``
-    (a snapshot, possibly under a scenario). Needs the csat and payment_risk champions."""
+    (a snapshot, possibly under a scenario). Needs the csat and payment_risk champions;
+    ``arrears_model`` defaults to the rule of thumb."""
+    arrears_model = arrears_model or ArrearsModel.rule_of_thumb()
     csat_df = predict_frame(features_df, models["csat"], keep=("household_id",)).withColumnRenamed("score", "csat")
     risk_df = predict_frame(features_df, models["payment_risk"], keep=("household_id",)).withColumnRenamed("score", "payment_risk")
-    bill = F.coalesce(F.col("mean_bill_12_usd"), F.col("last_bill_usd"), F.lit(0.0)) if "mean_bill_12_usd" in features_df.columns else F.coalesce(F.col("last_bill_usd"), F.lit(0.0))
+    bill = _bill(features_df)
     # today's balance: a rate change leaves it as it is (its models see the dearer balance the
     # household carries under the new rate: ``_apply_bills``); LIHEAP pays it down
     today = next((c for c in (TODAY_ARREARS, "arrears_usd") if c in features_df.columns), None)
@@ -313,7 +404,7 @@ def household_outcomes(
             "csat",
             (F.col("csat") >= F.lit(csat_top2box_threshold)).cast("double").alias("csat_top2box"),
             "payment_risk",
-            (F.col("_arrears") + F.col("payment_risk") * ARREARS_BILLS_AT_NOTICE * F.col("_bill")).alias("expected_arrears_usd"),
+            arrears_model.expected(F.col("_arrears"), F.col("payment_risk"), F.col("_bill")).alias("expected_arrears_usd"),
         )
     )
 
@@ -333,12 +424,13 @@ def simulate(
     *,
     liheap_annual_benefit_usd: float,
     csat_top2box_threshold: float,
+    arrears_model: ArrearsModel | None = None,
 ) -> DataFrame:
     """Per household: household_id, touched, and ``<outcome>_baseline`` / ``<outcome>_scenario``
     for csat, csat_top2box, payment_risk and expected_arrears_usd. Both sides are
     scored by the same champions; nothing is copied from one side to the other."""
     changed_df = apply_scenario(snapshot_df, scenario, liheap_annual_benefit_usd=liheap_annual_benefit_usd)
-    kw = {"csat_top2box_threshold": csat_top2box_threshold}
+    kw = {"csat_top2box_threshold": csat_top2box_threshold, "arrears_model": arrears_model}
     base_df = household_outcomes(snapshot_df, models, **kw)
     scen_df = household_outcomes(changed_df.drop("_touched"), models, **kw)
     outcomes = list(OUTCOME_OF_METRIC.values())

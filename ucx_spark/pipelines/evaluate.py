@@ -285,8 +285,12 @@ def evaluate_whatif(
     truth = pd.read_csv(truth_path / "households.csv", dtype={"account_id": str}, keep_default_na=False)
     account_of = {pseudonym_py(a, key=key, namespace="account"): a for a in truth["account_id"]}
     world = simulate_world(**params)
-    snapshot_df, _ = read_snapshot(spark, warehouse)
+    snapshot_df, features_version = read_snapshot(spark, warehouse)
     snapshot_df = snapshot_df.cache()
+    arrears_model = whatif.fit_arrears_model(
+        read_table(spark, warehouse, "gold", "household_features", version=features_version),
+        read_table(spark, warehouse, "silver", "collections"),
+    )
     rng = np.random.default_rng(seed)
     lo_q, hi_q = (1 - confidence_level) / 2, 1 - (1 - confidence_level) / 2
     out: dict[str, dict[str, dict[str, float]]] = {}
@@ -295,7 +299,7 @@ def evaluate_whatif(
             scenario = whatif.parse_scenario(label)
             sim_df = whatif.simulate(snapshot_df, scenario, models,
                                      liheap_annual_benefit_usd=counterfactual.PLANTED_LIHEAP_ANNUAL_USD,
-                                     csat_top2box_threshold=3.5)
+                                     csat_top2box_threshold=3.5, arrears_model=arrears_model)
             cols = [c for o in WHATIF_OUTCOMES for c in (f"{o}_baseline", f"{o}_scenario")]
             est = _hand_over(sim_df, "household_id", "touched", *cols)
             est["account_id"] = est["household_id"].map(account_of)

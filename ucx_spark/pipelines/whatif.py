@@ -12,14 +12,15 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ucx_spark.catalog import spec
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights.base import load_champions
-from ucx_spark.insights.whatif import Scenario, bucket_sums, simulate, summarise, suppress_results
-from ucx_spark.io.delta import read_table, table_path, upsert_rows
+from ucx_spark.insights.whatif import Scenario, bucket_sums, fit_arrears_model, simulate, summarise, suppress_results
+from ucx_spark.io.delta import read_optional, read_table, table_path, upsert_rows
 from ucx_spark.models.registry import default_artifact_root, prepare_tracking
 from ucx_spark.pipelines.insights_common import read_persona_segments, read_snapshot
 
-RESULT_KEYS = ("run_id", "segment_type", "segment_value", "metric")
+RESULT_KEYS = spec("gold", "whatif_results").keys
 RESULTS_SCHEMA = T.StructType(
     [
         T.StructField("segment_type", T.StringType(), False),
@@ -86,6 +87,10 @@ def run(
     champions.require("csat", "payment_risk")
     snapshot_df, features_version = read_snapshot(spark, warehouse)
     snapshot_df = snapshot_df.cache()
+    arrears_model = fit_arrears_model(
+        read_table(spark, warehouse, "gold", "household_features", version=features_version),
+        read_optional(spark, warehouse, "silver", "collections"),
+    )
     personas_df = read_persona_segments(spark, warehouse)
     prepare_tracking(tracking_uri, f"{experiment}-whatif", artifact_root=default_artifact_root(tracking_uri))
     with mlflow.start_run(run_name=f"whatif {scenario.label}"[:250]) as active:
@@ -103,6 +108,7 @@ def run(
                 "liheap_annual_benefit_usd": liheap_annual_benefit_usd,
                 "csat_top2box_threshold": csat_top2box_threshold,
                 **{f"model_version.{m}": v for m, v in champions.versions.items()},
+                **arrears_model.params(),
             }
         )
         sim_df = simulate(
@@ -111,6 +117,7 @@ def run(
             champions.models,
             liheap_annual_benefit_usd=liheap_annual_benefit_usd,
             csat_top2box_threshold=csat_top2box_threshold,
+            arrears_model=arrears_model,
         )
         # Bounded hand-off: segments x 1,000 buckets of sums, never household rows.
         sums_pdf = bucket_sums(sim_df, snapshot_df, segments_df=personas_df, seed=seed).toPandas()
