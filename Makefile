@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ucx-setup-done
 DEMO_DIR ?= data/demo
 
-.PHONY: setup demo test lint fuzz bench clean check-java chromium
+.PHONY: test-all setup demo test lint fuzz bench clean check-java chromium
 
 setup: $(STAMP) chromium
 
@@ -50,7 +50,13 @@ $(STAMP): pyproject.toml conf/maven/pom.xml scripts/filter_jars.py scripts/vendo
 demo: setup
 	$(VENV)/bin/ucx demo --out $(DEMO_DIR)
 
+# The default run (about 12 minutes on 2 cores) leaves out the tests marked slow; test-all (CI) runs
+# every test (about 35 minutes).
 test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -m "not slow"
+
+test-all: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 

@@ -19,6 +19,8 @@ from conftest import TEST_KEY, TEST_TZ
 
 from ucx_spark.cluster import StandaloneCluster, package_zip
 
+pytestmark = pytest.mark.slow  # a standalone cluster beside the test JVM: CI and `make test-all` run it
+
 SUBMIT_CONF = {
     "spark.sql.shuffle.partitions": "4",
     "spark.default.parallelism": "2",

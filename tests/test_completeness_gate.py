@@ -62,6 +62,7 @@ def _resend(cfg: Config, rows: list, name: str, *, missing_every: int | None) ->
     return len(broken)
 
 
+@pytest.mark.slow
 def test_a_third_of_a_day_missing_fails_closed_until_corrected(spark, clean_run):
     cfg = clean_run
     wh = cfg.paths.warehouse
@@ -147,6 +148,7 @@ def _shift_day(rows: list, days: int) -> list:
     return out
 
 
+@pytest.mark.slow
 def test_a_new_day_a_third_of_the_meters_never_sent_fails_closed_until_accepted(spark, clean_run):
     """A daily extract from 8 of 12 meters (the others have active accounts and reported the day
     before) stops before gold; an operator may publish it deliberately, and that is audited."""

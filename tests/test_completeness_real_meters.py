@@ -18,6 +18,8 @@ from ucx_spark.config import Config
 from ucx_spark.io.delta import read_table
 from ucx_spark.pipelines import medallion
 
+pytestmark = pytest.mark.slow  # long: CI and `make test-all` run it, `make test` leaves it out
+
 KEY = b"real-meters-key"
 
 

@@ -36,7 +36,7 @@ from ucx_spark.generate import generate_utility
 from ucx_spark.io.delta import read_table, table_path
 from ucx_spark.pipelines import accounting, medallion
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = b"crash-pseudonym-key"

@@ -272,6 +272,7 @@ def test_rerun_without_new_files_changes_nothing_then_a_correction_flows_to_gold
     )["feeds"]["ami"]["expected_superseded"] + 1
 
 
+@pytest.mark.slow
 def test_a_damaged_table_stops_the_run_and_is_rebuilt(spark, utility, tmp_path):
     """A commit that is not JSON (silver/bills) and a deleted data file (silver/payments): the
     run stops before it changes anything, naming both and the recovery; `ucx rebuild` sets them
@@ -385,6 +386,7 @@ def _readers(spark, gold: Path):
             t.join(timeout=120)
 
 
+@pytest.mark.slow
 def test_rekey_rotates_every_pseudonym(spark, utility, tmp_path):
     """`ucx rekey` (issue 24): every household_id and meter_key of silver, gold and _restricted is
     re-derived with the new key, none of the old ones is left in a table's current version, the
@@ -439,6 +441,7 @@ def _correction(landing: Path, name: str, spark, wh: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_full_disk_mid_run_is_named_and_the_next_run_completes(spark, utility, tmp_path):
     """Disk full in the middle of a run (issue 24): a small tmpfs holds a copy of the warehouse and
     landing zone, filled to its last few KB; the run stops with one clear error naming the

@@ -12,6 +12,8 @@ from ucx_spark.config import Config
 from ucx_spark.generate import generate_utility
 from ucx_spark.pipelines import medallion
 
+pytestmark = pytest.mark.slow  # long: CI and `make test-all` run it, `make test` leaves it out
+
 KEY = b"budget-key"
 # 12 households x 2 months hourly, gates on, metastore off. Measured when set: see docs/performance.md.
 FIRST_RUN_MAX_JOBS = 900  # measured 889 (was ~1,000 before the transaction-log reader)

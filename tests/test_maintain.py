@@ -94,6 +94,7 @@ print("finished", file=sys.stderr, flush=True)
 """
 
 
+@pytest.mark.slow
 def test_a_kill_during_maintain_leaves_tables_readable_and_a_rerun_completes(spark, tmp_warehouse: Path) -> None:
     """SIGKILL `ucx maintain` between one table's OPTIMIZE and its VACUUM (issue 24): every table
     reads as before (same rows, no damaged log), and a rerun compacts and vacuums the rest."""

@@ -18,6 +18,8 @@ from ucx_spark.config import Config
 from ucx_spark.generate import generate_utility
 from ucx_spark.pipelines import evaluate, medallion
 
+pytestmark = pytest.mark.slow  # long: CI and `make test-all` run it, `make test` leaves it out
+
 KEY = b"models-utility-key"
 SMD_BOUND = 0.5  # training vs scoring rows: largest standardised mean difference of a history feature
 

@@ -40,6 +40,7 @@ def test_registration_sql_covers_every_delta_table(served_warehouse: Path) -> No
     assert not any("not_delta" in s for s in sql)
 
 
+@pytest.mark.slow
 def test_beeline_reads_gold_by_name(served_warehouse: Path, tmp_path: Path) -> None:
     conf = {"spark.sql.shuffle.partitions": "2", "spark.databricks.delta.snapshotPartitions": "2",
             "spark.default.parallelism": "2"}
@@ -94,6 +95,7 @@ def test_password_hashes_verify_and_the_users_file_is_private(served_warehouse: 
         add_user(served_warehouse, "_ucx_service", "long-enough-password")
 
 
+@pytest.mark.slow
 def test_password_authentication_end_to_end_with_beeline(served_warehouse: Path, tmp_path: Path) -> None:
     """--auth password on 0.0.0.0: HiveServer2 CUSTOM authentication (conf/thrift-auth) lets the
     user in with the right password only; tables are registered by the server's one-time service
