@@ -25,9 +25,7 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +40,9 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
 
 def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    from ucx_spark.session import new_run_id as run_id  # the one definition
+
+    return run_id()
 
 
 def parser(description: str, *, landing: bool) -> argparse.ArgumentParser:

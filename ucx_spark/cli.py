@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,21 +17,10 @@ from ucx_spark.config import Config, load_config, pseudonym_key
 from ucx_spark.errors import DataError, UcxError
 from ucx_spark.io.lock import WarehouseBusyError
 from ucx_spark.progress import step
+from ucx_spark.session import new_run_id, start_spark
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
-
-def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-
-
-def _spark(cfg: Config) -> SparkSession:
-    from ucx_spark.session import build_spark
-
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    with step(f"starting Spark ({cfg.spark.master})"):
-        return build_spark(cfg.spark, warehouse=cfg.paths.warehouse, time_zone=cfg.utility.time_zone)
+    pass
 
 
 def _positive(text: str) -> int:
@@ -50,12 +37,12 @@ def _positive(text: str) -> int:
 
 
 def cmd_generate(args: argparse.Namespace, cfg: Config) -> int:
-    from ucx_spark.generate import generate_utility
+    from ucx_spark.generate import generate_utility, print_feed_counts
 
     if args.interval_minutes not in (5, 15, 30, 60):
         raise UcxError(f"--interval-minutes {args.interval_minutes}: allowed values are 5, 15, 30, 60")
     out = args.out or cfg.paths.landing
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     with step(f"generating {args.households} households x {args.months} months into {out}"):
         manifest = generate_utility(
             spark,
@@ -67,21 +54,9 @@ def cmd_generate(args: argparse.Namespace, cfg: Config) -> int:
             time_zone=cfg.utility.time_zone,
             **({"end_date": args.end_date} if args.end_date else {}),
         )
-    _print_feed_counts(manifest)
+    print_feed_counts(manifest)
     print(f"manifest: {Path(out) / '_manifest.json'}")
     return 0
-
-
-def _print_feed_counts(manifest: dict) -> None:
-    print(f"{'feed':<12} {'files':>5} {'landed rows':>12}")
-    total = 0
-    for feed, info in sorted(manifest["feeds"].items()):
-        total += int(info["landed_rows"])
-        print(f"{feed:<12} {len(info['files']):>5} {info['landed_rows']:>12,}")
-    print(f"{'total':<12} {'':>5} {total:>12,}")
-    rejected = manifest.get("rejected_files", [])
-    if rejected:
-        print(f"{len(rejected)} file(s) planted to be rejected: " + ", ".join(r["file"] for r in rejected))
 
 
 def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
@@ -99,7 +74,7 @@ def cmd_pipeline(args: argparse.Namespace, cfg: Config) -> int:
     run_id = args.run_id or new_run_id()
     # Taken before the Spark session starts: a second run on a busy warehouse stops at once.
     with warehouse_lock(cfg.paths.warehouse, run_id=run_id):
-        spark = _spark(cfg)
+        spark = start_spark(cfg)
         result = medallion.run(spark, cfg=cfg, pseudonym_key=key, run_id=run_id, gates=not args.no_gates)
     print(result.summary())
     return 0
@@ -129,7 +104,7 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.pipelines import train
 
     _require_gold(cfg, "household_features")
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     with step(f"training {args.model} ({args.trials} Optuna trials each) into {cfg.mlflow_tracking_uri}"):
         result = train.run(
             spark,
@@ -151,7 +126,7 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.quality import Thresholds
 
     _require_gold(cfg, "household_features")
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     as_of = None
     if args.as_of:
         from datetime import date
@@ -175,7 +150,7 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     if not Path(args.truth).is_dir():
         raise UcxError(f"--truth {args.truth}: not a folder (a `ucx generate` output or its _truth)")
     key = pseudonym_key(cfg.pseudonym, demo=False)
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     with step(f"evaluating the models against the truth in {args.truth} ({args.trials} trials each)"):
         result = evaluate.run(spark, warehouse=cfg.paths.warehouse, truth_dir=args.truth, key=key,
                               time_zone=cfg.utility.time_zone, trials=args.trials)
@@ -208,7 +183,7 @@ def cmd_whatif(args: argparse.Namespace, cfg: Config) -> int:
     scenarios = [parse_scenario(s, sets=args.set_exprs, where=where) for s in args.scenario] or [
         parse_scenario(None, sets=args.set_exprs, where=where)
     ]
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     ins = cfg.insights
     for scenario in scenarios:
         with step(f"what-if {scenario.label}"):
@@ -226,7 +201,7 @@ def cmd_drivers(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.pipelines import drivers
 
     _require_gold(cfg, "household_features")
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     with step("global drivers of every champion model (mean |SHAP|, by segment)"):
         result = drivers.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri,
                              run_id=new_run_id(), min_households=cfg.privacy.min_households)
@@ -239,7 +214,7 @@ def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
 
     if not Path(cfg.paths.warehouse).is_dir():
         raise UcxError(f"warehouse {cfg.paths.warehouse} does not exist (set --warehouse or paths.warehouse)")
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     with step(f"writing the CX report of {cfg.paths.warehouse}"):
         result = report.run(
             spark,
@@ -258,7 +233,7 @@ def cmd_quality(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.quality import summary
 
     cfg = cfg.with_paths(warehouse=args.warehouse)
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     print(summary(spark, cfg.paths.warehouse))
     return 0
 
@@ -307,7 +282,7 @@ def cmd_rekey(args: argparse.Namespace, cfg: Config) -> int:
     new = os.environ.get("UCX_NEW_PSEUDONYM_KEY", "").encode("utf-8")
     if not new:
         raise UcxError("set UCX_NEW_PSEUDONYM_KEY to the new key (and UCX_PSEUDONYM_KEY to the current one)")
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     with step("re-deriving every household_id and meter_key with the new key"):
         result = rekey.run(spark, warehouse=cfg.paths.warehouse, old_key=old, new_key=new, run_id=new_run_id())
     print(result.summary())
@@ -317,7 +292,7 @@ def cmd_rekey(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_rebuild(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.pipelines import rebuild
 
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     for table in args.table:
         with step(f"setting {table} aside to be built again"):
             result = rebuild.run(spark, warehouse=cfg.paths.warehouse, table=table, run_id=new_run_id())
@@ -332,7 +307,7 @@ def cmd_maintain(args: argparse.Namespace, cfg: Config) -> int:
     vacuum_hours = None if args.no_vacuum else args.vacuum_hours
     if vacuum_hours is not None:
         check_retention(vacuum_hours, force=args.force_retention)
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     with step("OPTIMIZE and VACUUM every Delta table"):
         result = maintain.run(spark, warehouse=cfg.paths.warehouse, vacuum_hours=vacuum_hours,
                               force_retention=args.force_retention)
@@ -352,7 +327,7 @@ def cmd_segment(args: argparse.Namespace, cfg: Config) -> int:
         objective = resolve_objective(args.objective) if args.objective else None
     except ValueError as exc:
         raise UcxError(f"--objective: {exc}") from None
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     ins = cfg.insights
     with step(f"{ins.personas} personas" + (f" and {objective} segments" if objective else "")):
         result = segments.run(spark, warehouse=cfg.paths.warehouse, run_id=new_run_id(), personas=ins.personas,
@@ -372,7 +347,7 @@ def cmd_saturation(args: argparse.Namespace, cfg: Config) -> int:
         goals = [parse_goal(g) for g in args.goal]
     except ValueError as exc:
         raise UcxError(f"--goal: {exc}") from None
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     with step("program eligibility, propensity and reachable enrollment"):
         result = saturation.run(spark, warehouse=cfg.paths.warehouse, run_id=new_run_id(), seed=cfg.insights.seed,
                                 min_households=cfg.privacy.min_households,
@@ -392,7 +367,7 @@ def cmd_target(args: argparse.Namespace, cfg: Config) -> int:
     rules = SuppressionRules(suppress_enrolled=ins.suppress_enrolled,
                              suppress_collections_hardship=ins.suppress_collections_hardship,
                              recent_contact_days=ins.suppress_recent_contact_days)
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     with step(f"ranking households for the {args.campaign} campaign"):
         result = targeting.run(spark, warehouse=cfg.paths.warehouse, campaign=args.campaign, run_id=new_run_id(),
                                rules=rules, seed=ins.seed, liheap_annual_benefit_usd=ins.liheap_annual_benefit_usd)
@@ -405,7 +380,7 @@ def cmd_activate(args: argparse.Namespace, cfg: Config) -> int:
 
     _require_gold(cfg, "campaign_targets")
     key = pseudonym_key(cfg.pseudonym, demo=False)
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
     with step(f"re-identifying the {args.campaign} targets for activation"):
         result = targeting.activate(spark, warehouse=cfg.paths.warehouse, campaign=args.campaign, pseudonym_key=key,
                                     out_dir=cfg.insights.activation_dir or None, actor=args.actor)

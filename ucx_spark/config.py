@@ -39,10 +39,15 @@ class UtilityConfig:
     time_zone: str = "America/Chicago"
 
 
+# contract section 3: the one default of each privacy threshold (gold/privacy and every step use these)
+DEFAULT_MIN_HOUSEHOLDS = 15
+DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE = 0.15
+
+
 @dataclass(frozen=True)
 class PrivacyConfig:
-    min_households: int = 15
-    max_household_energy_share: float = 0.15
+    min_households: int = DEFAULT_MIN_HOUSEHOLDS
+    max_household_energy_share: float = DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE
 
 
 @dataclass(frozen=True)

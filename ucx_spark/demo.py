@@ -20,10 +20,10 @@ from ucx_spark.progress import say, step
 
 
 def run_demo(args: argparse.Namespace, cfg: Config) -> int:
-    from ucx_spark.cli import _print_feed_counts, _spark, new_run_id
-    from ucx_spark.generate import generate_utility
+    from ucx_spark.generate import generate_utility, print_feed_counts
     from ucx_spark.io.delta import read_table, table_exists, table_path
     from ucx_spark.pipelines import medallion
+    from ucx_spark.session import new_run_id, start_spark
 
     out = Path(args.out)
     landing, warehouse = out / "landing", out / "warehouse"
@@ -32,7 +32,7 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
         shutil.rmtree(out)
     cfg = cfg.with_paths(landing=str(landing), warehouse=str(warehouse))
     key = pseudonym_key(cfg.pseudonym, demo=True)
-    spark = _spark(cfg)
+    spark = start_spark(cfg)
 
     with step(f"generate: {args.households} households x {args.months} months of 15-minute AMI"):
         manifest = generate_utility(
@@ -45,7 +45,7 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
             time_zone=cfg.utility.time_zone,
         )
     print(f"\nLanding zone {landing} (contract v1):")
-    _print_feed_counts(manifest)
+    print_feed_counts(manifest)
 
     result = medallion.run(spark, cfg=cfg, pseudonym_key=key, run_id=new_run_id())
     print("\n" + result.summary())
@@ -87,11 +87,11 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
 
 def run_insights(spark, cfg: Config, *, out: Path) -> None:  # noqa: ANN001 - SparkSession
     """Drivers, two what-if scenarios, personas, saturation, an autopay campaign and the report."""
-    from ucx_spark.cli import new_run_id
     from ucx_spark.insights.saturation import parse_goal
     from ucx_spark.insights.targeting import SuppressionRules
     from ucx_spark.insights.whatif import parse_scenario
     from ucx_spark.pipelines import drivers, report, saturation, segments, targeting, whatif
+    from ucx_spark.session import new_run_id
 
     wh, ins, mh = cfg.paths.warehouse, cfg.insights, cfg.privacy.min_households
     with step("segments: personas and payment-risk segments"):

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ucx_spark.config import SparkConfig
+from ucx_spark.config import Config, SparkConfig
 from ucx_spark.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -134,3 +134,20 @@ def quiet_loggers(spark: SparkSession) -> None:
     level = jvm.org.apache.logging.log4j.Level.ERROR
     for name in QUIET_LOGGERS:
         jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, level)
+
+
+def new_run_id() -> str:
+    """A run id: UTC timestamp and 8 random hex digits (every entry point uses this one)."""
+    import uuid
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def start_spark(cfg: Config) -> SparkSession:
+    """The session of a command (``ucx``, ``ucx demo``), its start shown as a step."""
+    from ucx_spark.progress import step
+
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    with step(f"starting Spark ({cfg.spark.master})"):
+        return build_spark(cfg.spark, warehouse=cfg.paths.warehouse, time_zone=cfg.utility.time_zone)

@@ -15,10 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", default=None)
     args = parser.parse_args(argv)
 
-    from ucx_spark.cli import new_run_id
     from ucx_spark.config import load_config
     from ucx_spark.pipelines import score
-    from ucx_spark.session import build_spark
+    from ucx_spark.session import build_spark, new_run_id
 
     cfg = load_config(args.env, args.conf).with_paths(warehouse=args.warehouse)
     tracking_uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow_tracking_uri

@@ -18,10 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", default=None)
     args = parser.parse_args(argv)
 
-    from ucx_spark.cli import new_run_id
     from ucx_spark.config import load_config
     from ucx_spark.pipelines import train
-    from ucx_spark.session import build_spark
+    from ucx_spark.session import build_spark, new_run_id
 
     cfg = load_config(args.env, args.conf).with_paths(warehouse=args.warehouse)
     # `mlflow run` sets MLFLOW_TRACKING_URI and MLFLOW_RUN_ID (the project run).

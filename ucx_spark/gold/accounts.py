@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from ucx_spark.gold.local_time import is_active_on
+from ucx_spark.local_time import is_active_on
 
 
 def with_active_account(

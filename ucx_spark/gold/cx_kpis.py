@@ -44,15 +44,11 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from ucx_spark.config import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, DEFAULT_MIN_HOUSEHOLDS
 from ucx_spark.contract import PROGRAMS
 from ucx_spark.gold.accounts import premise_household_records
-from ucx_spark.gold.local_time import is_active_between, is_active_on, local_month, minutes_between, month_start
-from ucx_spark.gold.privacy import (
-    DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE,
-    DEFAULT_MIN_HOUSEHOLDS,
-    household_max_share,
-    suppress_cells,
-)
+from ucx_spark.gold.privacy import household_max_share, suppress_cells
+from ucx_spark.local_time import is_active_between, is_active_on, local_month, minutes_between, month_start
 
 ENROLLMENT_PREFIX = "enrollment_rate:"
 CONTRACT_KPIS: tuple[str, ...] = (

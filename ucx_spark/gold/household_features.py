@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from ucx_spark.contract import COLLECTION_EVENTS, CONTACT_REASONS, PAYMENT_METHODS, PROGRAMS
 from ucx_spark.gold.accounts import THIRD_PARTY_COLUMNS, premise_household_records, with_active_account
-from ucx_spark.gold.local_time import is_active_on, local_date, minutes_between
+from ucx_spark.local_time import is_active_on, local_date, minutes_between
 from ucx_spark.silver.ami_daily import (
     ami_daily,
 )

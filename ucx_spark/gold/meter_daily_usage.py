@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ucx_spark.gold.accounts import with_active_account
-from ucx_spark.gold.local_time import local_day_minutes
+from ucx_spark.local_time import local_day_minutes
 from ucx_spark.silver.ami_daily import ami_daily
 
 COLUMNS = (

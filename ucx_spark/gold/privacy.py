@@ -15,10 +15,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ucx_spark.config import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, DEFAULT_MIN_HOUSEHOLDS
 from ucx_spark.contract import FEEDS
-
-DEFAULT_MIN_HOUSEHOLDS = 15
-DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE = 0.15
 
 # Keys that identify a customer, meter or premise directly, plus every PII or
 # free-text column of the contract (names, addresses, email, phone, transcript, comment).

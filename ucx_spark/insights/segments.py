@@ -41,9 +41,10 @@ from pyspark.ml.regression import DecisionTreeRegressor
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from ucx_spark.config import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE
 from ucx_spark.contract import PROGRAMS
 from ucx_spark.gold.cx_kpis import OUTPUT_COLUMNS, UNKNOWN, aggregate_facts
-from ucx_spark.gold.privacy import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, suppress_cells
+from ucx_spark.gold.privacy import suppress_cells
 from ucx_spark.models.score import MODEL_NAMES
 
 PERSONA = "persona"

@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ucx_spark.catalog import AMI_DAILY, HOUSEHOLD_MATCHES, silver_inputs
+from ucx_spark.config import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, DEFAULT_MIN_HOUSEHOLDS
 from ucx_spark.contract import BOOL, DATE, DECIMAL, FEEDS, INT, MONEY, TIMESTAMP
 from ucx_spark.gold.cx_kpis import cx_kpis
 from ucx_spark.gold.household_features import household_features, survey_features
@@ -241,8 +242,8 @@ def run(
     *,
     warehouse: str,
     time_zone: str,
-    min_households: int = 15,
-    max_household_energy_share: float = 0.15,
+    min_households: int = DEFAULT_MIN_HOUSEHOLDS,
+    max_household_energy_share: float = DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE,
     as_of_dates: list[date] | None = None,
     run_id: str,
     max_default_as_of_dates: int = 24,

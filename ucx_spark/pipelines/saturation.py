@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ucx_spark.config import DEFAULT_MIN_HOUSEHOLDS
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights import saturation as SAT
 from ucx_spark.io.delta import overwrite_table, read_optional, read_table
@@ -61,7 +62,7 @@ def run(
     warehouse: str,
     run_id: str,
     seed: int = 42,
-    min_households: int = 15,
+    min_households: int = DEFAULT_MIN_HOUSEHOLDS,
     horizon_months: int = 12,
     campaign_capture: float = SAT.DEFAULT_CAMPAIGN_CAPTURE,
     goals: list[SAT.Goal] | None = None,

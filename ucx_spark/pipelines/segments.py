@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ucx_spark.config import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, DEFAULT_MIN_HOUSEHOLDS
 from ucx_spark.errors import UcxError
 from ucx_spark.gold import cx_kpis as K
-from ucx_spark.gold.privacy import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, assert_no_pii
+from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights import segments as S
 from ucx_spark.io.delta import read_optional, read_table, replace_rows_where, table_exists, table_path
 from ucx_spark.pipelines.insights_common import read_snapshot
@@ -93,7 +94,7 @@ def run(
     run_id: str,
     personas: int = 6,
     seed: int = 42,
-    min_households: int = 15,
+    min_households: int = DEFAULT_MIN_HOUSEHOLDS,
     max_household_energy_share: float = DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE,
     objective: str | None = None,
     time_zone: str = "UTC",

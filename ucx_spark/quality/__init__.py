@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 from ucx_spark.quality.audit import data_docs_index, read_results, record_results, summary
-from ucx_spark.quality.gates import (
-    GateResult,
-    QualityRecord,
-    Thresholds,
-    publish_if_passed,
-    quality_context,
-    validate,
-)
+from ucx_spark.quality.gates import Thresholds, publish_if_passed, quality_context, validate
+from ucx_spark.quality.records import GateResult, QualityRecord
 from ucx_spark.quality.rows import (
     is_row_level,
     quarantine_specs,

@@ -3,8 +3,9 @@
 One row per (run_id, layer, table, expectation_id) (its catalog key):
 re-validating a table in the same run replaces that run's rows for the table
 (``io.delta.replace_batches``: a plain append the first time, a ``replaceWhere``
-overwrite for a retry), so a retried step does not double-count. The table holds verdicts and aggregates only, never row
-values: observed values are counts, shares and bounds.
+overwrite for a retry), so a retried step does not double-count. The table holds
+verdicts and aggregates only, never row values: observed values are counts,
+shares and bounds.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import astuple, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -20,9 +20,7 @@ from pyspark.sql import types as T
 
 from ucx_spark.io.delta import register_table, replace_batches, sql_literal_list, table_exists, table_path
 from ucx_spark.quality.checks import PreviousCount
-
-if TYPE_CHECKING:
-    from ucx_spark.quality.gates import GateResult, QualityRecord
+from ucx_spark.quality.records import GateResult, QualityRecord
 
 AUDIT_LAYER, AUDIT_TABLE = "gold", "quality_results"
 AUDIT_SCHEMA = T.StructType([
@@ -52,14 +50,12 @@ def data_docs_index(warehouse: str | Path) -> Path:
 
 
 def records_df(spark: SparkSession, records: Iterable[QualityRecord]) -> DataFrame:
-    from ucx_spark.quality.gates import QualityRecord
-
     assert [f.name for f in fields(QualityRecord)] == AUDIT_SCHEMA.fieldNames()
     return spark.createDataFrame([astuple(r) for r in records], AUDIT_SCHEMA)
 
 
 def record_results(spark: SparkSession, warehouse: str | Path, *results: GateResult) -> str:
-    """MERGE the results' records into ``gold/quality_results``; returns the table path."""
+    """Write the results' records to ``gold/quality_results`` (replace_batches); returns the table path."""
     path = audit_path(warehouse)
     records = [r for res in results for r in res.records]
     if records:

@@ -35,10 +35,11 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ucx_spark.errors import ConfigError, DataError
+from ucx_spark.errors import ConfigError
 from ucx_spark.io.delta import read_table, table_exists, table_path
 from ucx_spark.quality.audit import data_docs_index, previous_row_count, record_results
 from ucx_spark.quality.checks import Acceptance, run_check
+from ucx_spark.quality.records import GateResult, QualityRecord
 from ucx_spark.quality.rows import is_row_level
 from ucx_spark.quality.suites import (
     AMI_COMPLETENESS,
@@ -110,78 +111,6 @@ class Thresholds:
             "freshness_max_age_hours": self.freshness_max_age_hours,
             "row_count_drift_max": self.row_count_drift_max,
         }
-
-
-@dataclass(frozen=True)
-class QualityRecord:
-    """One expectation's outcome; the columns of ``gold/quality_results`` in order."""
-
-    run_id: str
-    layer: str
-    table: str
-    suite: str
-    expectation_id: str
-    expectation_type: str
-    column: str | None
-    severity: str
-    success: bool
-    observed_value: str | None
-    unexpected_count: int | None
-    row_count: int | None
-    checked_at: datetime
-
-
-@dataclass(frozen=True)
-class GateResult:
-    run_id: str
-    layer: str
-    table: str
-    suite: str
-    row_count: int
-    records: tuple[QualityRecord, ...]
-    data_docs: Path | None = None
-
-    @property
-    def critical_failures(self) -> tuple[QualityRecord, ...]:
-        return tuple(r for r in self.records if not r.success and r.severity == "critical")
-
-    @property
-    def warnings(self) -> tuple[QualityRecord, ...]:
-        return tuple(r for r in self.records if not r.success and r.severity != "critical")
-
-    @property
-    def passed(self) -> bool:
-        """False iff a critical expectation failed."""
-        return not self.critical_failures
-
-    def report(self) -> str:
-        """One line for the gate plus one per failed expectation."""
-        head = (
-            f"quality gate {self.suite} (run {self.run_id}, {self.row_count} rows): "
-            f"{'passed' if self.passed else 'FAILED'}, {len(self.records)} checks, "
-            f"{len(self.critical_failures)} critical failures, {len(self.warnings)} warnings"
-        )
-        lines = [head] + [
-            f"  [{r.severity}] {r.expectation_id} ({r.expectation_type}"
-            + (f" on {r.column}" if r.column else "") + f"): {r.observed_value}"
-            for r in self.critical_failures + self.warnings
-        ]
-        return "\n".join(lines)
-
-    def raise_for_critical(self) -> None:
-        """Raise DataError naming the table, each failed critical expectation and its observed value."""
-        if self.passed:
-            return
-        failed = "; ".join(
-            f"{r.expectation_id} ({r.expectation_type}" + (f" on {r.column}" if r.column else "")
-            + f"): observed {r.observed_value}"
-            for r in self.critical_failures
-        )
-        docs = f" Data Docs: {self.data_docs}" if self.data_docs else ""
-        raise DataError(
-            f"quality gate failed for {self.layer}.{self.table} (run {self.run_id}): "
-            f"{len(self.critical_failures)} critical expectation(s) failed: {failed}.{docs}"
-        )
 
 
 def operator_name() -> str:

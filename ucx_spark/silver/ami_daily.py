@@ -41,7 +41,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from ucx_spark.contract import INTERVAL_MINUTES
-from ucx_spark.silver.ami import expected_intervals, local_wall_clock
+from ucx_spark.local_time import local_timestamp
+from ucx_spark.silver.ami import expected_intervals
 
 ON_PEAK_HOURS = (16, 20)  # intervals starting 16:00-20:59 local (inclusive hours)
 AFTERNOON_HOURS = (12, 15)
@@ -140,7 +141,7 @@ def ev_blocks(ami_df: DataFrame, *, time_zone: str, block_kw: float = EV_BLOCK_K
     hour_start = F.date_trunc("hour", "interval_start")
     hourly = (
         ami_df.withColumn("_hour_start", hour_start)
-        .withColumn("_hour", F.hour(local_wall_clock(F.col("_hour_start"), time_zone=time_zone)))
+        .withColumn("_hour", F.hour(local_timestamp(F.col("_hour_start"), time_zone=time_zone)))
         .filter(in_hours(F.col("_hour"), *NIGHT_HOURS))
         .groupBy("meter_id", "_hour_start", "_hour")
         .agg(
@@ -160,7 +161,7 @@ def ev_blocks(ami_df: DataFrame, *, time_zone: str, block_kw: float = EV_BLOCK_K
     )
     return (
         hourly.withColumn("_block", F.coalesce(is_block, F.lit(False)))
-        .groupBy("meter_id", F.to_date(local_wall_clock(F.col("_hour_start"), time_zone=time_zone)).alias("local_date"))
+        .groupBy("meter_id", F.to_date(local_timestamp(F.col("_hour_start"), time_zone=time_zone)).alias("local_date"))
         .agg(F.max("_block").alias("has_ev_block"))
     )
 
@@ -173,7 +174,7 @@ def ev_runs(ami_df: DataFrame, *, time_zone: str, block_kw: float = EV_BLOCK_KW,
     Only night intervals at >= ``block_kw`` are ordered (a window per meter):
     a run continues while each interval starts where the previous one ended.
     """
-    wall = local_wall_clock(F.col("interval_start"), time_zone=time_zone)
+    wall = local_timestamp(F.col("interval_start"), time_zone=time_zone)
     kw = F.col("kwh") * F.lit(60.0) / F.col("interval_minutes")
     high_df = (
         ami_df.filter(F.col("kwh").isNotNull() & in_hours(F.hour(wall), *NIGHT_HOURS) & (kw >= block_kw))
@@ -205,7 +206,7 @@ def ami_daily(ami_df: DataFrame, *, time_zone: str) -> DataFrame:
     meter_key (null in the output when the reads do not carry it). A day's ``has_ev_block`` needs the reads of the day before it
     (for the hour across midnight): pass them along and drop that day after.
     """
-    wall = local_wall_clock(F.col("interval_start"), time_zone=time_zone)
+    wall = local_timestamp(F.col("interval_start"), time_zone=time_zone)
     daily = (
         ami_df.withColumns({"_local_date": F.to_date(wall), "_local_hour": F.hour(wall)})
         .groupBy("meter_id", F.col("_local_date").alias("local_date"))

@@ -1,4 +1,4 @@
-"""Local calendar of the utility time zone as Column helpers.
+"""Local calendar of the utility time zone as Column helpers (silver and gold: one definition).
 
 The session time zone is UTC (layers.md), so ``from_utc_timestamp`` yields a
 timestamp whose UTC wall clock is the local wall clock; ``to_date``/``hour``
