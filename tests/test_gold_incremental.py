@@ -1,4 +1,4 @@
-"""Gold recomputes only what changed AMI days can change (issue 19).
+"""Gold recomputes only what changed silver rows can change (issue 19).
 
 A new day after the last as_of_date changes no published feature: household_features
 and survey_features are left as they are (no commit), meter_daily_usage recomputes
@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ucx_spark.catalog import AMI_DAILY, spec
-from ucx_spark.io.delta import append_table, overwrite_table, read_table, table_path, table_version, upsert_where
+from ucx_spark.io.delta import append_table, read_table, table_path, table_version, upsert_where
 from ucx_spark.pipelines import gold
 from ucx_spark.pipelines.gold import empty_silver_schema
 from ucx_spark.silver.ami_daily import ami_daily
@@ -54,8 +54,8 @@ def _silver(spark, wh: str) -> None:
          ("s3", "a2", datetime(2024, 3, 25, 17, tzinfo=UTC), "relationship", None, 5, 10, None, None, H2)],
         empty_silver_schema("surveys"),
     )
-    overwrite_table(accounts, wh, "silver", "accounts")
-    overwrite_table(surveys, wh, "silver", "surveys")
+    for name, df in (("accounts", accounts), ("surveys", surveys)):  # as the silver step creates them
+        append_table(df, table_path(wh, "silver", name), properties=spec("silver", name).table_properties)
     daily = ami_daily(_reads(spark, "2024-01-01T06:00:00", 91 * 24), time_zone=TZ).withColumn("_run_id", F.lit("s1"))
     daily_table = spec("silver", AMI_DAILY)
     append_table(daily, table_path(wh, "silver", AMI_DAILY), partition_by=daily_table.partition_by,
@@ -95,8 +95,8 @@ def test_a_new_day_after_the_last_as_of_date_changes_no_feature_and_a_corrected_
     corrected = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r3", min_households=1)
     # (the features were last built before April 1-3 came: those days count as changed for them too)
     assert dict(corrected.partial) == {"meter_daily_usage": f"2 changed days from {march_10}",
-                                       "household_features": f"5 changed days from {march_10}",
-                                       "survey_features": f"5 changed days from {march_10}"}
+                                       "household_features": f"changes from {march_10}",
+                                       "survey_features": f"changes from {march_10}"}
     assert table_version(spark, hf_path) == built[0] + 1 and table_version(spark, sf_path) == built[1] + 1
 
     # The same silver tables, gold from scratch: the same rows.
@@ -113,3 +113,56 @@ def test_a_new_day_after_the_last_as_of_date_changes_no_feature_and_a_corrected_
     january = read_table(spark, fresh, "gold", "household_features").filter(
         (F.col("household_id") == H1) & (F.col("as_of_date") == date(2024, 1, 31))).first()
     assert march is not None and january is not None and march.kwh_per_day_90d > january.kwh_per_day_90d
+
+
+def _account(i: int, h: str, start: date, spark) -> DataFrame:
+    return spark.createDataFrame(
+        [(f"a{i}", f"c{i}", f"p{i}", f"m{i}", "Name", "1 Main St", "Town", "TX", "75001", "RES", "R1", "w1",
+          start, None, "x@example.com", "555-0100", h)], empty_silver_schema("accounts"))
+
+
+def _survey(sid: str, account: str, at: datetime, csat: int, h: str, spark) -> DataFrame:
+    return spark.createDataFrame([(sid, account, at, "relationship", None, csat, 7, None, None, h)],
+                                 empty_silver_schema("surveys"))
+
+
+def test_a_daily_extract_of_other_feeds_recomputes_from_its_first_dated_row(spark, tmp_path):
+    """A new account and a new survey response after the last month end (a daily CIS extract):
+    household_features is left as it is (no commit), survey_features recomputes from the response's
+    day; a response back-dated into March recomputes the March 31 features and the responses after
+    it; every table equals a rebuild from scratch. A changed (not new) account rebuilds whole."""
+    from delta.tables import DeltaTable
+
+    wh = str(tmp_path / "wh")
+    _silver(spark, wh)
+    gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r1", min_households=1)
+    hf_path = table_path(wh, "gold", "household_features")
+    built = table_version(spark, hf_path)
+    h3 = "3" * 32
+    accounts_path, surveys_path = table_path(wh, "silver", "accounts"), table_path(wh, "silver", "surveys")
+    append_table(_account(3, h3, date(2024, 4, 2), spark), accounts_path)
+    append_table(_survey("s4", "a2", datetime(2024, 4, 2, 17, tzinfo=UTC), 3, H2, spark), surveys_path)
+    daily = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r2", min_households=1)
+    assert "household_features" in daily.unchanged and table_version(spark, hf_path) == built
+    assert dict(daily.partial)["survey_features"] == "changes from 2024-04-01"  # its features' day
+    assert read_table(spark, wh, "gold", "survey_features").count() == 4
+
+    append_table(_survey("s5", "a2", datetime(2024, 3, 5, 17, tzinfo=UTC), 1, H2, spark), surveys_path)
+    late = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r3", min_households=1)
+    assert dict(late.partial) == {"household_features": "changes from 2024-03-04",
+                                  "survey_features": "changes from 2024-03-04"}
+    assert table_version(spark, hf_path) == built + 1
+
+    fresh = str(tmp_path / "fresh")
+    shutil.copytree(Path(wh, "silver"), Path(fresh, "silver"))
+    gold.run(spark, warehouse=fresh, time_zone=TZ, run_id="f1", min_households=1)
+    for table in ("household_features", "survey_features"):
+        got, want = read_table(spark, wh, "gold", table), read_table(spark, fresh, "gold", table)
+        assert got.count() == want.count() > 0
+        assert_approx_df_equality(got, want, 1e-9, ignore_row_order=True, ignore_nullable=True,
+                                  allow_nan_equality=True)
+
+    # an existing account changed (its attributes hold at every date): no day bounds it
+    DeltaTable.forPath(spark, accounts_path).update("account_id = 'a1'", {"rate_plan": F.lit("R2")})
+    changed = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r4", min_households=1)
+    assert "household_features" not in dict(changed.partial) and "household_features" not in changed.unchanged

@@ -46,6 +46,10 @@ _BRONZE_PROPERTIES = (("delta.dataSkippingNumIndexedCols", "0"),)
 # Statistics only on the columns reads filter by (each indexed column costs time on every write);
 # silver/ami_daily keeps a change data feed: gold judges the days changed since it last published.
 _AMI_PROPERTIES = (("delta.dataSkippingStatsColumns", "meter_id,interval_start,local_date,_source_file,_run_id"),)
+# The other feeds keep a change data feed: gold's point-in-time features recompute only from the
+# first day a changed row is dated (pipelines/gold.first_changed_day). silver/ami is read by nobody
+# downstream but silver/ami_daily, which has its own.
+_FEED_PROPERTIES = (("delta.enableChangeDataFeed", "true"),)
 _AMI_DAILY_PROPERTIES = (
     ("delta.enableChangeDataFeed", "true"),
     ("delta.dataSkippingStatsColumns", "meter_id,local_date,_run_id"),
@@ -89,7 +93,7 @@ def _feed_tables() -> list[TableSpec]:
         out.append(TableSpec(
             "silver", feed, "current row per key of the feed", "pipeline: silver",
             keys=tuple(f.key), partition_by=(AMI_PARTITION,) if feed == "ami" else (),
-            properties=_AMI_PROPERTIES if feed == "ami" else (), built_from=(f"bronze/{feed}",),
+            properties=_AMI_PROPERTIES if feed == "ami" else _FEED_PROPERTIES, built_from=(f"bronze/{feed}",),
             schema="contract.md section 1 (typed) + ucx_spark.silver.rows.typed_rows"))
         out.append(TableSpec(
             "quarantine", feed, "bad row (raw values, rule, detail)", "pipeline: silver",

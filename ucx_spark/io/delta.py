@@ -451,15 +451,18 @@ def sql_literal_list(values: list[object]) -> str:
     return ", ".join(lit(v) for v in values)
 
 
-def changed_rows(spark: SparkSession, path: str, *, since_version: int, deleted: bool = False) -> DataFrame | None:
+def changed_rows(spark: SparkSession, path: str, *, since_version: int, deleted: bool = False,
+                 images: bool = False) -> DataFrame | None:
     """Rows inserted or updated after ``since_version`` (Delta change data feed; with ``deleted``,
-    the rows deleted too), or None when the feed cannot answer (not enabled then, or the versions
+    the rows deleted too; with ``images``, an update's row before it too, and the column
+    ``_change_type`` kept), or None when the feed cannot answer (not enabled then, or the versions
     were vacuumed): read the whole table."""
     from pyspark.errors import AnalysisException
 
     current = table_version(spark, path)
     if current is None or current <= since_version:
-        return spark.read.format("delta").load(path).limit(0)
+        empty = spark.read.format("delta").load(path).limit(0)
+        return empty.withColumn("_change_type", F.lit(None).cast("string")) if images else empty
     try:
         df = (
             spark.read.format("delta").option("readChangeFeed", "true")
@@ -469,6 +472,9 @@ def changed_rows(spark: SparkSession, path: str, *, since_version: int, deleted:
     except AnalysisException:
         return None
     kinds = ("insert", "update_postimage", "delete") if deleted else ("insert", "update_postimage")
+    if images:
+        return df.filter(F.col("_change_type").isin(*kinds, "update_preimage")).drop(
+            "_commit_version", "_commit_timestamp")
     return df.filter(F.col("_change_type").isin(*kinds)).drop(
         "_change_type", "_commit_version", "_commit_timestamp"
     )

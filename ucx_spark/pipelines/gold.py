@@ -42,6 +42,7 @@ from ucx_spark.io.delta import (
     table_path,
     table_version,
 )
+from ucx_spark.local_time import local_date
 from ucx_spark.silver.ami_daily import ami_daily
 from ucx_spark.silver.parse import require_time_zone, require_utc_session
 
@@ -197,6 +198,81 @@ def ami_changes_since_built(
     return (False, []) if days is None else (True, days)
 
 
+NO_CHANGE = date.max  # first_changed_day: the input's change feed holds no row since the version
+
+
+def first_changed_day(spark: SparkSession, warehouse: str, table: str, since_version: int,
+                      ami_days: Callable[[int], list[date] | None], *, time_zone: str) -> date | None:
+    """The first day a point-in-time feature can see a change of silver ``table`` made after
+    ``since_version``: the earliest date, over its inserted, updated (both images) and deleted
+    rows, of the columns that date them (contract DATE columns; TIMESTAMP columns by their local
+    date; a survey response by the day before it, the day its own features are as of).
+    ``NO_CHANGE`` when no row changed; None when it cannot say (no change data feed, a changed
+    row with no date, a table of attributes without dates: rebuild whole). Accounts: new
+    accounts are bounded by their start_date; an updated or deleted account cannot be.
+    A feature as of D reads only rows dated on or before D (tests/test_gold_household_features.py
+    ``test_future_rows_change_nothing``), so features before that day cannot have changed."""
+    from pyspark.errors import AnalysisException
+
+    if table == AMI_DAILY:
+        days = ami_days(since_version)
+        return None if days is None else (days[0] if days else NO_CHANGE)
+    changes = changed_rows(spark, table_path(warehouse, "silver", table), since_version=since_version,
+                           deleted=True, images=True)
+    if changes is None:
+        return None
+    cols = [c for c in FEEDS[table].columns if c.kind in (DATE, TIMESTAMP)] if table in FEEDS else []
+    if table == "accounts":
+        cols = [c for c in cols if c.name == "start_date"]
+    dates = [F.col(c.name) if c.kind == DATE else local_date(F.col(c.name), time_zone=time_zone) for c in cols]
+    if table == "surveys":
+        dates = [F.date_sub(d, 1) for d in dates]
+    # households, census, household_matches: attributes without dates (any change: rebuild whole)
+    bound = (F.least(*dates) if len(dates) > 1 else dates[0]) if dates else F.lit(None).cast("date")
+    undated = bound.isNull()
+    if table == "accounts":
+        undated = undated | (F.col("_change_type") != "insert")
+    try:
+        row = changes.agg(F.count(F.lit(1)).alias("n"), F.count(F.when(undated, 1)).alias("undated"),
+                          F.min(bound).alias("first")).first()
+    except AnalysisException:
+        return None  # the change data feed cannot answer for these versions
+    if row is None or not row["n"]:
+        return NO_CHANGE
+    return None if row["undated"] else row["first"]
+
+
+def changes_since_built(
+    previous: object, built_from: dict, first_changed: Callable[[str, int], date | None], *,
+    free_params: tuple[str, ...] = (),
+) -> tuple[bool, date | None]:
+    """Whether a table of point-in-time features built from ``previous`` can be brought to
+    ``built_from`` in part, and from which day: (True, day) when its parameters are equal (but
+    ``free_params``) and every input that moved can say the first day its changes can touch
+    (``first_changed(table, version built from)``, first_changed_day); day None when nothing
+    changed. (False, None): rebuild it whole."""
+    if not isinstance(previous, dict) or set(previous) != set(built_from):
+        return False, None
+    first = NO_CHANGE
+    for key, value in built_from.items():
+        if key == "params":
+            before = previous.get("params")
+            if not isinstance(before, dict) or {k: v for k, v in before.items() if k not in free_params} != {
+                    k: v for k, v in value.items() if k not in free_params}:
+                return False, None
+            continue
+        since = previous[key]
+        if since == value:
+            continue
+        if not (isinstance(since, int) and isinstance(value, int) and since <= value):
+            return False, None
+        day = first_changed(key.split(".", 1)[1], since)
+        if day is None:
+            return False, None
+        first = min(first, day)
+    return True, None if first == NO_CHANGE else first
+
+
 def household_feature_inputs(
     silver: Callable[[str], DataFrame], daily_df: DataFrame, *, span: tuple[date, date] | None, time_zone: str
 ) -> dict[str, object]:
@@ -283,17 +359,27 @@ def run(
     unchanged: list[str] = []
     partial: list[tuple[str, str]] = []
     days_since: dict[int, list[date] | None] = {}  # silver/ami_daily version -> local days changed after it
+    first_days: dict[tuple[str, int], date | None] = {}  # (silver table, version) -> first day changed after it
 
     def changed_days(version: int) -> list[date] | None:
         if version not in days_since:
             days_since[version] = ami_daily_changed_days(spark, warehouse, version)
         return days_since[version]
 
+    def first_changed(table: str, version: int) -> date | None:
+        key = (table, version)
+        if key not in first_days:
+            first_days[key] = first_changed_day(spark, warehouse, table, version, changed_days, time_zone=time_zone)
+        return first_days[key]
+
     def publish(table: str, build: Callable[[], DataFrame], *, params: dict[str, object],
                 references: Callable[[], dict[str, DataFrame]] | None = None, update: Update | None = None,
-                free_params: tuple[str, ...] = ()) -> None:
+                free_params: tuple[str, ...] = (), any_input: bool = False) -> None:
         """Build, gate and write ``table``; with ``update``, a table whose only moved input is
-        silver/ami_daily is recomputed in part (ami_changes_since_built), in the same one commit."""
+        silver/ami_daily is recomputed in part (ami_changes_since_built: ``update`` gets the changed
+        days), or, ``any_input``, whose moved inputs all say the first day they changed
+        (changes_since_built: ``update`` gets [that day], or [] when nothing changed); in the same
+        one commit."""
         path = table_path(warehouse, "gold", table)
         for t in silver_inputs(table):
             silver(t)  # pin every input now: its version is part of what the table is built from
@@ -303,7 +389,11 @@ def run(
             unchanged.append(table)
             return
         if update is not None:
-            in_part, days = ami_changes_since_built(previous, built_from, changed_days, free_params=free_params)
+            if any_input:
+                in_part, first = changes_since_built(previous, built_from, first_changed, free_params=free_params)
+                days = [first] if first is not None else []
+            else:
+                in_part, days = ami_changes_since_built(previous, built_from, changed_days, free_params=free_params)
             if in_part:
                 assert isinstance(previous, dict)
                 change = update(days, previous["params"])
@@ -314,7 +404,9 @@ def run(
                 version = table_version(spark, path)
                 published_df = read_table(spark, warehouse, "gold", table, version=version)
                 if same_columns(published_df, fresh_df):
-                    partial.append((table, f"{len(days)} changed days from {days[0]}" if days else "new dates only"))
+                    what = (f"changes from {days[0]}" if any_input else f"{len(days)} changed days from {days[0]}") \
+                        if days else "new dates only"
+                    partial.append((table, what))
                     build = lambda: published_df.filter(F.expr(keep)).unionByName(fresh_df)  # noqa: E731
         metadata = json.dumps({"run_id": run_id, BUILT_FROM: built_from}, default=str)
 
@@ -408,27 +500,32 @@ def run(
         return keep, features_at(fresh)
 
     def survey_update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
-        """Responses whose features are as of the first changed day or later (the surveys
-        themselves unchanged: else the whole table is rebuilt)."""
+        """Responses whose features are as of the first changed day or later (responses changed,
+        new or gone are dated on or after it too: first_changed_day)."""
         if not days:
             return None
         start = days[0]
         latest = read_table(spark, warehouse, "gold", "survey_features").agg(F.max("as_of_date")).first()
-        if latest is None or latest[0] is None or latest[0] < start:
+        surveys_moved = versions.get("surveys") != before_surveys()
+        if not surveys_moved and (latest is None or latest[0] is None or latest[0] < start):
             return None  # no response after the changes
         return (f"as_of_date < {sql_literal_list([start])}",
                 survey_features(silver("surveys"), accounts_df, since=start, **feature_inputs))
+
+    def before_surveys() -> object:
+        built = commit_metadata(spark, table_path(warehouse, "gold", "survey_features"), BUILT_FROM) or {}
+        return built.get("silver.surveys")
 
     publish(
         "household_features",
         lambda: features_at(dates),
         params={**feature_params, "as_of_dates": [d.isoformat() for d in dates]},
-        update=features_update, free_params=("as_of_dates",),
+        update=features_update, free_params=("as_of_dates",), any_input=True,
     )
     publish(
         "survey_features",
         lambda: survey_features(silver("surveys"), accounts_df, **feature_inputs),
-        params=feature_params, update=survey_update,
+        params=feature_params, update=survey_update, any_input=True,
     )
     return GoldResult(
         run_id=run_id,

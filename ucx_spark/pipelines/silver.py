@@ -508,6 +508,13 @@ def _refresh_household_matches(spark: SparkSession, warehouse: str) -> tuple[int
     try:
         row = matches_df.agg(F.count(F.lit(1)), F.count("premise_id")).first()
         total, matched = int(row[0]), int(row[1])
+        if version is not None and "records" in stored:
+            current_df = read_path(spark, path)
+            if (current_df.columns == matches_df.columns and matches_df.exceptAll(current_df).isEmpty()
+                    and current_df.exceptAll(matches_df).isEmpty()):
+                # The same matches (a new account, no new household record matched): no new version,
+                # so gold does not rebuild what it derives from them.
+                return total, matched
         meta = json.dumps({"built_from": built_from, "records": total, "matched": matched})
         overwrite_table(matches_df, warehouse, "silver", HOUSEHOLD_MATCHES, user_metadata=meta)
     finally:
