@@ -55,7 +55,8 @@ def _write_csv(df, folder: Path, name: str) -> int:  # type: ignore[no-untyped-d
     return n
 
 
-def land_next_day(spark, warehouse: str, landing: str, stamp: str, *, ami_only: bool = False) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def land_next_day(spark, warehouse: str, landing: str, stamp: str, *, ami_only: bool = False,  # type: ignore[no-untyped-def]
+                  time_zone: str = "America/Chicago") -> dict[str, int]:
     """One extract per feed for the local day after the last AMI day (``ami_only``: the AMI extract
     alone, as a head-end's drop between the daily CIS extracts); returns rows per feed."""
     from pyspark.sql import functions as F
@@ -84,13 +85,16 @@ def land_next_day(spark, warehouse: str, landing: str, stamp: str, *, ami_only: 
     out["ami"] = _write_csv(raw(day, "ami"), Path(landing, "ami"), f"ami_{stamp}_daily.csv.gz")
     for feed, (id_col, moved) in ({} if ami_only else DAILY_FEEDS).items():
         df = read_table(spark, warehouse, "silver", feed)
+        kinds = {x.name: x.kind for x in FEEDS[feed].columns}
         anchor = moved[0]
-        latest = df.agg(F.max(F.to_date(anchor))).first()[0]
-        rows = df.filter(F.to_date(anchor) == latest)
-        shift = {c: (F.date_add(c, 1) if dict((x.name, x.kind) for x in FEEDS[feed].columns)[c] != TIMESTAMP
-                     else F.col(c) + F.expr("INTERVAL 1 DAY")) for c in moved}
-        if feed == "weather":  # the next day of each station: (last day + 1) - keys are new
-            shift = {"observed_at": F.col("observed_at") + F.expr(f"INTERVAL {(last - latest).days + 1} DAYS")}
+        day_of = F.col(anchor) if kinds[anchor] != TIMESTAMP else F.to_date(F.from_utc_timestamp(anchor, time_zone))
+        latest = df.agg(F.max(day_of)).first()[0]  # local day, as the AMI day is
+        rows = df.filter(day_of == latest)
+        # the feed's latest day of events moved to the new day (last AMI day + 1): a daily extract
+        # carries that day's events, also for a sparse feed whose latest event is weeks old
+        days = (last - latest).days + 1
+        shift = {c: (F.date_add(c, days) if kinds[c] != TIMESTAMP else F.col(c) + F.expr(f"INTERVAL {days} DAYS"))
+                 for c in moved}
         rows = rows.withColumns(shift)
         if id_col:
             rows = rows.withColumn(id_col, F.concat(F.col(id_col), F.lit(f"-{stamp}")))
@@ -146,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
                                "peak_rss_gib": round(mem.peak / 2**30, 2), "load_before": load[0],
                                "load_after": os.getloadavg()[0]}
         print(f"first run: {report['first_run']}")
-    added = land_next_day(spark, wh, landing, "20260102T060000Z", ami_only=args.ami_only)
+    added = land_next_day(spark, wh, landing, "20260102T060000Z", ami_only=args.ami_only, time_zone=cfg.utility.time_zone)
     report["next_day_rows"] = added
     print(f"next day landed: {added}")
     load = wait_for_quiet()

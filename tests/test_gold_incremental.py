@@ -144,13 +144,13 @@ def test_a_daily_extract_of_other_feeds_recomputes_from_its_first_dated_row(spar
     append_table(_survey("s4", "a2", datetime(2024, 4, 2, 17, tzinfo=UTC), 3, H2, spark), surveys_path)
     daily = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r2", min_households=1)
     assert "household_features" in daily.unchanged and table_version(spark, hf_path) == built
-    assert dict(daily.partial)["survey_features"] == "changes from 2024-04-01"  # its features' day
+    assert dict(daily.partial)["survey_features"] == "changes from 2024-04-02"  # its features: April 1 on
     assert read_table(spark, wh, "gold", "survey_features").count() == 4
 
     append_table(_survey("s5", "a2", datetime(2024, 3, 5, 17, tzinfo=UTC), 1, H2, spark), surveys_path)
     late = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r3", min_households=1)
-    assert dict(late.partial) == {"household_features": "changes from 2024-03-04",
-                                  "survey_features": "changes from 2024-03-04"}
+    assert dict(late.partial) == {"household_features": "changes from 2024-03-05",
+                                  "survey_features": "changes from 2024-03-05"}
     assert table_version(spark, hf_path) == built + 1
 
     fresh = str(tmp_path / "fresh")

@@ -74,6 +74,17 @@ def as_of_dates_df(spark_df: DataFrame, as_of_dates: Sequence[date]) -> DataFram
     return spark_df.sparkSession.createDataFrame([(d,) for d in sorted(set(as_of_dates))], "as_of_date date")
 
 
+# The column that places a silver row in time for the features: a feature as of D reads a row
+# only when this day (local, for timestamps) is on or before D (``_events_as_of``; outages by their
+# start, bills by their issue date, programs by their enrolment). gold.first_changed_day bounds what
+# a changed row can change by it.
+EVENT_DAY_COLUMNS = {
+    "accounts": "start_date", "bills": "bill_date", "payments": "paid_at", "collections": "event_date",
+    "programs": "enrolled_on", "contacts": "started_at", "surveys": "responded_at", "outages": "started_at",
+    "marketing": "occurred_at", "weather": "observed_at",
+}
+
+
 def _events_as_of(events_df: DataFrame, keys_df: DataFrame, *, day: Column, lookback_days: int | None) -> DataFrame:
     """Rows of ``events_df`` (with account_id) paired with each key whose as_of_date they precede.
 

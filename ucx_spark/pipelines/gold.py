@@ -17,7 +17,7 @@ import calendar
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -27,7 +27,7 @@ from ucx_spark.catalog import AMI_DAILY, HOUSEHOLD_MATCHES, silver_inputs
 from ucx_spark.config import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, DEFAULT_MIN_HOUSEHOLDS
 from ucx_spark.contract import BOOL, DATE, DECIMAL, FEEDS, INT, MONEY, TIMESTAMP
 from ucx_spark.gold.cx_kpis import cx_kpis
-from ucx_spark.gold.household_features import household_features, survey_features
+from ucx_spark.gold.household_features import EVENT_DAY_COLUMNS, household_features, survey_features
 from ucx_spark.gold.meter_daily_usage import meter_daily_usage_from_daily
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.io.delta import (
@@ -204,9 +204,10 @@ NO_CHANGE = date.max  # first_changed_day: the input's change feed holds no row 
 def first_changed_day(spark: SparkSession, warehouse: str, table: str, since_version: int,
                       ami_days: Callable[[int], list[date] | None], *, time_zone: str) -> date | None:
     """The first day a point-in-time feature can see a change of silver ``table`` made after
-    ``since_version``: the earliest date, over its inserted, updated (both images) and deleted
-    rows, of the columns that date them (contract DATE columns; TIMESTAMP columns by their local
-    date; a survey response by the day before it, the day its own features are as of).
+    ``since_version``: the earliest day, over its inserted, updated (both images) and deleted
+    rows, of the column that places them in time for the features (``EVENT_DAY_COLUMNS``; a
+    timestamp by its local date; survey_features, whose rows are as of the day before each
+    response, starts a day earlier).
     ``NO_CHANGE`` when no row changed; None when it cannot say (no change data feed, a changed
     row with no date, a table of attributes without dates: rebuild whole). Accounts: new
     accounts are bounded by their start_date; an updated or deleted account cannot be.
@@ -221,14 +222,12 @@ def first_changed_day(spark: SparkSession, warehouse: str, table: str, since_ver
                            deleted=True, images=True)
     if changes is None:
         return None
-    cols = [c for c in FEEDS[table].columns if c.kind in (DATE, TIMESTAMP)] if table in FEEDS else []
-    if table == "accounts":
-        cols = [c for c in cols if c.name == "start_date"]
-    dates = [F.col(c.name) if c.kind == DATE else local_date(F.col(c.name), time_zone=time_zone) for c in cols]
-    if table == "surveys":
-        dates = [F.date_sub(d, 1) for d in dates]
+    column = next((c for c in FEEDS[table].columns if c.name == EVENT_DAY_COLUMNS.get(table)), None) \
+        if table in FEEDS else None
     # households, census, household_matches: attributes without dates (any change: rebuild whole)
-    bound = (F.least(*dates) if len(dates) > 1 else dates[0]) if dates else F.lit(None).cast("date")
+    bound = F.lit(None).cast("date")
+    if column is not None:
+        bound = F.col(column.name) if column.kind == DATE else local_date(F.col(column.name), time_zone=time_zone)
     undated = bound.isNull()
     if table == "accounts":
         undated = undated | (F.col("_change_type") != "insert")
@@ -500,11 +499,12 @@ def run(
         return keep, features_at(fresh)
 
     def survey_update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
-        """Responses whose features are as of the first changed day or later (responses changed,
-        new or gone are dated on or after it too: first_changed_day)."""
+        """Responses whose features are as of the day before the first changed day or later (a
+        response's features are as of the day before it: a response changed, new or gone on the
+        first changed day has its row there)."""
         if not days:
             return None
-        start = days[0]
+        start = days[0] - timedelta(days=1)
         latest = read_table(spark, warehouse, "gold", "survey_features").agg(F.max("as_of_date")).first()
         surveys_moved = versions.get("surveys") != before_surveys()
         if not surveys_moved and (latest is None or latest[0] is None or latest[0] < start):
