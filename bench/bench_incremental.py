@@ -5,8 +5,9 @@
 Generates a utility (15-minute reads), runs the gated pipeline on it (the first
 run, timed), then lands one daily extract per feed for the day after the last
 one (AMI: every meter's reads of the next local day, ~96 per meter; weather: the
-next day's hours; the event feeds: a day of new events; accounts: a new
-account) and runs the pipeline again, timing each step of that incremental run.
+next day's hours; the event feeds: their latest local day of events moved onto
+the new day, with new ids; accounts are not re-sent) and runs the pipeline
+again, timing each step of that incremental run.
 Run it with ``--months 1`` and ``--months 3`` on the same size: the incremental
 run should cost about the same (its cost follows the new day, not the history).
 
