@@ -204,7 +204,7 @@ def markdown() -> str:
             else ", ".join(f"`{b}`" for b in t.built_from))
         lines.append(
             f"| `{t.ref}` | {t.grain} | {', '.join(t.keys)} | {', '.join(t.partition_by) or '-'} | {writers} | "
-            f"{built or 'landing zone' if t.layer == 'bronze' else built or '-'} | {'yes' if t.restricted else 'no'} |"
+            f"{built or ('landing zone' if t.layer == 'bronze' else '-')} | {'yes' if t.restricted else 'no'} |"
         )
     return "\n".join(lines)
 

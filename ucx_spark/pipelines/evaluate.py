@@ -280,17 +280,14 @@ def evaluate_whatif(
     from ucx_spark.generate import counterfactual
     from ucx_spark.generate.utility import simulate_world
     from ucx_spark.insights import whatif
-    from ucx_spark.pipelines.insights_common import read_snapshot
+    from ucx_spark.pipelines.insights_common import read_arrears_model, read_snapshot
 
     truth = pd.read_csv(truth_path / "households.csv", dtype={"account_id": str}, keep_default_na=False)
     account_of = {pseudonym_py(a, key=key, namespace="account"): a for a in truth["account_id"]}
     world = simulate_world(**params)
     snapshot_df, features_version = read_snapshot(spark, warehouse)
     snapshot_df = snapshot_df.cache()
-    arrears_model = whatif.fit_arrears_model(
-        read_table(spark, warehouse, "gold", "household_features", version=features_version),
-        read_table(spark, warehouse, "silver", "collections"),
-    )
+    arrears_model = read_arrears_model(spark, warehouse, features_version)
     rng = np.random.default_rng(seed)
     lo_q, hi_q = (1 - confidence_level) / 2, 1 - (1 - confidence_level) / 2
     out: dict[str, dict[str, dict[str, float]]] = {}

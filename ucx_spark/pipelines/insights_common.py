@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 
 from ucx_spark.errors import UcxError
 from ucx_spark.insights.base import snapshot
+from ucx_spark.insights.whatif import ArrearsModel, fit_arrears_model
 from ucx_spark.io.delta import read_optional, read_table, table_exists, table_path, table_version
 
 
@@ -18,6 +19,13 @@ def read_snapshot(spark: SparkSession, warehouse: str) -> tuple[DataFrame, int |
     version = table_version(spark, path)
     features_df = read_table(spark, warehouse, "gold", "household_features", version=version)
     return snapshot(features_df, read_optional(spark, warehouse, "silver", "accounts")), version
+
+
+def read_arrears_model(spark: SparkSession, warehouse: str, features_version: int | None) -> ArrearsModel:
+    """The what-if's expected-arrears line fitted on gold/household_features (at the snapshot's
+    version) and silver/collections (the rule of thumb when either is missing)."""
+    return fit_arrears_model(read_table(spark, warehouse, "gold", "household_features", version=features_version),
+                             read_optional(spark, warehouse, "silver", "collections"))
 
 
 def read_persona_segments(spark: SparkSession, warehouse: str) -> DataFrame | None:

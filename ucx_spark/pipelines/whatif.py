@@ -15,10 +15,10 @@ from pyspark.sql import types as T
 from ucx_spark.catalog import spec
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights.base import load_champions
-from ucx_spark.insights.whatif import Scenario, bucket_sums, fit_arrears_model, simulate, summarise, suppress_results
-from ucx_spark.io.delta import read_optional, read_table, table_path, upsert_rows
+from ucx_spark.insights.whatif import Scenario, bucket_sums, simulate, summarise, suppress_results
+from ucx_spark.io.delta import read_table, table_path, upsert_rows
 from ucx_spark.models.registry import default_artifact_root, prepare_tracking
-from ucx_spark.pipelines.insights_common import read_persona_segments, read_snapshot
+from ucx_spark.pipelines.insights_common import read_arrears_model, read_persona_segments, read_snapshot
 
 RESULT_KEYS = spec("gold", "whatif_results").keys
 RESULTS_SCHEMA = T.StructType(
@@ -87,10 +87,7 @@ def run(
     champions.require("csat", "payment_risk")
     snapshot_df, features_version = read_snapshot(spark, warehouse)
     snapshot_df = snapshot_df.cache()
-    arrears_model = fit_arrears_model(
-        read_table(spark, warehouse, "gold", "household_features", version=features_version),
-        read_optional(spark, warehouse, "silver", "collections"),
-    )
+    arrears_model = read_arrears_model(spark, warehouse, features_version)
     personas_df = read_persona_segments(spark, warehouse)
     prepare_tracking(tracking_uri, f"{experiment}-whatif", artifact_root=default_artifact_root(tracking_uri))
     with mlflow.start_run(run_name=f"whatif {scenario.label}"[:250]) as active:
