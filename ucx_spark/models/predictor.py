@@ -1,7 +1,7 @@
 """What a registered household model computes, whatever learned it: scores, answer
 probabilities and per-feature contributions of a pandas batch.
 
-Two kinds (``FeatureSpec.kind``), both serialised to bytes so a model travels
+Three kinds (``FeatureSpec.kind``), each serialised to bytes so a model travels
 to Spark workers as one broadcast:
 
 - ``xgboost``: a booster; contributions are its exact TreeSHAP values
@@ -9,7 +9,10 @@ to Spark workers as one broadcast:
 - ``linear``: the plain baseline (``baseline.py``): standardised columns (a
   signed log for wide-ranging ones, missing = training mean) times
   coefficients; contributions are coefficient x standardised value, the
-  exact SHAP values of a linear model with independent features.
+  exact SHAP values of a linear model with independent features;
+- ``blend``: the mean of a booster and a linear model fitted on the same rows,
+  on one scale (the value, or the log-odds of a binary model); its
+  contributions are the mean of theirs, so they still add up to the score.
 
 Outputs by ``FeatureSpec.task``: ``binary`` a probability (contributions in
 log-odds); ``regression`` a value clipped to [score_min, score_max];
@@ -25,7 +28,7 @@ the first-order effect on the expected answer). For answers on the NPS scale
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -136,6 +139,10 @@ class XGBPredictor(Predictor):
     def raw(self, x: np.ndarray) -> np.ndarray:
         return self.booster.predict(self._dmatrix(x)).astype(np.float64)
 
+    def margin(self, x: np.ndarray) -> np.ndarray:
+        """The untransformed output (log-odds of a binary booster)."""
+        return self.booster.predict(self._dmatrix(x), output_margin=True).astype(np.float64)
+
     def contributions(self, x: np.ndarray) -> np.ndarray:
         contribs = self.booster.predict(self._dmatrix(x), pred_contribs=True).astype(np.float64)
         if self.spec.task != "multiclass":
@@ -203,10 +210,39 @@ class LinearPredictor(Predictor):
         return self.params.to_json().encode("utf-8")
 
 
+class BlendPredictor(Predictor):
+    """The mean of a booster and a linear model over the same matrix (see the module doc)."""
+
+    def __init__(self, booster: XGBPredictor, linear: LinearPredictor, spec: FeatureSpec) -> None:
+        if spec.task == "multiclass":
+            raise ValueError("a blend is a mean of values or log-odds: not defined for a multi-class booster")
+        self.booster, self.linear, self.spec = booster, linear, spec
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        boosted = self.booster.margin(x) if self.spec.task == "binary" else self.booster.raw(x)
+        return 0.5 * (boosted + self.linear.raw(x))
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        return 0.5 * (self.booster.contributions(x) + self.linear.contributions(x))
+
+    def payload(self) -> bytes:
+        boosted = self.booster.payload()
+        return len(boosted).to_bytes(8, "big") + boosted + self.linear.payload()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | bytearray, spec: FeatureSpec) -> BlendPredictor:
+        n = int.from_bytes(bytes(raw[:8]), "big")
+        booster = XGBPredictor.from_bytes(raw[8:8 + n], replace(spec, kind="xgboost"))
+        linear = LinearPredictor(LinearParams.from_json(bytes(raw[8 + n:]).decode("utf-8")), replace(spec, kind="linear"))
+        return cls(booster, linear, spec)
+
+
 def make_predictor(payload: bytes | bytearray, spec: FeatureSpec) -> Predictor:
     """The predictor of ``spec.kind`` from its serialised payload."""
     if spec.kind == "linear":
         return LinearPredictor(LinearParams.from_json(bytes(payload).decode("utf-8")), spec)
     if spec.kind == "xgboost":
         return XGBPredictor.from_bytes(payload, spec)
-    raise ValueError(f"unknown model kind {spec.kind!r} (allowed: xgboost, linear)")
+    if spec.kind == "blend":
+        return BlendPredictor.from_bytes(payload, spec)
+    raise ValueError(f"unknown model kind {spec.kind!r} (allowed: xgboost, linear, blend)")

@@ -52,7 +52,7 @@ SCORES_SCHEMA = T.StructType(
         # why a household of the table has no score for this model (it is outside the population
         # the model was trained for); null when scored
         T.StructField("not_scored_reason", T.StringType(), True),
-        T.StructField("model_kind", T.StringType(), False),  # xgboost | linear (a baseline that won)
+        T.StructField("model_kind", T.StringType(), False),  # xgboost | blend | linear (a baseline that won)
     ]
 )
 

@@ -63,7 +63,7 @@ class FeatureSpec:
     score_min: float | None = None
     score_max: float | None = None
     residual_sd: float | None = None
-    kind: str = "xgboost"  # the predictor: xgboost | linear (models/predictor.py)
+    kind: str = "xgboost"  # the predictor: xgboost | linear | blend (models/predictor.py)
     encoded: tuple[str, ...] = field(init=False)
     sources: tuple[str, ...] = field(init=False)
 
