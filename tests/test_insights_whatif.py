@@ -122,9 +122,12 @@ def test_liheap_enrolls_the_most_likely_eligible_households_and_pays_down_arrear
     assert c1["arrears_usd"] == pytest.approx(200.0)  # 800 - 600
     assert c1["payments_365d"] == 13 and c1["payment_share_assistance_365d"] == pytest.approx(1 / 13)
     assert c1["energy_burden"] == pytest.approx((2500 - 600) / 17500)
+    # the benefit is paid inside the horizon: expected arrears are owed from today's balance before it
+    assert (c1["_arrears_today"], c1["_assistance_usd"]) == (800.0, 600.0)
     for row in rows:
         if row[0] not in touched:
-            assert tuple(out[row[0]])[:-1] == row, row[0]  # untouched rows come back exactly as they went in
+            assert tuple(out[row[0]])[:len(row)] == row, row[0]  # untouched rows come back exactly as they went in
+            assert out[row[0]]["_assistance_usd"] == 0.0
 
 
 def test_scenario_errors_name_the_setting(spark) -> None:
@@ -155,11 +158,13 @@ def _arrears_history(n_households: int, seed: int):
     feats, notices = [], []
     for i in range(n_households):
         bill = float(rng.uniform(60, 250))
+        late = float(rng.choice([0.0, 0.0, 1 / 12, 0.25, 0.5]))
         for d in month_ends:
-            feats.append((f"h{i}", d, float(max(rng.normal(0, 1), 0) * bill), bill))
+            feats.append((f"h{i}", d, float(max(rng.normal(-0.5 + late, 1), 0) * bill), bill, late))
         if rng.random() < 0.3:
             notices.append((f"h{i}", month_ends[int(rng.integers(3, 20))], "disconnect_notice"))
-    return pd.DataFrame(feats, columns=["household_id", "as_of_date", "arrears_usd", "mean_bill_12_usd"]), \
+    return pd.DataFrame(feats, columns=["household_id", "as_of_date", "arrears_usd", "mean_bill_12_usd",
+                                        "late_bill_share_365d"]), \
         pd.DataFrame(notices, columns=["household_id", "event_date", "event_type"])
 
 
@@ -178,7 +183,9 @@ def _expected_arrears_fit(feats, notices):
                 continue  # the window leaves the data, or the household is already in the disconnect process
             later = g[(g.index > d) & (g.index <= end)]["arrears_usd"]
             label = float(any(d < e <= end for e in nh))
-            xs.append([1.0, row["arrears_usd"], label * row["mean_bill_12_usd"], row["mean_bill_12_usd"]])
+            bill, late = row["mean_bill_12_usd"], row["late_bill_share_365d"]
+            clean = float(row["arrears_usd"] <= 0 and late <= 0)
+            xs.append([1.0, row["arrears_usd"], label * bill, bill, late * bill, clean, clean * bill])
             ys.append(later.mean())
     return np.linalg.lstsq(np.array(xs), np.array(ys), rcond=None)[0], len(ys)
 
@@ -190,12 +197,21 @@ def test_expected_arrears_model_is_the_least_squares_of_the_horizon_balance(spar
     beta, n = _expected_arrears_fit(feats, notices)
     model = fit_arrears_model(features_df, collections_df, min_rows=100)
     assert model.rows == n > 100
-    np.testing.assert_allclose([model.intercept, model.arrears, model.notice_bill, model.bill], beta, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose([model.intercept, model.arrears, model.notice_bill, model.bill, model.late_bill,
+                                model.clean, model.clean_bill], beta, rtol=1e-6, atol=1e-6)
     # expected arrears are never negative, whatever the line says
     row = spark.range(1).select(
         ArrearsModel(intercept=-50.0, arrears=1.0, notice_bill=0.0, bill=0.0, rows=1).expected(
             F.lit(10.0), F.lit(0.5), F.lit(100.0)).alias("e")).first()
     assert row["e"] == 0.0
+    # a clean record (no balance, no late bill) takes its own level and slope; a late share its own
+    line = ArrearsModel(intercept=10.0, arrears=0.5, notice_bill=0.0, bill=0.1, rows=1, late_bill=2.0, clean=-8.0,
+                        clean_bill=-0.05)
+    got = spark.range(1).select(
+        line.expected(F.lit(0.0), F.lit(0.0), F.lit(100.0), F.lit(0.0)).alias("clean"),
+        line.expected(F.lit(0.0), F.lit(0.0), F.lit(100.0), F.lit(0.25)).alias("late"),
+        line.expected(F.lit(40.0), F.lit(0.0), F.lit(100.0), F.lit(0.0)).alias("owing")).first()
+    assert (got["clean"], got["late"], got["owing"]) == pytest.approx((10 - 8 + 10 - 5, 10 + 10 + 50, 10 + 20 + 10))
     # too little history: the rule of thumb (today's balance + 2 bills x the notice probability)
     assert fit_arrears_model(features_df, collections_df, min_rows=n + 1) == ArrearsModel.rule_of_thumb()
     assert fit_arrears_model(features_df, None) == ArrearsModel.rule_of_thumb()
@@ -256,6 +272,9 @@ def test_more_liheap_enrollment_lowers_expected_arrears(spark, snap, champions) 
     assert sim_df.filter("touched").count() == round(eligible * 0.2)
     assert _means(sim_df, where="touched")["expected_arrears_usd"] < 0
     assert _means(sim_df)["expected_arrears_usd"] < 0
+    # the 600 USD benefit is paid inside the horizon: whoever was expected to owe well under it owes nothing
+    small = sim_df.filter("touched AND expected_arrears_usd_baseline < 500")
+    assert small.count() > 0 and small.filter("expected_arrears_usd_scenario != 0").count() == 0
     _assert_untouched_unchanged(sim_df)
 
 

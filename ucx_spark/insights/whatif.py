@@ -18,9 +18,16 @@ Scenarios (``parse_scenario``):
   enroll, chosen by their propensity to enroll (a look-alike logistic model
   of current LIHEAP enrollment on burden, income, arrears and collections,
   fitted on the income-eligible residential households; ties by household_id). Each gets the configured
-  annual benefit B (``insights.liheap_annual_benefit_usd``): it pays down
-  arrears first, one more assistance payment enters the payment mix, and
-  ``energy_burden`` becomes max(annual bill - B, 0) / income midpoint.
+  annual benefit B (``insights.liheap_annual_benefit_usd``), paid inside the
+  payment-risk horizon (LIHEAP pays in the heating season): the models see
+  today's balance paid down by B, one more assistance payment in the payment
+  mix and ``energy_burden`` = max(annual bill - B, 0) / income midpoint; the
+  expected arrears over the horizon are what the household would owe without
+  the benefit (today's balance as it is, the risk as the models now say) less
+  B, never below 0: a credit paid in January lowers every later month end's
+  past-due balance one for one until it is used up. (Before December 2026 the
+  benefit only lowered today's balance, of which the arrears line keeps about
+  28%: the scenario read a quarter of the generator's true effect.)
 - ``--set feature=SQL expression`` (repeatable) with ``--where``: a general
   change of any feature column, e.g. ``outage_minutes_365d=outage_minutes_365d*0.8``.
 
@@ -32,8 +39,8 @@ Outcomes per household: expected CSAT (``csat``), top-2-box (predicted CSAT >=
 ``insights.csat_top2box_threshold``), payment risk, and expected arrears: the
 mean past-due balance at the month ends of the payment-risk horizon, from a
 linear model learned on the utility's own history (``fit_arrears_model``):
-``a + b x arrears_usd + c x payment_risk x bill + d x bill`` (bill =
-``mean_bill_12_usd``), fitted on every (household, month end D) of the
+``a + b x arrears_usd + c x payment_risk x bill + e x late_bill_share_365d x
+bill + d x bill`` (bill = ``mean_bill_12_usd``), fitted on every (household, month end D) of the
 payment-risk population whose 6-month window lies in the data, with the
 realised disconnect notice of the window in place of ``payment_risk`` (its
 expectation, so the model's expectation is the same line with the risk). With
@@ -69,7 +76,8 @@ METRICS = ("mean_csat", "csat_top2box_share", "mean_payment_risk", "expected_arr
 ARREARS_BILLS_AT_NOTICE = 2.0
 ARREARS_MIN_ROWS = 200
 BILL_SHOCK_RATIO = 1.5
-TODAY_ARREARS = "_arrears_today"  # the past-due balance before a rate scenario's second round
+TODAY_ARREARS = "_arrears_today"  # the past-due balance before a scenario's second round or assistance
+ASSISTANCE = "_assistance_usd"  # assistance a scenario pays inside the horizon (LIHEAP's benefit)
 PROPENSITY_FEATURES = ("energy_burden", "income_midpoint_usd", "arrears_usd", "collections_past_due_notice_365d", "annual_bill_usd")
 _NAMED = re.compile(r"^\s*(rate_increase_usd|rate_increase_pct|liheap_enrollment_pct)\s*=\s*([+-]?\d+(?:\.\d+)?)\s*$")
 _SET = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.+)$")
@@ -235,7 +243,11 @@ def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_u
     touched = F.col("_touched")
     b = F.lit(float(benefit_usd))
     out = out.withColumn("is_enrolled_liheap", F.when(touched, F.lit(True)).otherwise(F.col("is_enrolled_liheap")))
+    # the year's benefit is paid inside the horizon: it pays down what the household would owe
+    # over it (``household_outcomes``), today's balance first
+    out = out.withColumn(ASSISTANCE, F.when(touched, b).otherwise(F.lit(0.0)))
     if _has(out, "arrears_usd"):
+        out = out.withColumn(TODAY_ARREARS, F.col("arrears_usd"))
         out = out.withColumn(
             "arrears_usd",
             F.when(touched, F.greatest(F.coalesce(F.col("arrears_usd"), F.lit(0.0)) - b, F.lit(0.0))).otherwise(F.col("arrears_usd")),
@@ -292,14 +304,15 @@ def apply_scenario(snapshot_df: DataFrame, scenario: Scenario, *, liheap_annual_
             df = df.withColumn(TODAY_ARREARS, F.when(touched, F.col(column)).otherwise(F.col(TODAY_ARREARS)))
         df = df.withColumn("_touched", F.col("_touched") | touched)
     original = [F.col(f.name).cast(f.dataType).alias(f.name) for f in snapshot_df.schema.fields]
-    today = [F.col(TODAY_ARREARS)] if TODAY_ARREARS in df.columns else []
-    return df.select(*original, F.coalesce(F.col("_touched"), F.lit(False)).alias("_touched"), *today)
+    extra = [F.col(c) for c in (TODAY_ARREARS, ASSISTANCE) if c in df.columns]
+    return df.select(*original, F.coalesce(F.col("_touched"), F.lit(False)).alias("_touched"), *extra)
 
 
 @dataclass(frozen=True)
 class ArrearsModel:
     """Expected mean past-due balance (USD) at the month ends of the payment-risk horizon:
-    ``intercept + arrears x arrears_usd + notice_bill x payment_risk x bill + bill x bill``."""
+    ``intercept + arrears x arrears_usd + notice_bill x payment_risk x bill + late_bill x
+    late_bill_share_365d x bill + bill x bill``."""
 
     intercept: float
     arrears: float
@@ -307,22 +320,46 @@ class ArrearsModel:
     bill: float
     rows: int  # the (household, month end) rows it was fitted on; 0 for the rule of thumb
     r2: float | None = None
+    # the share of last year's bills paid late, x the bill: who carries a balance short of a
+    # disconnect notice. Without it every household was expected to owe intercept + 0.116 x
+    # bill (about 12 USD) whatever its record, and the LIHEAP scenario, which pays that down,
+    # read 6.8 times the generator's true effect
+    late_bill: float = 0.0
+    # a clean record (no balance today, no bill paid late in a year) has its own level and bill
+    # slope: the line fitted through every household gave a clean one ~9 USD of expected arrears
+    # where the generator's clean households owe ~2
+    clean: float = 0.0
+    clean_bill: float = 0.0
 
     @classmethod
     def rule_of_thumb(cls) -> ArrearsModel:
         """Today's balance plus, with the probability of a disconnect notice, two monthly bills."""
         return cls(intercept=0.0, arrears=1.0, notice_bill=ARREARS_BILLS_AT_NOTICE, bill=0.0, rows=0)
 
-    def expected(self, arrears: Column, risk: Column, bill: Column) -> Column:
+    def expected(self, arrears: Column, risk: Column, bill: Column, late_share: Column | None = None) -> Column:
         """Never negative: a balance is owed or it is not."""
         line = (F.lit(self.intercept) + F.lit(self.arrears) * arrears + F.lit(self.notice_bill) * risk * bill
                 + F.lit(self.bill) * bill)
+        if late_share is not None:
+            clean = ((arrears <= 0) & (late_share <= 0)).cast("double")
+            line = (line + F.lit(self.late_bill) * late_share * bill + F.lit(self.clean) * clean
+                    + F.lit(self.clean_bill) * clean * bill)
         return F.greatest(line, F.lit(0.0))
 
     def params(self) -> dict[str, float | int]:
         return {"arrears_model.intercept": round(self.intercept, 6), "arrears_model.arrears": round(self.arrears, 6),
                 "arrears_model.notice_bill": round(self.notice_bill, 6), "arrears_model.bill": round(self.bill, 6),
+                "arrears_model.late_bill": round(self.late_bill, 6), "arrears_model.clean": round(self.clean, 6),
+                "arrears_model.clean_bill": round(self.clean_bill, 6),
                 "arrears_model.rows": self.rows, "arrears_model.r2": round(self.r2, 4) if self.r2 is not None else "n/a"}
+
+
+LATE_SHARE = "late_bill_share_365d"
+
+
+def _late_share(df: DataFrame) -> Column:
+    """The share of last year's bills paid late (0 without the column or a bill)."""
+    return F.coalesce(F.col(LATE_SHARE).cast("double"), F.lit(0.0)) if LATE_SHARE in df.columns else F.lit(0.0)
 
 
 def _bill(df: DataFrame) -> Column:
@@ -347,7 +384,9 @@ def fit_arrears_model(features_df: DataFrame, collections_df: DataFrame | None, 
         return ArrearsModel.rule_of_thumb()
     at_d = features_df.select("household_id", "as_of_date",
                               F.coalesce(F.col("arrears_usd"), F.lit(0.0)).cast("double").alias("_a"),
-                              _bill(features_df).cast("double").alias("_b"))
+                              _bill(features_df).cast("double").alias("_b"), _late_share(features_df).alias("_l"),
+                              ((F.coalesce(F.col("arrears_usd"), F.lit(0.0)) <= 0)
+                               & (_late_share(features_df) <= 0)).cast("double").alias("_c"))
     labels_df = payment_risk_labels(features_df.select("household_id", "as_of_date"), collections_df,
                                     data_end=data_end, horizon_months=horizon_months)
     later = at_d.select("household_id", F.col("as_of_date").alias("_later"), F.col("_a").alias("_a_later"))
@@ -358,8 +397,9 @@ def fit_arrears_model(features_df: DataFrame, collections_df: DataFrame | None, 
     )
     rows = (labels_df.join(y_df, ["household_id", "as_of_date"]).join(at_d, ["household_id", "as_of_date"])
             .select(F.lit(1.0).alias("x0"), F.col("_a").alias("x1"), (F.col("label") * F.col("_b")).alias("x2"),
-                    F.col("_b").alias("x3"), F.col("_y").alias("y")))
-    xs = ("x0", "x1", "x2", "x3")
+                    F.col("_b").alias("x3"), (F.col("_l") * F.col("_b")).alias("x4"), F.col("_c").alias("x5"),
+                    (F.col("_c") * F.col("_b")).alias("x6"), F.col("_y").alias("y")))
+    xs = ("x0", "x1", "x2", "x3", "x4", "x5", "x6") if _has(features_df, LATE_SHARE) else ("x0", "x1", "x2", "x3")
     sums = rows.agg(F.count("*").alias("n"),
                     *[F.sum(F.col(a) * F.col(b)).alias(f"{a}{b}") for i, a in enumerate(xs) for b in xs[i:]],
                     *[F.sum(F.col(a) * F.col("y")).alias(f"{a}y") for a in xs],
@@ -374,7 +414,9 @@ def fit_arrears_model(features_df: DataFrame, collections_df: DataFrame | None, 
     sst = float(sums["yy"]) - n * y_mean**2
     sse = float(sums["yy"]) - 2 * beta @ xty + beta @ xtx @ beta
     return ArrearsModel(intercept=float(beta[0]), arrears=float(beta[1]), notice_bill=float(beta[2]),
-                        bill=float(beta[3]), rows=n, r2=float(1 - sse / sst) if sst > 0 else None)
+                        bill=float(beta[3]), rows=n, r2=float(1 - sse / sst) if sst > 0 else None,
+                        **({"late_bill": float(beta[4]), "clean": float(beta[5]), "clean_bill": float(beta[6])}
+                           if len(beta) > 4 else {}))
 
 
 def household_outcomes(
@@ -395,7 +437,9 @@ def household_outcomes(
     # household carries under the new rate: ``_apply_bills``); LIHEAP pays it down
     today = next((c for c in (TODAY_ARREARS, "arrears_usd") if c in features_df.columns), None)
     arrears = F.coalesce(F.col(today).cast("double"), F.lit(0.0)) if today else F.lit(0.0)
-    money_df = features_df.select("household_id", arrears.alias("_arrears"), bill.cast("double").alias("_bill"))
+    assistance = F.col(ASSISTANCE).cast("double") if ASSISTANCE in features_df.columns else F.lit(0.0)
+    money_df = features_df.select("household_id", arrears.alias("_arrears"), bill.cast("double").alias("_bill"),
+                                  assistance.alias("_assistance"), _late_share(features_df).alias("_late"))
     return (
         csat_df.join(risk_df, "household_id")
         .join(money_df, "household_id")
@@ -404,7 +448,8 @@ def household_outcomes(
             "csat",
             (F.col("csat") >= F.lit(csat_top2box_threshold)).cast("double").alias("csat_top2box"),
             "payment_risk",
-            arrears_model.expected(F.col("_arrears"), F.col("payment_risk"), F.col("_bill")).alias("expected_arrears_usd"),
+            F.greatest(arrears_model.expected(F.col("_arrears"), F.col("payment_risk"), F.col("_bill"), F.col("_late"))
+                       - F.col("_assistance"), F.lit(0.0)).alias("expected_arrears_usd"),
         )
     )
 
