@@ -184,8 +184,9 @@ def _expected_arrears_fit(feats, notices):
             later = g[(g.index > d) & (g.index <= end)]["arrears_usd"]
             label = float(any(d < e <= end for e in nh))
             bill, late = row["mean_bill_12_usd"], row["late_bill_share_365d"]
-            clean = float(row["arrears_usd"] <= 0 and late <= 0)
-            xs.append([1.0, row["arrears_usd"], label * bill, bill, late * bill, clean, clean * bill])
+            settled = float(row["arrears_usd"] <= 0)
+            xs.append([1.0, row["arrears_usd"], label * bill, bill, late * bill, settled, settled * bill,
+                       settled * late * bill])
             ys.append(later.mean())
     return np.linalg.lstsq(np.array(xs), np.array(ys), rcond=None)[0], len(ys)
 
@@ -198,20 +199,21 @@ def test_expected_arrears_model_is_the_least_squares_of_the_horizon_balance(spar
     model = fit_arrears_model(features_df, collections_df, min_rows=100)
     assert model.rows == n > 100
     np.testing.assert_allclose([model.intercept, model.arrears, model.notice_bill, model.bill, model.late_bill,
-                                model.clean, model.clean_bill], beta, rtol=1e-6, atol=1e-6)
+                                model.settled, model.settled_bill, model.settled_late_bill], beta, rtol=1e-6, atol=1e-6)
     # expected arrears are never negative, whatever the line says
     row = spark.range(1).select(
         ArrearsModel(intercept=-50.0, arrears=1.0, notice_bill=0.0, bill=0.0, rows=1).expected(
             F.lit(10.0), F.lit(0.5), F.lit(100.0)).alias("e")).first()
     assert row["e"] == 0.0
-    # a clean record (no balance, no late bill) takes its own level and slope; a late share its own
-    line = ArrearsModel(intercept=10.0, arrears=0.5, notice_bill=0.0, bill=0.1, rows=1, late_bill=2.0, clean=-8.0,
-                        clean_bill=-0.05)
+    # a household owing nothing today takes its own level and slopes
+    line = ArrearsModel(intercept=10.0, arrears=0.5, notice_bill=0.0, bill=0.1, rows=1, late_bill=2.0, settled=-8.0,
+                        settled_bill=-0.05, settled_late_bill=-1.0)
     got = spark.range(1).select(
         line.expected(F.lit(0.0), F.lit(0.0), F.lit(100.0), F.lit(0.0)).alias("clean"),
         line.expected(F.lit(0.0), F.lit(0.0), F.lit(100.0), F.lit(0.25)).alias("late"),
-        line.expected(F.lit(40.0), F.lit(0.0), F.lit(100.0), F.lit(0.0)).alias("owing")).first()
-    assert (got["clean"], got["late"], got["owing"]) == pytest.approx((10 - 8 + 10 - 5, 10 + 10 + 50, 10 + 20 + 10))
+        line.expected(F.lit(40.0), F.lit(0.0), F.lit(100.0), F.lit(0.25)).alias("owing")).first()
+    assert (got["clean"], got["late"], got["owing"]) == pytest.approx(
+        (10 + 10 - 8 - 5, 10 + 10 + 50 - 8 - 5 - 25, 10 + 20 + 10 + 50))
     # too little history: the rule of thumb (today's balance + 2 bills x the notice probability)
     assert fit_arrears_model(features_df, collections_df, min_rows=n + 1) == ArrearsModel.rule_of_thumb()
     assert fit_arrears_model(features_df, None) == ArrearsModel.rule_of_thumb()

@@ -39,8 +39,9 @@ Outcomes per household: expected CSAT (``csat``), top-2-box (predicted CSAT >=
 ``insights.csat_top2box_threshold``), payment risk, and expected arrears: the
 mean past-due balance at the month ends of the payment-risk horizon, from a
 linear model learned on the utility's own history (``fit_arrears_model``):
-``a + b x arrears_usd + c x payment_risk x bill + e x late_bill_share_365d x
-bill + d x bill`` (bill = ``mean_bill_12_usd``), fitted on every (household, month end D) of the
+``a + b x arrears_usd + c x payment_risk x bill + d x bill + e x
+late_bill_share_365d x bill``, with its own a, d and e for a household owing
+nothing today (bill = ``mean_bill_12_usd``), fitted on every (household, month end D) of the
 payment-risk population whose 6-month window lies in the data, with the
 realised disconnect notice of the window in place of ``payment_risk`` (its
 expectation, so the model's expectation is the same line with the risk). With
@@ -312,7 +313,8 @@ def apply_scenario(snapshot_df: DataFrame, scenario: Scenario, *, liheap_annual_
 class ArrearsModel:
     """Expected mean past-due balance (USD) at the month ends of the payment-risk horizon:
     ``intercept + arrears x arrears_usd + notice_bill x payment_risk x bill + late_bill x
-    late_bill_share_365d x bill + bill x bill``."""
+    late_bill_share_365d x bill + bill x bill``, plus for a household owing nothing today
+    ``settled + settled_bill x bill + settled_late_bill x late_bill_share_365d x bill``."""
 
     intercept: float
     arrears: float
@@ -325,11 +327,12 @@ class ArrearsModel:
     # bill (about 12 USD) whatever its record, and the LIHEAP scenario, which pays that down,
     # read 6.8 times the generator's true effect
     late_bill: float = 0.0
-    # a clean record (no balance today, no bill paid late in a year) has its own level and bill
-    # slope: the line fitted through every household gave a clean one ~9 USD of expected arrears
-    # where the generator's clean households owe ~2
-    clean: float = 0.0
-    clean_bill: float = 0.0
+    # a household owing nothing today (settled) has its own level, bill and late-share slopes: one
+    # line through every household expected a settled one with a clean year to owe 14 USD (they
+    # owed 3.9 on the 1,000-household utility) and one with a bill paid late to owe 45 (13.5)
+    settled: float = 0.0
+    settled_bill: float = 0.0
+    settled_late_bill: float = 0.0
 
     @classmethod
     def rule_of_thumb(cls) -> ArrearsModel:
@@ -341,16 +344,17 @@ class ArrearsModel:
         line = (F.lit(self.intercept) + F.lit(self.arrears) * arrears + F.lit(self.notice_bill) * risk * bill
                 + F.lit(self.bill) * bill)
         if late_share is not None:
-            clean = ((arrears <= 0) & (late_share <= 0)).cast("double")
-            line = (line + F.lit(self.late_bill) * late_share * bill + F.lit(self.clean) * clean
-                    + F.lit(self.clean_bill) * clean * bill)
+            settled = (arrears <= 0).cast("double")
+            line = (line + F.lit(self.late_bill) * late_share * bill + settled * (
+                F.lit(self.settled) + F.lit(self.settled_bill) * bill + F.lit(self.settled_late_bill) * late_share * bill))
         return F.greatest(line, F.lit(0.0))
 
     def params(self) -> dict[str, float | int]:
         return {"arrears_model.intercept": round(self.intercept, 6), "arrears_model.arrears": round(self.arrears, 6),
                 "arrears_model.notice_bill": round(self.notice_bill, 6), "arrears_model.bill": round(self.bill, 6),
-                "arrears_model.late_bill": round(self.late_bill, 6), "arrears_model.clean": round(self.clean, 6),
-                "arrears_model.clean_bill": round(self.clean_bill, 6),
+                "arrears_model.late_bill": round(self.late_bill, 6), "arrears_model.settled": round(self.settled, 6),
+                "arrears_model.settled_bill": round(self.settled_bill, 6),
+                "arrears_model.settled_late_bill": round(self.settled_late_bill, 6),
                 "arrears_model.rows": self.rows, "arrears_model.r2": round(self.r2, 4) if self.r2 is not None else "n/a"}
 
 
@@ -385,8 +389,7 @@ def fit_arrears_model(features_df: DataFrame, collections_df: DataFrame | None, 
     at_d = features_df.select("household_id", "as_of_date",
                               F.coalesce(F.col("arrears_usd"), F.lit(0.0)).cast("double").alias("_a"),
                               _bill(features_df).cast("double").alias("_b"), _late_share(features_df).alias("_l"),
-                              ((F.coalesce(F.col("arrears_usd"), F.lit(0.0)) <= 0)
-                               & (_late_share(features_df) <= 0)).cast("double").alias("_c"))
+                              (F.coalesce(F.col("arrears_usd"), F.lit(0.0)) <= 0).cast("double").alias("_s"))
     labels_df = payment_risk_labels(features_df.select("household_id", "as_of_date"), collections_df,
                                     data_end=data_end, horizon_months=horizon_months)
     later = at_d.select("household_id", F.col("as_of_date").alias("_later"), F.col("_a").alias("_a_later"))
@@ -397,9 +400,11 @@ def fit_arrears_model(features_df: DataFrame, collections_df: DataFrame | None, 
     )
     rows = (labels_df.join(y_df, ["household_id", "as_of_date"]).join(at_d, ["household_id", "as_of_date"])
             .select(F.lit(1.0).alias("x0"), F.col("_a").alias("x1"), (F.col("label") * F.col("_b")).alias("x2"),
-                    F.col("_b").alias("x3"), (F.col("_l") * F.col("_b")).alias("x4"), F.col("_c").alias("x5"),
-                    (F.col("_c") * F.col("_b")).alias("x6"), F.col("_y").alias("y")))
-    xs = ("x0", "x1", "x2", "x3", "x4", "x5", "x6") if _has(features_df, LATE_SHARE) else ("x0", "x1", "x2", "x3")
+                    F.col("_b").alias("x3"), (F.col("_l") * F.col("_b")).alias("x4"), F.col("_s").alias("x5"),
+                    (F.col("_s") * F.col("_b")).alias("x6"), (F.col("_s") * F.col("_l") * F.col("_b")).alias("x7"),
+                    F.col("_y").alias("y")))
+    xs = (("x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7") if _has(features_df, LATE_SHARE)
+          else ("x0", "x1", "x2", "x3"))
     sums = rows.agg(F.count("*").alias("n"),
                     *[F.sum(F.col(a) * F.col(b)).alias(f"{a}{b}") for i, a in enumerate(xs) for b in xs[i:]],
                     *[F.sum(F.col(a) * F.col("y")).alias(f"{a}y") for a in xs],
@@ -415,8 +420,8 @@ def fit_arrears_model(features_df: DataFrame, collections_df: DataFrame | None, 
     sse = float(sums["yy"]) - 2 * beta @ xty + beta @ xtx @ beta
     return ArrearsModel(intercept=float(beta[0]), arrears=float(beta[1]), notice_bill=float(beta[2]),
                         bill=float(beta[3]), rows=n, r2=float(1 - sse / sst) if sst > 0 else None,
-                        **({"late_bill": float(beta[4]), "clean": float(beta[5]), "clean_bill": float(beta[6])}
-                           if len(beta) > 4 else {}))
+                        **({"late_bill": float(beta[4]), "settled": float(beta[5]), "settled_bill": float(beta[6]),
+                            "settled_late_bill": float(beta[7])} if len(beta) > 4 else {}))
 
 
 def household_outcomes(
