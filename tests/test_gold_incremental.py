@@ -41,13 +41,19 @@ def _reads(spark, first: str, hours: int, *, boost_on: date | None = None) -> Da
                      kwh.alias("kwh"), F.lit("A").alias("quality"))
 
 
+def _lineage(df: DataFrame, extract: str) -> DataFrame:
+    """silver's lineage columns, as the silver step writes them."""
+    return df.withColumn("_source_file", F.lit(f"accounts_{extract}.csv")).withColumn(
+        "_extracted_at", F.lit(datetime.strptime(extract, "%Y%m%d").replace(tzinfo=UTC)))
+
+
 def _silver(spark, wh: str) -> None:
-    accounts = spark.createDataFrame(
+    accounts = _lineage(spark.createDataFrame(
         [(a, f"c{i}", f"p{i}", f"m{i}", "Name", "1 Main St", "Town", "TX", "75001", "RES", "R1", "w1",
           date(2023, 6, 1), None, "x@example.com", "555-0100", h)
          for i, (a, h) in enumerate([("a1", H1), ("a2", H2)], start=1)],
         empty_silver_schema("accounts"),
-    )
+    ), "20240401")
     surveys = spark.createDataFrame(
         [("s1", "a1", datetime(2024, 2, 15, 17, tzinfo=UTC), "relationship", None, 4, 8, None, None, H1),
          ("s2", "a1", datetime(2024, 3, 20, 17, tzinfo=UTC), "transactional", None, 2, 3, 5, None, H1),
@@ -116,9 +122,9 @@ def test_a_new_day_after_the_last_as_of_date_changes_no_feature_and_a_corrected_
 
 
 def _account(i: int, h: str, start: date, spark) -> DataFrame:
-    return spark.createDataFrame(
+    return _lineage(spark.createDataFrame(
         [(f"a{i}", f"c{i}", f"p{i}", f"m{i}", "Name", "1 Main St", "Town", "TX", "75001", "RES", "R1", "w1",
-          start, None, "x@example.com", "555-0100", h)], empty_silver_schema("accounts"))
+          start, None, "x@example.com", "555-0100", h)], empty_silver_schema("accounts")), "20240402")
 
 
 def _survey(sid: str, account: str, at: datetime, csat: int, h: str, spark) -> DataFrame:
@@ -130,7 +136,8 @@ def test_a_daily_extract_of_other_feeds_recomputes_from_its_first_dated_row(spar
     """A new account and a new survey response after the last month end (a daily CIS extract):
     household_features is left as it is (no commit), survey_features recomputes from the response's
     day; a response back-dated into March recomputes the March 31 features and the responses after
-    it; every table equals a rebuild from scratch. A changed (not new) account rebuilds whole."""
+    it; every table equals a rebuild from scratch. A snapshot re-sending every account as it was
+    changes nothing; a changed (not new) account rebuilds whole."""
     from delta.tables import DeltaTable
 
     wh = str(tmp_path / "wh")
@@ -161,6 +168,15 @@ def test_a_daily_extract_of_other_feeds_recomputes_from_its_first_dated_row(spar
         assert got.count() == want.count() > 0
         assert_approx_df_equality(got, want, 1e-9, ignore_row_order=True, ignore_nullable=True,
                                   allow_nan_equality=True)
+
+    # tomorrow's CIS snapshot re-sends every account as it was: silver records the later extract
+    # (lineage), and nothing a feature reads moved
+    DeltaTable.forPath(spark, accounts_path).update("true", {
+        "_source_file": F.lit("accounts_20240403.csv"),
+        "_extracted_at": F.lit(datetime(2024, 4, 3, tzinfo=UTC))})
+    resent = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r3b", min_households=1)
+    assert {"household_features", "survey_features"} <= set(resent.unchanged), resent
+    assert table_version(spark, hf_path) == built + 1
 
     # an existing account changed (its attributes hold at every date): no day bounds it
     DeltaTable.forPath(spark, accounts_path).update("account_id = 'a1'", {"rate_plan": F.lit("R2")})

@@ -454,15 +454,16 @@ def sql_literal_list(values: list[object]) -> str:
 def changed_rows(spark: SparkSession, path: str, *, since_version: int, deleted: bool = False,
                  images: bool = False) -> DataFrame | None:
     """Rows inserted or updated after ``since_version`` (Delta change data feed; with ``deleted``,
-    the rows deleted too; with ``images``, an update's row before it too, and the column
-    ``_change_type`` kept), or None when the feed cannot answer (not enabled then, or the versions
-    were vacuumed): read the whole table."""
+    the rows deleted too; with ``images``, an update's row before it too, and the columns
+    ``_change_type`` and ``_commit_version`` kept), or None when the feed cannot answer (not
+    enabled then, or the versions were vacuumed): read the whole table."""
     from pyspark.errors import AnalysisException
 
     current = table_version(spark, path)
     if current is None or current <= since_version:
         empty = spark.read.format("delta").load(path).limit(0)
-        return empty.withColumn("_change_type", F.lit(None).cast("string")) if images else empty
+        return empty.withColumn("_change_type", F.lit(None).cast("string")).withColumn(
+            "_commit_version", F.lit(None).cast("long")) if images else empty
     try:
         df = (
             spark.read.format("delta").option("readChangeFeed", "true")
@@ -473,11 +474,26 @@ def changed_rows(spark: SparkSession, path: str, *, since_version: int, deleted:
         return None
     kinds = ("insert", "update_postimage", "delete") if deleted else ("insert", "update_postimage")
     if images:
-        return df.filter(F.col("_change_type").isin(*kinds, "update_preimage")).drop(
-            "_commit_version", "_commit_timestamp")
+        return df.filter(F.col("_change_type").isin(*kinds, "update_preimage")).drop("_commit_timestamp")
     return df.filter(F.col("_change_type").isin(*kinds)).drop(
         "_change_type", "_commit_version", "_commit_timestamp"
     )
+
+
+def without_unchanged_updates(changes_df: DataFrame, *, keys: tuple[str, ...], ignore: tuple[str, ...] = ()) -> DataFrame:
+    """``changed_rows(..., images=True)`` without the updates that changed nothing but ``ignore``
+    columns: both images of a key in one commit with the same content. A daily extract that
+    re-sends a row as it was (a CIS snapshot of every account) updates silver's lineage
+    (``_source_file``, ``_extracted_at``: the next re-send is judged against it) and nothing a
+    reader of the row's content can see."""
+    content = F.to_json(F.struct(*[F.col(f"`{c}`") for c in changes_df.columns
+                                   if c not in (*ignore, "_change_type", "_commit_version")]))
+    is_update = F.col("_change_type").startswith("update_")
+    same_df = (changes_df.filter(is_update).groupBy(*keys, "_commit_version")
+               .agg(F.countDistinct(content).alias("_contents")).filter(F.col("_contents") == 1)
+               .select(*keys, "_commit_version", F.lit(True).alias("_unchanged")))
+    return (changes_df.join(same_df, [*keys, "_commit_version"], "left")
+            .filter(~(is_update & F.coalesce(F.col("_unchanged"), F.lit(False)))).drop("_unchanged"))
 
 
 def commit_metadata(spark: SparkSession, path: str, key: str) -> dict | None:

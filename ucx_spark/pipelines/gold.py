@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ucx_spark.catalog import AMI_DAILY, HOUSEHOLD_MATCHES, silver_inputs
+from ucx_spark.catalog import AMI_DAILY, HOUSEHOLD_MATCHES, silver_inputs, spec
 from ucx_spark.config import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, DEFAULT_MIN_HOUSEHOLDS
 from ucx_spark.contract import BOOL, DATE, DECIMAL, FEEDS, INT, MONEY, TIMESTAMP
 from ucx_spark.gold.cx_kpis import cx_kpis
@@ -41,10 +41,12 @@ from ucx_spark.io.delta import (
     table_exists,
     table_path,
     table_version,
+    without_unchanged_updates,
 )
 from ucx_spark.local_time import local_date
 from ucx_spark.silver.ami_daily import ami_daily
 from ucx_spark.silver.parse import require_time_zone, require_utc_session
+from ucx_spark.silver.rows import SILVER_LINEAGE
 
 TABLES = ("meter_daily_usage", "cx_kpis", "household_features", "survey_features")
 # Rows of a gold table another command owns, which a rebuild here keeps: `ucx segment` writes the
@@ -86,9 +88,9 @@ class GoldResult:
 
 def empty_silver_schema(feed: str) -> T.StructType:
     """The typed contract columns of silver/<feed> (plus household_id for account feeds)."""
-    spec = FEEDS[feed]
-    fields = [T.StructField(c.name, _KIND_TYPES.get(c.kind, T.StringType())) for c in spec.columns]
-    if "account_id" in spec.column_names:
+    feed_spec = FEEDS[feed]
+    fields = [T.StructField(c.name, _KIND_TYPES.get(c.kind, T.StringType())) for c in feed_spec.columns]
+    if "account_id" in feed_spec.column_names:
         fields.append(T.StructField("household_id", T.StringType()))
     if feed == "ami":
         fields += [T.StructField("meter_key", T.StringType()), T.StructField("local_date", T.DateType()),
@@ -210,7 +212,8 @@ def first_changed_day(spark: SparkSession, warehouse: str, table: str, since_ver
     response, starts a day earlier).
     ``NO_CHANGE`` when no row changed; None when it cannot say (no change data feed, a changed
     row with no date, a table of attributes without dates: rebuild whole). Accounts: new
-    accounts are bounded by their start_date; an updated or deleted account cannot be.
+    accounts are bounded by their start_date; an updated or deleted account cannot be. An update
+    that changed nothing but silver's lineage (a row re-sent as it was) is no change.
     A feature as of D reads only rows dated on or before D (tests/test_gold_household_features.py
     ``test_future_rows_change_nothing``), so features before that day cannot have changed."""
     from pyspark.errors import AnalysisException
@@ -222,6 +225,8 @@ def first_changed_day(spark: SparkSession, warehouse: str, table: str, since_ver
                            deleted=True, images=True)
     if changes is None:
         return None
+    # a row re-sent as it was (a CIS snapshot of every account) changes nothing a feature reads
+    changes = without_unchanged_updates(changes, keys=spec("silver", table).keys, ignore=SILVER_LINEAGE)
     column = next((c for c in FEEDS[table].columns if c.name == EVENT_DAY_COLUMNS.get(table)), None) \
         if table in FEEDS else None
     # households, census, household_matches: attributes without dates (any change: rebuild whole)
