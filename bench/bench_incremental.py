@@ -57,9 +57,11 @@ def _write_csv(df, folder: Path, name: str) -> int:  # type: ignore[no-untyped-d
 
 
 def land_next_day(spark, warehouse: str, landing: str, stamp: str, *, ami_only: bool = False,  # type: ignore[no-untyped-def]
-                  time_zone: str = "America/Chicago") -> dict[str, int]:
+                  time_zone: str = "America/Chicago", resend_accounts: bool = False) -> dict[str, int]:
     """One extract per feed for the local day after the last AMI day (``ami_only``: the AMI extract
-    alone, as a head-end's drop between the daily CIS extracts); returns rows per feed."""
+    alone, as a head-end's drop between the daily CIS extracts; ``resend_accounts``: the extract
+    also carries every account as it is, as a CIS that sends a daily snapshot does); returns rows
+    per feed."""
     from pyspark.sql import functions as F
 
     from ucx_spark.contract import FEEDS, TIMESTAMP
@@ -100,6 +102,9 @@ def land_next_day(spark, warehouse: str, landing: str, stamp: str, *, ami_only: 
         if id_col:
             rows = rows.withColumn(id_col, F.concat(F.col(id_col), F.lit(f"-{stamp}")))
         out[feed] = _write_csv(raw(rows, feed), Path(landing, feed), f"{feed}_{stamp}_daily.csv.gz")
+    if resend_accounts and not ami_only:
+        accounts = read_table(spark, warehouse, "silver", "accounts")
+        out["accounts"] = _write_csv(raw(accounts, "accounts"), Path(landing, "accounts"), f"accounts_{stamp}_daily.csv.gz")
     return out
 
 
@@ -118,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse OUT's landing zone and warehouse of a first run")
     ap.add_argument("--ami-only", action="store_true",
                     help="the next day's AMI extract alone (the other feeds' daily extracts not yet landed)")
+    ap.add_argument("--resend-accounts", action="store_true",
+                    help="the daily extract also re-sends every account as it is (a CIS daily snapshot)")
     ap.add_argument("--landing", help="copy this landing zone (e.g. from `ucx generate`) instead of generating one "
                                       "in this process (whose memory would then count in the first run's RSS)")
     args = ap.parse_args(argv)
@@ -151,7 +158,8 @@ def main(argv: list[str] | None = None) -> None:
                                "peak_rss_gib": round(mem.peak / 2**30, 2), "load_before": load[0],
                                "load_after": os.getloadavg()[0]}
         print(f"first run: {report['first_run']}")
-    added = land_next_day(spark, wh, landing, "20260102T060000Z", ami_only=args.ami_only, time_zone=cfg.utility.time_zone)
+    added = land_next_day(spark, wh, landing, "20260102T060000Z", ami_only=args.ami_only, time_zone=cfg.utility.time_zone,
+                          resend_accounts=args.resend_accounts)
     report["next_day_rows"] = added
     print(f"next day landed: {added}")
     load = wait_for_quiet()

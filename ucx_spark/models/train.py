@@ -19,11 +19,12 @@ One ``train_model`` call, inside an MLflow parent run:
    model-sized) on the honest metric, each trial a nested run; NPS also tries a
    multi-class booster over the answers with the best parameters and keeps
    whichever has the lower ranked probability score;
-6. the blend (the tuned booster and the baseline averaged, ``predictor.
-   BlendPredictor``) is judged on the same rows, and the better of booster and
-   blend is the candidate (CSAT and NPS; ``ModelDef.blend``): trees find thresholds and interactions, the
-   sign-constrained lasso extrapolates smoothly and ignores noise columns, and
-   their mean held up on every planted form tried (``docs/models.md``);
+6. CSAT and NPS (``ModelDef.blend``): the blend, the tuned booster and the
+   baseline averaged (``predictor.BlendPredictor``), is judged on the same rows,
+   and the better of booster and blend is the candidate: trees find thresholds
+   and interactions, the sign-constrained lasso extrapolates smoothly and
+   ignores noise columns, and their mean held up on every planted form tried
+   (``docs/models.md``);
 7. the winner: the candidate if it beats the baseline on the same rows, else
    the baseline (``--allow-below-baseline`` keeps the candidate), so a model
    always exists and every household gets every score; the run says which won;
