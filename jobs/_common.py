@@ -126,24 +126,32 @@ def job_session(cfg: Config) -> SparkSession:
 
 def run_job(name: str, body: Callable[[SparkSession, Config, argparse.Namespace], object],
             args: argparse.Namespace) -> int:
-    """Load config, build the session, run ``body``; exit 0, 1 (step failed) or 2 (user mistake)."""
-    from ucx_spark.errors import DataError, UcxError
+    """Load config, take the warehouse's pipeline lock, build the session, run ``body``; exit 0,
+    1 (step failed), 2 (user mistake) or 75 (another run holds the warehouse: ``ucx``'s code, so
+    a scheduler retries a busy spark-submit the same way). The lock is taken before the session
+    starts: a job on a busy warehouse stops at once, having read and written nothing."""
+    from ucx_spark.errors import EXIT_BUSY, DataError, UcxError
+    from ucx_spark.io.lock import WarehouseBusyError, warehouse_lock
 
     spark = None
     try:
         cfg = load(args)
         if not args.run_id:
             args.run_id = new_run_id()
-        spark = job_session(cfg)
-        started = time.perf_counter()
-        print(f"[{name}] master={spark.sparkContext.master} run_id={args.run_id} "
-              f"warehouse={Path(cfg.paths.warehouse).resolve()}", flush=True)
-        result = body(spark, cfg, args)
-        print(f"[{name}] done in {time.perf_counter() - started:.1f}s", flush=True)
+        with warehouse_lock(cfg.paths.warehouse, run_id=args.run_id):
+            spark = job_session(cfg)
+            started = time.perf_counter()
+            print(f"[{name}] master={spark.sparkContext.master} run_id={args.run_id} "
+                  f"warehouse={Path(cfg.paths.warehouse).resolve()}", flush=True)
+            result = body(spark, cfg, args)
+            print(f"[{name}] done in {time.perf_counter() - started:.1f}s", flush=True)
         if result is not None:
             summary = getattr(result, "summary", None)
             print(summary() if callable(summary) else result, flush=True)
         return 0
+    except WarehouseBusyError as exc:
+        print(f"{name}: busy: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except UcxError as exc:
         print(f"{name}: {'data error' if isinstance(exc, DataError) else 'error'}: {exc}", file=sys.stderr)
         return 1 if isinstance(exc, DataError) else 2

@@ -104,6 +104,30 @@ def test_ucx_pipeline_on_a_busy_warehouse_exits_75_before_spark_starts(tmp_path:
     assert sorted(p.name for p in wh.iterdir()) == ["_locks"]  # nothing read, nothing written
 
 
+@pytest.mark.parametrize("job", ["bronze", "silver", "gold", "pipeline"])
+def test_a_spark_submit_job_on_a_busy_warehouse_exits_75_before_spark_starts(tmp_path: Path, job: str) -> None:
+    """jobs/*.py take the same lock as ``ucx`` and exit with the same code (a step job beside a
+    running pipeline would interleave its writes with the pipeline's)."""
+    wh, landing = tmp_path / "wh", tmp_path / "landing"
+    landing.mkdir()
+    first = _holder(wh, "nightly-0402")
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        env = {**os.environ, "UCX_PSEUDONYM_KEY": "lock-test-key"}
+        t = time.monotonic()
+        landing_args = ["--landing", str(landing)] if job in ("bronze", "pipeline") else []
+        done = subprocess.run([sys.executable, str(repo / "jobs" / f"{job}.py"), *landing_args, "--warehouse", str(wh)],
+                              capture_output=True, text=True, env=env, timeout=120)
+        elapsed = time.monotonic() - t
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    assert done.returncode == 75, done.stderr
+    assert f"{job}: busy" in done.stderr and "nightly-0402" in done.stderr
+    assert "master=" not in done.stdout and elapsed < 30  # no session was started
+    assert sorted(p.name for p in wh.iterdir()) == ["_locks"]
+
+
 def test_medallion_run_takes_the_lock_too(spark, tmp_path: Path) -> None:
     """spark-submit jobs/pipeline.py and the demo call medallion.run directly."""
     from ucx_spark.config import load_config

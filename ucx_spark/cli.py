@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ucx_spark import __version__
 from ucx_spark.config import Config, load_config, pseudonym_key
-from ucx_spark.errors import DataError, UcxError
+from ucx_spark.errors import EXIT_BUSY, DataError, UcxError
 from ucx_spark.io.lock import WarehouseBusyError
 from ucx_spark.progress import step
 from ucx_spark.session import new_run_id, start_spark
@@ -538,8 +538,6 @@ def _short_java_error(exc: BaseException) -> str | None:
     return None
 
 
-# sysexits' EX_TEMPFAIL: another run holds the warehouse; a scheduler may retry later.
-EXIT_BUSY = 75
 
 
 def main(argv: list[str] | None = None) -> int:

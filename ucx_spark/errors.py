@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# sysexits' EX_TEMPFAIL: another run holds the warehouse; a scheduler may retry later (``ucx`` and
+# the spark-submit jobs alike)
+EXIT_BUSY = 75
+
 
 class UcxError(Exception):
     """A mistake the user can fix: bad config, bad arguments, missing input."""
