@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ucx_spark.catalog import AMI_DAILY, spec
-from ucx_spark.io.delta import append_table, read_table, table_path, table_version, upsert_where
+from ucx_spark.io.delta import append_table, read_table, table_path, table_version, upsert
 from ucx_spark.pipelines import gold
 from ucx_spark.pipelines.gold import empty_silver_schema
 from ucx_spark.silver.ami_daily import ami_daily
@@ -71,7 +71,7 @@ def _silver(spark, wh: str) -> None:
 def _upsert_days(spark, wh: str, reads: DataFrame, days: list[date]) -> None:
     """silver/ami_daily of ``days`` recomputed from ``reads`` (the silver step's upsert)."""
     daily = ami_daily(reads, time_zone=TZ).filter(F.col("local_date").isin(days)).withColumn("_run_id", F.lit("s2"))
-    upsert_where(daily, table_path(wh, "silver", "ami_daily"), keys=("meter_id", "local_date"))
+    upsert(daily, table_path(wh, "silver", "ami_daily"), keys=("meter_id", "local_date"))
 
 
 def test_a_new_day_after_the_last_as_of_date_changes_no_feature_and_a_corrected_day_recomputes_from_it(

@@ -191,25 +191,6 @@ def insert_new_rows(df: DataFrame, path: str, *, keys: tuple[str, ...]) -> None:
     DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute()
 
 
-def upsert_rows(df: DataFrame, path: str, *, keys: tuple[str, ...]) -> None:
-    """MERGE ``df`` into the table by ``keys``: update matched rows, insert new ones."""
-    spark = df.sparkSession
-    if not table_exists(spark, path):
-        df.write.format("delta").mode("append").save(path)
-        return
-    from delta.tables import DeltaTable
-
-    cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(df.alias("s"), cond)
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-
-
 def replace_batches(df: DataFrame, path: str, *, batches: list[str], predicate: str) -> None:
     """Write ``df``, the rows of ``batches`` (names of what it holds, e.g. a run's results for a
     table), replacing the rows of those batches already in the table (``predicate``: SQL selecting
@@ -418,15 +399,22 @@ def merge_if_later(
     )
 
 
-def upsert_where(df: DataFrame, path: str, *, keys: tuple[str, ...], target_predicate: str | None = None) -> None:
-    """upsert_rows with a literal ``target_predicate`` on ``t.`` columns added to the ON clause."""
+def upsert(df: DataFrame, path: str, *, keys: tuple[str, ...], target_predicate: str | None = None) -> None:
+    """MERGE ``df`` into the table by ``keys`` (null-safe): update matched rows, insert new ones;
+    creates the table from ``df`` when it does not exist. ``target_predicate`` (SQL on target
+    columns ``t.``, literals only) is added to the ON clause, so Delta reads and rewrites only the
+    files it can match: the rows of ``df`` must all satisfy it."""
+    spark = df.sparkSession
+    if not table_exists(spark, path):
+        df.write.format("delta").mode("append").save(path)
+        return
     from delta.tables import DeltaTable
 
     cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     if target_predicate:
         cond = f"({target_predicate}) AND {cond}"
     (
-        DeltaTable.forPath(df.sparkSession, path)
+        DeltaTable.forPath(spark, path)
         .alias("t")
         .merge(df.alias("s"), cond)
         .whenMatchedUpdateAll()

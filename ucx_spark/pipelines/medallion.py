@@ -280,7 +280,7 @@ def record_accounting(spark: SparkSession, *, warehouse: str, run_id: str) -> li
     """
     from pyspark.sql import functions as F
 
-    from ucx_spark.io.delta import register_table, table_path, upsert_rows
+    from ucx_spark.io.delta import register_table, table_path, upsert
     from ucx_spark.pipelines import accounting
 
     counts_df = accounting.accounting(spark, warehouse)
@@ -295,7 +295,7 @@ def record_accounting(spark: SparkSession, *, warehouse: str, run_id: str) -> li
         "quarantined",
         "balanced",
     )
-    upsert_rows(audit_df, table_path(warehouse, "gold", "pipeline_runs"), keys=spec("gold", "pipeline_runs").keys)
+    upsert(audit_df, table_path(warehouse, "gold", "pipeline_runs"), keys=spec("gold", "pipeline_runs").keys)
     register_table(spark, warehouse, "gold", "pipeline_runs")
     rows = [r.asDict() for r in counts_df.collect()]  # 13 rows: one per feed
     accounting.raise_if_unbalanced(

@@ -59,7 +59,7 @@ from ucx_spark.io.delta import (
     table_exists,
     table_path,
     table_version,
-    upsert_where,
+    upsert,
 )
 from ucx_spark.silver.addresses import match_households
 from ucx_spark.silver.ami_daily import ami_daily
@@ -459,7 +459,7 @@ def _update_daily(
             f"t.`{AMI_PARTITION}` IN ({sql_literal_list(list(months))}) AND "
             f"t.`local_date` BETWEEN {sql_literal_list([days[0]])} AND {sql_literal_list([days[-1]])}"
         )
-        upsert_where(daily_df, path, keys=spec("silver", AMI_DAILY).keys, target_predicate=predicate)
+        upsert(daily_df, path, keys=spec("silver", AMI_DAILY).keys, target_predicate=predicate)
     register_table(spark, warehouse, "silver", AMI_DAILY)
     return tuple(days)
 

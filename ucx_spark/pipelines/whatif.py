@@ -16,7 +16,7 @@ from ucx_spark.catalog import spec
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights.base import load_champions
 from ucx_spark.insights.whatif import Scenario, bucket_sums, simulate, summarise, suppress_results
-from ucx_spark.io.delta import read_table, table_path, upsert_rows
+from ucx_spark.io.delta import read_table, table_path, upsert
 from ucx_spark.models.registry import default_artifact_root, prepare_tracking
 from ucx_spark.pipelines.insights_common import read_arrears_model, read_persona_segments, read_snapshot
 
@@ -137,7 +137,7 @@ def run(
             )
         )
         path = table_path(warehouse, "gold", "whatif_results")
-        upsert_rows(assert_no_pii(results_df, table="whatif_results"), path, keys=RESULT_KEYS)
+        upsert(assert_no_pii(results_df, table="whatif_results"), path, keys=RESULT_KEYS)
         overall_pdf = summary_pdf[summary_pdf["segment_type"] == "all"].set_index("metric")
         overall = {
             m: (float(r["baseline"]), float(r["delta"]), float(r["delta_ci_low"]), float(r["delta_ci_high"]))
