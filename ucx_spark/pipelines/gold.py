@@ -246,6 +246,23 @@ def first_changed_day(spark: SparkSession, warehouse: str, table: str, since_ver
     return None if row["undated"] else row["first"]
 
 
+def settled_inputs(previous: object, built_from: dict, first_changed: Callable[[str, int], date | None]) -> object:
+    """``previous`` (a table's build record) with every input that moved since only by updates
+    that changed nothing (``first_changed`` says ``NO_CHANGE``: a CIS snapshot re-sending its
+    accounts as they were) taken as built from its current version: such an input cannot have
+    changed a row of the table."""
+    if not isinstance(previous, dict) or set(previous) != set(built_from):
+        return previous
+    out = dict(previous)
+    for key, value in built_from.items():
+        since = previous[key]
+        if key == "params" or since == value or not (isinstance(since, int) and isinstance(value, int) and since < value):
+            continue
+        if first_changed(key.split(".", 1)[1], since) == NO_CHANGE:
+            out[key] = value
+    return out
+
+
 def changes_since_built(
     previous: object, built_from: dict, first_changed: Callable[[str, int], date | None], *,
     free_params: tuple[str, ...] = (),
@@ -388,7 +405,7 @@ def run(
         for t in silver_inputs(table):
             silver(t)  # pin every input now: its version is part of what the table is built from
         built_from = {f"silver.{t}": versions.get(t) for t in silver_inputs(table)} | {"params": params}
-        previous = commit_metadata(spark, path, BUILT_FROM)
+        previous = settled_inputs(commit_metadata(spark, path, BUILT_FROM), built_from, first_changed)
         if previous == built_from:
             unchanged.append(table)
             return
