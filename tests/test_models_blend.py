@@ -77,10 +77,11 @@ def test_the_lasso_keeps_known_directions_and_drops_noise_columns() -> None:
     assert dict(zip(free.params.columns, free.params.coef, strict=True))["bill_ratio"] > 0  # what the data say
     assert coef["bill_ratio"] == 0.0  # what a dearer bill may never do: raise the score
     assert coef["outage_minutes"] < 0 and coef["contacts"] < 0
-    # noise columns: most dropped, the rest shrunk to a fraction of the real effects
+    # noise columns: many exactly 0 (a ridge keeps every one; measured 12 of 30 here), the rest
+    # small beside the real effects (measured: at most 0.036 against 0.25)
     noise = np.array([coef[f"static_{j}"] for j in range(NOISE)])
-    assert (noise == 0).sum() >= NOISE // 3, coef
-    assert np.abs(noise).max() < 0.15 * min(abs(coef["outage_minutes"]), abs(coef["contacts"])), coef
+    assert (noise == 0).sum() >= NOISE // 4, coef
+    assert np.abs(noise).max() < 0.25 * min(abs(coef["outage_minutes"]), abs(coef["contacts"])), coef
 
 
 @pytest.mark.parametrize("task", ["regression", "binary", "ordinal"])
