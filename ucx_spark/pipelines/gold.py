@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import calendar
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -183,21 +183,37 @@ def ami_changes_since_built(
     ``changed_days(version built from)`` (ami_daily_changed_days) answers; days empty when no row
     changed. (False, []): rebuild it whole. A point-in-time feature as of a day before the first
     of ``days`` cannot have changed."""
-    if not isinstance(previous, dict) or set(previous) != set(built_from):
+    if not _comparable(previous, built_from, free_params):
         return False, []
-    for key, value in built_from.items():
-        if key == "params":
-            before = previous.get("params")
-            if not isinstance(before, dict) or {k: v for k, v in before.items() if k not in free_params} != {
-                    k: v for k, v in value.items() if k not in free_params}:
-                return False, []
-        elif key != f"silver.{AMI_DAILY}" and previous[key] != value:
-            return False, []
+    assert isinstance(previous, dict)
+    if any(table != AMI_DAILY for table, _, _ in _moved(previous, built_from)):
+        return False, []
     since, now = previous.get(f"silver.{AMI_DAILY}"), built_from.get(f"silver.{AMI_DAILY}")
-    if not (isinstance(since, int) and isinstance(now, int) and since <= now):
+    if not _forward(since, now):
         return False, []
     days = changed_days(since)
     return (False, []) if days is None else (True, days)
+
+
+def _comparable(previous: object, built_from: dict, free_params: tuple[str, ...] = ()) -> bool:
+    """A build record of the same inputs and parameters (but ``free_params``) as ``built_from``."""
+    if not isinstance(previous, dict) or set(previous) != set(built_from):
+        return False
+    before = previous.get("params")
+    return isinstance(before, dict) and {k: v for k, v in before.items() if k not in free_params} == {
+        k: v for k, v in built_from["params"].items() if k not in free_params}
+
+
+def _moved(previous: dict, built_from: dict) -> Iterator[tuple[str, object, object]]:
+    """(silver table, version built from, version now) of each input that moved."""
+    for key, value in built_from.items():
+        if key != "params" and previous[key] != value:
+            yield key.split(".", 1)[1], previous[key], value
+
+
+def _forward(since: object, now: object) -> bool:
+    """Two Delta versions, the second not older (a rebuilt or replaced table is not)."""
+    return isinstance(since, int) and isinstance(now, int) and since <= now
 
 
 NO_CHANGE = date.max  # first_changed_day: the input's change feed holds no row since the version
@@ -254,12 +270,9 @@ def settled_inputs(previous: object, built_from: dict, first_changed: Callable[[
     if not isinstance(previous, dict) or set(previous) != set(built_from):
         return previous
     out = dict(previous)
-    for key, value in built_from.items():
-        since = previous[key]
-        if key == "params" or since == value or not (isinstance(since, int) and isinstance(value, int) and since < value):
-            continue
-        if first_changed(key.split(".", 1)[1], since) == NO_CHANGE:
-            out[key] = value
+    for table, since, now in _moved(previous, built_from):
+        if _forward(since, now) and first_changed(table, since) == NO_CHANGE:  # type: ignore[arg-type]
+            out[f"silver.{table}"] = now
     return out
 
 
@@ -272,22 +285,14 @@ def changes_since_built(
     ``free_params``) and every input that moved can say the first day its changes can touch
     (``first_changed(table, version built from)``, first_changed_day); day None when nothing
     changed. (False, None): rebuild it whole."""
-    if not isinstance(previous, dict) or set(previous) != set(built_from):
+    if not _comparable(previous, built_from, free_params):
         return False, None
+    assert isinstance(previous, dict)
     first = NO_CHANGE
-    for key, value in built_from.items():
-        if key == "params":
-            before = previous.get("params")
-            if not isinstance(before, dict) or {k: v for k, v in before.items() if k not in free_params} != {
-                    k: v for k, v in value.items() if k not in free_params}:
-                return False, None
-            continue
-        since = previous[key]
-        if since == value:
-            continue
-        if not (isinstance(since, int) and isinstance(value, int) and since <= value):
+    for table, since, now in _moved(previous, built_from):
+        if not _forward(since, now):
             return False, None
-        day = first_changed(key.split(".", 1)[1], since)
+        day = first_changed(table, since)  # type: ignore[arg-type]
         if day is None:
             return False, None
         first = min(first, day)
