@@ -109,3 +109,17 @@ def test_a_blend_is_the_mean_of_its_halves_and_travels_as_bytes(task: str) -> No
     np.testing.assert_allclose(back.contributions(x), blend.contributions(x), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="multi-class"):
         BlendPredictor(boosted, linear, spec.__class__(**{**_fields(spec), "task": "multiclass", "kind": "blend"}))
+
+
+def test_a_binary_baseline_on_rows_of_one_class_predicts_their_smoothed_rate() -> None:
+    """A small utility's training fold may hold no adopter at all (`ucx demo` on 30 households:
+    2 adopters, both in one household fold): the logistic baseline is then a constant, never an
+    error."""
+    rng = np.random.default_rng(3)
+    spec, x = _matrix(40, rng)
+    spec = spec.__class__(**{**_fields(spec), "task": "binary", "score_min": None, "score_max": None})
+    model = fit_linear(spec, x, np.zeros(len(x)))
+    assert np.all(np.asarray(model.params.coef) == 0.0)
+    np.testing.assert_allclose(model.raw(x), np.log((0.5 / 41) / (1 - 0.5 / 41)), rtol=1e-9)
+    weighted = fit_linear(spec, x, np.ones(len(x)), np.full(len(x), 2.0))
+    np.testing.assert_allclose(weighted.raw(x), np.log((80.5 / 81) / (1 - 80.5 / 81)), rtol=1e-9)

@@ -106,10 +106,17 @@ def _signed_lasso(z: np.ndarray, y: np.ndarray, weight: np.ndarray | None, signs
 
 def _logistic(z: np.ndarray, y: np.ndarray, weight: np.ndarray | None, *, seed: int) -> tuple[np.ndarray, float]:
     """L2 logistic regression, its strength chosen from ``LOGISTIC_CS`` by stratified
-    cross-validated AUC (C = 1 when a fold could not hold both classes)."""
+    cross-validated AUC (C = 1 when a fold could not hold both classes). Rows of one class
+    only (a small utility's training fold may hold no adopter): no slope, the smoothed rate
+    (count + 0.5) / (rows + 1) as the intercept."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
+
+    if len(np.unique(y)) < 2:
+        w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=np.float64)
+        rate = (float(w @ (y == 1)) + 0.5) / (float(w.sum()) + 1.0)
+        return np.zeros(z.shape[1]), float(np.log(rate / (1.0 - rate)))
 
     def fit(c: float, rows: np.ndarray) -> LogisticRegression:
         return LogisticRegression(C=c, max_iter=1000).fit(
