@@ -26,6 +26,13 @@ def test_repo_config_loads_with_documented_defaults():
     cluster = load_config(env="cluster", environ={})
     assert cluster.spark.master.startswith("spark://")
     assert cluster.spark.extra["spark.executor.memory"] == "4g"
+    assert cfg.insights.liheap_benefit_months == (12, 1, 2)
+    assert load_config(env="local", environ={"UCX_INSIGHTS__LIHEAP_BENEFIT_MONTHS": "1, 2"}).insights.liheap_benefit_months \
+        == (1, 2)
+    with pytest.raises(ConfigError, match=r"insights.liheap_benefit_months: must be months 1-12"):
+        load_config(env="local", environ={"UCX_INSIGHTS__LIHEAP_BENEFIT_MONTHS": "12,13"})
+    with pytest.raises(ConfigError, match=r"insights.liheap_benefit_months: expected a list of integers"):
+        load_config(env="local", environ={"UCX_INSIGHTS__LIHEAP_BENEFIT_MONTHS": "dec"})
 
 
 def test_env_file_then_environment_variables_override(tmp_path):

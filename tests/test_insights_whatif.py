@@ -95,22 +95,25 @@ LIHEAP_DDL = (
 )
 
 
+LIHEAP_ROWS = [
+    # enrolled look-alikes: high burden, arrears
+    ("e1", "RES", "lt25k", True, 400.0, 12, 0.2, 2400.0, 17500.0, 2400 / 17500),
+    ("e2", "RES", "lt25k", True, 350.0, 12, 0.2, 2300.0, 17500.0, 2300 / 17500),
+    ("e3", "RES", "25-50k", True, 300.0, 12, 0.2, 2200.0, 37500.0, 2200 / 37500),
+    # eligible, not enrolled: c1 looks most like the enrolled, c4 least
+    ("c1", "RES", "lt25k", False, 800.0, 12, 0.0, 2500.0, 17500.0, 2500 / 17500),
+    ("c2", "RES", "lt25k", False, 200.0, 12, 0.0, 1500.0, 17500.0, 1500 / 17500),
+    ("c3", "RES", "25-50k", False, 100.0, 10, 0.0, 1200.0, 37500.0, 1200 / 37500),
+    ("c4", "RES", "25-50k", False, 0.0, 12, 0.0, 900.0, 37500.0, 900 / 37500),
+    # never eligible: commercial, higher income
+    ("x1", "COM", "lt25k", False, 900.0, 12, 0.0, 5000.0, 17500.0, 5000 / 17500),
+    ("x2", "RES", "75-100k", False, 50.0, 12, 0.0, 1400.0, 87500.0, 1400 / 87500),
+    ("x3", "RES", "100-150k", False, 0.0, 12, 0.0, 1300.0, 125000.0, 1300 / 125000),
+]
+
+
 def test_liheap_enrolls_the_most_likely_eligible_households_and_pays_down_arrears(spark) -> None:
-    rows = [
-        # enrolled look-alikes: high burden, arrears
-        ("e1", "RES", "lt25k", True, 400.0, 12, 0.2, 2400.0, 17500.0, 2400 / 17500),
-        ("e2", "RES", "lt25k", True, 350.0, 12, 0.2, 2300.0, 17500.0, 2300 / 17500),
-        ("e3", "RES", "25-50k", True, 300.0, 12, 0.2, 2200.0, 37500.0, 2200 / 37500),
-        # eligible, not enrolled: c1 looks most like the enrolled, c4 least
-        ("c1", "RES", "lt25k", False, 800.0, 12, 0.0, 2500.0, 17500.0, 2500 / 17500),
-        ("c2", "RES", "lt25k", False, 200.0, 12, 0.0, 1500.0, 17500.0, 1500 / 17500),
-        ("c3", "RES", "25-50k", False, 100.0, 10, 0.0, 1200.0, 37500.0, 1200 / 37500),
-        ("c4", "RES", "25-50k", False, 0.0, 12, 0.0, 900.0, 37500.0, 900 / 37500),
-        # never eligible: commercial, higher income
-        ("x1", "COM", "lt25k", False, 900.0, 12, 0.0, 5000.0, 17500.0, 5000 / 17500),
-        ("x2", "RES", "75-100k", False, 50.0, 12, 0.0, 1400.0, 87500.0, 1400 / 87500),
-        ("x3", "RES", "100-150k", False, 0.0, 12, 0.0, 1300.0, 125000.0, 1300 / 125000),
-    ]
+    rows = LIHEAP_ROWS
     df = spark.createDataFrame(rows, LIHEAP_DDL)
     out = {r["household_id"]: r for r in apply_scenario(df, parse_scenario("liheap_enrollment_pct=+50"), liheap_annual_benefit_usd=600.0).collect()}
     touched = sorted(h for h, r in out.items() if r["_touched"])
@@ -128,6 +131,28 @@ def test_liheap_enrolls_the_most_likely_eligible_households_and_pays_down_arrear
         if row[0] not in touched:
             assert tuple(out[row[0]])[:len(row)] == row, row[0]  # untouched rows come back exactly as they went in
             assert out[row[0]]["_assistance_usd"] == 0.0
+
+
+def test_the_benefit_counts_at_each_month_end_what_was_paid_by_then(spark) -> None:
+    """LIHEAP pays in its months (December to February, equal parts); the expected arrears over
+    the 6-month horizon fall by the mean over its month ends of what was paid by each."""
+
+    from ucx_spark.insights.whatif import benefit_in_horizon
+
+    dates = [(date(2025, 12, 31),), (date(2026, 6, 30),), (date(2026, 9, 30),), (date(2026, 3, 31),)]
+    got = [r[0] for r in spark.createDataFrame(dates, "d date").select(
+        benefit_in_horizon(F.col("d"), benefit_usd=900.0, months=(12, 1, 2))).collect()]
+    # Jan 1 part, Feb-Jun 2 parts | only Dec, at the last month end | Dec 1, Jan 2, Feb-Mar 3 | none
+    assert got == pytest.approx([300 * (1 + 2 * 5) / 6, 300 * 1 / 6, 300 * (1 + 2 + 3 + 3) / 6, 0.0])
+    one = [r[0] for r in spark.createDataFrame(dates[:1], "d date").select(
+        benefit_in_horizon(F.col("d"), benefit_usd=900.0, months=(1,))).collect()]
+    assert one == pytest.approx([900.0])  # all of it in January: every month end of the horizon sees it
+
+    df = spark.createDataFrame(LIHEAP_ROWS, LIHEAP_DDL).withColumn("as_of_date", F.lit(date(2025, 12, 31)))
+    out = {r["household_id"]: r for r in apply_scenario(df, parse_scenario("liheap_enrollment_pct=+50"),
+                                                        liheap_annual_benefit_usd=600.0).collect()}
+    assert out["c1"]["_touched"] and out["c1"]["_assistance_usd"] == pytest.approx(600.0 * 11 / 18)
+    assert out["c1"]["arrears_usd"] == pytest.approx(200.0)  # the models still see today's balance less the year's benefit
 
 
 def test_scenario_errors_name_the_setting(spark) -> None:
@@ -274,9 +299,24 @@ def test_more_liheap_enrollment_lowers_expected_arrears(spark, snap, champions) 
     assert sim_df.filter("touched").count() == round(eligible * 0.2)
     assert _means(sim_df, where="touched")["expected_arrears_usd"] < 0
     assert _means(sim_df)["expected_arrears_usd"] < 0
-    # the 600 USD benefit is paid inside the horizon: whoever was expected to owe well under it owes nothing
-    small = sim_df.filter("touched AND expected_arrears_usd_baseline < 500")
-    assert small.count() > 0 and small.filter("expected_arrears_usd_scenario != 0").count() == 0
+    # the benefit is paid inside the horizon in its months: the expected arrears of each enrolled
+    # household are what it would owe (its scenario features, the benefit not yet paid) less the mean
+    # over the horizon's month ends of what was paid by each, never below 0
+    from ucx_spark.insights.whatif import ASSISTANCE, apply_scenario, benefit_in_horizon, household_outcomes
+
+    as_of = snap.agg(F.max("as_of_date")).first()[0]
+    paid = spark.range(1).select(benefit_in_horizon(F.lit(as_of), benefit_usd=600.0, months=(12, 1, 2))).first()[0]
+    assert 0 < paid < 600
+    changed = apply_scenario(snap, parse_scenario("liheap_enrollment_pct=+20"), liheap_annual_benefit_usd=600.0)
+    touched = changed.filter("_touched").drop("_touched")
+    kw = {"csat_top2box_threshold": 3.5}
+    got = household_outcomes(touched, champions.models, **kw).select("household_id", F.col("expected_arrears_usd").alias("e"))
+    owed = household_outcomes(touched.withColumn(ASSISTANCE, F.lit(0.0)), champions.models, **kw) \
+        .select("household_id", F.col("expected_arrears_usd").alias("owed"))
+    both = got.join(owed, "household_id").withColumn("want", F.greatest(F.col("owed") - F.lit(paid), F.lit(0.0)))
+    assert both.count() == round(eligible * 0.2)
+    assert both.filter(F.abs(F.col("e") - F.col("want")) > 1e-6).count() == 0
+    assert both.filter("owed > 0 AND e < owed").count() > 0 and both.filter("owed < 0.5 * " + repr(paid) + " AND e != 0").count() == 0
     _assert_untouched_unchanged(sim_df)
 
 

@@ -101,6 +101,7 @@ class InsightsConfig:
     bootstrap_replicates: int = 200        # what-if confidence intervals
     confidence_level: float = 0.9
     liheap_annual_benefit_usd: float = 600.0  # assistance a newly enrolled household receives per year
+    liheap_benefit_months: tuple[int, ...] = (12, 1, 2)  # the months it is paid in, in equal parts (heating season)
     csat_top2box_threshold: float = 3.5    # predicted CSAT at or above counts as top-2-box
     personas: int = 6                      # foundational persona clusters (5-7)
     seed: int = 42
@@ -199,6 +200,12 @@ def _coerce(value: Any, target: Any, where: str) -> Any:
         if any(isinstance(v, (dict, list)) for v in items):
             raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
         return tuple(str(v).strip() for v in items if str(v).strip())
+    if isinstance(target, str) and target.startswith("tuple[int"):
+        items = [] if value is None else value if isinstance(value, list) else str(value).split(",")
+        try:
+            return tuple(int(str(v).strip()) for v in items if str(v).strip() and not isinstance(v, bool))
+        except ValueError:
+            raise ConfigError(f"{where}: expected a list of integers, got {value!r}") from None
     if isinstance(target, str) and target.startswith("Mapping"):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping of setting: value, got {value!r}")
@@ -244,6 +251,8 @@ def _validate(cfg: Config, raw: dict[str, dict[str, tuple[Any, str]]]) -> None:
         fail("insights.personas", f"must be an integer in [2, 12], got {ins.personas}")
     if ins.liheap_annual_benefit_usd < 0:
         fail("insights.liheap_annual_benefit_usd", "must be >= 0")
+    if not ins.liheap_benefit_months or any(not 1 <= m <= 12 for m in ins.liheap_benefit_months):
+        fail("insights.liheap_benefit_months", f"must be months 1-12, at least one, got {list(ins.liheap_benefit_months)}")
     if ins.saturation_horizon_months < 1:
         fail("insights.saturation_horizon_months", "must be >= 1")
     if cfg.privacy.min_households < 1:

@@ -19,13 +19,17 @@ Scenarios (``parse_scenario``):
   of current LIHEAP enrollment on burden, income, arrears and collections,
   fitted on the income-eligible residential households; ties by household_id). Each gets the configured
   annual benefit B (``insights.liheap_annual_benefit_usd``), paid inside the
-  payment-risk horizon (LIHEAP pays in the heating season): the models see
+  payment-risk horizon in equal parts in the months of
+  ``insights.liheap_benefit_months`` (December to February: LIHEAP pays in the
+  heating season; ``benefit_in_horizon``): the models see
   today's balance paid down by B, one more assistance payment in the payment
   mix and ``energy_burden`` = max(annual bill - B, 0) / income midpoint; the
   expected arrears over the horizon are what the household would owe without
   the benefit (today's balance as it is, the risk as the models now say) less
-  B, never below 0: a credit paid in January lowers every later month end's
-  past-due balance one for one until it is used up. (Before December 2026 the
+  the mean over the horizon's month ends of the benefit paid by each, never
+  below 0: a credit paid in January lowers every later month end's past-due
+  balance one for one until it is used up, and a month end before the first
+  payment sees none of it (a snapshot on December 31: 61% of B). (Before December 2026 the
   benefit only lowered today's balance, of which the arrears line keeps about
   28%: the scenario read a quarter of the generator's true effect.)
 - ``--set feature=SQL expression`` (repeatable) with ``--where``: a general
@@ -69,6 +73,7 @@ from pyspark.sql.utils import AnalysisException
 
 from ucx_spark.errors import UcxError
 from ucx_spark.insights.base import suppress, with_segments
+from ucx_spark.models.labels import PAYMENT_HORIZON_MONTHS
 from ucx_spark.models.score import LoadedModel, predict_frame
 
 LIHEAP_INCOME_BANDS = ("lt25k", "25-50k")
@@ -79,6 +84,7 @@ ARREARS_MIN_ROWS = 200
 BILL_SHOCK_RATIO = 1.5
 TODAY_ARREARS = "_arrears_today"  # the past-due balance before a scenario's second round or assistance
 ASSISTANCE = "_assistance_usd"  # assistance a scenario pays inside the horizon (LIHEAP's benefit)
+LIHEAP_BENEFIT_MONTHS = (12, 1, 2)  # the months LIHEAP's benefit is paid in (insights.liheap_benefit_months)
 PROPENSITY_FEATURES = ("energy_burden", "income_midpoint_usd", "arrears_usd", "collections_past_due_notice_365d", "annual_bill_usd")
 _NAMED = re.compile(r"^\s*(rate_increase_usd|rate_increase_pct|liheap_enrollment_pct)\s*=\s*([+-]?\d+(?:\.\d+)?)\s*$")
 _SET = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.+)$")
@@ -219,7 +225,24 @@ def liheap_propensity(snapshot_df: DataFrame) -> DataFrame:
     return model.transform(scaled).select("household_id", vector_to_array("probability")[1].alias("liheap_propensity"))
 
 
-def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_usd: float) -> DataFrame:
+def benefit_in_horizon(as_of: Column, *, benefit_usd: float, months: tuple[int, ...],
+                       horizon_months: int = PAYMENT_HORIZON_MONTHS) -> Column:
+    """What the year's benefit takes off the mean past-due balance at the horizon's month ends:
+    ``benefit_usd / len(months)`` is paid on each bill of a month in ``months`` (before that
+    month's collection check) and stays paid, so a month end sees what was paid up to it; the
+    mean over the ``horizon_months`` month ends after ``as_of``. December 31 with (12, 1, 2) and
+    6 months: January sees one part, February to June two: (1 + 2 x 5) / 6 / 3 = 61% of the
+    year's benefit; June 30: only December's part, at the last month end: 6%."""
+    share = float(benefit_usd) / len(months)
+    paid, total = F.lit(0.0), F.lit(0.0)
+    for k in range(1, horizon_months + 1):
+        paid = paid + F.when(F.month(F.add_months(as_of, k)).isin(*months), F.lit(share)).otherwise(F.lit(0.0))
+        total = total + paid
+    return total / F.lit(float(horizon_months))
+
+
+def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_usd: float,
+                  benefit_months: tuple[int, ...] = LIHEAP_BENEFIT_MONTHS) -> DataFrame:
     eligible = (
         in_scope
         & ~F.coalesce(F.col("is_enrolled_liheap"), F.lit(False))
@@ -244,9 +267,11 @@ def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_u
     touched = F.col("_touched")
     b = F.lit(float(benefit_usd))
     out = out.withColumn("is_enrolled_liheap", F.when(touched, F.lit(True)).otherwise(F.col("is_enrolled_liheap")))
-    # the year's benefit is paid inside the horizon: it pays down what the household would owe
-    # over it (``household_outcomes``), today's balance first
-    out = out.withColumn(ASSISTANCE, F.when(touched, b).otherwise(F.lit(0.0)))
+    # the benefit is paid inside the horizon, in its months: it pays down what the household would
+    # owe over it (``household_outcomes``) by what was paid up to each month end (no date: all of it)
+    paid = (benefit_in_horizon(F.col("as_of_date"), benefit_usd=benefit_usd, months=benefit_months)
+            if "as_of_date" in out.columns else b)
+    out = out.withColumn(ASSISTANCE, F.when(touched, paid).otherwise(F.lit(0.0)))
     if _has(out, "arrears_usd"):
         out = out.withColumn(TODAY_ARREARS, F.col("arrears_usd"))
         out = out.withColumn(
@@ -264,7 +289,8 @@ def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_u
     return out.drop("_pick", "_eligible", "liheap_propensity")
 
 
-def apply_scenario(snapshot_df: DataFrame, scenario: Scenario, *, liheap_annual_benefit_usd: float) -> DataFrame:
+def apply_scenario(snapshot_df: DataFrame, scenario: Scenario, *, liheap_annual_benefit_usd: float,
+                   liheap_benefit_months: tuple[int, ...] = LIHEAP_BENEFIT_MONTHS) -> DataFrame:
     """The snapshot under ``scenario``: same columns and types, plus ``_touched`` (inputs changed)
     and, for a rate scenario, ``_arrears_today`` (the balance before the second round).
 
@@ -289,7 +315,8 @@ def apply_scenario(snapshot_df: DataFrame, scenario: Scenario, *, liheap_annual_
         df = df.withColumn("_touched", in_scope & F.col("last_bill_usd").isNotNull())
     elif scenario.kind == "liheap_enrollment_pct":
         _require(df, scenario, "is_enrolled_liheap", "income_band")
-        df = _apply_liheap(df, in_scope, lift_pct=scenario.value, benefit_usd=liheap_annual_benefit_usd)
+        df = _apply_liheap(df, in_scope, lift_pct=scenario.value, benefit_usd=liheap_annual_benefit_usd,
+                           benefit_months=liheap_benefit_months)
     else:
         df = df.withColumn("_touched", F.lit(False))
     for column, expression in scenario.sets:
@@ -475,11 +502,13 @@ def simulate(
     liheap_annual_benefit_usd: float,
     csat_top2box_threshold: float,
     arrears_model: ArrearsModel | None = None,
+    liheap_benefit_months: tuple[int, ...] = LIHEAP_BENEFIT_MONTHS,
 ) -> DataFrame:
     """Per household: household_id, touched, and ``<outcome>_baseline`` / ``<outcome>_scenario``
     for csat, csat_top2box, payment_risk and expected_arrears_usd. Both sides are
     scored by the same champions; nothing is copied from one side to the other."""
-    changed_df = apply_scenario(snapshot_df, scenario, liheap_annual_benefit_usd=liheap_annual_benefit_usd)
+    changed_df = apply_scenario(snapshot_df, scenario, liheap_annual_benefit_usd=liheap_annual_benefit_usd,
+                                liheap_benefit_months=liheap_benefit_months)
     kw = {"csat_top2box_threshold": csat_top2box_threshold, "arrears_model": arrears_model}
     base_df = household_outcomes(snapshot_df, models, **kw)
     scen_df = household_outcomes(changed_df.drop("_touched"), models, **kw)

@@ -15,7 +15,14 @@ from pyspark.sql import types as T
 from ucx_spark.catalog import spec
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights.base import load_champions
-from ucx_spark.insights.whatif import Scenario, bucket_sums, simulate, summarise, suppress_results
+from ucx_spark.insights.whatif import (
+    LIHEAP_BENEFIT_MONTHS,
+    Scenario,
+    bucket_sums,
+    simulate,
+    summarise,
+    suppress_results,
+)
 from ucx_spark.io.delta import read_table, table_path, upsert
 from ucx_spark.models.registry import default_artifact_root, prepare_tracking
 from ucx_spark.pipelines.insights_common import read_arrears_model, read_persona_segments, read_snapshot
@@ -73,6 +80,7 @@ def run(
     bootstrap_replicates: int,
     confidence_level: float,
     seed: int,
+    liheap_benefit_months: tuple[int, ...] = LIHEAP_BENEFIT_MONTHS,
 ) -> WhatIfResult:
     """Simulate ``scenario`` on the latest snapshot with the current champions.
 
@@ -103,6 +111,7 @@ def run(
                 "bootstrap_replicates": bootstrap_replicates,
                 "confidence_level": confidence_level,
                 "liheap_annual_benefit_usd": liheap_annual_benefit_usd,
+                "liheap_benefit_months": ",".join(str(m) for m in liheap_benefit_months),
                 "csat_top2box_threshold": csat_top2box_threshold,
                 **{f"model_version.{m}": v for m, v in champions.versions.items()},
                 **arrears_model.params(),
@@ -115,6 +124,7 @@ def run(
             liheap_annual_benefit_usd=liheap_annual_benefit_usd,
             csat_top2box_threshold=csat_top2box_threshold,
             arrears_model=arrears_model,
+            liheap_benefit_months=liheap_benefit_months,
         )
         # Bounded hand-off: segments x 1,000 buckets of sums, never household rows.
         sums_pdf = bucket_sums(sim_df, snapshot_df, segments_df=personas_df, seed=seed).toPandas()
