@@ -65,3 +65,25 @@ def test_deletion_vectors_are_left_to_spark(spark, tmp_path) -> None:
     assert delta_log.row_count(path) is None  # a file with a deletion vector: not counted from the log
     assert delta_log.latest_version(path) == 1
     assert delta_log.row_count(str(tmp_path / "missing")) is None and delta_log.latest_version(str(tmp_path)) is None
+
+
+def test_table_id_is_the_tables_identity_from_checksum_commit_or_checkpoint(spark, tmp_path) -> None:
+    """A rebuilt table may reach the version number its predecessor had: gold tells them apart
+    by the id Delta gives a table when it is created (read from the log, no Spark job)."""
+    from delta.tables import DeltaTable
+
+    path = tmp_path / "t"
+    spark.range(2).write.format("delta").save(str(path))
+    want = DeltaTable.forPath(spark, str(path)).detail().first()["id"]
+    assert delta_log.table_id(path) == want  # from the checksum
+    for crc in (path / "_delta_log").glob("*.crc"):
+        crc.unlink()
+    assert delta_log.table_id(path) == want  # from commit 0's metaData
+    for _ in range(11):  # a checkpoint at version 10
+        spark.range(1).write.format("delta").mode("append").save(str(path))
+    for name in [*(path / "_delta_log").glob("*.crc"), *(path / "_delta_log").glob("0000000000000000000[0-9].json")]:
+        name.unlink()  # what log cleanup leaves: the checkpoint and the commits after it
+    assert (path / "_delta_log" / "00000000000000000010.checkpoint.parquet").is_file()
+    assert delta_log.table_id(path) == want  # from the checkpoint
+    spark.range(2).write.format("delta").mode("overwrite").save(str(tmp_path / "u"))
+    assert delta_log.table_id(tmp_path / "u") not in (None, want) and delta_log.table_id(tmp_path / "none") is None

@@ -155,6 +155,43 @@ def _checkpoint_files(paths: list[Path]) -> dict[str, LiveFile] | None:
     return live
 
 
+def table_id(path: str | Path) -> str | None:
+    """The table's id (its ``metaData.id``, a UUID Delta gives a table when it is created and keeps
+    for its life): a table dropped and built again has a new one, whatever its version number.
+    Read from the newest checksum, else the newest commit or checkpoint that carries metadata;
+    None when there is no table or the log does not say."""
+    folder = log_dir(path)
+    versions = commit_versions(path)
+    if not versions:
+        return None
+    crc = folder / f"{versions[-1]:020d}.crc"
+    try:
+        found = json.loads(crc.read_text(encoding="utf-8")).get("metadata", {}).get("id") if crc.is_file() else None
+    except (OSError, ValueError):
+        found = None
+    if found:
+        return str(found)
+    checkpoint = _checkpoint(folder, versions[-1])
+    for version in reversed(versions):
+        if checkpoint is not None and version <= checkpoint[0]:
+            break
+        try:
+            for action in _actions(folder, version):
+                if "metaData" in action:
+                    return str(action["metaData"].get("id"))
+        except (OSError, ValueError):
+            return None
+    if checkpoint is not None:
+        import pyarrow.parquet as pq
+
+        for part in checkpoint[1]:
+            table = pq.read_table(part, columns=["metaData"]) if "metaData" in pq.read_schema(part).names else None
+            for meta in (table.column("metaData").to_pylist() if table is not None else []):
+                if meta and meta.get("id"):
+                    return str(meta["id"])
+    return None
+
+
 def live_files(path: str | Path, *, version: int | None = None) -> dict[str, LiveFile] | None:
     """The data files of the snapshot at ``version`` (default: the latest), or None when the log
     cannot be read exactly here (see the module doc)."""

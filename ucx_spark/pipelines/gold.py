@@ -30,6 +30,7 @@ from ucx_spark.gold.cx_kpis import cx_kpis
 from ucx_spark.gold.household_features import EVENT_DAY_COLUMNS, household_features, survey_features
 from ucx_spark.gold.meter_daily_usage import meter_daily_usage_from_daily
 from ucx_spark.gold.privacy import assert_no_pii
+from ucx_spark.io import delta_log
 from ucx_spark.io.delta import (
     changed_rows,
     commit_metadata,
@@ -155,6 +156,7 @@ def default_as_of_dates(daily_df: DataFrame, *, limit: int = 24, span: tuple[dat
 
 
 BUILT_FROM = "built_from"
+TABLE_IDS = "table_ids"  # in a build record: each silver input's Delta table id (delta_log.table_id)
 
 Gate = Callable[..., None]
 # A table rebuilt in part, given the local days silver/ami_daily changed (sorted) and the
@@ -199,6 +201,8 @@ def _comparable(previous: object, built_from: dict, free_params: tuple[str, ...]
     """A build record of the same inputs and parameters (but ``free_params``) as ``built_from``."""
     if not isinstance(previous, dict) or set(previous) != set(built_from):
         return False
+    if previous.get(TABLE_IDS) != built_from.get(TABLE_IDS):
+        return False  # an input was dropped and built again (ucx rebuild): its versions say nothing
     before = previous.get("params")
     return isinstance(before, dict) and {k: v for k, v in before.items() if k not in free_params} == {
         k: v for k, v in built_from["params"].items() if k not in free_params}
@@ -207,7 +211,7 @@ def _comparable(previous: object, built_from: dict, free_params: tuple[str, ...]
 def _moved(previous: dict, built_from: dict) -> Iterator[tuple[str, object, object]]:
     """(silver table, version built from, version now) of each input that moved."""
     for key, value in built_from.items():
-        if key != "params" and previous[key] != value:
+        if key not in ("params", TABLE_IDS) and previous[key] != value:
             yield key.split(".", 1)[1], previous[key], value
 
 
@@ -267,7 +271,8 @@ def settled_inputs(previous: object, built_from: dict, first_changed: Callable[[
     that changed nothing (``first_changed`` says ``NO_CHANGE``: a CIS snapshot re-sending its
     accounts as they were) taken as built from its current version: such an input cannot have
     changed a row of the table."""
-    if not isinstance(previous, dict) or set(previous) != set(built_from):
+    if not isinstance(previous, dict) or set(previous) != set(built_from) \
+            or previous.get(TABLE_IDS) != built_from.get(TABLE_IDS):
         return previous
     out = dict(previous)
     for table, since, now in _moved(previous, built_from):
@@ -372,11 +377,13 @@ def run(
         raise ValueError("run_id must be a non-empty string")
     missing: list[str] = []
     versions: dict[str, int | str | None] = {}
+    table_ids: dict[str, str | None] = {}  # a rebuilt table restarts its versions under a new id
     frames: dict[str, DataFrame] = {}
 
     def silver(table: str) -> DataFrame:
         if table not in frames:
             frames[table], versions[table] = _read_silver(spark, warehouse, table, missing, time_zone=time_zone)
+            table_ids[table] = delta_log.table_id(table_path(warehouse, "silver", table))
         return frames[table]
 
     daily_df = silver("ami_daily")
@@ -409,7 +416,8 @@ def run(
         path = table_path(warehouse, "gold", table)
         for t in silver_inputs(table):
             silver(t)  # pin every input now: its version is part of what the table is built from
-        built_from = {f"silver.{t}": versions.get(t) for t in silver_inputs(table)} | {"params": params}
+        built_from = {f"silver.{t}": versions.get(t) for t in silver_inputs(table)} | {
+            "params": params, TABLE_IDS: {t: table_ids.get(t) for t in silver_inputs(table)}}
         previous = settled_inputs(commit_metadata(spark, path, BUILT_FROM), built_from, first_changed)
         if previous == built_from:
             unchanged.append(table)

@@ -225,8 +225,11 @@ def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] |
         built = commit_metadata(spark, table_path(warehouse, "gold", table), gold.BUILT_FROM)
         if not built:
             return None
+        ids = built.get(gold.TABLE_IDS) or {}
         for source in silver_inputs(table):
-            if built.get(f"silver.{source}") != delta_log.latest_version(table_path(warehouse, "silver", source)):
+            path = table_path(warehouse, "silver", source)
+            if built.get(f"silver.{source}") != delta_log.latest_version(path) \
+                    or ids.get(source) != delta_log.table_id(path):
                 return None
         params = built.get("params") or {}
         if any(params.get(k) != v for k, v in expected_params.get(table, {"time_zone": cfg.utility.time_zone}).items()):
