@@ -297,6 +297,8 @@ def test_a_damaged_table_stops_the_run_and_is_rebuilt(spark, utility, tmp_path):
     with (bills / "_delta_log" / f"{latest:020d}.json").open("a", encoding="utf-8") as fh:
         fh.write('{"add": {"path": "part-0000\n')  # a torn write
     victim = sorted(delta_log.live_files(payments))[0]
+    added = next(v for v in range(delta_log.latest_version(payments) + 1)
+                 if victim in (delta_log.live_files(payments, version=v) or {}))
     (payments / victim).unlink()
     versions = {p.name: delta_log.latest_version(p) for p in (wh / "gold").iterdir()}
 
@@ -305,7 +307,10 @@ def test_a_damaged_table_stops_the_run_and_is_rebuilt(spark, utility, tmp_path):
     text = str(err.value)
     assert "silver/bills is damaged: commit" in text and "not valid JSON" in text
     assert f"silver/payments is damaged: data file {victim}" in text
-    assert "RESTORE TABLE delta." in text or "Every version of the table holds that file" in text
+    if added:  # the last version without the lost file
+        assert f"RESTORE TABLE delta.`{payments}` TO VERSION AS OF {added - 1}" in text, text
+    else:
+        assert "Every version of the table holds that file" in text, text
     assert "ucx rebuild --table silver/bills --table silver/payments" in text
     assert {p.name: delta_log.latest_version(p) for p in (wh / "gold").iterdir()} == versions  # nothing changed
 
@@ -313,10 +318,23 @@ def test_a_damaged_table_stops_the_run_and_is_rebuilt(spark, utility, tmp_path):
         result = rebuild.run(spark, warehouse=str(wh), table=table, run_id="e2e-rebuild")
         assert Path(result.moved_to).is_dir() and result.reprocess_feeds == (table.split("/")[1],)
     assert oct((wh / "_damaged").stat().st_mode & 0o777) == "0o700"
-    with _readers(spark, wh / "gold") as seen:  # readers while gold is published again (issue 24)
+    # readers while gold is published again (issue 24): delta-rs, Spark as `ucx score` reads, and a BI
+    # query over JDBC to `ucx serve-sql`'s Thrift server (its own JVM, as a BI tool would meet it)
+    from ucx_spark.cluster import free_port
+    from ucx_spark.serve import ThriftServer
+
+    with ThriftServer(wh, port=free_port(), master="local[1]", driver_memory="1g", log_dir=tmp_path,
+                      conf={"spark.sql.shuffle.partitions": "1", "spark.default.parallelism": "1"}) as server, \
+            _readers(spark, wh / "gold", jdbc_port=server.port) as seen:
         medallion.run(spark, cfg=copy, pseudonym_key=KEY, run_id="e2e-rebuilt", as_of_dates=AS_OF)
     assert not seen["errors"], seen["errors"][:3]
     assert seen["reads"] >= 10 and any(len(v) > 1 for v in seen["versions"].values()), seen
+    assert seen["by"]["jdbc"] >= 3 and seen["by"]["spark"] >= 3, seen["by"]
+    assert any(len(v) > 1 for k, v in seen["versions"].items() if k.startswith("jdbc ")), seen["versions"]
+    # each gold table is published by one commit: no version between the old table and the new one
+    published = {t: delta_log.latest_version(wh / "gold" / t) - versions[t]
+                 for t in ("meter_daily_usage", "household_features", "survey_features", "cx_kpis")}
+    assert all(n <= 1 for n in published.values()) and published["household_features"] == 1, published
     assert rebuild.damaged_tables(wh) == []
     for t, expected in before.items():
         assert_df_equality(read_table(spark, str(wh), "silver", t).select(*columns[t]), expected,
@@ -326,19 +344,24 @@ def test_a_damaged_table_stops_the_run_and_is_rebuilt(spark, utility, tmp_path):
 
 
 @contextmanager
-def _readers(spark, gold: Path):
-    """While the block runs, read every gold table over and over: with delta-rs (another engine,
-    as a BI extract would) and with Spark, in threads. Each read must see one whole Delta version:
-    its row count is the sum of that version's files' numRecords in the log, never an error or a
-    mix. Yields {"reads", "errors", "versions": table -> versions seen}."""
+def _readers(spark, gold: Path, *, jdbc_port: int | None = None):
+    """While the block runs, read gold tables over and over: with delta-rs (another engine, as a
+    BI extract would), with Spark at a pinned version and at the latest one (as `ucx score` and
+    `ucx whatif` read household_features), and, given a port, with SQL over JDBC (PyHive, the
+    HiveServer2 protocol BI tools speak). Each read must see one whole Delta version: its row
+    count is the sum of that version's files' numRecords in the log, never an error or a mix.
+    A reader that cannot name its version (the latest, JDBC) must match one of the versions
+    committed between just before and just after its read. Yields {"reads", "errors",
+    "versions": reader+table -> versions seen, "by": reads per reader}."""
     import threading
 
     from deltalake import DeltaTable
 
     from ucx_spark.io import delta_log
 
-    seen: dict = {"reads": 0, "errors": [], "versions": {}}
+    seen: dict = {"reads": 0, "errors": [], "versions": {}, "by": {"delta-rs": 0, "spark": 0, "jdbc": 0}}
     stop = threading.Event()
+    lock = threading.Lock()
 
     def expected(path: Path, version: int) -> int | None:
         files = delta_log.live_files(path, version=version)
@@ -346,36 +369,69 @@ def _readers(spark, gold: Path):
             return None
         return sum(f.num_records for f in files.values())
 
+    def check(reader: str, path: Path, first: int, last: int, rows: int) -> None:
+        """``rows`` read between versions ``first`` and ``last`` (equal when pinned)."""
+        wants = {v: expected(path, v) for v in range(first, last + 1)}
+        matched = [v for v, want in wants.items() if want is None or want == rows]
+        with lock:
+            if not matched:
+                seen["errors"].append(f"{reader} {path.name} v{first}..v{last}: {rows} rows, the log says "
+                                      f"{sorted(set(wants.values()))}")
+            seen["versions"].setdefault(f"{reader} {path.name}" if reader != "delta-rs" else path.name,
+                                        set()).update(matched[-1:])
+            seen["reads"] += 1
+            seen["by"][reader] += 1
+
+    def failed(reader: str, name: str, exc: Exception) -> None:
+        with lock:
+            seen["errors"].append(f"{reader} {name}: {type(exc).__name__}: {exc}")
+
     def delta_rs() -> None:
         while not stop.is_set():
             for path in sorted(p for p in gold.iterdir() if (p / "_delta_log").is_dir()):
                 try:
                     table = DeltaTable(str(path))
-                    version, rows = table.version(), table.to_pyarrow_table().num_rows
-                    want = expected(path, version)
-                    if want is not None and rows != want:
-                        seen["errors"].append(f"{path.name} v{version}: {rows} rows, the log says {want}")
-                    seen["versions"].setdefault(path.name, set()).add(version)
-                    seen["reads"] += 1
+                    version = table.version()
+                    check("delta-rs", path, version, version, table.to_pyarrow_table().num_rows)
                 except Exception as exc:  # noqa: BLE001 - every failure of a reader is a finding
-                    seen["errors"].append(f"delta-rs {path.name}: {type(exc).__name__}: {exc}")
+                    failed("delta-rs", path.name, exc)
             stop.wait(0.2)
 
     def spark_reader() -> None:
-        path = gold / "cx_kpis"
+        kpis, features = gold / "cx_kpis", gold / "household_features"
         while not stop.is_set():
             try:
-                version = delta_log.latest_version(path)
-                rows = spark.read.format("delta").option("versionAsOf", version).load(str(path)).count()
-                want = expected(path, version)
-                if want is not None and rows != want:
-                    seen["errors"].append(f"spark cx_kpis v{version}: {rows} rows, the log says {want}")
-                seen["reads"] += 1
+                version = delta_log.latest_version(kpis)
+                rows = spark.read.format("delta").option("versionAsOf", version).load(str(kpis)).count()
+                check("spark", kpis, version, version, rows)
+                first = delta_log.latest_version(features)
+                rows = read_table(spark, str(gold.parent), "gold", "household_features").count()
+                check("spark", features, first, delta_log.latest_version(features), rows)
             except Exception as exc:  # noqa: BLE001
-                seen["errors"].append(f"spark cx_kpis: {type(exc).__name__}: {exc}")
+                failed("spark", "cx_kpis/household_features", exc)
             stop.wait(2.0)
 
+    def jdbc_reader() -> None:
+        from pyhive import hive
+
+        conn = None
+        while not stop.is_set():
+            try:
+                conn = conn or hive.connect(host="127.0.0.1", port=jdbc_port, username="bi", database="gold")
+                cursor = conn.cursor()
+                for name in ("cx_kpis", "meter_daily_usage", "household_features"):
+                    path = gold / name
+                    first = delta_log.latest_version(path)
+                    cursor.execute(f"select count(*) from gold.{name}")
+                    rows = cursor.fetchall()[0][0]
+                    check("jdbc", path, first, delta_log.latest_version(path), rows)
+            except Exception as exc:  # noqa: BLE001
+                failed("jdbc", "gold", exc)
+            stop.wait(1.0)
+
     threads = [threading.Thread(target=delta_rs, daemon=True), threading.Thread(target=spark_reader, daemon=True)]
+    if jdbc_port is not None:
+        threads.append(threading.Thread(target=jdbc_reader, daemon=True))
     for t in threads:
         t.start()
     try:
