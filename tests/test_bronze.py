@@ -149,7 +149,13 @@ def test_a_file_replaced_after_ingest_is_a_rejected_resend_and_in_flight_files_w
     census = Path(landing) / "census"
     bronze_path = table_path(warehouse, "bronze", "census")
     rows_before = spark.read.format("delta").load(bronze_path).count()
-    (census / "census_20240101T000000Z.csv").write_text("zip,population\n60601,999\n")  # other bytes
+    # other bytes of the same size (a new mtime): only the content hash tells
+    replaced = census / "census_20240101T000000Z.csv"
+    original = replaced.read_bytes()
+    changed = original.translate(bytes.maketrans(b"0123456789", b"1234567890"))
+    assert changed != original and len(changed) == len(original)
+    time.sleep(0.01)
+    replaced.write_bytes(changed)
     same = census / "census_20240102T000000Z_b.csv.gz"
     data = same.read_bytes()
     time.sleep(0.01)

@@ -146,6 +146,21 @@ def test_latin1_bytes_and_nul_are_read_with_replacement(tmp_path_factory, record
     assert got.num_rows >= 1
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_invalid_utf8_becomes_the_replacement_character_and_the_rest_of_the_row_stays(tmp_path, gz) -> None:
+    """What a Latin-1 export or a stray NUL turns into, exactly: the undecodable byte is U+FFFD (so
+    every value in bronze is valid UTF-8 text), the valid text beside it and the other rows are kept."""
+    data = b"account_id,amount,note\nA1,1.00,Caf\xe9 \xff\nA2,2.00,ok\x00\nA3,3.00,\xc3\xa9t\xc3\xa9\n"
+    got = _read(tmp_path, data, gz=gz)
+    assert not isinstance(got, str), got
+    rows = _rows(got)
+    assert rows[0] == ("A1", "1.00", "Caf\ufffd \ufffd") and rows[2] == ("A3", "3.00", "\u00e9t\u00e9")
+    assert rows[1][:2] == ("A2", "2.00") and rows[1][2] in ("ok\x00", "ok\ufffd", "ok")  # NUL: kept or replaced
+    assert got.column("_malformed").to_pylist() == [False, False, False]
+    for value in got.column("note").to_pylist():
+        value.encode("utf-8")  # valid text: no surrogate escapes
+
+
 @pytest.mark.parametrize("case", ["empty", "header_only", "blank_lines", "huge_field", "truncated_gzip", "not_gzip"])
 def test_edge_files(tmp_path, case) -> None:
     if case == "empty":

@@ -204,21 +204,22 @@ def test_audit_is_idempotent_per_run_and_feeds_row_count_drift(spark, tmp_path):
     from dataclasses import replace
 
     record_results(spark, tmp_path, result("r1", 100_000))  # the first full load
-    for run_id, rows in (("r2", 30), ("r3", 34), ("r4", 32)):  # then daily batches
+    for run_id, rows in (("r2", 30), ("r3", 34), ("r4", 90)):  # then daily batches (the last a big one)
         time.sleep(0.01)
         record_results(spark, tmp_path, result(run_id, rows))
-    record_results(spark, tmp_path, result("r4", 32))  # a retried step replaces its rows
+    record_results(spark, tmp_path, result("r4", 90))  # a retried step replaces its rows
     got = read_results(spark, tmp_path).select("run_id", "expectation_id", "row_count")
     expected = spark.createDataFrame(
-        [("r1", "key_unique", 100_000), ("r2", "key_unique", 30), ("r3", "key_unique", 34), ("r4", "key_unique", 32)],
+        [("r1", "key_unique", 100_000), ("r2", "key_unique", 30), ("r3", "key_unique", 34), ("r4", "key_unique", 90)],
         "run_id string, expectation_id string, row_count long")
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     # a daily batch is compared with the daily batches before it, never with the first full load
     previous = previous_row_count(spark, tmp_path, layer="silver", table="bills", run_id="r5")
-    assert previous is not None and (previous.run_id, previous.row_count, previous.batches) == ("r4", 32, 3)
+    assert previous is not None and (previous.run_id, previous.row_count, previous.batches) == ("r4", 34, 3)  # the median
     from ucx_spark.quality.checks import row_count_drift
 
-    assert row_count_drift(31, previous, max_change=0.5).success
+    assert row_count_drift(31, previous, max_change=0.5).success  # -9% of the median (-66% of the last batch)
+    assert not row_count_drift(60, previous, max_change=0.5).success  # +76%
     assert "median of the last 3 batches" in row_count_drift(31, previous, max_change=0.5).observed_value
     # a table whose only earlier run is its first load has nothing comparable: no warning
     first_only = result("r1", 5_000_000)

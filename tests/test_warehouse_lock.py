@@ -144,3 +144,24 @@ def test_medallion_run_takes_the_lock_too(spark, tmp_path: Path) -> None:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     assert sorted(p.name for p in wh.iterdir()) == ["_locks"]
+
+
+def test_maintain_takes_the_lock_and_touches_nothing_while_a_pipeline_holds_it(spark, tmp_path: Path) -> None:
+    """A VACUUM beside a running pipeline could delete the files it is about to commit: `ucx
+    maintain` waits its turn like any run (exit 75 from the CLI, which calls this)."""
+    from ucx_spark.pipelines import maintain
+
+    wh = tmp_path / "wh"
+    spark.range(3).write.format("delta").save(str(wh / "gold" / "t"))
+    spark.range(3, 6).write.format("delta").mode("append").save(str(wh / "gold" / "t"))  # two small files
+    log_before = sorted(p.name for p in (wh / "gold" / "t" / "_delta_log").iterdir())
+    first = _holder(wh, "nightly-0403")
+    try:
+        with pytest.raises(WarehouseBusyError, match="nightly-0403"):
+            maintain.run(spark, warehouse=str(wh), vacuum_hours=None)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    assert sorted(p.name for p in (wh / "gold" / "t" / "_delta_log").iterdir()) == log_before  # no OPTIMIZE
+    result = maintain.run(spark, warehouse=str(wh), vacuum_hours=None)  # free again: it runs
+    assert len(result.tables) == 1
