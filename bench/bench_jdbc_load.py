@@ -23,19 +23,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ucx_spark.catalog import CX_KPIS, HOUSEHOLD_SCORES, METER_DAILY_USAGE  # noqa: E402
 from ucx_spark.cluster import free_port  # noqa: E402
 from ucx_spark.serve import ThriftServer  # noqa: E402
 
 QUERIES = {
-    "kpi_latest": ("cx_kpis", "SELECT kpi, value, n FROM gold.cx_kpis WHERE segment_type = 'all' "
-                              "AND month = (SELECT max(month) FROM gold.cx_kpis) ORDER BY kpi"),
-    "kpi_trend": ("cx_kpis", "SELECT month, kpi, value FROM gold.cx_kpis WHERE segment_type = 'all' ORDER BY month, kpi"),
-    "kpi_by_segment": ("cx_kpis", "SELECT segment_type, segment_value, avg(value) AS v, sum(n) AS n FROM gold.cx_kpis "
-                                  "WHERE kpi = 'csat_top2box' GROUP BY segment_type, segment_value ORDER BY n DESC LIMIT 20"),
-    "usage_by_day": ("meter_daily_usage", "SELECT local_date, sum(kwh) AS kwh, count(*) AS meters FROM gold.meter_daily_usage "
-                                          "GROUP BY local_date ORDER BY local_date DESC LIMIT 31"),
-    "scores_by_model": ("household_scores", "SELECT model_name, count(*) AS n, avg(score) AS mean FROM gold.household_scores "
-                                            "GROUP BY model_name"),
+    "kpi_latest": (CX_KPIS, f"SELECT kpi, value, n FROM gold.{CX_KPIS} WHERE segment_type = 'all' "
+                            f"AND month = (SELECT max(month) FROM gold.{CX_KPIS}) ORDER BY kpi"),
+    "kpi_trend": (CX_KPIS, f"SELECT month, kpi, value FROM gold.{CX_KPIS} WHERE segment_type = 'all' "
+                           "ORDER BY month, kpi"),
+    "kpi_by_segment": (CX_KPIS, "SELECT segment_type, segment_value, avg(value) AS v, sum(n) AS n "
+                                f"FROM gold.{CX_KPIS} WHERE kpi = 'csat_top2box' "
+                                "GROUP BY segment_type, segment_value ORDER BY n DESC LIMIT 20"),
+    "usage_by_day": (METER_DAILY_USAGE, "SELECT local_date, sum(kwh) AS kwh, count(*) AS meters "
+                                        f"FROM gold.{METER_DAILY_USAGE} "
+                                        "GROUP BY local_date ORDER BY local_date DESC LIMIT 31"),
+    "scores_by_model": (HOUSEHOLD_SCORES, "SELECT model_name, count(*) AS n, avg(score) AS mean "
+                                          f"FROM gold.{HOUSEHOLD_SCORES} GROUP BY model_name"),
 }
 
 

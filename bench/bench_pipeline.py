@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_generate import PeakRss  # noqa: E402
 
+from ucx_spark.catalog import METER_DAILY_USAGE  # noqa: E402
 from ucx_spark.config import Config, SparkConfig, load_config  # noqa: E402
 from ucx_spark.session import build_spark  # noqa: E402
 
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     ref_total = sum(v for k, v in ref[0].items() if k != "gates_gold")
     spark_gold = ref[0]["gold"]
     gold_wh = out / ("wh_nogates" if False in results else "wh_gates")
-    spark_n = spark.read.format("delta").load(str(gold_wh / "gold" / "meter_daily_usage")).count()
+    spark_n = spark.read.format("delta").load(str(gold_wh / "gold" / METER_DAILY_USAGE)).count()
     print(f"\nDuckDB meter_daily_usage from the landing files: {n:,} meter-days in {duck_s:.1f}s "
           f"(Spark gold/meter_daily_usage: {spark_n:,} meter-days; DuckDB does no quarantine or superseding)")
     print(f"Spark landing -> gold ({'gates off' if False in results else 'gates on'}) vs DuckDB daily usage alone: "

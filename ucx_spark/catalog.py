@@ -35,6 +35,20 @@ PROCESSED_FILES = "_processed_files"  # silver/_processed_files
 SUPERSEDED = "_superseded"  # silver/_superseded
 AMI_DAILY = "ami_daily"  # silver/ami_daily
 HOUSEHOLD_MATCHES = "household_matches"  # silver/household_matches
+METER_DAILY_USAGE = "meter_daily_usage"  # gold/meter_daily_usage
+HOUSEHOLD_FEATURES = "household_features"  # gold/household_features
+SURVEY_FEATURES = "survey_features"  # gold/survey_features
+CX_KPIS = "cx_kpis"  # gold/cx_kpis
+QUALITY_RESULTS = "quality_results"  # gold/quality_results
+PIPELINE_RUNS = "pipeline_runs"  # gold/pipeline_runs
+HOUSEHOLD_SCORES = "household_scores"  # gold/household_scores
+MODEL_DRIVERS = "model_drivers"  # gold/model_drivers
+WHATIF_RESULTS = "whatif_results"  # gold/whatif_results
+SEGMENTS = "segments"  # gold/segments
+SEGMENT_PROFILES = "segment_profiles"  # gold/segment_profiles
+PROGRAM_SATURATION = "program_saturation"  # gold/program_saturation
+PROGRAM_PROPENSITY = "program_propensity"  # gold/program_propensity
+CAMPAIGN_TARGETS = "campaign_targets"  # gold/campaign_targets
 AMI_PARTITION = "local_month"
 # One partition per landing file (its rejection reason, if any, beside it): the files a table
 # holds are read from its partition values, and a file's rows from its partition alone.
@@ -104,7 +118,7 @@ def _feed_tables() -> list[TableSpec]:
 
 # The silver tables every point-in-time household feature is computed from.
 _FEATURE_INPUTS = tuple(
-    f"silver/{t}" for t in ("ami_daily", "accounts", "weather", "bills", "payments", "collections", "contacts",
+    f"silver/{t}" for t in (AMI_DAILY, "accounts", "weather", "bills", "payments", "collections", "contacts",
                             "outages", "programs", "marketing", HOUSEHOLD_MATCHES, "households", "census", "surveys")
 )
 
@@ -122,48 +136,48 @@ _OTHER_TABLES = [
     TableSpec("silver", SUPERSEDED, "landed row beaten by a later copy of its key", "pipeline: silver",
               keys=("feed", "_source_file", "_row_number"), partition_by=("feed",),
               schema="ucx_spark.silver.rows.superseded_in_batch"),
-    TableSpec("gold", "meter_daily_usage", "meter x local day", "pipeline: gold",
-              keys=("meter_key", "local_date"), built_from=("silver/ami_daily", "silver/accounts"),
+    TableSpec("gold", METER_DAILY_USAGE, "meter x local day", "pipeline: gold",
+              keys=("meter_key", "local_date"), built_from=(f"silver/{AMI_DAILY}", "silver/accounts"),
               schema="contract.md section 4 + ucx_spark.gold.meter_daily_usage"),
-    TableSpec("gold", "household_features", "household x as_of_date (month ends, last complete day)",
+    TableSpec("gold", HOUSEHOLD_FEATURES, "household x as_of_date (month ends, last complete day)",
               "pipeline: gold", keys=("household_id", "as_of_date"), built_from=_FEATURE_INPUTS,
               schema="ucx_spark.gold.household_features"),
-    TableSpec("gold", "survey_features", "survey response (features as of the day before it)", "pipeline: gold",
+    TableSpec("gold", SURVEY_FEATURES, "survey response (features as of the day before it)", "pipeline: gold",
               keys=("household_id", "response_key"), built_from=_FEATURE_INPUTS,
               schema="ucx_spark.gold.household_features.survey_features"),
-    TableSpec("gold", "cx_kpis", "month x segment x KPI", "pipeline: gold", also_written_by=("ucx segment",),
+    TableSpec("gold", CX_KPIS, "month x segment x KPI", "pipeline: gold", also_written_by=("ucx segment",),
               keys=("month", "segment_type", "segment_value", "kpi"),
-              built_from=tuple(f"silver/{t}" for t in ("ami_daily", "accounts", "surveys", "contacts", "outages",
+              built_from=tuple(f"silver/{t}" for t in (AMI_DAILY, "accounts", "surveys", "contacts", "outages",
                                                        "programs", "marketing", "payments", "bills",
                                                        HOUSEHOLD_MATCHES, "households")),
               schema="contract.md section 4 + ucx_spark.gold.cx_kpis"),
-    TableSpec("gold", "quality_results", "expectation x table x run", "pipeline: gates",
+    TableSpec("gold", QUALITY_RESULTS, "expectation x table x run", "pipeline: gates",
               also_written_by=("ucx quality", "ucx score"), keys=("run_id", "layer", "table", "expectation_id"),
               schema="ucx_spark.quality.audit.AUDIT_SCHEMA"),
-    TableSpec("gold", "pipeline_runs", "run x feed (landed = current + superseded + quarantined)",
+    TableSpec("gold", PIPELINE_RUNS, "run x feed (landed = current + superseded + quarantined)",
               "pipeline: accounting", keys=("run_id", "feed"), schema="ucx_spark.pipelines.medallion"),
-    TableSpec("gold", "household_scores", "household x model x as_of_date", "ucx score",
-              keys=("household_id", "model_name", "as_of_date"), built_from=("gold/household_features",),
+    TableSpec("gold", HOUSEHOLD_SCORES, "household x model x as_of_date", "ucx score",
+              keys=("household_id", "model_name", "as_of_date"), built_from=(f"gold/{HOUSEHOLD_FEATURES}",),
               schema="contract.md section 4 + ucx_spark.models.score"),
-    TableSpec("gold", "model_drivers", "model x segment x feature (replaced per run)", "ucx drivers",
-              keys=("model_name", "segment_type", "segment_value", "feature"), built_from=("gold/household_features",),
-              schema="ucx_spark.pipelines.drivers"),
-    TableSpec("gold", "whatif_results", "what-if run x segment x metric", "ucx whatif",
+    TableSpec("gold", MODEL_DRIVERS, "model x segment x feature (replaced per run)", "ucx drivers",
+              keys=("model_name", "segment_type", "segment_value", "feature"),
+              built_from=(f"gold/{HOUSEHOLD_FEATURES}",), schema="ucx_spark.pipelines.drivers"),
+    TableSpec("gold", WHATIF_RESULTS, "what-if run x segment x metric", "ucx whatif",
               keys=("run_id", "segment_type", "segment_value", "metric"),
-              built_from=("gold/household_features", "silver/collections"), schema="ucx_spark.pipelines.whatif"),
-    TableSpec("gold", "segments", "household x segmentation", "ucx segment",
-              keys=("household_id", "segmentation"), built_from=("gold/household_features",),
+              built_from=(f"gold/{HOUSEHOLD_FEATURES}", "silver/collections"), schema="ucx_spark.pipelines.whatif"),
+    TableSpec("gold", SEGMENTS, "household x segmentation", "ucx segment",
+              keys=("household_id", "segmentation"), built_from=(f"gold/{HOUSEHOLD_FEATURES}",),
               schema="ucx_spark.pipelines.segments"),
-    TableSpec("gold", "segment_profiles", "segmentation x segment", "ucx segment",
-              keys=("segmentation", "segment_id"), built_from=("gold/segments", "gold/household_features"),
+    TableSpec("gold", SEGMENT_PROFILES, "segmentation x segment", "ucx segment",
+              keys=("segmentation", "segment_id"), built_from=(f"gold/{SEGMENTS}", f"gold/{HOUSEHOLD_FEATURES}"),
               schema="ucx_spark.pipelines.segments"),
-    TableSpec("gold", "program_saturation", "program", "ucx saturation", keys=("program",),
-              built_from=("gold/household_features", "silver/programs"), schema="ucx_spark.pipelines.saturation"),
-    TableSpec("gold", "program_propensity", "household x program", "ucx saturation",
-              keys=("household_id", "program"), built_from=("gold/household_features", "silver/programs"),
+    TableSpec("gold", PROGRAM_SATURATION, "program", "ucx saturation", keys=("program",),
+              built_from=(f"gold/{HOUSEHOLD_FEATURES}", "silver/programs"), schema="ucx_spark.pipelines.saturation"),
+    TableSpec("gold", PROGRAM_PROPENSITY, "household x program", "ucx saturation",
+              keys=("household_id", "program"), built_from=(f"gold/{HOUSEHOLD_FEATURES}", "silver/programs"),
               schema="ucx_spark.pipelines.saturation"),
-    TableSpec("gold", "campaign_targets", "campaign x household", "ucx target",
-              keys=("campaign", "household_id"), built_from=("gold/household_features", "gold/household_scores"),
+    TableSpec("gold", CAMPAIGN_TARGETS, "campaign x household", "ucx target",
+              keys=("campaign", "household_id"), built_from=(f"gold/{HOUSEHOLD_FEATURES}", f"gold/{HOUSEHOLD_SCORES}"),
               schema="ucx_spark.pipelines.targeting"),
 ]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ucx_spark import __version__
+from ucx_spark.catalog import CAMPAIGN_TARGETS, HOUSEHOLD_FEATURES
 from ucx_spark.config import Config, load_config, pseudonym_key
 from ucx_spark.errors import EXIT_BUSY, DataError, UcxError
 from ucx_spark.io.lock import WarehouseBusyError
@@ -103,7 +104,7 @@ def _with_accepted_days(cfg: Config, days_text: str, reason: str | None) -> Conf
 def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.pipelines import train
 
-    _require_gold(cfg, "household_features")
+    _require_gold(cfg, HOUSEHOLD_FEATURES)
     spark = start_spark(cfg)
     with step(f"training {args.model} ({args.trials} Optuna trials each) into {cfg.mlflow_tracking_uri}"):
         result = train.run(
@@ -125,7 +126,7 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.pipelines import score
     from ucx_spark.quality import Thresholds
 
-    _require_gold(cfg, "household_features")
+    _require_gold(cfg, HOUSEHOLD_FEATURES)
     spark = start_spark(cfg)
     as_of = None
     if args.as_of:
@@ -146,7 +147,7 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.pipelines import evaluate
 
-    _require_gold(cfg, "household_features")
+    _require_gold(cfg, HOUSEHOLD_FEATURES)
     if not Path(args.truth).is_dir():
         raise UcxError(f"--truth {args.truth}: not a folder (a `ucx generate` output or its _truth)")
     key = pseudonym_key(cfg.pseudonym, demo=False)
@@ -178,7 +179,7 @@ def cmd_whatif(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.insights.whatif import parse_scenario
     from ucx_spark.pipelines import whatif
 
-    _require_gold(cfg, "household_features")
+    _require_gold(cfg, HOUSEHOLD_FEATURES)
     where = " AND ".join(f"({w})" for w in args.where) if len(args.where) > 1 else (args.where[0] if args.where else None)
     scenarios = [parse_scenario(s, sets=args.set_exprs, where=where) for s in args.scenario] or [
         parse_scenario(None, sets=args.set_exprs, where=where)
@@ -201,7 +202,7 @@ def cmd_whatif(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_drivers(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.pipelines import drivers
 
-    _require_gold(cfg, "household_features")
+    _require_gold(cfg, HOUSEHOLD_FEATURES)
     spark = start_spark(cfg)
     with step("global drivers of every champion model (mean |SHAP|, by segment)"):
         result = drivers.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri,
@@ -323,7 +324,7 @@ def cmd_segment(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.insights.segments import resolve_objective
     from ucx_spark.pipelines import segments
 
-    _require_gold(cfg, "household_features")
+    _require_gold(cfg, HOUSEHOLD_FEATURES)
     try:
         objective = resolve_objective(args.objective) if args.objective else None
     except ValueError as exc:
@@ -343,7 +344,7 @@ def cmd_saturation(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.insights.saturation import parse_goal
     from ucx_spark.pipelines import saturation
 
-    _require_gold(cfg, "household_features")
+    _require_gold(cfg, HOUSEHOLD_FEATURES)
     try:
         goals = [parse_goal(g) for g in args.goal]
     except ValueError as exc:
@@ -361,7 +362,7 @@ def cmd_target(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.insights.targeting import CAMPAIGN_PROGRAMS, SuppressionRules
     from ucx_spark.pipelines import targeting
 
-    _require_gold(cfg, "household_features")
+    _require_gold(cfg, HOUSEHOLD_FEATURES)
     if args.campaign not in CAMPAIGN_PROGRAMS:
         raise UcxError(f"--campaign {args.campaign}: allowed campaigns are {', '.join(CAMPAIGN_PROGRAMS)}")
     ins = cfg.insights
@@ -379,7 +380,7 @@ def cmd_target(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_activate(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.pipelines import targeting
 
-    _require_gold(cfg, "campaign_targets")
+    _require_gold(cfg, CAMPAIGN_TARGETS)
     key = pseudonym_key(cfg.pseudonym, demo=False)
     spark = start_spark(cfg)
     with step(f"re-identifying the {args.campaign} targets for activation"):

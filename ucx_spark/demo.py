@@ -15,6 +15,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from ucx_spark.catalog import CX_KPIS, HOUSEHOLD_FEATURES, METER_DAILY_USAGE, PIPELINE_RUNS, QUALITY_RESULTS
 from ucx_spark.config import Config, pseudonym_key
 from ucx_spark.progress import say, step
 
@@ -51,11 +52,12 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
     print("\n" + result.summary())
 
     print(f"\nGold tables in {warehouse / 'gold'}:")
-    for table in ("meter_daily_usage", "household_features", "cx_kpis", "pipeline_runs", "quality_results"):
+    for table in (METER_DAILY_USAGE, HOUSEHOLD_FEATURES, CX_KPIS, PIPELINE_RUNS,
+                  QUALITY_RESULTS):
         if table_exists(spark, table_path(warehouse, "gold", table)):
             n = read_table(spark, warehouse, "gold", table).count()
             print(f"  gold/{table:<22} {n:>10,} rows")
-    kpis = read_table(spark, warehouse, "gold", "cx_kpis")
+    kpis = read_table(spark, warehouse, "gold", CX_KPIS)
     latest = kpis.where("segment_type = 'all'").agg({"month": "max"}).first()[0]
     print(f"\nCX KPIs, whole utility, {latest}:")
     for row in kpis.where(f"segment_type = 'all' and month = '{latest}'").orderBy("kpi").collect():

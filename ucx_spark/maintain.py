@@ -30,6 +30,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from ucx_spark.catalog import AMI_DAILY, HOUSEHOLD_FEATURES, HOUSEHOLD_SCORES, METER_DAILY_USAGE
 from ucx_spark.errors import UcxError
 
 SAFE_RETENTION_HOURS = 168.0
@@ -37,10 +38,10 @@ SAFE_RETENTION_HOURS = 168.0
 # "<layer>/<table>" -> columns for ZORDER BY (ignored when the table uses liquid clustering).
 ZORDER_BY: Mapping[str, tuple[str, ...]] = {
     "silver/ami": ("meter_id", "local_date"),
-    "silver/ami_daily": ("meter_id", "local_date"),
-    "gold/meter_daily_usage": ("meter_key", "local_date"),
-    "gold/household_features": ("household_id",),
-    "gold/household_scores": ("household_id",),
+    f"silver/{AMI_DAILY}": ("meter_id", "local_date"),
+    f"gold/{METER_DAILY_USAGE}": ("meter_key", "local_date"),
+    f"gold/{HOUSEHOLD_FEATURES}": ("household_id",),
+    f"gold/{HOUSEHOLD_SCORES}": ("household_id",),
 }
 
 

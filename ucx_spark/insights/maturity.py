@@ -35,6 +35,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ucx_spark.catalog import (
+    CAMPAIGN_TARGETS,
+    CX_KPIS,
+    HOUSEHOLD_FEATURES,
+    HOUSEHOLD_SCORES,
+    METER_DAILY_USAGE,
+    MODEL_DRIVERS,
+    PIPELINE_RUNS,
+    PROGRAM_SATURATION,
+    QUALITY_RESULTS,
+    SEGMENT_PROFILES,
+    SEGMENTS,
+    WHATIF_RESULTS,
+)
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
@@ -108,15 +123,15 @@ def _capability(name: str, checks: list[tuple[bool, str]], evidence: list[str]) 
 
 
 def customer_360(inv: dict[str, Any]) -> Capability:
-    feats = _cols(inv, "gold/household_features")
+    feats = _cols(inv, f"gold/{HOUSEHOLD_FEATURES}")
     third_party = sorted(feats & {"income_band", "home_type", "tenure"})
     dates = int(inv.get("feature_as_of_dates", 0))
-    evidence = [_table_note(inv, "silver/accounts"), _table_note(inv, "gold/household_features"),
+    evidence = [_table_note(inv, "silver/accounts"), _table_note(inv, f"gold/{HOUSEHOLD_FEATURES}"),
                 f"{len(feats)} feature columns" if feats else "no feature columns",
                 f"third-party attributes: {', '.join(third_party) or 'none'}", f"{dates} as-of date(s)"]
     checks = [
         (_has(inv, "silver/accounts"), "load the accounts feed (`ucx pipeline`)"),
-        (_has(inv, "gold/household_features") and len(feats) >= 10,
+        (_has(inv, f"gold/{HOUSEHOLD_FEATURES}") and len(feats) >= 10,
          "build gold/household_features (one row per household joining billing, payments, contacts)"),
         (bool(third_party) and dates >= 2,
          "match third-party household data and keep a feature history (two or more as-of dates)"),
@@ -126,15 +141,15 @@ def customer_360(inv: dict[str, Any]) -> Capability:
 
 def ami_analytics(inv: dict[str, Any]) -> Capability:
     months = int(inv.get("ami_months", 0))
-    usage = _cols(inv, "gold/meter_daily_usage")
-    feats = _cols(inv, "gold/household_features")
+    usage = _cols(inv, f"gold/{METER_DAILY_USAGE}")
+    feats = _cols(inv, f"gold/{HOUSEHOLD_FEATURES}")
     shape = sorted(usage & {"kwh_on_peak", "peak_kw"})
     detect = sorted(feats & {"night_minus_evening_kw_90d", "export_kwh_365d"})
-    evidence = [_table_note(inv, "gold/meter_daily_usage"), f"{months} month(s) of AMI",
+    evidence = [_table_note(inv, f"gold/{METER_DAILY_USAGE}"), f"{months} month(s) of AMI",
                 f"load-shape columns: {', '.join(shape) or 'none'}",
                 f"EV/solar signals in features: {', '.join(detect) or 'none'}"]
     checks = [
-        (_has(inv, "gold/meter_daily_usage") and months >= 1, "land AMI interval reads (gold/meter_daily_usage)"),
+        (_has(inv, f"gold/{METER_DAILY_USAGE}") and months >= 1, "land AMI interval reads (gold/meter_daily_usage)"),
         (months >= SEASONAL_MONTHS and bool(shape), f"collect {SEASONAL_MONTHS}+ months of AMI with on-peak/peak load shape"),
         (len(detect) == 2, "derive EV (night load) and solar (export) signals into household features"),
     ]
@@ -162,7 +177,7 @@ def survey_analytics(inv: dict[str, Any]) -> Capability:
 def predicted_csat(inv: dict[str, Any]) -> Capability:
     champion = inv.get("champions", {}).get("csat")
     share = inv.get("scored_share", {}).get("csat")
-    drivers = "top_drivers" in _cols(inv, "gold/household_scores")
+    drivers = "top_drivers" in _cols(inv, f"gold/{HOUSEHOLD_SCORES}")
     evidence = [f"csat champion: {'v' + str(champion) if champion else 'none'}",
                 f"households scored: {share:.0%}" if share is not None else "households scored: none",
                 f"per-household drivers: {'yes' if drivers else 'no'}"]
@@ -181,24 +196,25 @@ def propensity_models(inv: dict[str, Any]) -> Capability:
     have = [m for m in PROPENSITY_MODELS if m in champions or (shares.get(m) or 0) > 0]
     scored = [m for m in PROPENSITY_MODELS if (shares.get(m) or 0) >= FULL_COVERAGE]
     evidence = [f"champions: {', '.join(f'{m} v{champions[m]}' for m in have if m in champions) or 'none'}",
-                f"fully scored: {', '.join(scored) or 'none'}", _table_note(inv, "gold/campaign_targets")]
+                f"fully scored: {', '.join(scored) or 'none'}", _table_note(inv, f"gold/{CAMPAIGN_TARGETS}")]
     checks = [
         (bool(have), "train an EV-adoption or payment-risk model"),
         (len(scored) == len(PROPENSITY_MODELS), "score every household for both EV adoption and payment risk"),
-        (_has(inv, "gold/campaign_targets") and int(inv.get("target_campaigns", 0)) >= 2,
+        (_has(inv, f"gold/{CAMPAIGN_TARGETS}") and int(inv.get("target_campaigns", 0)) >= 2,
          "use the propensities to target two or more campaigns (gold/campaign_targets)"),
     ]
     return _capability("Propensity models (EV, payment risk)", checks, evidence)
 
 
 def explainability(inv: dict[str, Any]) -> Capability:
-    per_household = "top_drivers" in _cols(inv, "gold/household_scores")
+    per_household = "top_drivers" in _cols(inv, f"gold/{HOUSEHOLD_SCORES}")
     seg_types = sorted(set(inv.get("driver_segment_types", [])) - {"all"})
-    evidence = [f"per-household top drivers: {'yes' if per_household else 'no'}", _table_note(inv, "gold/model_drivers"),
+    evidence = [f"per-household top drivers: {'yes' if per_household else 'no'}",
+                _table_note(inv, f"gold/{MODEL_DRIVERS}"),
                 f"driver segment types: {', '.join(seg_types) or 'none'}"]
     checks = [
         (per_household, "score with SHAP drivers per household"),
-        (_has(inv, "gold/model_drivers"), "publish global drivers (gold/model_drivers)"),
+        (_has(inv, f"gold/{MODEL_DRIVERS}"), "publish global drivers (gold/model_drivers)"),
         (bool(seg_types), "break drivers down by segment"),
     ]
     return _capability("Drivers / explainability", checks, evidence)
@@ -207,11 +223,11 @@ def explainability(inv: dict[str, Any]) -> Capability:
 def whatif_simulation(inv: dict[str, Any]) -> Capability:
     scenarios = int(inv.get("whatif_scenarios", 0))
     seg_types = sorted(set(inv.get("whatif_segment_types", [])) - {"all"})
-    has_ci = {"delta_ci_low", "delta_ci_high"} <= _cols(inv, "gold/whatif_results")
-    evidence = [_table_note(inv, "gold/whatif_results"), f"{scenarios} scenario(s)",
+    has_ci = {"delta_ci_low", "delta_ci_high"} <= _cols(inv, f"gold/{WHATIF_RESULTS}")
+    evidence = [_table_note(inv, f"gold/{WHATIF_RESULTS}"), f"{scenarios} scenario(s)",
                 f"confidence intervals: {'yes' if has_ci else 'no'}", f"segment types: {', '.join(seg_types) or 'none'}"]
     checks = [
-        (_has(inv, "gold/whatif_results"), "simulate a scenario through the champions (`ucx whatif`)"),
+        (_has(inv, f"gold/{WHATIF_RESULTS}"), "simulate a scenario through the champions (`ucx whatif`)"),
         (scenarios >= 2 and has_ci, "compare two or more scenarios with confidence intervals"),
         (scenarios >= 3 and bool(seg_types), "three or more scenarios, broken down by segment"),
     ]
@@ -221,12 +237,12 @@ def whatif_simulation(inv: dict[str, Any]) -> Capability:
 def segmentation(inv: dict[str, Any]) -> Capability:
     kpi_seg = sorted(inv.get("kpi_segment_types", []))
     segs = sorted(inv.get("segmentations", []))
-    evidence = [f"rule-based KPI segments: {', '.join(kpi_seg) or 'none'}", _table_note(inv, "gold/segments"),
-                _table_note(inv, "gold/segment_profiles"), f"segmentations: {', '.join(segs) or 'none'}"]
+    evidence = [f"rule-based KPI segments: {', '.join(kpi_seg) or 'none'}", _table_note(inv, f"gold/{SEGMENTS}"),
+                _table_note(inv, f"gold/{SEGMENT_PROFILES}"), f"segmentations: {', '.join(segs) or 'none'}"]
     checks = [
         (bool(kpi_seg), "report KPIs by customer class, rate plan, ZIP or income band"),
-        (_has(inv, "gold/segments") or _has(inv, "gold/segment_profiles"), "build personas (gold/segments)"),
-        (len(segs) >= 2 and _has(inv, "gold/segment_profiles"),
+        (_has(inv, f"gold/{SEGMENTS}") or _has(inv, f"gold/{SEGMENT_PROFILES}"), "build personas (gold/segments)"),
+        (len(segs) >= 2 and _has(inv, f"gold/{SEGMENT_PROFILES}"),
          "add objective-driven segmentations with published profiles"),
     ]
     return _capability("Segmentation / personas", checks, evidence)
@@ -237,10 +253,10 @@ def program_saturation(inv: dict[str, Any]) -> Capability:
                         and _kpi_months(inv, k) > 0)
     programs = int(inv.get("saturation_programs", 0))
     evidence = [f"enrollment rates tracked: {', '.join(enrollment) or 'none'}",
-                _table_note(inv, "gold/program_saturation"), f"{programs} program(s) with potential"]
+                _table_note(inv, f"gold/{PROGRAM_SATURATION}"), f"{programs} program(s) with potential"]
     checks = [
         (bool(enrollment), "track program enrollment rates monthly (gold/cx_kpis)"),
-        (_has(inv, "gold/program_saturation"), "estimate program potential (gold/program_saturation)"),
+        (_has(inv, f"gold/{PROGRAM_SATURATION}"), "estimate program potential (gold/program_saturation)"),
         (programs >= 3, "estimate potential and reachable enrollment for three or more programs"),
     ]
     return _capability("Program saturation", checks, evidence)
@@ -248,15 +264,15 @@ def program_saturation(inv: dict[str, Any]) -> Capability:
 
 def targeting(inv: dict[str, Any]) -> Capability:
     campaigns = int(inv.get("target_campaigns", 0))
-    cols = _cols(inv, "gold/campaign_targets")
+    cols = _cols(inv, f"gold/{CAMPAIGN_TARGETS}")
     nba = sorted(cols & {"channel", "next_best_action", "recommended_channel", "rank"})
     evidence = [_table_note(inv, "silver/marketing"), f"email open rate months: {_kpi_months(inv, 'email_open_rate')}",
-                _table_note(inv, "gold/campaign_targets"), f"{campaigns} campaign(s)",
+                _table_note(inv, f"gold/{CAMPAIGN_TARGETS}"), f"{campaigns} campaign(s)",
                 f"next-best-action columns: {', '.join(nba) or 'none'}"]
     checks = [
         (_has(inv, "silver/marketing") or _kpi_months(inv, "email_open_rate") > 0,
          "load marketing events and track engagement"),
-        (_has(inv, "gold/campaign_targets"), "rank households for campaigns (gold/campaign_targets)"),
+        (_has(inv, f"gold/{CAMPAIGN_TARGETS}"), "rank households for campaigns (gold/campaign_targets)"),
         (campaigns >= 2 and bool(nba), "next best action with channel choice across two or more campaigns"),
     ]
     return _capability("Targeting & next best action", checks, evidence)
@@ -279,12 +295,13 @@ def outage_communication(inv: dict[str, Any]) -> Capability:
 def data_quality(inv: dict[str, Any]) -> Capability:
     layers = sorted(inv.get("quality_layers", []))
     runs = int(inv.get("quality_runs", 0))
-    evidence = [_table_note(inv, "gold/quality_results"), f"gated layers: {', '.join(layers) or 'none'}",
-                f"{runs} gated run(s)", _table_note(inv, "gold/pipeline_runs")]
+    evidence = [_table_note(inv, f"gold/{QUALITY_RESULTS}"), f"gated layers: {', '.join(layers) or 'none'}",
+                f"{runs} gated run(s)", _table_note(inv, f"gold/{PIPELINE_RUNS}")]
     checks = [
-        (_has(inv, "gold/quality_results"), "run the quality gates (`ucx pipeline`, then `ucx quality`)"),
+        (_has(inv, f"gold/{QUALITY_RESULTS}"), "run the quality gates (`ucx pipeline`, then `ucx quality`)"),
         ({"bronze", "silver", "gold"} <= set(layers), "gate bronze, silver and gold"),
-        (runs >= 2 and _has(inv, "gold/pipeline_runs"), "gate every run and balance row accounting (gold/pipeline_runs)"),
+        (runs >= 2 and _has(inv, f"gold/{PIPELINE_RUNS}"),
+         "gate every run and balance row accounting (gold/pipeline_runs)"),
     ]
     return _capability("Data quality gates", checks, evidence)
 
@@ -293,7 +310,8 @@ def privacy_controls(inv: dict[str, Any]) -> Capability:
     gold = sorted(t for t in inv.get("tables", {}) if t.startswith("gold/"))
     forbidden = sorted(inv.get("forbidden_gold_columns", []))
     min_hh = int(inv.get("min_households", 0))
-    aggregates = [t for t in ("gold/cx_kpis", "gold/model_drivers", "gold/whatif_results", "gold/segment_profiles")
+    aggregates = [t for t in (f"gold/{CX_KPIS}", f"gold/{MODEL_DRIVERS}", f"gold/{WHATIF_RESULTS}",
+                              f"gold/{SEGMENT_PROFILES}")
                   if _rows(inv, t) is not None]
     with_n = [t for t in aggregates if "n" in _cols(inv, t)]
     evidence = [f"{len(gold)} gold table(s)", f"direct identifiers in gold: {', '.join(forbidden) or 'none'}",
@@ -301,7 +319,8 @@ def privacy_controls(inv: dict[str, Any]) -> Capability:
                 f"aggregates carrying n: {len(with_n)} of {len(aggregates)}"]
     checks = [
         (bool(gold) and not forbidden, "keep direct identifiers out of gold (pseudonymous household ids)"),
-        (min_hh >= 15 and "gold/cx_kpis" in with_n, "publish n with every aggregate and suppress cells under 15 households"),
+        (min_hh >= 15 and f"gold/{CX_KPIS}" in with_n,
+         "publish n with every aggregate and suppress cells under 15 households"),
         (len(aggregates) >= 3 and len(with_n) == len(aggregates),
          "every published insight aggregate (drivers, what-if, segments) carries n and suppression"),
     ]
@@ -330,9 +349,9 @@ def overall_level(capabilities: list[Capability]) -> str:
 
 INVENTORY_TABLES: tuple[str, ...] = (
     "silver/accounts", "silver/surveys", "silver/outages", "silver/marketing", "silver/programs",
-    "gold/meter_daily_usage", "gold/household_features", "gold/cx_kpis", "gold/household_scores",
-    "gold/quality_results", "gold/pipeline_runs", "gold/model_drivers", "gold/whatif_results",
-    "gold/segments", "gold/segment_profiles", "gold/program_saturation", "gold/campaign_targets",
+    f"gold/{METER_DAILY_USAGE}", f"gold/{HOUSEHOLD_FEATURES}", f"gold/{CX_KPIS}", f"gold/{HOUSEHOLD_SCORES}",
+    f"gold/{QUALITY_RESULTS}", f"gold/{PIPELINE_RUNS}", f"gold/{MODEL_DRIVERS}", f"gold/{WHATIF_RESULTS}",
+    f"gold/{SEGMENTS}", f"gold/{SEGMENT_PROFILES}", f"gold/{PROGRAM_SATURATION}", f"gold/{CAMPAIGN_TARGETS}",
 )
 
 
@@ -406,7 +425,7 @@ def build_inventory(
             inv["survey_measures"] = [k[2:] for k in wanted if k.startswith("n_") and row[k]]
             inv["survey_responses"] = int(row["n_csat"] or 0) if "n_csat" in wanted else 0
     inv["champions"] = _champions(tracking_uri)
-    scores, features = tables.get("gold/household_scores"), tables.get("gold/household_features")
+    scores, features = tables.get(f"gold/{HOUSEHOLD_SCORES}"), tables.get(f"gold/{HOUSEHOLD_FEATURES}")
     if scores is not None and features is not None:
         inv["scored_share"] = _scored_share(scores, features)
     return inv
@@ -421,30 +440,30 @@ def _table_aggregates(name: str, columns: list[str]) -> dict[str, Any]:
 
     has = set(columns).issuperset
     out: dict[str, Any] = {}
-    if name == "gold/meter_daily_usage" and has({"kwh", "local_date"}):
+    if name == f"gold/{METER_DAILY_USAGE}" and has({"kwh", "local_date"}):
         # Months spanned by metered days (min/max: one cheap pass over a table that can be large).
         dated = F.when(F.col("kwh").isNotNull(), F.col("local_date"))
         out["ami_months"] = F.coalesce(
             F.floor(F.months_between(F.trunc(F.max(dated), "month"), F.trunc(F.min(dated), "month"))).cast("int") + 1, F.lit(0))
     elif name == "silver/surveys":
         out.update({f"n_{c}": F.count(c) for c in ("csat", "nps", "ces") if c in columns})
-    elif name == "gold/cx_kpis" and has({"segment_type", "kpi", "month", "value"}):
+    elif name == f"gold/{CX_KPIS}" and has({"segment_type", "kpi", "month", "value"}):
         out["kpi_segment_types"] = distinct("segment_type")
         valued = (F.col("segment_type") == "all") & F.col("value").isNotNull()
         out["kpi_month_pairs"] = F.slice(F.collect_set(F.when(valued, F.struct("kpi", "month"))), 1, 100_000)
-    elif name == "gold/household_features" and has({"as_of_date"}):
+    elif name == f"gold/{HOUSEHOLD_FEATURES}" and has({"as_of_date"}):
         out["feature_as_of_dates"] = F.countDistinct("as_of_date")
-    elif name == "gold/quality_results" and has({"layer", "run_id"}):
+    elif name == f"gold/{QUALITY_RESULTS}" and has({"layer", "run_id"}):
         out.update(quality_layers=distinct("layer"), quality_runs=F.countDistinct("run_id"))
-    elif name == "gold/model_drivers" and has({"segment_type"}):
+    elif name == f"gold/{MODEL_DRIVERS}" and has({"segment_type"}):
         out["driver_segment_types"] = distinct("segment_type")
-    elif name == "gold/whatif_results" and has({"scenario", "segment_type"}):
+    elif name == f"gold/{WHATIF_RESULTS}" and has({"scenario", "segment_type"}):
         out.update(whatif_scenarios=F.countDistinct("scenario"), whatif_segment_types=distinct("segment_type"))
-    elif name in ("gold/segments", "gold/segment_profiles") and has({"segmentation"}):
+    elif name in (f"gold/{SEGMENTS}", f"gold/{SEGMENT_PROFILES}") and has({"segmentation"}):
         out["segmentations"] = distinct("segmentation")
-    elif name == "gold/program_saturation" and has({"program"}):
+    elif name == f"gold/{PROGRAM_SATURATION}" and has({"program"}):
         out["saturation_programs"] = F.countDistinct("program")
-    elif name == "gold/campaign_targets":
+    elif name == f"gold/{CAMPAIGN_TARGETS}":
         campaign = next((c for c in ("campaign", "campaign_id", "program") if c in columns), None)
         if campaign:
             out["target_campaigns"] = F.countDistinct(campaign)

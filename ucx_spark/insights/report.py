@@ -29,6 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ucx_spark.catalog import (
+    CAMPAIGN_TARGETS,
+    CX_KPIS,
+    HOUSEHOLD_SCORES,
+    MODEL_DRIVERS,
+    PROGRAM_SATURATION,
+    SEGMENT_PROFILES,
+    WHATIF_RESULTS,
+)
 from ucx_spark.insights.maturity import LEVELS, Capability, overall_level
 
 if TYPE_CHECKING:
@@ -44,14 +53,14 @@ LOWER_IS_BETTER = frozenset({"mean_payment_risk", "expected_arrears_usd"})
 
 # Which command fills each table the report reads (shown when the table is missing).
 HOW_TO_COMPUTE: dict[str, str] = {
-    "gold/cx_kpis": "ucx pipeline",
-    "gold/household_scores": "ucx train` then `ucx score",
+    f"gold/{CX_KPIS}": "ucx pipeline",
+    f"gold/{HOUSEHOLD_SCORES}": "ucx train` then `ucx score",
     "silver/surveys": "ucx pipeline",
-    "gold/model_drivers": "ucx drivers",
-    "gold/whatif_results": "ucx whatif",
-    "gold/segment_profiles": "ucx segment",
-    "gold/program_saturation": "ucx saturation",
-    "gold/campaign_targets": "ucx target",
+    f"gold/{MODEL_DRIVERS}": "ucx drivers",
+    f"gold/{WHATIF_RESULTS}": "ucx whatif",
+    f"gold/{SEGMENT_PROFILES}": "ucx segment",
+    f"gold/{PROGRAM_SATURATION}": "ucx saturation",
+    f"gold/{CAMPAIGN_TARGETS}": "ucx target",
 }
 
 # KPI panels of the trend section: one panel per KPI, the enrollment rates share one.
@@ -426,7 +435,7 @@ def _section_header(inp: ReportInputs) -> str:
 def _section_kpis(inp: ReportInputs) -> str:
     out = ['<section id="kpis"><h2>KPI trends by month</h2>']
     if inp.kpis is None:
-        out.append(_missing("gold/cx_kpis"))
+        out.append(_missing(f"gold/{CX_KPIS}"))
         return "".join(out) + "</section>"
     k = inp.kpis
     panels = [kpi for kpi in KPI_LABELS if kpi in set(k["kpi"])]
@@ -489,7 +498,7 @@ def _section_csat(inp: ReportInputs) -> str:
     c = inp.csat
     out = ['<section id="csat"><h2>CSAT: predicted for every household vs surveyed</h2>']
     if c.predicted_bins is None:
-        out.append(_missing("gold/household_scores"))
+        out.append(_missing(f"gold/{HOUSEHOLD_SCORES}"))
     if c.surveyed_levels is None:
         out.append(_missing("silver/surveys"))
     if c.predicted_bins is None and c.surveyed_levels is None:
@@ -562,7 +571,7 @@ def _section_drivers(inp: ReportInputs) -> str:
     out = ['<section id="drivers"><h2>Top drivers per model</h2>']
     d = inp.drivers
     if d is None or d.empty:
-        out.append(_missing("gold/model_drivers", "and no gold/household_scores to approximate from"))
+        out.append(_missing(f"gold/{MODEL_DRIVERS}", "and no gold/household_scores to approximate from"))
         return "".join(out) + "</section>"
     out.append(f'<p class="note">Source: {html.escape(inp.drivers_source)}. Bars: mean |SHAP| (contribution to the score); '
                "colour: direction of the mean contribution (red raises the score, blue lowers it).</p>")
@@ -593,7 +602,7 @@ def _section_whatif(inp: ReportInputs) -> str:
     out = ['<section id="whatif"><h2>What-if scenarios</h2>']
     w = inp.whatif
     if w is None or w.empty:
-        out.append(_missing("gold/whatif_results"))
+        out.append(_missing(f"gold/{WHATIF_RESULTS}"))
         return "".join(out) + "</section>"
     metrics = [m for m in WHATIF_METRICS if m in set(w["metric"])] + sorted(set(w["metric"]) - set(WHATIF_METRICS))
     scenarios = sorted(set(w["scenario"]))
@@ -664,7 +673,7 @@ def _section_segments(inp: ReportInputs) -> str:
     out = ['<section id="segments"><h2>Segment map: personas</h2>']
     s = inp.segments
     if s is None or s.empty:
-        out.append(_missing("gold/segment_profiles", "nor gold/segments"))
+        out.append(_missing(f"gold/{SEGMENT_PROFILES}", "nor gold/segments"))
         return "".join(out) + "</section>"
     s = s.copy()
     if "segmentation" not in s.columns:
@@ -751,7 +760,7 @@ def _section_saturation(inp: ReportInputs) -> str:
     out = ['<section id="saturation"><h2>Program saturation</h2>']
     p = inp.saturation
     if p is None or p.empty:
-        out.append(_missing("gold/program_saturation"))
+        out.append(_missing(f"gold/{PROGRAM_SATURATION}"))
         return "".join(out) + "</section>"
     p = _with_potential_rate(p.copy())
     if "program" not in p.columns:

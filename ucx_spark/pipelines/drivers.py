@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from ucx_spark.catalog import MODEL_DRIVERS
 from ucx_spark.errors import UcxError
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights.base import load_champions
@@ -52,9 +53,9 @@ def run(spark: SparkSession, *, warehouse: str, tracking_uri: str, run_id: str, 
         drivers_df = drivers_df.unionByName(part)
     computed_at = datetime.now(UTC).replace(microsecond=0)
     drivers_df = drivers_df.withColumn("run_id", F.lit(run_id)).withColumn("computed_at", F.lit(computed_at).cast("timestamp"))
-    path = overwrite_table(assert_no_pii(drivers_df, table="model_drivers"), warehouse, "gold", "model_drivers")
+    path = overwrite_table(assert_no_pii(drivers_df, table=MODEL_DRIVERS), warehouse, "gold", MODEL_DRIVERS)
     snapshot_df.unpersist()
-    written_df = read_table(spark, warehouse, "gold", "model_drivers")
+    written_df = read_table(spark, warehouse, "gold", MODEL_DRIVERS)
     top: dict[str, list[tuple[str, float, str | None]]] = {}
     for row in (
         written_df.filter((F.col("segment_type") == "all") & (F.col("rank") <= 5))

@@ -40,6 +40,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ucx_spark.catalog import CX_KPIS, HOUSEHOLD_FEATURES
 from ucx_spark.errors import UcxError
 from ucx_spark.identity import pseudonym_py
 from ucx_spark.io.delta import read_optional, read_table
@@ -168,7 +169,7 @@ def run(
     eval_dir = Path(warehouse).resolve() / "_mlflow_eval"
     eval_dir.mkdir(parents=True, exist_ok=True)
     uri_main, uri_holdout = f"sqlite:///{eval_dir / 'main.db'}", f"sqlite:///{eval_dir / 'holdout.db'}"
-    features_df = read_table(spark, warehouse, "gold", "household_features").cache()
+    features_df = read_table(spark, warehouse, "gold", HOUSEHOLD_FEATURES).cache()
     accounts_df = read_table(spark, warehouse, "silver", "accounts")
     dates = sorted(r[0] for r in features_df.select("as_of_date").distinct().collect())  # month ends: few
     latest = dates[-1]
@@ -351,7 +352,7 @@ def _now():  # noqa: ANN202
 
 
 def _survey_nps(spark: SparkSession, warehouse: str) -> float | None:
-    kpis_df = read_optional(spark, warehouse, "gold", "cx_kpis")
+    kpis_df = read_optional(spark, warehouse, "gold", CX_KPIS)
     if kpis_df is None:
         return None
     row = (kpis_df.filter((F.col("kpi") == "nps") & (F.col("segment_type") == "all") & F.col("value").isNotNull())

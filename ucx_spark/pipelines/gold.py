@@ -23,7 +23,16 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ucx_spark.catalog import AMI_DAILY, HOUSEHOLD_MATCHES, silver_inputs, spec
+from ucx_spark.catalog import (
+    AMI_DAILY,
+    CX_KPIS,
+    HOUSEHOLD_FEATURES,
+    HOUSEHOLD_MATCHES,
+    METER_DAILY_USAGE,
+    SURVEY_FEATURES,
+    silver_inputs,
+    spec,
+)
 from ucx_spark.config import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, DEFAULT_MIN_HOUSEHOLDS
 from ucx_spark.contract import BOOL, DATE, DECIMAL, FEEDS, INT, MONEY, TIMESTAMP
 from ucx_spark.gold.cx_kpis import cx_kpis
@@ -49,10 +58,10 @@ from ucx_spark.silver.ami_daily import ami_daily
 from ucx_spark.silver.parse import require_time_zone, require_utc_session
 from ucx_spark.silver.rows import SILVER_LINEAGE
 
-TABLES = ("meter_daily_usage", "cx_kpis", "household_features", "survey_features")
+TABLES = (METER_DAILY_USAGE, CX_KPIS, HOUSEHOLD_FEATURES, SURVEY_FEATURES)
 # Rows of a gold table another command owns, which a rebuild here keeps: `ucx segment` writes the
 # persona KPIs of gold/cx_kpis, and a later `ucx pipeline` must not drop them (issue 21).
-KEPT_ROWS = {"cx_kpis": "segment_type = 'persona'"}
+KEPT_ROWS = {CX_KPIS: "segment_type = 'persona'"}
 
 _KIND_TYPES: dict[str, T.DataType] = {
     TIMESTAMP: T.TimestampType(),
@@ -338,7 +347,7 @@ def features_as_of(spark: SparkSession, warehouse: str, *, time_zone: str, as_of
             frames[table] = _read_silver(spark, warehouse, table, missing, time_zone=time_zone)[0]
         return frames[table]
 
-    daily_df = silver("ami_daily")
+    daily_df = silver(AMI_DAILY)
     inputs = household_feature_inputs(silver, daily_df, span=ami_span(daily_df), time_zone=time_zone)
     return household_features(silver("accounts"), as_of_dates=[as_of], surveys_df=silver("surveys"),
                               **inputs)  # type: ignore[arg-type]
@@ -386,7 +395,7 @@ def run(
             table_ids[table] = delta_log.table_id(table_path(warehouse, "silver", table))
         return frames[table]
 
-    daily_df = silver("ami_daily")
+    daily_df = silver(AMI_DAILY)
     paths: list[tuple[str, str]] = []
     rows: list[tuple[str, int]] = []
     unchanged: list[str] = []
@@ -458,16 +467,16 @@ def run(
 
     def pending_days() -> dict[str, DataFrame]:
         """silver/ami_daily rows of the local days changed since meter_daily_usage was last published."""
-        previous = commit_metadata(spark, table_path(warehouse, "gold", "meter_daily_usage"), BUILT_FROM) or {}
-        since = previous.get("silver.ami_daily")
+        previous = commit_metadata(spark, table_path(warehouse, "gold", METER_DAILY_USAGE), BUILT_FROM) or {}
+        since = previous.get(f"silver.{AMI_DAILY}")
         days = None
         if isinstance(since, int) and table_exists(spark, table_path(warehouse, "silver", AMI_DAILY)):
             days = changed_days(since)  # the same days the partial rebuild read: one change-feed query
         # the whole table (at the version gold read) gives the meters' lives; the changed days are judged
         if days is None:
-            return {"silver.ami_daily": daily_df, "silver.ami_daily#changed_days": daily_df}
-        return {"silver.ami_daily": daily_df,
-                "silver.ami_daily#changed_days": daily_df.filter(F.col("local_date").isin(days))}
+            return {f"silver.{AMI_DAILY}": daily_df, f"silver.{AMI_DAILY}#changed_days": daily_df}
+        return {f"silver.{AMI_DAILY}": daily_df,
+                f"silver.{AMI_DAILY}#changed_days": daily_df.filter(F.col("local_date").isin(days))}
 
     accounts_df = silver("accounts")
 
@@ -481,12 +490,12 @@ def run(
                 meter_daily_usage_from_daily(daily_df.filter(changed), accounts_df, time_zone=time_zone))
 
     publish(
-        "meter_daily_usage",
+        METER_DAILY_USAGE,
         lambda: meter_daily_usage_from_daily(daily_df, accounts_df, time_zone=time_zone),
         params={"time_zone": time_zone}, references=pending_days, update=usage_update,
     )
     publish(
-        "cx_kpis",
+        CX_KPIS,
         lambda: cx_kpis(
             daily_df,
             accounts_df,
@@ -502,12 +511,12 @@ def run(
             time_zone=time_zone,
             min_households=min_households,
             max_household_energy_share=max_household_energy_share,
-            daily_usage_df=read_table(spark, warehouse, "gold", "meter_daily_usage") if energy_kpis else None,
+            daily_usage_df=read_table(spark, warehouse, "gold", METER_DAILY_USAGE) if energy_kpis else None,
         ),
         params={"time_zone": time_zone, "min_households": min_households,
                 "max_household_energy_share": max_household_energy_share, "energy_kpis": energy_kpis},
     )
-    for t in silver_inputs("household_features"):
+    for t in silver_inputs(HOUSEHOLD_FEATURES):
         silver(t)
     span = ami_span(daily_df)
     dates = (
@@ -540,7 +549,7 @@ def run(
         if not days:
             return None
         start = days[0] - timedelta(days=1)
-        latest = read_table(spark, warehouse, "gold", "survey_features").agg(F.max("as_of_date")).first()
+        latest = read_table(spark, warehouse, "gold", SURVEY_FEATURES).agg(F.max("as_of_date")).first()
         surveys_moved = versions.get("surveys") != before_surveys()
         if not surveys_moved and (latest is None or latest[0] is None or latest[0] < start):
             return None  # no response after the changes
@@ -548,17 +557,17 @@ def run(
                 survey_features(silver("surveys"), accounts_df, since=start, **feature_inputs))
 
     def before_surveys() -> object:
-        built = commit_metadata(spark, table_path(warehouse, "gold", "survey_features"), BUILT_FROM) or {}
+        built = commit_metadata(spark, table_path(warehouse, "gold", SURVEY_FEATURES), BUILT_FROM) or {}
         return built.get("silver.surveys")
 
     publish(
-        "household_features",
+        HOUSEHOLD_FEATURES,
         lambda: features_at(dates),
         params={**feature_params, "as_of_dates": [d.isoformat() for d in dates]},
         update=features_update, free_params=("as_of_dates",), any_input=True,
     )
     publish(
-        "survey_features",
+        SURVEY_FEATURES,
         lambda: survey_features(silver("surveys"), accounts_df, **feature_inputs),
         params=feature_params, update=survey_update, any_input=True,
     )

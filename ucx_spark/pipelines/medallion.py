@@ -16,7 +16,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from ucx_spark.catalog import silver_inputs, spec
+from ucx_spark.catalog import AMI_DAILY, CX_KPIS, METER_DAILY_USAGE, PIPELINE_RUNS, silver_inputs, spec
 from ucx_spark.config import Config
 from ucx_spark.progress import say, step
 
@@ -217,9 +217,9 @@ def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] |
     if any(bronze_files[feed] - done.get(feed, set()) for feed in FEED_ORDER):
         return None
     expected_params = {
-        "meter_daily_usage": {"time_zone": cfg.utility.time_zone},
-        "cx_kpis": {"time_zone": cfg.utility.time_zone, "min_households": cfg.privacy.min_households,
-                    "max_household_energy_share": cfg.privacy.max_household_energy_share, "energy_kpis": False},
+        METER_DAILY_USAGE: {"time_zone": cfg.utility.time_zone},
+        CX_KPIS: {"time_zone": cfg.utility.time_zone, "min_households": cfg.privacy.min_households,
+                  "max_household_energy_share": cfg.privacy.max_household_energy_share, "energy_kpis": False},
     }
     for table in gold.TABLES:
         built = commit_metadata(spark, table_path(warehouse, "gold", table), gold.BUILT_FROM)
@@ -267,8 +267,8 @@ def silver_batches(spark: SparkSession, warehouse: str, result: Any) -> dict[str
             )
         if f.feed == "ami" and f.days:
             months = sorted({d.replace(day=1) for d in f.days})
-            batches["ami_daily"] = (
-                read_table(spark, warehouse, "silver", "ami_daily")
+            batches[AMI_DAILY] = (
+                read_table(spark, warehouse, "silver", AMI_DAILY)
                 .filter(F.col("local_month").isin(months))
                 .filter(F.col("local_date").isin(list(f.days)))
             )
@@ -298,8 +298,8 @@ def record_accounting(spark: SparkSession, *, warehouse: str, run_id: str) -> li
         "quarantined",
         "balanced",
     )
-    upsert(audit_df, table_path(warehouse, "gold", "pipeline_runs"), keys=spec("gold", "pipeline_runs").keys)
-    register_table(spark, warehouse, "gold", "pipeline_runs")
+    upsert(audit_df, table_path(warehouse, "gold", PIPELINE_RUNS), keys=spec("gold", PIPELINE_RUNS).keys)
+    register_table(spark, warehouse, "gold", PIPELINE_RUNS)
     rows = [r.asDict() for r in counts_df.collect()]  # 13 rows: one per feed
     accounting.raise_if_unbalanced(
         [(r["feed"], r["landed"], r["current"], r["superseded"], r["quarantined"]) for r in rows],

@@ -14,6 +14,17 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ucx_spark.catalog import (
+    CX_KPIS,
+    HOUSEHOLD_FEATURES,
+    HOUSEHOLD_SCORES,
+    MODEL_DRIVERS,
+    PROGRAM_SATURATION,
+    QUALITY_RESULTS,
+    SEGMENT_PROFILES,
+    SEGMENTS,
+    WHATIF_RESULTS,
+)
 from ucx_spark.insights import maturity
 from ucx_spark.insights import report as rpt
 from ucx_spark.io.delta import read_table, table_path, table_version
@@ -73,9 +84,9 @@ def build_inputs(
         utility_name=utility_name, generated_at=generated_at or datetime.now(UTC).replace(microsecond=0),
         min_households=min_households, table_versions=versions,
     )
-    if (kpis := tables["gold/cx_kpis"]) is not None:
+    if (kpis := tables[f"gold/{CX_KPIS}"]) is not None:
         inp.kpis = rpt.collect_kpis(kpis)
-    scores = tables["gold/household_scores"]
+    scores = tables[f"gold/{HOUSEHOLD_SCORES}"]
     if scores is not None:
         bins, levels, summary = rpt.collect_predicted_csat(scores, min_households=min_households,
                                                            top2box_threshold=top2box_threshold)
@@ -85,21 +96,22 @@ def build_inputs(
     if (surveys := tables["silver/surveys"]) is not None:
         inp.csat.surveyed_levels, inp.csat.surveyed_summary = rpt.collect_surveyed_csat(surveys, min_households=min_households)
     inp.csat.nps = rpt.collect_nps(scores, inp.kpis, min_households=min_households)
-    if (drivers := tables["gold/model_drivers"]) is not None:
+    if (drivers := tables[f"gold/{MODEL_DRIVERS}"]) is not None:
         inp.drivers, inp.drivers_source = rpt.collect_model_drivers(drivers), "gold/model_drivers (segment all)"
     elif scores is not None:
         inp.drivers = rpt.collect_drivers_from_scores(scores, min_households=min_households)
-        inp.drivers_source = (f"gold/model_drivers not yet computed (run `{rpt.HOW_TO_COMPUTE['gold/model_drivers']}`); "
+        inp.drivers_source = (f"gold/model_drivers not yet computed "
+                              f"(run `{rpt.HOW_TO_COMPUTE[f'gold/{MODEL_DRIVERS}']}`); "
                               "approximated from the per-household top drivers in gold/household_scores")
-    if (whatif := tables["gold/whatif_results"]) is not None:
+    if (whatif := tables[f"gold/{WHATIF_RESULTS}"]) is not None:
         inp.whatif = rpt.collect_whatif(whatif)
-    if tables["gold/segment_profiles"] is not None or tables["gold/segments"] is not None:
-        inp.segments = rpt.collect_segment_profiles(tables["gold/segment_profiles"], tables["gold/segments"])
-    if (saturation := tables["gold/program_saturation"]) is not None:
+    if tables[f"gold/{SEGMENT_PROFILES}"] is not None or tables[f"gold/{SEGMENTS}"] is not None:
+        inp.segments = rpt.collect_segment_profiles(tables[f"gold/{SEGMENT_PROFILES}"], tables[f"gold/{SEGMENTS}"])
+    if (saturation := tables[f"gold/{PROGRAM_SATURATION}"]) is not None:
         inp.saturation = rpt.collect_saturation(saturation)
-    if inp.as_of_date is None and tables["gold/household_features"] is not None:
-        inp.as_of_date = tables["gold/household_features"].agg(F.max("as_of_date")).first()[0]
-    if (quality := tables["gold/quality_results"]) is not None:
+    if inp.as_of_date is None and tables[f"gold/{HOUSEHOLD_FEATURES}"] is not None:
+        inp.as_of_date = tables[f"gold/{HOUSEHOLD_FEATURES}"].agg(F.max("as_of_date")).first()[0]
+    if (quality := tables[f"gold/{QUALITY_RESULTS}"]) is not None:
         inp.quality, inp.quality_failed, inp.quality_run = rpt.collect_quality(quality)
         index = data_docs_index(warehouse)
         inp.data_docs = str(index) if index.is_file() else None
@@ -132,10 +144,11 @@ def run(
         "drivers": inp.drivers is not None, "what-if": inp.whatif is not None, "segments": inp.segments is not None,
         "saturation": inp.saturation is not None,
     }
-    tables = {"KPI trends": "gold/cx_kpis", "CSAT": "gold/household_scores", "drivers": "gold/model_drivers",
-              "what-if": "gold/whatif_results", "segments": "gold/segment_profiles", "saturation": "gold/program_saturation"}
+    tables = {"KPI trends": f"gold/{CX_KPIS}", "CSAT": f"gold/{HOUSEHOLD_SCORES}", "drivers": f"gold/{MODEL_DRIVERS}",
+              "what-if": f"gold/{WHATIF_RESULTS}", "segments": f"gold/{SEGMENT_PROFILES}",
+              "saturation": f"gold/{PROGRAM_SATURATION}"}
     missing = [tables[k] for k, ok in present.items() if not ok]
-    if inp.drivers is not None and "gold/model_drivers" not in inp.table_versions:
-        missing.append("gold/model_drivers")
+    if inp.drivers is not None and f"gold/{MODEL_DRIVERS}" not in inp.table_versions:
+        missing.append(f"gold/{MODEL_DRIVERS}")
     return ReportResult(str(path), [k for k, ok in present.items() if ok], missing, maturity.overall_level(inp.maturity),
                         len(text.encode("utf-8")))

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ucx_spark.catalog import HOUSEHOLD_SCORES, PROGRAM_PROPENSITY, PROGRAM_SATURATION
 from ucx_spark.config import DEFAULT_MIN_HOUSEHOLDS
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights import saturation as SAT
@@ -52,7 +53,7 @@ class SaturationResult:
 
 
 def compute_propensity(spark: SparkSession, warehouse: str, snap: DataFrame, *, seed: int, partitions: int = 8) -> DataFrame:
-    return SAT.program_propensity(snap, seed=seed, scores_df=read_optional(spark, warehouse, "gold", "household_scores"),
+    return SAT.program_propensity(snap, seed=seed, scores_df=read_optional(spark, warehouse, "gold", HOUSEHOLD_SCORES),
                                   partitions=partitions)
 
 
@@ -74,9 +75,9 @@ def run(
         propensity_df = compute_propensity(spark, warehouse, snap, seed=seed, partitions=partitions)
         prop_path = overwrite_table(
             assert_no_pii(propensity_df.withColumn("run_id", F.lit(run_id)).withColumn("created_at", created_at),
-                          table="program_propensity"),
-            warehouse, "gold", "program_propensity")
-        propensity_df = read_table(spark, warehouse, "gold", "program_propensity")
+                          table=PROGRAM_PROPENSITY),
+            warehouse, "gold", PROGRAM_PROPENSITY)
+        propensity_df = read_table(spark, warehouse, "gold", PROGRAM_PROPENSITY)
         programs_df = read_optional(spark, warehouse, "silver", "programs")
         if programs_df is None:
             programs_df = spark.createDataFrame([], "household_id string, program string, enrolled_on date, ended_on date")
@@ -86,10 +87,10 @@ def run(
                                    horizon_months=horizon_months, campaign_capture=campaign_capture)
             .withColumn("run_id", F.lit(run_id)).withColumn("created_at", created_at)
         )
-        path = overwrite_table(assert_no_pii(sat_df, table="program_saturation"), warehouse, "gold", "program_saturation")
+        path = overwrite_table(assert_no_pii(sat_df, table=PROGRAM_SATURATION), warehouse, "gold", PROGRAM_SATURATION)
     finally:
         snap.unpersist()
-    rows = [r.asDict() for r in read_table(spark, warehouse, "gold", "program_saturation").orderBy("program").collect()]
+    rows = [r.asDict() for r in read_table(spark, warehouse, "gold", PROGRAM_SATURATION).orderBy("program").collect()]
     by_program = {r["program"]: r for r in rows}
     answers = [(g, SAT.achievable(by_program[g.program], g.lift_pp), by_program[g.program]["reachable_lift_pp_12m"])
                for g in goals or []]

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ucx_spark.catalog import HOUSEHOLD_FEATURES, HOUSEHOLD_SCORES
 from ucx_spark.errors import UcxError
 from ucx_spark.io.delta import overwrite_table, read_optional, read_table, table_exists, table_path, table_version
 from ucx_spark.models import labels, registry
@@ -63,9 +64,9 @@ def scoring_rows(spark: SparkSession, warehouse: str, *, as_of: date | None, tim
     feature table version read (None when computed)."""
     from ucx_spark.pipelines.gold import features_as_of
 
-    features_path = table_path(warehouse, "gold", "household_features")
+    features_path = table_path(warehouse, "gold", HOUSEHOLD_FEATURES)
     version = table_version(spark, features_path)
-    features_df = read_table(spark, warehouse, "gold", "household_features", version=version)
+    features_df = read_table(spark, warehouse, "gold", HOUSEHOLD_FEATURES, version=version)
     if as_of is None:
         return features_df, version
     published = features_df.filter(F.col("as_of_date") == F.lit(as_of))
@@ -110,7 +111,7 @@ def run(
     """Score every household active at the as-of date with each model's champion (module doc)."""
     import mlflow
 
-    features_path = table_path(warehouse, "gold", "household_features")
+    features_path = table_path(warehouse, "gold", HOUSEHOLD_FEATURES)
     if not table_exists(spark, features_path):
         raise UcxError(f"{features_path} does not exist: run `ucx pipeline` first")
     from ucx_spark.insights.base import load_champions
@@ -141,12 +142,12 @@ def run(
     # written only if no critical expectation failed (DataError names it; the table keeps its version)
     written: list[str] = []
     gate = publish_if_passed(
-        spark, scores_df, lambda df: written.append(overwrite_table(df, warehouse, "gold", "household_scores")),
-        layer="gold", table="household_scores", run_id=run_id, warehouse=warehouse,
+        spark, scores_df, lambda df: written.append(overwrite_table(df, warehouse, "gold", HOUSEHOLD_SCORES)),
+        layer="gold", table=HOUSEHOLD_SCORES, run_id=run_id, warehouse=warehouse,
         thresholds=thresholds or Thresholds(),
     )
     path = written[0]
-    written_df = read_table(spark, warehouse, "gold", "household_scores")
+    written_df = read_table(spark, warehouse, "gold", HOUSEHOLD_SCORES)
     stats = written_df.agg(F.count("*").alias("rows"), F.countDistinct("household_id").alias("households"),
                            F.max("as_of_date").alias("d")).first()
     not_scored = {

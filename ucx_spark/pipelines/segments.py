@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ucx_spark.catalog import CX_KPIS, HOUSEHOLD_SCORES, METER_DAILY_USAGE, SEGMENT_PROFILES, SEGMENTS
 from ucx_spark.config import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, DEFAULT_MIN_HOUSEHOLDS
 from ucx_spark.errors import UcxError
 from ucx_spark.gold import cx_kpis as K
@@ -60,7 +61,7 @@ def _persona_facts(spark: SparkSession, warehouse: str, accounts_df: DataFrame, 
 
     t = {name: read_optional(spark, warehouse, "silver", name)
          for name in ("surveys", "contacts", "outages", "programs", "marketing", "payments", "bills")}
-    usage = read_optional(spark, warehouse, "gold", "meter_daily_usage")
+    usage = read_optional(spark, warehouse, "gold", METER_DAILY_USAGE)
     families: list[tuple[str, bool, Callable[[], DataFrame]]] = [
         ("surveys", has(t["surveys"], "account_id", "responded_at", "csat", "nps", "ces"),
          lambda: K.survey_facts(t["surveys"], time_zone=time_zone)),
@@ -74,7 +75,7 @@ def _persona_facts(spark: SparkSession, warehouse: str, accounts_df: DataFrame, 
          lambda: K.email_facts(t["marketing"], time_zone=time_zone)),
         ("payments+bills", has(t["payments"], "account_id", "paid_at", "amount") and has(t["bills"], "account_id", "due_date", "amount_due"),
          lambda: K.collection_facts(t["payments"], t["bills"], time_zone=time_zone)),
-        ("meter_daily_usage", has(usage, "household_id", "local_date", "kwh"),
+        (METER_DAILY_USAGE, has(usage, "household_id", "local_date", "kwh"),
          lambda: K.energy_facts(usage, accounts_df)),
     ]
     facts, missing = None, []
@@ -120,7 +121,7 @@ def _run(spark: SparkSession, snap: DataFrame, *, warehouse: str, run_id: str, p
     segmentations = [S.PERSONA]
     outcome_df = None
     if objective:
-        scores_df = read_optional(spark, warehouse, "gold", "household_scores")
+        scores_df = read_optional(spark, warehouse, "gold", HOUSEHOLD_SCORES)
         try:
             omodel = S.fit_objective_segments(snap, objective, scores_df=scores_df, min_households=min_households,
                                               seed=seed, partitions=partitions)
@@ -137,18 +138,18 @@ def _run(spark: SparkSession, snap: DataFrame, *, warehouse: str, run_id: str, p
     predicate = "segmentation IN (" + ", ".join(f"'{s}'" for s in segmentations) + ")"
 
     segments_df = segments_df.withColumn("run_id", F.lit(run_id)).withColumn("created_at", created_at)
-    segments_path = table_path(warehouse, "gold", "segments")
-    replace_rows_where(assert_no_pii(segments_df, table="segments"), segments_path, predicate=predicate)
-    written = read_table(spark, warehouse, "gold", "segments").filter(F.col("segmentation").isin(*segmentations))
+    segments_path = table_path(warehouse, "gold", SEGMENTS)
+    replace_rows_where(assert_no_pii(segments_df, table=SEGMENTS), segments_path, predicate=predicate)
+    written = read_table(spark, warehouse, "gold", SEGMENTS).filter(F.col("segmentation").isin(*segmentations))
 
     profiles_df = (
         S.segment_profiles(written.drop("run_id", "created_at"), snap, min_households=min_households,
                            outcome_df=outcome_df, definitions=definitions)
         .withColumn("run_id", F.lit(run_id)).withColumn("created_at", created_at)
     )
-    profiles_path = table_path(warehouse, "gold", "segment_profiles")
-    replace_rows_where(assert_no_pii(profiles_df, table="segment_profiles"), profiles_path, predicate=predicate)
-    prof = (read_table(spark, warehouse, "gold", "segment_profiles")
+    profiles_path = table_path(warehouse, "gold", SEGMENT_PROFILES)
+    replace_rows_where(assert_no_pii(profiles_df, table=SEGMENT_PROFILES), profiles_path, predicate=predicate)
+    prof = (read_table(spark, warehouse, "gold", SEGMENT_PROFILES)
             .filter(F.col("segmentation").isin(*segmentations)).orderBy("segmentation", "segment_id").collect())
     result = SegmentsResult(
         run_id=run_id, as_of_date=str(prof[0]["as_of_date"]) if prof else "", segments_path=segments_path,
@@ -166,12 +167,12 @@ def _run(spark: SparkSession, snap: DataFrame, *, warehouse: str, run_id: str, p
 
 def _write_persona_kpis(spark: SparkSession, warehouse: str, persona_df: DataFrame, result: SegmentsResult, *,
                         min_households: int, max_household_energy_share: float, time_zone: str) -> None:
-    kpis_path = table_path(warehouse, "gold", "cx_kpis")
+    kpis_path = table_path(warehouse, "gold", CX_KPIS)
     accounts_df = read_optional(spark, warehouse, "silver", "accounts")
     if not table_exists(spark, kpis_path) or accounts_df is None:
         result.persona_kpi_note = "skipped (gold/cx_kpis or silver/accounts not found: run `ucx pipeline`)"
         return
-    cx_df = read_table(spark, warehouse, "gold", "cx_kpis").filter(F.col("segment_type") == K.ALL)
+    cx_df = read_table(spark, warehouse, "gold", CX_KPIS).filter(F.col("segment_type") == K.ALL)
     months_df = cx_df.select("month").distinct()
     kpis_df = cx_df.select("kpi").distinct()
     facts_df, missing = _persona_facts(spark, warehouse, accounts_df, months_df, time_zone=time_zone)
@@ -182,13 +183,13 @@ def _write_persona_kpis(spark: SparkSession, warehouse: str, persona_df: DataFra
         facts_df, S.persona_accounts(accounts_df, persona_df), months_df=months_df, kpis_df=kpis_df,
         min_households=min_households, max_household_energy_share=max_household_energy_share,
     )
-    current = read_table(spark, warehouse, "gold", "cx_kpis")
+    current = read_table(spark, warehouse, "gold", CX_KPIS)
     rows_df = rows_df.select(*[
         (F.col(f.name) if f.name in rows_df.columns else F.lit(None)).cast(f.dataType).alias(f.name)
         for f in current.schema.fields
     ])
     replace_rows_where(rows_df, kpis_path, predicate=f"segment_type = '{S.PERSONA}'")
-    result.persona_kpi_rows = read_table(spark, warehouse, "gold", "cx_kpis").filter(
+    result.persona_kpi_rows = read_table(spark, warehouse, "gold", CX_KPIS).filter(
         F.col("segment_type") == S.PERSONA).count()
     if missing:
         result.persona_kpi_note = "without " + ", ".join(missing)

@@ -27,6 +27,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ucx_spark.catalog import CAMPAIGN_TARGETS, HOUSEHOLD_SCORES, PROGRAM_PROPENSITY
 from ucx_spark.errors import UcxError
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights import targeting as T
@@ -81,12 +82,12 @@ def run(
     created_at = F.lit(datetime.now(UTC).replace(microsecond=0)).cast("timestamp")
     snap = read_snapshot(spark, warehouse)[0].cache()
     try:
-        propensity_df = read_optional(spark, warehouse, "gold", "program_propensity")
+        propensity_df = read_optional(spark, warehouse, "gold", PROGRAM_PROPENSITY)
         latest = snap.agg(F.max("as_of_date")).first()[0]
         if propensity_df is None or propensity_df.filter(F.col("as_of_date") == F.lit(latest)).limit(1).count() == 0:
             propensity_df = compute_propensity(spark, warehouse, snap, seed=seed, partitions=partitions)
         propensity_df = propensity_df.filter(F.col("as_of_date") == F.lit(latest))
-        scores_df = read_optional(spark, warehouse, "gold", "household_scores")
+        scores_df = read_optional(spark, warehouse, "gold", HOUSEHOLD_SCORES)
         benefit_df = T.with_expected_benefit(propensity_df, snap, scores_df,
                                              liheap_annual_benefit_usd=liheap_annual_benefit_usd)
         marketing = _or_empty(spark, read_optional(spark, warehouse, "silver", "marketing"),
@@ -99,11 +100,12 @@ def run(
             benefit_df, campaign=campaign, channels_df=T.preferred_channels(marketing, contacts),
             contacts_df=contacts, collections_df=collections, rules=rules, run_id=run_id, created_at=created_at,
         )
-        path = table_path(warehouse, "gold", "campaign_targets")
-        replace_rows_where(assert_no_pii(targets_df, table="campaign_targets"), path, predicate=f"campaign = '{campaign}'")
+        path = table_path(warehouse, "gold", CAMPAIGN_TARGETS)
+        replace_rows_where(assert_no_pii(targets_df, table=CAMPAIGN_TARGETS), path,
+                           predicate=f"campaign = '{campaign}'")
     finally:
         snap.unpersist()
-    written = read_table(spark, warehouse, "gold", "campaign_targets").filter(F.col("campaign") == campaign)
+    written = read_table(spark, warehouse, "gold", CAMPAIGN_TARGETS).filter(F.col("campaign") == campaign)
     reasons = written.groupBy("suppression_reason").count().collect()
     counts = {r["suppression_reason"]: int(r["count"]) for r in reasons}
     top = written.filter(F.col("rank").isNotNull()).orderBy("rank").limit(5).collect()
@@ -150,13 +152,13 @@ def activate(
     actor: str | None = None,
 ) -> ActivationResult:
     """Write the re-identified CSV of ``campaign``'s unsuppressed targets and log the export."""
-    targets_path = table_path(warehouse, "gold", "campaign_targets")
+    targets_path = table_path(warehouse, "gold", CAMPAIGN_TARGETS)
     if not table_exists(spark, targets_path):
         raise UcxError(f"{targets_path} does not exist: run `ucx target --campaign {campaign}` first")
     accounts_df = read_optional(spark, warehouse, "silver", "accounts")
     if accounts_df is None:
         raise UcxError(f"silver/accounts not found under {warehouse}: activation re-identifies from it")
-    targets_df = read_table(spark, warehouse, "gold", "campaign_targets").filter(F.col("campaign") == campaign)
+    targets_df = read_table(spark, warehouse, "gold", CAMPAIGN_TARGETS).filter(F.col("campaign") == campaign)
     meta = targets_df.agg(
         F.count(F.when(F.col("rank").isNotNull() & F.col("suppression_reason").isNull(), 1)).alias("n"),
         F.max("run_id").alias("run_id"), F.max("as_of_date").alias("as_of_date"),

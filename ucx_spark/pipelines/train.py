@@ -10,6 +10,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ucx_spark.catalog import HOUSEHOLD_FEATURES, SURVEY_FEATURES
 from ucx_spark.errors import DataError, UcxError
 from ucx_spark.io.delta import read_table, table_exists, table_path, table_version
 from ucx_spark.models import registry
@@ -97,11 +98,12 @@ def run(
     names = resolve_models(models)
     if trials < 1:
         raise UcxError(f"--trials must be >= 1, got {trials}")
-    features_path = table_path(warehouse, "gold", "household_features")
+    features_path = table_path(warehouse, "gold", HOUSEHOLD_FEATURES)
     if not table_exists(spark, features_path):
         raise UcxError(f"{features_path} does not exist: run `ucx pipeline` first")
-    versions: dict[str, int | None] = {"gold.household_features": table_version(spark, features_path)}
-    features_df = read_table(spark, warehouse, "gold", "household_features", version=versions["gold.household_features"])
+    versions: dict[str, int | None] = {f"gold.{HOUSEHOLD_FEATURES}": table_version(spark, features_path)}
+    features_df = read_table(spark, warehouse, "gold", HOUSEHOLD_FEATURES,
+                             version=versions[f"gold.{HOUSEHOLD_FEATURES}"])
     sources: dict[str, DataFrame] = {}
     for name in names:
         table = LABEL_SOURCES[name]
@@ -112,11 +114,11 @@ def run(
         sources[name] = read_table(spark, warehouse, "silver", table, version=versions[f"silver.{table}"])
     survey_df = None
     if any(n in SURVEY_MODELS for n in names):
-        survey_path = table_path(warehouse, "gold", "survey_features")
+        survey_path = table_path(warehouse, "gold", SURVEY_FEATURES)
         if table_exists(spark, survey_path):
-            versions["gold.survey_features"] = table_version(spark, survey_path)
-            survey_df = read_table(spark, warehouse, "gold", "survey_features",
-                                   version=versions["gold.survey_features"]).cache()
+            versions[f"gold.{SURVEY_FEATURES}"] = table_version(spark, survey_path)
+            survey_df = read_table(spark, warehouse, "gold", SURVEY_FEATURES,
+                                   version=versions[f"gold.{SURVEY_FEATURES}"]).cache()
     features_df = features_df.cache()
     end = data_end or infer_data_end(features_df)
 
@@ -132,10 +134,10 @@ def run(
     try:
         for name in names:
             with step(f"train {name} ({trials} trial(s))"):
-                model_versions = {"gold.household_features": versions["gold.household_features"]}
+                model_versions = {f"gold.{HOUSEHOLD_FEATURES}": versions[f"gold.{HOUSEHOLD_FEATURES}"]}
                 model_versions[f"silver.{LABEL_SOURCES[name]}"] = versions[f"silver.{LABEL_SOURCES[name]}"]
-                if name in SURVEY_MODELS and "gold.survey_features" in versions:
-                    model_versions["gold.survey_features"] = versions["gold.survey_features"]
+                if name in SURVEY_MODELS and f"gold.{SURVEY_FEATURES}" in versions:
+                    model_versions[f"gold.{SURVEY_FEATURES}"] = versions[f"gold.{SURVEY_FEATURES}"]
                 result.models[name] = train_model(
                     model=name,
                     features_df=features_df,

@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ucx_spark.catalog import spec
+from ucx_spark.catalog import WHATIF_RESULTS, spec
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights.base import load_champions
 from ucx_spark.insights.whatif import (
@@ -27,7 +27,7 @@ from ucx_spark.io.delta import read_table, table_path, upsert
 from ucx_spark.models.registry import default_artifact_root, prepare_tracking
 from ucx_spark.pipelines.insights_common import read_arrears_model, read_persona_segments, read_snapshot
 
-RESULT_KEYS = spec("gold", "whatif_results").keys
+RESULT_KEYS = spec("gold", WHATIF_RESULTS).keys
 RESULTS_SCHEMA = T.StructType(
     [
         T.StructField("segment_type", T.StringType(), False),
@@ -146,8 +146,8 @@ def run(
                 F.lit(created_at).cast("timestamp").alias("created_at"),
             )
         )
-        path = table_path(warehouse, "gold", "whatif_results")
-        upsert(assert_no_pii(results_df, table="whatif_results"), path, keys=RESULT_KEYS)
+        path = table_path(warehouse, "gold", WHATIF_RESULTS)
+        upsert(assert_no_pii(results_df, table=WHATIF_RESULTS), path, keys=RESULT_KEYS)
         overall_pdf = summary_pdf[summary_pdf["segment_type"] == "all"].set_index("metric")
         overall = {
             m: (float(r["baseline"]), float(r["delta"]), float(r["delta_ci_low"]), float(r["delta_ci_high"]))
@@ -159,7 +159,7 @@ def run(
         touched = int(overall_pdf["n_touched"].iloc[0]) if len(overall_pdf) else 0
         mlflow.log_metrics({"households": households, "households_touched": touched})
         with tempfile.TemporaryDirectory() as tmp:
-            written = read_table(spark, warehouse, "gold", "whatif_results").filter(F.col("run_id") == run_id)
+            written = read_table(spark, warehouse, "gold", WHATIF_RESULTS).filter(F.col("run_id") == run_id)
             out = Path(tmp) / "whatif_results.json"
             # Aggregated, suppressed rows of this run only (segments x 4 metrics).
             rows = [r.asDict() for r in written.drop("model_versions", "created_at", "as_of_date").collect()]

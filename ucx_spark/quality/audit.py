@@ -18,11 +18,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ucx_spark.catalog import QUALITY_RESULTS
 from ucx_spark.io.delta import register_table, replace_batches, sql_literal_list, table_exists, table_path
 from ucx_spark.quality.checks import PreviousCount
 from ucx_spark.quality.records import GateResult, QualityRecord
 
-AUDIT_LAYER, AUDIT_TABLE = "gold", "quality_results"
+AUDIT_LAYER, AUDIT_TABLE = "gold", QUALITY_RESULTS
 AUDIT_SCHEMA = T.StructType([
     T.StructField("run_id", T.StringType(), False),
     T.StructField("layer", T.StringType(), False),

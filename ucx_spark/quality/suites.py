@@ -35,6 +35,14 @@ from typing import Any
 
 import yaml
 
+from ucx_spark.catalog import (
+    AMI_DAILY,
+    CX_KPIS,
+    HOUSEHOLD_FEATURES,
+    HOUSEHOLD_SCORES,
+    METER_DAILY_USAGE,
+    SURVEY_FEATURES,
+)
 from ucx_spark.contract import FEED_ORDER, FEEDS, INT, PROGRAMS, Feed
 from ucx_spark.errors import ConfigError
 
@@ -283,7 +291,7 @@ def silver_suite(feed: Feed) -> Suite:
 def ami_daily_suite() -> Suite:
     """silver/ami_daily: one row per meter-day; the completeness gate judges each local day a
     batch touched (quality.checks.ami_completeness)."""
-    return Suite("silver", "ami_daily", (
+    return Suite("silver", AMI_DAILY, (
         _e("key_unique", "expect_compound_columns_to_be_unique", "critical", column_list=["meter_id", "local_date"]),
         *(_not_null(c) for c in ("meter_id", "local_date", "meter_key", "expected_intervals", "present_intervals",
                                  "day_start", "day_end")),
@@ -292,7 +300,7 @@ def ami_daily_suite() -> Suite:
         *(_e(f"range_{c}", "expect_column_values_to_be_between", "critical", column=c, min_value=0)
           for c in ("intervals_actual", "intervals_estimated", "intervals_missing")),
         _e("ami_completeness", AMI_COMPLETENESS, "critical", min_value="$ami_completeness_min",
-           min_meters="$ami_min_meters_per_day", meters_table="silver.ami_daily", accounts_table="silver.accounts"),
+           min_meters="$ami_min_meters_per_day", meters_table=f"silver.{AMI_DAILY}", accounts_table="silver.accounts"),
         _drift(),
     ))
 
@@ -312,7 +320,7 @@ def _sql_list(values: tuple[str, ...]) -> str:
 
 def gold_suites() -> list[Suite]:
     rows_min = _e("row_count_min", "expect_table_row_count_to_be_between", "critical", min_value=1)
-    meter_daily_usage = Suite("gold", "meter_daily_usage", (
+    meter_daily_usage = Suite("gold", METER_DAILY_USAGE, (
         rows_min,
         _e("key_unique", "expect_compound_columns_to_be_unique", "critical", column_list=["meter_key", "local_date"]),
         _not_null("meter_key"),
@@ -329,11 +337,11 @@ def gold_suites() -> list[Suite]:
         # the days judged: silver/ami_daily's days changed since the table was last published
         # (passed by gold as silver.ami_daily#changed_days; without it, every day)
         _e("ami_completeness", AMI_COMPLETENESS, "critical", min_value="$ami_completeness_min",
-           min_meters="$ami_min_meters_per_day", ref_table="silver.ami_daily#changed_days",
-           meters_table="silver.ami_daily", accounts_table="silver.accounts"),
+           min_meters="$ami_min_meters_per_day", ref_table=f"silver.{AMI_DAILY}#changed_days",
+           meters_table=f"silver.{AMI_DAILY}", accounts_table="silver.accounts"),
         _drift(),
     ))
-    cx_kpis = Suite("gold", "cx_kpis", (
+    cx_kpis = Suite("gold", CX_KPIS, (
         rows_min,
         _e("key_unique", "expect_compound_columns_to_be_unique", "critical",
            column_list=["month", "segment_type", "segment_value", "kpi"]),
@@ -353,7 +361,7 @@ def gold_suites() -> list[Suite]:
         _e("range_n", "expect_column_values_to_be_between", "critical", column="n", min_value=0),
         _drift(),
     ))
-    household_features = Suite("gold", "household_features", (
+    household_features = Suite("gold", HOUSEHOLD_FEATURES, (
         rows_min,
         _e("key_unique", "expect_compound_columns_to_be_unique", "critical", column_list=["household_id", "as_of_date"]),
         _not_null("household_id"),
@@ -362,7 +370,7 @@ def gold_suites() -> list[Suite]:
            column="household_id", regex=HEX32),
         _drift(),
     ))
-    survey_features = Suite("gold", "survey_features", (
+    survey_features = Suite("gold", SURVEY_FEATURES, (
         _e("key_unique", "expect_compound_columns_to_be_unique", "critical",
            column_list=["household_id", "response_key"]),
         *(_not_null(c) for c in ("household_id", "response_key", "as_of_date", "response_date")),
@@ -376,7 +384,7 @@ def gold_suites() -> list[Suite]:
         _drift(),
     ))
     scored = "not_scored_reason IS NULL"
-    household_scores = Suite("gold", "household_scores", (
+    household_scores = Suite("gold", HOUSEHOLD_SCORES, (
         rows_min,
         _e("key_unique", "expect_compound_columns_to_be_unique", "critical",
            column_list=["household_id", "model_name", "as_of_date"]),
@@ -397,7 +405,7 @@ def gold_suites() -> list[Suite]:
         *(_e(f"range_{c}", "expect_column_values_to_be_between", "critical", column=c, min_value=0.0, max_value=1.0)
           for c in ("p_promoter", "p_detractor")),
         _e("fk_household_id", REFERENTIAL_INTEGRITY, "critical", column="household_id",
-           ref_table="gold.household_features", ref_column="household_id", max_missing_share=0.0),
+           ref_table=f"gold.{HOUSEHOLD_FEATURES}", ref_column="household_id", max_missing_share=0.0),
         _drift(),
     ))
     return [meter_daily_usage, cx_kpis, household_features, survey_features, household_scores]
