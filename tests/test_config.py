@@ -26,11 +26,14 @@ def test_repo_config_loads_with_documented_defaults():
     cluster = load_config(env="cluster", environ={})
     assert cluster.spark.master.startswith("spark://")
     assert cluster.spark.extra["spark.executor.memory"] == "4g"
-    assert cfg.insights.liheap_benefit_months == (12, 1, 2)
+    assert cfg.insights.liheap_benefit_months == (12, 1, 2) and cfg.insights.liheap_take_up == 1.0
+    with pytest.raises(ConfigError, match=r"insights.liheap_take_up: must be a probability in \(0, 1\]"):
+        load_config(env="local", environ={"UCX_INSIGHTS__LIHEAP_TAKE_UP": "0"})
     assert load_config(env="local", environ={"UCX_INSIGHTS__LIHEAP_BENEFIT_MONTHS": "1, 2"}).insights.liheap_benefit_months \
         == (1, 2)
-    with pytest.raises(ConfigError, match=r"insights.liheap_benefit_months: must be months 1-12"):
-        load_config(env="local", environ={"UCX_INSIGHTS__LIHEAP_BENEFIT_MONTHS": "12,13"})
+    for bad in ("12,13", "1,1,2"):
+        with pytest.raises(ConfigError, match=r"insights.liheap_benefit_months: must be distinct months 1-12"):
+            load_config(env="local", environ={"UCX_INSIGHTS__LIHEAP_BENEFIT_MONTHS": bad})
     with pytest.raises(ConfigError, match=r"insights.liheap_benefit_months: expected a list of integers"):
         load_config(env="local", environ={"UCX_INSIGHTS__LIHEAP_BENEFIT_MONTHS": "dec"})
 

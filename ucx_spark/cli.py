@@ -193,7 +193,7 @@ def cmd_whatif(args: argparse.Namespace, cfg: Config) -> int:
                 experiment=cfg.mlflow.experiment, scenario=scenario, min_households=cfg.privacy.min_households,
                 liheap_annual_benefit_usd=ins.liheap_annual_benefit_usd, csat_top2box_threshold=ins.csat_top2box_threshold,
                 bootstrap_replicates=ins.bootstrap_replicates, confidence_level=ins.confidence_level, seed=ins.seed,
-                liheap_benefit_months=ins.liheap_benefit_months,
+                liheap_benefit_months=ins.liheap_benefit_months, liheap_take_up=ins.liheap_take_up,
             )
         print(result.summary())
     return 0

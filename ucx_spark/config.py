@@ -102,6 +102,7 @@ class InsightsConfig:
     confidence_level: float = 0.9
     liheap_annual_benefit_usd: float = 600.0  # assistance a newly enrolled household receives per year
     liheap_benefit_months: tuple[int, ...] = (12, 1, 2)  # the months it is paid in, in equal parts (heating season)
+    liheap_take_up: float = 1.0  # probability a benefit month's part is paid (the year's expected benefit stays the same)
     csat_top2box_threshold: float = 3.5    # predicted CSAT at or above counts as top-2-box
     personas: int = 6                      # foundational persona clusters (5-7)
     seed: int = 42
@@ -251,8 +252,11 @@ def _validate(cfg: Config, raw: dict[str, dict[str, tuple[Any, str]]]) -> None:
         fail("insights.personas", f"must be an integer in [2, 12], got {ins.personas}")
     if ins.liheap_annual_benefit_usd < 0:
         fail("insights.liheap_annual_benefit_usd", "must be >= 0")
-    if not ins.liheap_benefit_months or any(not 1 <= m <= 12 for m in ins.liheap_benefit_months):
-        fail("insights.liheap_benefit_months", f"must be months 1-12, at least one, got {list(ins.liheap_benefit_months)}")
+    if not 0 < ins.liheap_take_up <= 1:
+        fail("insights.liheap_take_up", f"must be a probability in (0, 1], got {ins.liheap_take_up}")
+    months = ins.liheap_benefit_months
+    if not months or any(not 1 <= m <= 12 for m in months) or len(set(months)) != len(months):
+        fail("insights.liheap_benefit_months", f"must be distinct months 1-12, at least one, got {list(months)}")
     if ins.saturation_horizon_months < 1:
         fail("insights.saturation_horizon_months", "must be >= 1")
     if cfg.privacy.min_households < 1:

@@ -111,7 +111,7 @@ def run_insights(spark, cfg: Config, *, out: Path) -> None:  # noqa: ANN001 - Sp
                 scenario=parse_scenario(text), min_households=mh,
                 liheap_annual_benefit_usd=ins.liheap_annual_benefit_usd, csat_top2box_threshold=ins.csat_top2box_threshold,
                 bootstrap_replicates=ins.bootstrap_replicates, confidence_level=ins.confidence_level, seed=ins.seed,
-                liheap_benefit_months=ins.liheap_benefit_months,
+                liheap_benefit_months=ins.liheap_benefit_months, liheap_take_up=ins.liheap_take_up,
             )
         print("\n" + res.summary())
     with step("program saturation (goal: autopay +5 points)"):

@@ -51,9 +51,10 @@ from ucx_spark.generate.population import INCOME_MID, sigmoid
 from ucx_spark.generate.utility import World, payment_risk_logit
 
 ASSISTANCE_MONTHS = (12, 1, 2)
+ASSISTANCE_TAKE_UP = 0.5  # each of those bills brings assistance with this probability
 # what an enrolled account receives a year on average (events.make_payments_collections: 80-250 USD
 # with probability 0.5 on each bill dated December to February)
-PLANTED_LIHEAP_ANNUAL_USD = len(ASSISTANCE_MONTHS) * 0.5 * (80 + 250) / 2
+PLANTED_LIHEAP_ANNUAL_USD = len(ASSISTANCE_MONTHS) * ASSISTANCE_TAKE_UP * (80 + 250) / 2
 OUTCOMES = ("payment_risk", "arrears_usd", "csat")
 
 
@@ -236,7 +237,8 @@ def simulate(
                 deferred = pay - pay_now
                 bal = bal - pay_now
                 if st.bill_date.month in ASSISTANCE_MONTHS:
-                    bal = bal - np.where(liheap[None, :] & (dr["assist"] < 0.5), 80 + 170 * dr["assist_amt"], 0.0)
+                    bal = bal - np.where(liheap[None, :] & (dr["assist"] < ASSISTANCE_TAKE_UP), 80 + 170 * dr["assist_amt"],
+                                         0.0)
             past_due = bal
             notice = past_due > 40
             ordinal = st.check.toordinal()

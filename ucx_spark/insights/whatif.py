@@ -29,7 +29,11 @@ Scenarios (``parse_scenario``):
   the mean over the horizon's month ends of the benefit paid by each, never
   below 0: a credit paid in January lowers every later month end's past-due
   balance one for one until it is used up, and a month end before the first
-  payment sees none of it (a snapshot on December 31: 61% of B). (Before December 2026 the
+  payment sees none of it (a snapshot on December 31: 61% of B), in expectation
+  over whether each month's part came (``insights.liheap_take_up``). The models'
+  inputs describe the enrolled household's year (today's balance less B, the
+  annual burden less B): payment risk is a 6-month outlook of a household that
+  receives the benefit, whenever in the season it comes. (Before December 2026 the
   benefit only lowered today's balance, of which the arrears line keeps about
   28%: the scenario read a quarter of the generator's true effect.)
 - ``--set feature=SQL expression`` (repeatable) with ``--where``: a general
@@ -62,6 +66,7 @@ percentile interval of the mean delta at ``confidence_level``.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -83,7 +88,8 @@ ARREARS_BILLS_AT_NOTICE = 2.0
 ARREARS_MIN_ROWS = 200
 BILL_SHOCK_RATIO = 1.5
 TODAY_ARREARS = "_arrears_today"  # the past-due balance before a scenario's second round or assistance
-ASSISTANCE = "_assistance_usd"  # assistance a scenario pays inside the horizon (LIHEAP's benefit)
+ASSISTANCE = "_assistance_usd"  # assistance a scenario pays inside the horizon (LIHEAP's benefit), its mean
+ASSISTANCE_SCHEDULE = "_assistance_schedule"  # ... as (weight, paid by a month end) pairs (benefit_schedule)
 LIHEAP_BENEFIT_MONTHS = (12, 1, 2)  # the months LIHEAP's benefit is paid in (insights.liheap_benefit_months)
 PROPENSITY_FEATURES = ("energy_burden", "income_midpoint_usd", "arrears_usd", "collections_past_due_notice_365d", "annual_bill_usd")
 _NAMED = re.compile(r"^\s*(rate_increase_usd|rate_increase_pct|liheap_enrollment_pct)\s*=\s*([+-]?\d+(?:\.\d+)?)\s*$")
@@ -225,24 +231,49 @@ def liheap_propensity(snapshot_df: DataFrame) -> DataFrame:
     return model.transform(scaled).select("household_id", vector_to_array("probability")[1].alias("liheap_propensity"))
 
 
-def benefit_in_horizon(as_of: Column, *, benefit_usd: float, months: tuple[int, ...],
-                       horizon_months: int = PAYMENT_HORIZON_MONTHS) -> Column:
-    """What the year's benefit takes off the mean past-due balance at the horizon's month ends:
-    ``benefit_usd / len(months)`` is paid on each bill of a month in ``months`` (before that
-    month's collection check) and stays paid, so a month end sees what was paid up to it; the
-    mean over the ``horizon_months`` month ends after ``as_of``. December 31 with (12, 1, 2) and
-    6 months: January sees one part, February to June two: (1 + 2 x 5) / 6 / 3 = 61% of the
-    year's benefit; June 30: only December's part, at the last month end: 6%."""
-    share = float(benefit_usd) / len(months)
-    paid, total = F.lit(0.0), F.lit(0.0)
+def benefit_schedule(as_of: Column, *, benefit_usd: float, months: tuple[int, ...], take_up: float = 1.0,
+                     horizon_months: int = PAYMENT_HORIZON_MONTHS) -> Column:
+    """What the year's benefit has paid by each month end of the horizon, as an array of
+    ``struct(w, paid)`` whose weights sum to 1: each of the ``horizon_months`` month ends after
+    ``as_of`` weighs 1/horizon_months, split over the number j of parts paid by then. A bill of a
+    month in ``months`` brings a part with probability ``take_up`` (before that month's
+    collection check); a part is ``benefit_usd / (len(months) x take_up)``, so the year's
+    expected benefit stays ``benefit_usd``, and j is binomial over the benefit months so far.
+    ``take_up`` 1: December 31 with (12, 1, 2) pays one part by January and two by February to
+    June (61% of the year's benefit on average); June 30 only December's part, at the last month
+    end."""
+    if not 0 < take_up <= 1:
+        raise ValueError(f"take_up must be in (0, 1], got {take_up}")
+    size, q = horizon_months + 1, float(take_up)
+    part = float(benefit_usd) / (len(months) * q)
+    comb = F.array(*[F.lit(float(math.comb(n, j))) for n in range(size) for j in range(size)])
+    entries, n = [], F.lit(0)
     for k in range(1, horizon_months + 1):
-        paid = paid + F.when(F.month(F.add_months(as_of, k)).isin(*months), F.lit(share)).otherwise(F.lit(0.0))
-        total = total + paid
-    return total / F.lit(float(horizon_months))
+        n = n + F.when(F.month(F.add_months(as_of, k)).isin(*months), F.lit(1)).otherwise(F.lit(0))
+        for j in range(k + 1):  # j parts paid by the k-th month end (at most one a month)
+            pmf = F.element_at(comb, n * size + j + 1) * F.lit(q ** j) * F.pow(F.lit(1.0 - q), (n - j).cast("double"))
+            entries.append(F.struct(F.when(F.lit(j) <= n, pmf / horizon_months).otherwise(F.lit(0.0)).alias("w"),
+                                    F.lit(j * part).alias("paid")))
+    return F.array(*entries)
+
+
+def owed_after_benefit(owed: Column, schedule: Column) -> Column:
+    """What is owed at each month end less what the benefit paid by then, never below 0, in
+    expectation over ``schedule`` (``benefit_schedule``; null stays null). Not ``owed`` less the
+    benefit's mean: a household owing 100 USD whose 600 USD part comes with probability one half
+    still owes 100 in the half of the worlds where it did not come."""
+    return F.aggregate(schedule, F.lit(0.0), lambda acc, x: acc + x["w"] * F.greatest(owed - x["paid"], F.lit(0.0)))
+
+
+def benefit_in_horizon(as_of: Column, **schedule: object) -> Column:
+    """The mean over the horizon's month ends of what the benefit paid by each (``benefit_schedule``'s
+    arguments)."""
+    return F.aggregate(benefit_schedule(as_of, **schedule), F.lit(0.0),  # type: ignore[arg-type]
+                       lambda acc, x: acc + x["w"] * x["paid"])
 
 
 def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_usd: float,
-                  benefit_months: tuple[int, ...] = LIHEAP_BENEFIT_MONTHS) -> DataFrame:
+                  benefit_months: tuple[int, ...] = LIHEAP_BENEFIT_MONTHS, take_up: float = 1.0) -> DataFrame:
     eligible = (
         in_scope
         & ~F.coalesce(F.col("is_enrolled_liheap"), F.lit(False))
@@ -269,9 +300,15 @@ def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_u
     out = out.withColumn("is_enrolled_liheap", F.when(touched, F.lit(True)).otherwise(F.col("is_enrolled_liheap")))
     # the benefit is paid inside the horizon, in its months: it pays down what the household would
     # owe over it (``household_outcomes``) by what was paid up to each month end (no date: all of it)
-    paid = (benefit_in_horizon(F.col("as_of_date"), benefit_usd=benefit_usd, months=benefit_months)
-            if "as_of_date" in out.columns else b)
-    out = out.withColumn(ASSISTANCE, F.when(touched, paid).otherwise(F.lit(0.0)))
+    if "as_of_date" in out.columns:
+        schedule = benefit_schedule(F.col("as_of_date"), benefit_usd=benefit_usd, months=benefit_months,
+                                    take_up=take_up)
+    else:
+        schedule = F.array(F.struct(F.lit(1.0).alias("w"), b.alias("paid")))
+    out = out.withColumn(ASSISTANCE_SCHEDULE, F.when(touched, schedule))
+    out = out.withColumn(ASSISTANCE, F.when(touched, F.aggregate(F.col(ASSISTANCE_SCHEDULE), F.lit(0.0),
+                                                                 lambda acc, x: acc + x["w"] * x["paid"]))
+                         .otherwise(F.lit(0.0)))
     if _has(out, "arrears_usd"):
         out = out.withColumn(TODAY_ARREARS, F.col("arrears_usd"))
         out = out.withColumn(
@@ -290,7 +327,8 @@ def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_u
 
 
 def apply_scenario(snapshot_df: DataFrame, scenario: Scenario, *, liheap_annual_benefit_usd: float,
-                   liheap_benefit_months: tuple[int, ...] = LIHEAP_BENEFIT_MONTHS) -> DataFrame:
+                   liheap_benefit_months: tuple[int, ...] = LIHEAP_BENEFIT_MONTHS,
+                   liheap_take_up: float = 1.0) -> DataFrame:
     """The snapshot under ``scenario``: same columns and types, plus ``_touched`` (inputs changed)
     and, for a rate scenario, ``_arrears_today`` (the balance before the second round).
 
@@ -316,7 +354,7 @@ def apply_scenario(snapshot_df: DataFrame, scenario: Scenario, *, liheap_annual_
     elif scenario.kind == "liheap_enrollment_pct":
         _require(df, scenario, "is_enrolled_liheap", "income_band")
         df = _apply_liheap(df, in_scope, lift_pct=scenario.value, benefit_usd=liheap_annual_benefit_usd,
-                           benefit_months=liheap_benefit_months)
+                           benefit_months=liheap_benefit_months, take_up=liheap_take_up)
     else:
         df = df.withColumn("_touched", F.lit(False))
     for column, expression in scenario.sets:
@@ -332,7 +370,7 @@ def apply_scenario(snapshot_df: DataFrame, scenario: Scenario, *, liheap_annual_
             df = df.withColumn(TODAY_ARREARS, F.when(touched, F.col(column)).otherwise(F.col(TODAY_ARREARS)))
         df = df.withColumn("_touched", F.col("_touched") | touched)
     original = [F.col(f.name).cast(f.dataType).alias(f.name) for f in snapshot_df.schema.fields]
-    extra = [F.col(c) for c in (TODAY_ARREARS, ASSISTANCE) if c in df.columns]
+    extra = [F.col(c) for c in (TODAY_ARREARS, ASSISTANCE, ASSISTANCE_SCHEDULE) if c in df.columns]
     return df.select(*original, F.coalesce(F.col("_touched"), F.lit(False)).alias("_touched"), *extra)
 
 
@@ -470,8 +508,14 @@ def household_outcomes(
     today = next((c for c in (TODAY_ARREARS, "arrears_usd") if c in features_df.columns), None)
     arrears = F.coalesce(F.col(today).cast("double"), F.lit(0.0)) if today else F.lit(0.0)
     assistance = F.col(ASSISTANCE).cast("double") if ASSISTANCE in features_df.columns else F.lit(0.0)
+    scheduled = ASSISTANCE_SCHEDULE in features_df.columns
     money_df = features_df.select("household_id", arrears.alias("_arrears"), bill.cast("double").alias("_bill"),
-                                  assistance.alias("_assistance"), _late_share(features_df).alias("_late"))
+                                  assistance.alias("_assistance"), _late_share(features_df).alias("_late"),
+                                  *([F.col(ASSISTANCE_SCHEDULE).alias("_schedule")] if scheduled else []))
+    owed = arrears_model.expected(F.col("_arrears"), F.col("payment_risk"), F.col("_bill"), F.col("_late"))
+    expected = F.greatest(owed - F.col("_assistance"), F.lit(0.0))
+    if scheduled:
+        expected = F.coalesce(owed_after_benefit(owed, F.col("_schedule")), expected)
     return (
         csat_df.join(risk_df, "household_id")
         .join(money_df, "household_id")
@@ -480,8 +524,7 @@ def household_outcomes(
             "csat",
             (F.col("csat") >= F.lit(csat_top2box_threshold)).cast("double").alias("csat_top2box"),
             "payment_risk",
-            F.greatest(arrears_model.expected(F.col("_arrears"), F.col("payment_risk"), F.col("_bill"), F.col("_late"))
-                       - F.col("_assistance"), F.lit(0.0)).alias("expected_arrears_usd"),
+            expected.alias("expected_arrears_usd"),
         )
     )
 
@@ -503,12 +546,13 @@ def simulate(
     csat_top2box_threshold: float,
     arrears_model: ArrearsModel | None = None,
     liheap_benefit_months: tuple[int, ...] = LIHEAP_BENEFIT_MONTHS,
+    liheap_take_up: float = 1.0,
 ) -> DataFrame:
     """Per household: household_id, touched, and ``<outcome>_baseline`` / ``<outcome>_scenario``
     for csat, csat_top2box, payment_risk and expected_arrears_usd. Both sides are
     scored by the same champions; nothing is copied from one side to the other."""
     changed_df = apply_scenario(snapshot_df, scenario, liheap_annual_benefit_usd=liheap_annual_benefit_usd,
-                                liheap_benefit_months=liheap_benefit_months)
+                                liheap_benefit_months=liheap_benefit_months, liheap_take_up=liheap_take_up)
     kw = {"csat_top2box_threshold": csat_top2box_threshold, "arrears_model": arrears_model}
     base_df = household_outcomes(snapshot_df, models, **kw)
     scen_df = household_outcomes(changed_df.drop("_touched"), models, **kw)

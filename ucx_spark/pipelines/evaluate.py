@@ -298,6 +298,7 @@ def evaluate_whatif(
             sim_df = whatif.simulate(snapshot_df, scenario, models,
                                      liheap_annual_benefit_usd=counterfactual.PLANTED_LIHEAP_ANNUAL_USD,
                                      liheap_benefit_months=counterfactual.ASSISTANCE_MONTHS,
+                                     liheap_take_up=counterfactual.ASSISTANCE_TAKE_UP,
                                      csat_top2box_threshold=3.5, arrears_model=arrears_model)
             cols = [c for o in WHATIF_OUTCOMES for c in (f"{o}_baseline", f"{o}_scenario")]
             est = _hand_over(sim_df, "household_id", "touched", *cols)

@@ -81,6 +81,7 @@ def run(
     confidence_level: float,
     seed: int,
     liheap_benefit_months: tuple[int, ...] = LIHEAP_BENEFIT_MONTHS,
+    liheap_take_up: float = 1.0,
 ) -> WhatIfResult:
     """Simulate ``scenario`` on the latest snapshot with the current champions.
 
@@ -112,6 +113,7 @@ def run(
                 "confidence_level": confidence_level,
                 "liheap_annual_benefit_usd": liheap_annual_benefit_usd,
                 "liheap_benefit_months": ",".join(str(m) for m in liheap_benefit_months),
+                "liheap_take_up": liheap_take_up,
                 "csat_top2box_threshold": csat_top2box_threshold,
                 **{f"model_version.{m}": v for m, v in champions.versions.items()},
                 **arrears_model.params(),
@@ -125,6 +127,7 @@ def run(
             csat_top2box_threshold=csat_top2box_threshold,
             arrears_model=arrears_model,
             liheap_benefit_months=liheap_benefit_months,
+            liheap_take_up=liheap_take_up,
         )
         # Bounded hand-off: segments x 1,000 buckets of sums, never household rows.
         sums_pdf = bucket_sums(sim_df, snapshot_df, segments_df=personas_df, seed=seed).toPandas()
