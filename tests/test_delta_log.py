@@ -87,3 +87,25 @@ def test_table_id_is_the_tables_identity_from_checksum_commit_or_checkpoint(spar
     assert delta_log.table_id(path) == want  # from the checkpoint
     spark.range(2).write.format("delta").mode("overwrite").save(str(tmp_path / "u"))
     assert delta_log.table_id(tmp_path / "u") not in (None, want) and delta_log.table_id(tmp_path / "none") is None
+
+
+def test_a_lost_file_names_the_last_version_without_it_across_a_checkpoint(spark, tmp_path) -> None:
+    """The RESTORE a damaged table's message gives must name a version that does not need the
+    lost file, also when a checkpoint covers the commit that added it; and no version when the
+    commit that added it was already cleaned up from the log."""
+    path = tmp_path / "t"
+    added: dict[int, set[str]] = {}
+    for v in range(12):  # a checkpoint at version 10
+        spark.range(v * 10, v * 10 + 3).coalesce(1).write.format("delta").mode("append").save(str(path))
+        added[v] = set(delta_log.live_files(path, version=v)) - (set(delta_log.live_files(path, version=v - 1))
+                                                                 if v else set())
+    assert (path / "_delta_log" / "00000000000000000010.checkpoint.parquet").is_file()
+    (path / next(iter(added[3]))).unlink()
+    found = delta_log.damage(path)
+    assert (found.kind, found.version, found.last_good) == ("missing_file", 3, 2)
+    assert found.restore_sql(path) == f"RESTORE TABLE delta.`{path}` TO VERSION AS OF 2"
+    assert spark.read.format("delta").option("versionAsOf", 2).load(str(path)).count() == 9  # 2 does not need it
+    for name in (path / "_delta_log").glob("0000000000000000000[0-9].json"):
+        name.unlink()  # log cleanup: the checkpoint and the commits after it remain
+    found = delta_log.damage(path)
+    assert found.kind == "missing_file" and found.last_good is None and "oldest commit left" in found.detail

@@ -166,7 +166,8 @@ def table_id(path: str | Path) -> str | None:
         return None
     crc = folder / f"{versions[-1]:020d}.crc"
     try:
-        found = json.loads(crc.read_text(encoding="utf-8")).get("metadata", {}).get("id") if crc.is_file() else None
+        data = json.loads(crc.read_text(encoding="utf-8")) if crc.is_file() else None
+        found = ((data.get("metadata") or {}) if isinstance(data, dict) else {}).get("id")
     except (OSError, ValueError):
         found = None
     if found:
@@ -178,7 +179,8 @@ def table_id(path: str | Path) -> str | None:
         try:
             for action in _actions(folder, version):
                 if "metaData" in action:
-                    return str(action["metaData"].get("id"))
+                    found = (action["metaData"] or {}).get("id")
+                    return str(found) if found else None
         except (OSError, ValueError):
             return None
     if checkpoint is not None:
@@ -272,24 +274,31 @@ def damage(path: str | Path) -> Damage | None:
     missing = sorted(f for f in live if not (Path(path) / unquote(f)).is_file())
     if not missing:
         return None
-    added = _added_in(folder, set(missing), start, latest)
-    first = min(added.values()) if added else start
+    added = _added_in(folder, set(missing), latest)
     more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+    if len(added) < len(missing):  # added by a commit the log no longer holds: no version is known good
+        return Damage("missing_file", start, f"data file {missing[0]}{more} is missing (added before version "
+                      f"{commit_versions(path)[0]}, the oldest commit left in the log)", None)
+    first = min(added.values())
     return Damage("missing_file", first, f"data file {missing[0]}{more} is missing (added in version {first})",
                   first - 1 if first > 0 else None)
 
 
-def _added_in(folder: Path, files: set[str], start: int, latest: int) -> dict[str, int]:
-    """The version that added each of ``files`` (searched in the JSON commits from ``start``;
-    files added before the checkpoint count as added at the checkpoint)."""
+def _added_in(folder: Path, files: set[str], latest: int) -> dict[str, int]:
+    """The version that added each of ``files``, searched in every JSON commit still in the log
+    (also those a checkpoint covers; a file added by a commit already cleaned up is left out)."""
     found: dict[str, int] = {}
-    for v in range(latest, start - 1, -1):
-        for action in _actions(folder, v):
+    for v in sorted((int(m.group(1)) for name in _names(folder) if (m := _COMMIT.match(name))), reverse=True):
+        if v > latest:
+            continue
+        try:
+            actions = list(_actions(folder, v))
+        except (OSError, ValueError):
+            continue  # a commit a checkpoint covers need not be readable: Delta does not read it either
+        for action in actions:
             add = action.get("add")
             if add and add.get("path") in files and add["path"] not in found:
                 found[add["path"]] = v
-    for f in files - set(found):
-        found[f] = max(start - 1, 0)
     return found
 
 

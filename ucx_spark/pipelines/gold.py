@@ -469,8 +469,9 @@ def run(
         """silver/ami_daily rows of the local days changed since meter_daily_usage was last published."""
         previous = commit_metadata(spark, table_path(warehouse, "gold", METER_DAILY_USAGE), BUILT_FROM) or {}
         since = previous.get(f"silver.{AMI_DAILY}")
-        days = None
-        if isinstance(since, int) and table_exists(spark, table_path(warehouse, "silver", AMI_DAILY)):
+        same_table = (previous.get(TABLE_IDS) or {}).get(AMI_DAILY) == table_ids.get(AMI_DAILY)
+        days = None  # a rebuilt silver/ami_daily (a new table id) has every day judged
+        if same_table and isinstance(since, int) and table_exists(spark, table_path(warehouse, "silver", AMI_DAILY)):
             days = changed_days(since)  # the same days the partial rebuild read: one change-feed query
         # the whole table (at the version gold read) gives the meters' lives; the changed days are judged
         if days is None:

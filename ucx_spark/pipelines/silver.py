@@ -492,7 +492,9 @@ def _refresh_household_matches(spark: SparkSession, warehouse: str) -> tuple[int
     hh_path = table_path(warehouse, "silver", "households")
     if not (table_exists(spark, acc_path) and table_exists(spark, hh_path)):
         return None, None
-    built_from = f"accounts@{table_version(spark, acc_path)},households@{table_version(spark, hh_path)}"
+    # each input by version and table id (a rebuilt table may reach its predecessor's version number)
+    built_from = (f"accounts@{table_version(spark, acc_path)}#{delta_log.table_id(acc_path)},"
+                  f"households@{table_version(spark, hh_path)}#{delta_log.table_id(hh_path)}")
     path = table_path(warehouse, "silver", HOUSEHOLD_MATCHES)
     stored: dict = {}
     version = delta_log.latest_version(path)

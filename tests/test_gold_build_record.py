@@ -1,0 +1,56 @@
+"""Gold's build record (no Spark): a table is built in part, skipped or rebuilt whole by what its
+commit says it was built from, each silver input by version and by Delta table id."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ucx_spark.pipelines.gold import NO_CHANGE, TABLE_IDS, changes_since_built, settled_inputs
+
+PARAMS = {"time_zone": "America/Chicago"}
+
+
+def _record(bills: int, accounts: int, *, ids: dict | None = None) -> dict:
+    record = {"silver.bills": bills, "silver.accounts": accounts, "params": dict(PARAMS)}
+    if ids is not None:
+        record[TABLE_IDS] = ids
+    return record
+
+
+IDS = {"bills": "b-1", "accounts": "a-1"}
+
+
+def test_a_moved_input_that_can_be_dated_is_built_in_part() -> None:
+    now = _record(5, 3, ids=IDS)
+    assert changes_since_built(_record(4, 3, ids=IDS), now, lambda table, since: date(2025, 3, 1)) \
+        == (True, date(2025, 3, 1))
+    assert changes_since_built(now, now, lambda table, since: date(2025, 3, 1)) == (True, None)
+
+
+def test_an_input_built_again_under_a_new_id_rebuilds_whole_whatever_its_version() -> None:
+    asked: list = []
+
+    def first_changed(table: str, since: int) -> date | None:
+        asked.append((table, since))
+        return NO_CHANGE
+
+    rebuilt = _record(4, 3, ids={**IDS, "bills": "b-2"})  # same version numbers, another table
+    previous = _record(4, 3, ids=IDS)
+    assert changes_since_built(previous, rebuilt, first_changed) == (False, None)
+    assert settled_inputs(previous, rebuilt, first_changed) is previous
+    assert asked == []  # the old table's versions are never read against the new one
+
+
+def test_a_record_from_before_table_ids_rebuilds_once() -> None:
+    """Upgrading: a commit written before the ids were recorded is not comparable (one whole
+    rebuild); the record the rebuild writes is."""
+    old = _record(4, 3)
+    now = _record(4, 3, ids=IDS)
+    assert changes_since_built(old, now, lambda table, since: None) == (False, None)
+    assert settled_inputs(old, now, lambda table, since: NO_CHANGE) is old
+
+
+def test_inputs_moved_only_by_updates_that_changed_nothing_count_as_where_they_were() -> None:
+    previous, now = _record(4, 3, ids=IDS), _record(4, 7, ids=IDS)
+    settled = settled_inputs(previous, now, lambda table, since: NO_CHANGE)
+    assert settled == now
