@@ -13,9 +13,9 @@ A run takes each case in turn, never two at a time (each starts a Spark JVM): a 
 ``git worktree`` of HEAD in a temporary folder (uncommitted changes are not in it: a warning names
 them), the untracked build products ``.jars`` and ``ucx_spark/_vendor`` linked in, the mutation
 applied, the mutated module imported once (a broken build must import and run), then
-``pytest -x`` on the case's tests with ``PYTHONPATH`` pointing at the worktree. Exit 1 of pytest
-(a test failed) is ``caught``, 0 is ``MISSED``, anything else (collection or usage error, timeout)
-is ``error``. Processes a case's tests leave behind (a Thrift server a broken build failed to
+``pytest`` on the case's tests with ``PYTHONPATH`` pointing at the worktree. ``caught`` when
+every one of the case's tests failed (``judge``, from pytest's ``-rA`` summary), ``MISSED`` when
+one of them passed, ``error`` otherwise (a setup or collection error, a timeout). Processes a case's tests leave behind (a Thrift server a broken build failed to
 refuse) are found by the case's folder in their command line and stopped; the worktree is
 removed. The full output of each case goes to a log file; the table at the end gives each case's
 outcome, time and first failure. Exit 1 unless every case run is caught.
@@ -246,19 +246,6 @@ CASES: tuple[Mutation, ...] = (
         tests=("tests/test_e2e.py::test_a_damaged_table_stops_the_run_and_is_rebuilt",),
     ),
     Mutation(
-        name="maintain_rerun_skips_vacuum",
-        case="A kill during `ucx maintain` leaves tables readable and a rerun finishes the job; vacuuming only "
-             "tables this run's OPTIMIZE compacted, the rerun never vacuums the table compacted before the kill",
-        file="ucx_spark/pipelines/maintain.py",
-        old="        if vacuum_hours is not None:\n"
-            "            vacuumed = vacuum(spark, path, retention_hours=vacuum_hours, force=force_retention)",
-        new="        if vacuum_hours is not None and table_detail(spark, path).files < before.files:  # what OPTIMIZE "
-            "rewrote\n"
-            "            vacuumed = vacuum(spark, path, retention_hours=vacuum_hours, force=force_retention)",
-        tests=("tests/test_maintain.py::test_a_kill_during_maintain_leaves_tables_readable_and_a_rerun_completes",),
-    ),
-    # --- Models: the MLflow store (ucx_spark/insights/base.py, ucx_spark/models/registry.py) -------
-    Mutation(
         name="missing_store_created",
         case="An MLflow store that is not where the settings say is named and not created; without the check "
              "MLflow creates an empty one and the run says 'no champion'",
@@ -353,8 +340,8 @@ CASES: tuple[Mutation, ...] = (
     ),
     Mutation(
         name="fuzz_invalid_utf8_passed_through",
-        case="Hostile landing files: invalid UTF-8 becomes U+FFFD; handed on as it came (the validity check "
-             "skipped), bronze would hold bytes that are not text",
+        case="Hostile landing files: invalid UTF-8 becomes U+FFFD; decoded as Latin-1 instead (a 'fix' for "
+             "European exports), every UTF-8 accent turns into two wrong characters and bad bytes into text",
         file="ucx_spark/io/csv_arrow.py",
         old='v.decode("utf-8", "replace")',
         new='v.decode("latin-1")',
@@ -642,8 +629,27 @@ def _module_of(rel: str) -> str | None:
     return name.removesuffix(".__init__")
 
 
+_RESULT = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)")
+
+
+def judge(tests: Sequence[str], output: str, code: int) -> str:
+    """``caught`` when every one of ``tests`` failed (a parametrised test: any of its cases), from
+    pytest's ``-rA`` summary; ``MISSED`` when one of them passed; ``error`` otherwise (a setup
+    error, a collection error, a timeout: not the protection's test failing)."""
+    seen: dict[str, set[str]] = {}
+    for line in output.splitlines():
+        if m := _RESULT.match(line):
+            seen.setdefault(re.sub(r"\[.*\]$", "", m.group(2)), set()).add(m.group(1))
+    verdicts = [seen.get(re.sub(r"\[.*\]$", "", t), set()) for t in tests]
+    if code == 1 and all("FAILED" in v for v in verdicts):
+        return "caught"
+    if any(v == {"PASSED"} for v in verdicts):
+        return "MISSED"
+    return "error"
+
+
 def run_case(m: Mutation, *, repo: Path, python: str, log_dir: Path, keep: bool = False) -> Outcome:
-    """One broken build: worktree of HEAD, links, mutation, import check, pytest -x on its tests."""
+    """One broken build: worktree of HEAD, links, mutation, import check, pytest on its tests (each must fail)."""
     result = Outcome(m)
     started = time.monotonic()
     base = Path(tempfile.mkdtemp(prefix=f"ucx-broken-{m.name}-"))
@@ -681,7 +687,7 @@ def run_case(m: Mutation, *, repo: Path, python: str, log_dir: Path, keep: bool 
                             if imported.returncode != 0 else f"{module} imported from {imported.stdout.strip()}, "
                             "not the worktree")[:160]
             return result
-        cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "", f"--timeout={PYTEST_TIMEOUT}", "-x",
+        cmd = [python, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "-m", "", f"--timeout={PYTEST_TIMEOUT}",
                f"--basetemp={base / 'pytest'}", *m.tests]
         with open(log, "w", encoding="utf-8") as fh:
             fh.write(f"# {m.name}: {m.case}\n# {m.file}\n# - {m.old!r}\n# + {m.new!r}\n# cwd {wt}\n# {' '.join(cmd)}\n\n")
@@ -700,7 +706,7 @@ def run_case(m: Mutation, *, repo: Path, python: str, log_dir: Path, keep: bool 
                     break
             code = proc.wait()
             output = "".join(chunks)
-        result.outcome = {1: "caught", 0: "MISSED"}.get(code, "error")
+        result.outcome = judge(m.tests, output, code)
         result.first, excerpt = failure_excerpt(output)
         if result.outcome == "caught":
             result.excerpt = excerpt

@@ -37,19 +37,49 @@ def landed_identifiers(landing: Path) -> set[str]:
     return found
 
 
+def _strings(value: object) -> list[str]:
+    """Every string inside a Parquet cell: nested lists, structs and maps too (a top-drivers array
+    of structs holds feature names and values)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
 def _parquet_strings(path: Path) -> bytes:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
     out = []
     for column in table.columns:
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            out.extend(v for v in column.to_pylist() if v)
+        for cell in column.to_pylist():
+            out.extend(_strings(cell))
     return "\n".join(out).encode("utf-8")
 
 
-def scan(out: Path, landing: Path, key: bytes, texts: list[Path]) -> tuple[int, list[str]]:
+def _content(path: Path) -> bytes:
+    """What a file holds: a Parquet file's strings, a gzip file's decompressed bytes, else its bytes."""
+    if path.suffix == ".parquet":
+        return _parquet_strings(path)
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":  # gzip, whatever its name
+        import gzip
+        import zlib
+
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            return data
+    return data
+
+
+def scan(out: Path, landing: Path, key: bytes, texts: list[Path], *, skip: tuple[Path, ...] = ()) -> tuple[int, list[str]]:
+    """(files scanned, hits) over every file under ``out`` outside the restricted places and
+    ``skip`` (e.g. the key file itself), plus ``texts``."""
+    skip = tuple(p.resolve() for p in skip)
     identifiers = landed_identifiers(landing)
     needles = [key, *(i.encode("utf-8") for i in identifiers)]
     landing = landing.resolve()
@@ -60,9 +90,10 @@ def scan(out: Path, landing: Path, key: bytes, texts: list[Path]) -> tuple[int, 
         resolved = path.resolve()
         if path in files:
             rel = path.relative_to(out)
-            if rel.parts[0] in RESTRICTED or landing in resolved.parents or RESTRICTED & set(rel.parts[:2]):
+            if rel.parts[0] in RESTRICTED or landing in resolved.parents or RESTRICTED & set(rel.parts[:2]) \
+                    or resolved in skip or resolved == landing:
                 continue
-        data = _parquet_strings(path) if path.suffix == ".parquet" else path.read_bytes()
+        data = _content(path)
         scanned += 1
         found = [n.decode("utf-8", "replace") if n != key else "<the pseudonym key>" for n in needles if n in data]
         if found:

@@ -43,3 +43,15 @@ def test_the_check_finds_a_stale_snippet_and_a_missing_test() -> None:
     assert any(p.startswith("renamed: ") and "no such test function" in p for p in problems), problems
     assert any(p == f"{good.name}: duplicate name" for p in problems), problems
     assert bb.split_node("tests/test_x.py::test_y[a-b]") == ("tests/test_x.py", ["test_y"])
+
+
+def test_a_case_is_caught_only_when_every_one_of_its_tests_failed() -> None:
+    module = _script()
+    tests = ("tests/a.py::test_one", "tests/a.py::test_two")
+    out = "FAILED tests/a.py::test_one - AssertionError\nFAILED tests/a.py::test_two[x] - assert 0\n"
+    assert module.judge(tests, out, 1) == "caught"
+    out = "FAILED tests/a.py::test_one - AssertionError\nPASSED tests/a.py::test_two\n"
+    assert module.judge(tests, out, 1) == "MISSED"
+    out = "FAILED tests/a.py::test_one - AssertionError\nERROR tests/a.py::test_two - fixture\n"
+    assert module.judge(tests, out, 1) == "error"
+    assert module.judge(tests, "", 4) == "error"
