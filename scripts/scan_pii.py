@@ -76,6 +76,17 @@ def _content(path: Path) -> bytes:
     return data
 
 
+def _restricted(out: Path, rel: Path) -> bool:
+    """Whether ``out/rel`` lies in a warehouse's restricted folder: a ``bronze``, ``silver``,
+    ``quarantine`` or ``_restricted`` folder directly under ``out`` or under a folder holding a
+    ``gold`` layer (a warehouse at any depth: the demo's working folder holds one). A folder of
+    that name elsewhere (a GX store's ``silver`` suites) is scanned."""
+    for i, part in enumerate(rel.parts[:-1]):
+        if part in RESTRICTED and (i == 0 or (out.joinpath(*rel.parts[:i]) / "gold").is_dir()):
+            return True
+    return False
+
+
 def scan(out: Path, landing: Path, key: bytes, texts: list[Path], *, skip: tuple[Path, ...] = ()) -> tuple[int, list[str]]:
     """(files scanned, hits) over every file under ``out`` outside the restricted places and
     ``skip`` (e.g. the key file itself), plus ``texts``."""
@@ -90,8 +101,7 @@ def scan(out: Path, landing: Path, key: bytes, texts: list[Path], *, skip: tuple
         resolved = path.resolve()
         if path in files:
             rel = path.relative_to(out)
-            if rel.parts[0] in RESTRICTED or landing in resolved.parents or RESTRICTED & set(rel.parts[:2]) \
-                    or resolved in skip or resolved == landing:
+            if _restricted(out, rel) or landing in resolved.parents or resolved in skip:
                 continue
         data = _content(path)
         scanned += 1
