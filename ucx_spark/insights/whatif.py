@@ -265,11 +265,14 @@ def owed_after_benefit(owed: Column, schedule: Column) -> Column:
     return F.aggregate(schedule, F.lit(0.0), lambda acc, x: acc + x["w"] * F.greatest(owed - x["paid"], F.lit(0.0)))
 
 
+def _mean_paid(schedule: Column) -> Column:
+    return F.aggregate(schedule, F.lit(0.0), lambda acc, x: acc + x["w"] * x["paid"])
+
+
 def benefit_in_horizon(as_of: Column, **schedule: object) -> Column:
     """The mean over the horizon's month ends of what the benefit paid by each (``benefit_schedule``'s
     arguments)."""
-    return F.aggregate(benefit_schedule(as_of, **schedule), F.lit(0.0),  # type: ignore[arg-type]
-                       lambda acc, x: acc + x["w"] * x["paid"])
+    return _mean_paid(benefit_schedule(as_of, **schedule))  # type: ignore[arg-type]
 
 
 def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_usd: float,
@@ -306,9 +309,7 @@ def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_u
     else:
         schedule = F.array(F.struct(F.lit(1.0).alias("w"), b.alias("paid")))
     out = out.withColumn(ASSISTANCE_SCHEDULE, F.when(touched, schedule))
-    out = out.withColumn(ASSISTANCE, F.when(touched, F.aggregate(F.col(ASSISTANCE_SCHEDULE), F.lit(0.0),
-                                                                 lambda acc, x: acc + x["w"] * x["paid"]))
-                         .otherwise(F.lit(0.0)))
+    out = out.withColumn(ASSISTANCE, F.when(touched, _mean_paid(F.col(ASSISTANCE_SCHEDULE))).otherwise(F.lit(0.0)))
     if _has(out, "arrears_usd"):
         out = out.withColumn(TODAY_ARREARS, F.col("arrears_usd"))
         out = out.withColumn(
@@ -507,13 +508,13 @@ def household_outcomes(
     # household carries under the new rate: ``_apply_bills``); LIHEAP pays it down
     today = next((c for c in (TODAY_ARREARS, "arrears_usd") if c in features_df.columns), None)
     arrears = F.coalesce(F.col(today).cast("double"), F.lit(0.0)) if today else F.lit(0.0)
-    assistance = F.col(ASSISTANCE).cast("double") if ASSISTANCE in features_df.columns else F.lit(0.0)
+    # a benefit the scenario pays inside the horizon (LIHEAP: ``_apply_liheap``'s schedule; none: nothing)
     scheduled = ASSISTANCE_SCHEDULE in features_df.columns
     money_df = features_df.select("household_id", arrears.alias("_arrears"), bill.cast("double").alias("_bill"),
-                                  assistance.alias("_assistance"), _late_share(features_df).alias("_late"),
+                                  _late_share(features_df).alias("_late"),
                                   *([F.col(ASSISTANCE_SCHEDULE).alias("_schedule")] if scheduled else []))
     owed = arrears_model.expected(F.col("_arrears"), F.col("payment_risk"), F.col("_bill"), F.col("_late"))
-    expected = F.greatest(owed - F.col("_assistance"), F.lit(0.0))
+    expected = F.greatest(owed, F.lit(0.0))
     if scheduled:
         expected = F.coalesce(owed_after_benefit(owed, F.col("_schedule")), expected)
     return (

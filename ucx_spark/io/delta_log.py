@@ -274,23 +274,22 @@ def damage(path: str | Path) -> Damage | None:
     missing = sorted(f for f in live if not (Path(path) / unquote(f)).is_file())
     if not missing:
         return None
-    added = _added_in(folder, set(missing), latest)
+    added = _added_in(folder, set(missing), versions)
     more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
     if len(added) < len(missing):  # added by a commit the log no longer holds: no version is known good
         return Damage("missing_file", start, f"data file {missing[0]}{more} is missing (added before version "
-                      f"{commit_versions(path)[0]}, the oldest commit left in the log)", None)
+                      f"{versions[0]}, the oldest commit left in the log)", None)
     first = min(added.values())
     return Damage("missing_file", first, f"data file {missing[0]}{more} is missing (added in version {first})",
                   first - 1 if first > 0 else None)
 
 
-def _added_in(folder: Path, files: set[str], latest: int) -> dict[str, int]:
-    """The version that added each of ``files``, searched in every JSON commit still in the log
-    (also those a checkpoint covers; a file added by a commit already cleaned up is left out)."""
+def _added_in(folder: Path, files: set[str], versions: list[int]) -> dict[str, int]:
+    """The version that added each of ``files``, searched in the JSON commits ``versions`` (every one
+    still in the log, also those a checkpoint covers; a file added by a commit already cleaned up is
+    left out)."""
     found: dict[str, int] = {}
-    for v in sorted((int(m.group(1)) for name in _names(folder) if (m := _COMMIT.match(name))), reverse=True):
-        if v > latest:
-            continue
+    for v in reversed(versions):
         try:
             actions = list(_actions(folder, v))
         except (OSError, ValueError):

@@ -206,12 +206,26 @@ def ami_changes_since_built(
     return (False, []) if days is None else (True, days)
 
 
+def _same_tables(previous: object, built_from: dict) -> bool:
+    """A build record of the same input tables as ``built_from`` (their versions may differ): an
+    input dropped and built again (ucx rebuild) has a new id, and its versions say nothing."""
+    return isinstance(previous, dict) and set(previous) == set(built_from) \
+        and previous.get(TABLE_IDS) == built_from.get(TABLE_IDS)
+
+
+def inputs_record(warehouse: str, table: str) -> dict:
+    """What a build of gold ``table`` from silver as it is now would record of its inputs: each
+    one's latest version and the table ids (from the logs, no Spark job; ``params`` aside)."""
+    paths = {t: table_path(warehouse, "silver", t) for t in silver_inputs(table)}
+    return {f"silver.{t}": delta_log.latest_version(p) for t, p in paths.items()} | {
+        TABLE_IDS: {t: delta_log.table_id(p) for t, p in paths.items()}}
+
+
 def _comparable(previous: object, built_from: dict, free_params: tuple[str, ...] = ()) -> bool:
     """A build record of the same inputs and parameters (but ``free_params``) as ``built_from``."""
-    if not isinstance(previous, dict) or set(previous) != set(built_from):
+    if not _same_tables(previous, built_from):
         return False
-    if previous.get(TABLE_IDS) != built_from.get(TABLE_IDS):
-        return False  # an input was dropped and built again (ucx rebuild): its versions say nothing
+    assert isinstance(previous, dict)
     before = previous.get("params")
     return isinstance(before, dict) and {k: v for k, v in before.items() if k not in free_params} == {
         k: v for k, v in built_from["params"].items() if k not in free_params}
@@ -280,9 +294,9 @@ def settled_inputs(previous: object, built_from: dict, first_changed: Callable[[
     that changed nothing (``first_changed`` says ``NO_CHANGE``: a CIS snapshot re-sending its
     accounts as they were) taken as built from its current version: such an input cannot have
     changed a row of the table."""
-    if not isinstance(previous, dict) or set(previous) != set(built_from) \
-            or previous.get(TABLE_IDS) != built_from.get(TABLE_IDS):
+    if not _same_tables(previous, built_from):
         return previous
+    assert isinstance(previous, dict)
     out = dict(previous)
     for table, since, now in _moved(previous, built_from):
         if _forward(since, now) and first_changed(table, since) == NO_CHANGE:  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from ucx_spark.catalog import AMI_DAILY, CX_KPIS, METER_DAILY_USAGE, PIPELINE_RUNS, silver_inputs, spec
+from ucx_spark.catalog import AMI_DAILY, CX_KPIS, METER_DAILY_USAGE, PIPELINE_RUNS, spec
 from ucx_spark.config import Config
 from ucx_spark.progress import say, step
 
@@ -191,7 +191,6 @@ def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] |
     built from the current silver versions with the current settings (``catalog.silver_inputs``,
     ``built_from``). Reads only file listings, the Delta logs and two small bookkeeping tables."""
     from ucx_spark.contract import FEED_ORDER
-    from ucx_spark.io import delta_log
     from ucx_spark.io.delta import commit_metadata, partition_values, table_path
     from ucx_spark.io.landing import discover, has_data_rows
     from ucx_spark.pipelines import bronze, gold, silver
@@ -225,12 +224,8 @@ def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] |
         built = commit_metadata(spark, table_path(warehouse, "gold", table), gold.BUILT_FROM)
         if not built:
             return None
-        ids = built.get(gold.TABLE_IDS) or {}
-        for source in silver_inputs(table):
-            path = table_path(warehouse, "silver", source)
-            if built.get(f"silver.{source}") != delta_log.latest_version(path) \
-                    or ids.get(source) != delta_log.table_id(path):
-                return None
+        if any(built.get(k) != v for k, v in gold.inputs_record(warehouse, table).items()):
+            return None
         params = built.get("params") or {}
         if any(params.get(k) != v for k, v in expected_params.get(table, {"time_zone": cfg.utility.time_zone}).items()):
             return None

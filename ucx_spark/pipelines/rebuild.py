@@ -78,9 +78,7 @@ def check_warehouse(warehouse: str | Path) -> None:
             line += (f" Its last version without that file is {dmg.last_good} ({dmg.restore_sql(path)}; the rows of "
                      "later commits are then missing until their files are processed again).")
         elif dmg.kind == "missing_file":
-            line += (" Every version the log still holds has that file: only a rebuild brings its rows back."
-                     if "oldest commit left" in dmg.detail else
-                     " Every version of the table holds that file: only a rebuild brings its rows back.")
+            line += " Every version the log still holds has that file: only a rebuild brings its rows back."
         lines.append(line)
     names = " ".join(f"--table {n}" for n, _, _ in found)
     raise DataError(
