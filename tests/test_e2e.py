@@ -386,35 +386,33 @@ def _readers(spark, gold: Path, *, jdbc_port: int | None = None):
             seen["errors"].append(f"{reader} {name}: {type(exc).__name__}: {exc}")
 
     def delta_rs() -> None:
-        while not stop.is_set():
-            for path in sorted(p for p in gold.iterdir() if (p / "_delta_log").is_dir()):
-                try:
-                    table = DeltaTable(str(path))
-                    version = table.version()
-                    check("delta-rs", path, version, version, table.to_pyarrow_table().num_rows)
-                except Exception as exc:  # noqa: BLE001 - every failure of a reader is a finding
-                    failed("delta-rs", path.name, exc)
-            stop.wait(0.2)
+        for path in sorted(p for p in gold.iterdir() if (p / "_delta_log").is_dir()):
+            try:
+                table = DeltaTable(str(path))
+                version = table.version()
+                check("delta-rs", path, version, version, table.to_pyarrow_table().num_rows)
+            except Exception as exc:  # noqa: BLE001 - every failure of a reader is a finding
+                failed("delta-rs", path.name, exc)
 
     def spark_reader() -> None:
         kpis, features = gold / "cx_kpis", gold / "household_features"
-        while not stop.is_set():
-            try:
-                version = delta_log.latest_version(kpis)
-                rows = spark.read.format("delta").option("versionAsOf", version).load(str(kpis)).count()
-                check("spark", kpis, version, version, rows)
-                first = delta_log.latest_version(features)
-                rows = read_table(spark, str(gold.parent), "gold", "household_features").count()
-                check("spark", features, first, delta_log.latest_version(features), rows)
-            except Exception as exc:  # noqa: BLE001
-                failed("spark", "cx_kpis/household_features", exc)
-            stop.wait(2.0)
+        try:
+            version = delta_log.latest_version(kpis)
+            rows = spark.read.format("delta").option("versionAsOf", version).load(str(kpis)).count()
+            check("spark", kpis, version, version, rows)
+            first = delta_log.latest_version(features)
+            rows = read_table(spark, str(gold.parent), "gold", "household_features").count()
+            check("spark", features, first, delta_log.latest_version(features), rows)
+        except Exception as exc:  # noqa: BLE001
+            failed("spark", "cx_kpis/household_features", exc)
 
-    def jdbc_reader() -> None:
+    def jdbc_reader():
         from pyhive import hive
 
         conn = None
-        while not stop.is_set():
+
+        def one_pass() -> None:
+            nonlocal conn
             try:
                 conn = conn or hive.connect(host="127.0.0.1", port=jdbc_port, username="bi", database="gold")
                 cursor = conn.cursor()
@@ -427,19 +425,33 @@ def _readers(spark, gold: Path, *, jdbc_port: int | None = None):
             except Exception as exc:  # noqa: BLE001
                 failed("jdbc", "gold", exc)
                 conn = None  # connect again: one dropped connection is one finding, not every later read
-            stop.wait(1.0)
+        return one_pass
 
-    threads = [threading.Thread(target=delta_rs, daemon=True), threading.Thread(target=spark_reader, daemon=True)]
-    if jdbc_port is not None:
-        threads.append(threading.Thread(target=jdbc_reader, daemon=True))
+    def loop(one_pass, ready: threading.Event, pause: float) -> None:
+        """Passes until the block ends, and one more after it: every reader reads once before the
+        block starts (the caller waits for ``ready``) and once after it, whatever its speed, so
+        each sees the versions before and after a publish as well as those during it."""
+        while True:
+            last = stop.is_set()
+            one_pass()
+            ready.set()
+            if last:
+                return
+            stop.wait(pause)
+
+    readers = [(delta_rs, 0.2), (spark_reader, 2.0)] + ([(jdbc_reader(), 1.0)] if jdbc_port is not None else [])
+    ready = [threading.Event() for _ in readers]
+    threads = [threading.Thread(target=loop, args=(r, e, pause), daemon=True) for (r, pause), e in zip(readers, ready, strict=True)]
     for t in threads:
         t.start()
+    for e in ready:
+        e.wait(timeout=180)
     try:
         yield seen
     finally:
         stop.set()
         for t in threads:
-            t.join(timeout=120)
+            t.join(timeout=180)
 
 
 @pytest.mark.slow
