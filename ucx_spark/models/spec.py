@@ -64,6 +64,8 @@ class FeatureSpec:
     score_max: float | None = None
     residual_sd: float | None = None
     kind: str = "xgboost"  # the predictor: xgboost | linear | blend (models/predictor.py)
+    # survey models: the shift of households without an answer yet (models/nonresponse.py), JSON
+    unanswered: str | None = None
     encoded: tuple[str, ...] = field(init=False)
     sources: tuple[str, ...] = field(init=False)
 
@@ -100,6 +102,7 @@ class FeatureSpec:
                 "score_max": self.score_max,
                 "residual_sd": self.residual_sd,
                 "kind": self.kind,
+                "unanswered": self.unanswered,
             },
             indent=1,
         )
@@ -115,6 +118,7 @@ class FeatureSpec:
             score_max=data.get("score_max"),
             residual_sd=data.get("residual_sd"),
             kind=data.get("kind", "xgboost"),
+            unanswered=data.get("unanswered"),
         )
 
     @property
@@ -150,6 +154,20 @@ class FeatureSpec:
                 out[:, k] = (values == level).to_numpy(dtype=np.float32)
                 k += 1
         return out
+
+    def unanswered_shift(self, x: np.ndarray) -> np.ndarray | float:
+        """Per row of the matrix ``x``: the value added for a household without a survey answer
+        (``nonresponse.UnansweredShift``), 0 without one."""
+        from ucx_spark.models.nonresponse import EXPOSURE, RESPONSES, UnansweredShift
+
+        shift = UnansweredShift.from_json(self.unanswered)
+        if shift is None or not shift.applied or RESPONSES not in self.numeric:
+            return 0.0
+
+        def column(name: str) -> np.ndarray:
+            return x[:, self.numeric.index(name)] if name in self.numeric else np.zeros(len(x))
+
+        return shift.shift(column(RESPONSES), *(column(name) for name in EXPOSURE))
 
     def finish(self, raw: np.ndarray) -> np.ndarray:
         """Clip regression outputs to the score scale (CSAT is 1-5)."""

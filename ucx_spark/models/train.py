@@ -52,15 +52,16 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from ucx_spark.errors import DataError
-from ucx_spark.models import datasets, explain, labels, registry, tune, validation
+from ucx_spark.models import datasets, explain, labels, nonresponse, registry, tune, validation
 from ucx_spark.models.baseline import PARAMS as BASELINE_PARAMS
 from ucx_spark.models.baseline import fit_linear
 from ucx_spark.models.metrics import answer_scores, binary_scores, calibration_table, ranked_probability_score
 from ucx_spark.models.predictor import BlendPredictor, Prediction, Predictor, XGBPredictor, ordinal_probabilities
 from ucx_spark.models.score import MODEL_CODE_PATH, LoadedModel, load_model
-from ucx_spark.models.spec import FeatureSpec, fit_spec_pandas
+from ucx_spark.models.spec import EXCLUDED, FeatureSpec, fit_spec_pandas
 from ucx_spark.progress import say
 
 PROPENSITY_CLIP = 0.05
@@ -444,7 +445,6 @@ def train_model(
         say(f"{model}: baseline {model_def.metric}={base.metrics.get(model_def.metric, math.nan):.4f}")
         study = tune.tune(fit_and_score, metric=model_def.metric, greater_is_better=model_def.greater_is_better,
                           n_trials=trials, seed=seed, study_name=model)
-        best_params = {**study.best_trial.params, **fixed}
         cand, cand_spec = trial_results[study.best_trial.number], spec
         if model_def.task == "ordinal":
             # NPS: the multi-class booster over the answers, with the best parameters; keep the better RPS
@@ -487,13 +487,27 @@ def train_model(
 
         # refit the winner on every usable row: what is registered
         win_spec = replace(win_spec, residual_sd=judged.residual_sd)
-        refit: Predictor
-        if winner == "baseline":
-            refit = linear_fit(x, y, frame.weight, win_spec)
-        elif winner == "blend":
-            refit = blend_fit(study.best_trial.params, win_spec)(x, y, frame.weight)
-        else:
-            refit = fit_xgb(win_spec, x, y, frame.weight, best_params, seed=seed)
+
+        def fitter(task_spec: FeatureSpec) -> Fit:
+            """The winner's learner for ``task_spec`` (its monotone map redrawn for its columns)."""
+            mono = monotone_constraints(task_spec, model_def.monotone)
+            params = {**study.best_trial.params, **({"monotone_constraints": mono} if mono else {})}
+            if winner == "baseline":
+                return lambda xs, ys, ws: linear_fit(xs, ys, ws, task_spec)
+            if winner == "blend":
+                return lambda xs, ys, ws: BlendPredictor(fit_xgb(task_spec, xs, ys, ws, params, seed=seed),
+                                                         linear_fit(xs, ys, ws, task_spec),
+                                                         replace(task_spec, kind="blend"))
+            return lambda xs, ys, ws: fit_xgb(task_spec, xs, ys, ws, params, seed=seed)
+
+        refit = fitter(win_spec)(x, y, frame.weight)
+        if model_def.rows == "responses":
+            shift = unanswered_shift(fitter, win_spec, frame, features_df, seed=seed)
+            refit.spec = replace(refit.spec, unanswered=shift.to_json())
+            say(f"{model}: households without an answer: {shift.reason}")
+            mlflow.log_metrics(_finite(shift.params()))
+            mlflow.log_param("unanswered_shift", shift.reason[:500])
+            metrics.update(shift.params())
         signature_id = data_signature(data_versions, data_end, seed)
         importance = _log_explanations(model, model_def, refit, frame, split, judged)
         with mlflow.start_run(run_name=f"{model}-refit", nested=True, experiment_id=run.info.experiment_id) as refit_run:
@@ -528,6 +542,45 @@ def train_model(
         validation_scheme=split.scheme, train_as_of=[str(d) for d in split.train_dates][-12:],
         valid_as_of=[str(d) for d in split.valid_dates][-12:], top_features=importance[:10],
     )
+
+
+def unanswered_shift(fitter: Callable[[FeatureSpec], Fit], spec: FeatureSpec, frame: datasets.ModelFrame,
+                     features_df: DataFrame, *, seed: int) -> nonresponse.UnansweredShift:
+    """The survey model's shift for households without an answer (``nonresponse.py``): the
+    winner's learner without the survey history, out of fold over household folds, gives each
+    answer's residual; with every household's answers and exposure at the latest as-of date of
+    ``features_df`` (a bounded sample) the selection model is fitted."""
+    pdf = frame.pdf
+    if spec.task not in ("regression", "ordinal"):
+        return nonresponse.UnansweredShift.none(f"a {spec.task} model has no value to shift")
+    needed = (nonresponse.RESPONSES, *nonresponse.EXPOSURE)
+    missing = [c for c in needed if c not in features_df.columns]
+    if missing:
+        return nonresponse.UnansweredShift.none(f"no {', '.join(missing)} in gold/household_features")
+    plain = replace(fit_spec_pandas(pdf, frame.schema, task=spec.task, score_min=spec.score_min,
+                                    score_max=spec.score_max, exclude=EXCLUDED | nonresponse.HISTORY),
+                    residual_sd=spec.residual_sd)
+    every = np.ones(len(pdf), dtype=bool)
+    folds = validation.Split(validation.KFOLD, every, every, pdf["_bucket"].to_numpy(), (), ())
+    oof = judge(fitter(plain), plain, plain.matrix(pdf), frame, folds)
+    residual = frame.label - pred_value(plain, oof.raw)
+    answers = pd.DataFrame({"household_id": pdf["household_id"], "r": residual, "r2": residual**2}).groupby(
+        "household_id").agg(s1=("r", "sum"), s2=("r2", "sum"), m=("r", "size")).reset_index()
+    latest = features_df.agg(F.max("as_of_date")).first()[0]
+    now_df = features_df.filter(F.col("as_of_date") == F.lit(latest)).select(
+        "household_id", *(F.col(c).cast("double").alias(c) for c in needed))
+    n = now_df.count()
+    if n > nonresponse.MAX_HOUSEHOLDS:
+        now_df = now_df.sample(fraction=nonresponse.MAX_HOUSEHOLDS / n, seed=seed)
+    now = now_df.toPandas().merge(answers, on="household_id", how="left").fillna({"s1": 0.0, "s2": 0.0, "m": 0.0})
+    k = now[nonresponse.RESPONSES].fillna(0.0).to_numpy()
+    # a household that answered, but whose answers are not training rows (too early), tells nothing
+    usable = (k == 0) | (now["m"].to_numpy() > 0)
+    now, k = now[usable], k[usable]
+    households = nonresponse.Households(
+        nonresponse.exposure_matrix(now[nonresponse.EXPOSURE[0]].to_numpy(), now[nonresponse.EXPOSURE[1]].to_numpy()),
+        k, now["s1"].to_numpy(), now["s2"].to_numpy(), now["m"].to_numpy(dtype=np.float64))
+    return nonresponse.fit_unanswered_shift(households, residual_sd=float(np.nanstd(residual)))
 
 
 MIN_MONTH_RESPONSES = 30
