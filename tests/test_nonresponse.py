@@ -4,7 +4,7 @@ selection on satisfaction is recovered, and no selection means no shift. No Spar
 import numpy as np
 import pytest
 
-from ucx_spark.models.nonresponse import Households, UnansweredShift, exposure_matrix, fit_unanswered_shift
+from ucx_spark.models.nonresponse import Households, exposure_matrix, fit_unanswered_shift
 from ucx_spark.models.spec import FeatureSpec
 
 
