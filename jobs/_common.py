@@ -56,6 +56,31 @@ def parser(description: str, *, landing: bool) -> argparse.ArgumentParser:
     return p
 
 
+def step_parser(step: str, description: str) -> argparse.ArgumentParser:
+    """A step job's arguments: ``parser``'s and ``--no-gates``."""
+    p = parser(f"{description}, with the step's quality gates (and, for silver, the row accounting)",
+               landing=step == "bronze")
+    p.add_argument("--no-gates", action="store_true", help="skip the Great Expectations gates")
+    return p
+
+
+def step_body(step: str) -> Callable[[SparkSession, Config, argparse.Namespace], object]:
+    """The body of ``jobs/<step>.py``: the medallion's ``step`` alone, as ``ucx pipeline`` runs it
+    (the same lock, gates, accounting and publish rules), so a scheduler may run the steps as
+    separate tasks and get what one ``ucx pipeline`` run gives."""
+
+    def body(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> object:
+        from ucx_spark.config import pseudonym_key
+
+        key = pseudonym_key(cfg.pseudonym) if step == "silver" else None  # fail before any work when missing
+        from ucx_spark.pipelines import medallion
+
+        return medallion.run(spark, cfg=cfg, pseudonym_key=key, run_id=args.run_id, gates=not args.no_gates,
+                             steps=(step,))
+
+    return body
+
+
 def load(args: argparse.Namespace) -> Config:
     from ucx_spark.config import load_config
 

@@ -1,27 +1,14 @@
-"""spark-submit entry point: landing -> bronze.  See jobs/_common.py for how the session is built."""
+"""spark-submit entry point: landing -> bronze, as the bronze step of ``ucx pipeline`` (its gates).
+See jobs/_common.py for how the session is built."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import parser, run_job  # noqa: E402
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
-    from ucx_spark.config import Config
-
-
-def body(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> object:
-    from ucx_spark.pipelines import bronze
-
-    return bronze.run(spark, landing=cfg.paths.landing, warehouse=cfg.paths.warehouse, run_id=args.run_id)
-
+from _common import run_job, step_body, step_parser  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run_job("bronze", body, parser("landing -> bronze", landing=True).parse_args()))
+    sys.exit(run_job("bronze", step_body("bronze"), step_parser("bronze", "landing -> bronze").parse_args()))

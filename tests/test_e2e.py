@@ -126,6 +126,48 @@ def test_every_table_the_pipeline_wrote_is_declared_in_the_catalog(spark, utilit
     assert written - set(catalog.TABLES) == set()
 
 
+@pytest.mark.slow
+def test_the_three_step_jobs_give_the_whole_run_gold_with_each_steps_gates_and_accounting(spark, utility, tmp_path):
+    """jobs/bronze.py, silver.py and gold.py run the medallion's steps one by one (issue 23): each
+    with its own gates, silver with the row accounting, and gold the same as one whole run."""
+    import shutil
+
+    cfg, _, _ = utility
+    landing, wh = tmp_path / "landing", tmp_path / "warehouse"
+    shutil.copytree(cfg.paths.landing, landing)
+    copy = cfg.with_paths(landing=str(landing), warehouse=str(wh))
+    results = {}
+
+    def run(step: str) -> None:
+        results[step] = medallion.run(spark, cfg=copy, pseudonym_key=KEY if step == "silver" else None,
+                                      run_id=f"e2e-step-{step}", as_of_dates=AS_OF, steps=(step,))
+
+    run("bronze")
+    assert set(results["bronze"].steps) == {"bronze", "quality"} and "gates_bronze" in results["bronze"].timings
+    # the bronze job wrote bronze only (silver's folder exists, empty: every run makes the owner-only layers)
+    # (gold holds only the gates' own records so far: quality_results, pipeline_runs)
+    data_tables = ("meter_daily_usage", "cx_kpis", "household_features", "survey_features")
+    assert not any((wh / "silver").iterdir()) and not any((wh / "gold" / t).exists() for t in data_tables)
+    run("silver")
+    assert any((wh / "silver").iterdir()) and not any((wh / "gold" / t).exists() for t in data_tables)
+    run("gold")
+    assert set(results["silver"].steps) == {"silver", "quality"} and "gates_silver" in results["silver"].timings
+    assert {r["feed"] for r in results["silver"].accounting} == set(FEED_ORDER)
+    assert all(r["landed"] == r["current"] + r["superseded"] + r["quarantined"] for r in results["silver"].accounting)
+    assert set(results["gold"].steps) == {"gold", "quality"} and "gates_gold" in results["gold"].timings
+    for table in ("meter_daily_usage", "cx_kpis", "household_features"):
+        whole, stepped = (read_table(spark, w, "gold", table) for w in (cfg.paths.warehouse, str(wh)))
+        columns = sorted(c for c in whole.columns if not c.startswith("_"))
+        assert_df_equality(whole.select(*columns), stepped.select(*columns), ignore_row_order=True,
+                           ignore_nullable=True)
+    from ucx_spark.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pseudonym key"):
+        medallion.run(spark, cfg=copy, pseudonym_key=None, run_id="e2e-step-nokey", steps=("silver",))
+    with pytest.raises(ConfigError, match="expected some of"):
+        medallion.run(spark, cfg=copy, pseudonym_key=KEY, run_id="e2e-step-typo", steps=("sliver",))
+
+
 def test_quality_results_and_data_docs_exist(spark, utility):
     cfg, _, _ = utility
     results = read_table(spark, cfg.paths.warehouse, "gold", "quality_results").where("run_id = 'e2e-1'")

@@ -19,6 +19,8 @@ KEY = b"budget-key"
 FIRST_RUN_MAX_JOBS = 900  # measured 889 (was ~1,000 before the transaction-log reader)
 FIRST_RUN_MAX_COMMITS = 56  # measured 55
 IDLE_RUN_MAX_JOBS = 12  # measured 11: the two bookkeeping tables (rejected files, processed files)
+# and the change data feed of silver/accounts since gold's build (is the re-send a change?)
+IDLE_AFTER_RESEND_MAX_JOBS = 30
 
 
 def _commits(warehouse: Path) -> int:
@@ -68,3 +70,33 @@ def test_a_small_gated_run_stays_under_its_job_and_commit_ceiling_and_a_rerun_do
     assert "no new landing file" in results["idle"].steps["idle"]
     assert again <= IDLE_RUN_MAX_JOBS, again
     assert _commits(warehouse) == commits  # a run that changes nothing commits nothing
+
+    # Tomorrow's CIS snapshot re-sends every account as it was: silver records the later extract on
+    # every row (an update), gold finds nothing it reads changed and writes nothing; the run after
+    # that has nothing to do and says so (it used to run whole every time: gold's record still named
+    # the accounts version before the re-send).
+    import shutil
+
+    accounts = sorted((Path(utility.paths.landing) / "accounts").glob("accounts_*.csv*"))
+    latest = accounts[-1]
+    from datetime import datetime, timedelta
+
+    stamp = latest.name.split("_", 1)[1][:15]  # YYYYMMDDTHHMMSS
+    later = (datetime.strptime(stamp, "%Y%m%dT%H%M%S") + timedelta(days=1)).strftime("%Y%m%dT%H%M%S")
+    resent = latest.with_name(latest.name.replace(stamp, later, 1))
+    assert resent.name > latest.name
+    shutil.copy(latest, resent)
+    data_tables = ("meter_daily_usage", "cx_kpis", "household_features", "survey_features")  # not the run logs
+    versions = {t: sorted((warehouse / "gold" / t).glob("_delta_log/*.json"))[-1].name for t in data_tables}
+    results["resent"] = medallion.run(spark, cfg=utility, pseudonym_key=KEY, run_id="b-3", gates=False)
+    assert set(results["resent"].steps["gold"].unchanged) >= {"meter_daily_usage", "cx_kpis", "household_features",
+                                                               "survey_features"}, results["resent"].steps["gold"]
+    assert {t: sorted((warehouse / "gold" / t).glob("_delta_log/*.json"))[-1].name for t in data_tables} == versions
+    commits = _commits(warehouse)
+    after = _jobs(spark, "budget-idle-resent", lambda: results.setdefault(
+        "idle-resent", medallion.run(spark, cfg=utility, pseudonym_key=KEY, run_id="b-4")))
+    print(f"rerun after a re-sent snapshot: {after} Spark jobs")
+    assert set(results["idle-resent"].steps) == {"idle"}, results["idle-resent"].steps
+    assert "silver updates that changed nothing" in results["idle-resent"].steps["idle"]
+    assert _commits(warehouse) == commits
+    assert after <= IDLE_AFTER_RESEND_MAX_JOBS, after

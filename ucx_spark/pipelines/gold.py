@@ -289,6 +289,29 @@ def first_changed_day(spark: SparkSession, warehouse: str, table: str, since_ver
     return None if row["undated"] else row["first"]
 
 
+class Changes:
+    """What moved in silver since a version, asked of the change data feed once per question:
+    ``days`` (silver/ami_daily's changed local days, ami_daily_changed_days) and ``first_day``
+    (first_changed_day)."""
+
+    def __init__(self, spark: SparkSession, warehouse: str, time_zone: str) -> None:
+        self.spark, self.warehouse, self.time_zone = spark, warehouse, time_zone
+        self._days: dict[int, list[date] | None] = {}
+        self._first: dict[tuple[str, int], date | None] = {}
+
+    def days(self, version: int) -> list[date] | None:
+        if version not in self._days:
+            self._days[version] = ami_daily_changed_days(self.spark, self.warehouse, version)
+        return self._days[version]
+
+    def first_day(self, table: str, version: int) -> date | None:
+        key = (table, version)
+        if key not in self._first:
+            self._first[key] = first_changed_day(self.spark, self.warehouse, table, version, self.days,
+                                                 time_zone=self.time_zone)
+        return self._first[key]
+
+
 def settled_inputs(previous: object, built_from: dict, first_changed: Callable[[str, int], date | None]) -> object:
     """``previous`` (a table's build record) with every input that moved since only by updates
     that changed nothing (``first_changed`` says ``NO_CHANGE``: a CIS snapshot re-sending its
@@ -414,19 +437,8 @@ def run(
     rows: list[tuple[str, int]] = []
     unchanged: list[str] = []
     partial: list[tuple[str, str]] = []
-    days_since: dict[int, list[date] | None] = {}  # silver/ami_daily version -> local days changed after it
-    first_days: dict[tuple[str, int], date | None] = {}  # (silver table, version) -> first day changed after it
-
-    def changed_days(version: int) -> list[date] | None:
-        if version not in days_since:
-            days_since[version] = ami_daily_changed_days(spark, warehouse, version)
-        return days_since[version]
-
-    def first_changed(table: str, version: int) -> date | None:
-        key = (table, version)
-        if key not in first_days:
-            first_days[key] = first_changed_day(spark, warehouse, table, version, changed_days, time_zone=time_zone)
-        return first_days[key]
+    changes = Changes(spark, warehouse, time_zone)
+    changed_days, first_changed = changes.days, changes.first_day
 
     def publish(table: str, build: Callable[[], DataFrame], *, params: dict[str, object],
                 references: Callable[[], dict[str, DataFrame]] | None = None, update: Update | None = None,

@@ -47,24 +47,38 @@ class MedallionResult:
         return "\n".join(lines)
 
 
+STEPS = ("bronze", "silver", "gold")
+
+
 def run(
     spark: SparkSession,
     *,
     cfg: Config,
-    pseudonym_key: bytes,
+    pseudonym_key: bytes | None,
     run_id: str,
     gates: bool = True,
     as_of_dates: list[date] | None = None,
+    steps: tuple[str, ...] = STEPS,
 ) -> MedallionResult:
     """The medallion under the warehouse's pipeline lock (``io/lock.py``): a second run on the
-    same warehouse stops at once with WarehouseBusyError naming the running one."""
-    from ucx_spark.errors import UcxError
+    same warehouse stops at once with WarehouseBusyError naming the running one.
+
+    ``steps``: a part of ``STEPS`` for the step jobs (``jobs/bronze.py`` ...), each with the gates
+    and bookkeeping it carries in a whole run: bronze its gate on this run's files; silver its
+    gate and the row accounting; gold the publish gate and Data Docs. The whole run alone may
+    find it has nothing to do."""
+    from ucx_spark.errors import ConfigError, UcxError
     from ucx_spark.io.lock import warehouse_lock
 
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown or not steps:
+        raise ConfigError(f"medallion steps {list(steps)!r}: expected some of {list(STEPS)}")
+    if "silver" in steps and not pseudonym_key:
+        raise ConfigError("the silver step needs the pseudonym key (UCX_PSEUDONYM_KEY)")
     with warehouse_lock(cfg.paths.warehouse, run_id=run_id):
         try:
             return _run(spark, cfg=cfg, pseudonym_key=pseudonym_key, run_id=run_id, gates=gates,
-                        as_of_dates=as_of_dates)
+                        as_of_dates=as_of_dates, steps=tuple(s for s in STEPS if s in steps))
         except UcxError:
             raise
         except Exception as exc:
@@ -109,6 +123,7 @@ def _run(
     run_id: str,
     gates: bool,
     as_of_dates: list[date] | None,
+    steps: tuple[str, ...] = STEPS,
 ) -> MedallionResult:
     from ucx_spark.io.delta import restrict_layers
     from ucx_spark.pipelines import bronze, gold, silver
@@ -123,7 +138,7 @@ def _run(
     from ucx_spark.pipelines.rebuild import check_warehouse
 
     check_warehouse(warehouse)
-    idle = nothing_to_do(spark, cfg, as_of_dates=as_of_dates)
+    idle = nothing_to_do(spark, cfg, as_of_dates=as_of_dates) if steps == STEPS else None
     if idle is not None:
         # Nothing landed, silver has every file, gold reflects the current silver: say so and stop
         # (no gate, accounting or gold commit: a run that changes nothing writes nothing).
@@ -145,43 +160,48 @@ def _run(
         result.timings[key] = time.perf_counter() - start
         result.spans[key] = (wall_start, time.time())
 
-    with timed("bronze", "bronze: landing -> bronze"):
-        bronze_result = bronze.run(
-            spark, landing=landing, warehouse=warehouse, run_id=run_id, threads=cfg.spark.feed_threads
-        )
-        result.steps["bronze"] = bronze_result
+    if "bronze" in steps:
+        with timed("bronze", "bronze: landing -> bronze"):
+            bronze_result = bronze.run(
+                spark, landing=landing, warehouse=warehouse, run_id=run_id, threads=cfg.spark.feed_threads
+            )
+            result.steps["bronze"] = bronze_result
+        if gates:
+            with timed("gates_bronze", "quality gates: bronze (this run's files)"):
+                checks.check_batches("bronze", bronze_batches(spark, warehouse, bronze_result))
+    if "silver" in steps:
+        assert pseudonym_key  # run() checked
+        with timed("silver", "silver: bronze -> silver"):
+            silver_result = silver.run(
+                spark, warehouse=warehouse, run_id=run_id, time_zone=cfg.utility.time_zone,
+                pseudonym_key=pseudonym_key, threads=cfg.spark.feed_threads,
+            )
+            result.steps["silver"] = silver_result
+        if gates:
+            with timed("gates_silver", "quality gates: silver (rows of this run's files, days they touched)"):
+                checks.check_batches("silver", silver_batches(spark, warehouse, silver_result))
+        with timed("accounting", "accounting: landed = current + superseded + quarantined"):
+            result.accounting = record_accounting(spark, warehouse=warehouse, run_id=run_id)
+    if "gold" in steps:
+        with timed("gold", "gold: silver -> gold"):
+            result.steps["gold"] = gold.run(
+                spark,
+                warehouse=warehouse,
+                time_zone=cfg.utility.time_zone,
+                min_households=cfg.privacy.min_households,
+                max_household_energy_share=cfg.privacy.max_household_energy_share,
+                run_id=run_id,
+                as_of_dates=as_of_dates,
+                gate=checks.publish if gates else None,
+            )
+        if gates:
+            result.timings["gates_gold"] = checks.publish_seconds
     if gates:
-        with timed("gates_bronze", "quality gates: bronze (this run's files)"):
-            checks.check_batches("bronze", bronze_batches(spark, warehouse, bronze_result))
-    with timed("silver", "silver: bronze -> silver"):
-        silver_result = silver.run(
-            spark, warehouse=warehouse, run_id=run_id, time_zone=cfg.utility.time_zone, pseudonym_key=pseudonym_key,
-            threads=cfg.spark.feed_threads,
-        )
-        result.steps["silver"] = silver_result
-    if gates:
-        with timed("gates_silver", "quality gates: silver (rows of this run's files, days they touched)"):
-            checks.check_batches("silver", silver_batches(spark, warehouse, silver_result))
-    with timed("accounting", "accounting: landed = current + superseded + quarantined"):
-        result.accounting = record_accounting(spark, warehouse=warehouse, run_id=run_id)
-    with timed("gold", "gold: silver -> gold"):
-        result.steps["gold"] = gold.run(
-            spark,
-            warehouse=warehouse,
-            time_zone=cfg.utility.time_zone,
-            min_households=cfg.privacy.min_households,
-            max_household_energy_share=cfg.privacy.max_household_energy_share,
-            run_id=run_id,
-            as_of_dates=as_of_dates,
-            gate=checks.publish if gates else None,
-        )
-    if gates:
-        result.timings["gates_gold"] = checks.publish_seconds
         if checks.results:
             with timed("gates_docs", "quality: Data Docs"):
                 checks.build_docs()
         result.steps["quality"] = checks.summary()
-    say(f"pipeline run {run_id} complete")
+    say(f"pipeline run {run_id}{'' if steps == STEPS else ' (' + ', '.join(steps) + ')'} complete")
     return result
 
 
@@ -220,17 +240,26 @@ def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] |
         CX_KPIS: {"time_zone": cfg.utility.time_zone, "min_households": cfg.privacy.min_households,
                   "max_household_energy_share": cfg.privacy.max_household_energy_share, "energy_kpis": False},
     }
+    changes = gold.Changes(spark, warehouse, cfg.utility.time_zone)
+    settled = 0
     for table in gold.TABLES:
         built = commit_metadata(spark, table_path(warehouse, "gold", table), gold.BUILT_FROM)
         if not built:
             return None
-        if any(built.get(k) != v for k, v in gold.inputs_record(warehouse, table).items()):
-            return None
+        record = gold.inputs_record(warehouse, table)
+        if any(built.get(k) != v for k, v in record.items()):
+            # inputs that moved only by updates that changed nothing (a CIS snapshot re-sending
+            # every account as it was) leave the table as built: gold found so and wrote nothing
+            built = gold.settled_inputs(built, record | {"params": built.get("params")}, changes.first_day)
+            if not isinstance(built, dict) or any(built.get(k) != v for k, v in record.items()):
+                return None
+            settled += 1
         params = built.get("params") or {}
         if any(params.get(k) != v for k, v in expected_params.get(table, {"time_zone": cfg.utility.time_zone}).items()):
             return None
     files = sum(len(v) for v in bronze_files.values())
-    return f"no new landing file ({files} ingested), silver current, gold built from the current silver"
+    resent = f" ({settled} of them through silver updates that changed nothing)" if settled else ""
+    return f"no new landing file ({files} ingested), silver current, gold built from the current silver{resent}"
 
 
 def bronze_batches(spark: SparkSession, warehouse: str, result: Any) -> dict[str, Any]:
