@@ -172,7 +172,9 @@ def fit_unanswered_shift(h: Households, *, residual_sd: float) -> UnansweredShif
                                                      h.m[h.m > 0])).mean())
     cap = MAX_SHIFT_SD * max(float(residual_sd), 1e-6)
     beta, tau = float(theta[p]), float(np.exp(theta[p + 1]))
-    applied = bool(full.success or np.isfinite(full.fun)) and lr >= MIN_LR and beta < 0
+    # L-BFGS may stop short of its tolerance on a flat likelihood and still sit at the optimum: the
+    # likelihood-ratio test, not the optimiser's flag, decides
+    applied = bool(np.isfinite(full.fun) and np.isfinite(null.fun)) and lr >= MIN_LR and beta < 0
     fitted = UnansweredShift(tuple(float(v) for v in theta), centre, n, answering, lr, cap, applied, "")
     if not applied:
         why = (f"answer counts do not fall with satisfaction (beta {beta:+.3f}, likelihood ratio {lr:.1f} "

@@ -59,7 +59,14 @@ from ucx_spark.models import datasets, explain, labels, nonresponse, registry, t
 from ucx_spark.models.baseline import PARAMS as BASELINE_PARAMS
 from ucx_spark.models.baseline import fit_linear
 from ucx_spark.models.metrics import answer_scores, binary_scores, calibration_table, ranked_probability_score
-from ucx_spark.models.predictor import BlendPredictor, Prediction, Predictor, XGBPredictor, ordinal_probabilities
+from ucx_spark.models.predictor import (
+    BlendPredictor,
+    Prediction,
+    Predictor,
+    XGBPredictor,
+    make_predictor,
+    ordinal_probabilities,
+)
 from ucx_spark.models.score import MODEL_CODE_PATH, LoadedModel, load_model
 from ucx_spark.models.spec import EXCLUDED, FeatureSpec, fit_spec_pandas
 from ucx_spark.progress import say
@@ -573,7 +580,9 @@ def unanswered_shift(fitter: Callable[[FeatureSpec], Fit], spec: FeatureSpec, fr
     if n > nonresponse.MAX_HOUSEHOLDS:
         now_df = now_df.sample(fraction=nonresponse.MAX_HOUSEHOLDS / n, seed=seed)
     now = now_df.toPandas().merge(answers, on="household_id", how="left").fillna({"s1": 0.0, "s2": 0.0, "m": 0.0})
-    k = now[nonresponse.RESPONSES].fillna(0.0).to_numpy()
+    # answers before the latest as-of date, or the training rows' answers when they are more (a
+    # response after that date is a training row too)
+    k = np.maximum(now[nonresponse.RESPONSES].fillna(0.0).to_numpy(), now["m"].to_numpy(dtype=np.float64))
     # a household that answered, but whose answers are not training rows (too early), tells nothing
     usable = (k == 0) | (now["m"].to_numpy() > 0)
     now, k = now[usable], k[usable]
@@ -660,7 +669,9 @@ def _compare_with_champion(
     if int(newer.sum()) < MIN_COMPARE_ROWS:
         return None
     y = frame.label[split.valid][newer]
-    champ_pred = champ.predictor.predict(judged_rows.loc[newer])
+    # judged on answers, as answering households: without its shift for households that never
+    # answered (nonresponse.py), as the new version's honest predictions are
+    champ_pred = make_predictor(champ.payload, replace(champ.spec, unanswered=None)).predict(judged_rows.loc[newer])
     new_pred = Prediction(judged.pred.score[newer])
     if model_def.task == "binary":
         old, new = binary_scores(y, champ_pred.score)[model_def.metric], binary_scores(y, new_pred.score)[model_def.metric]
