@@ -164,13 +164,14 @@ SCORING_SAMPLE_ROWS = 20_000
 HISTORY_FEATURES = ("history_days", "usage_days_90d", "weather_fit_days", "bills_due_365d", "payments_365d")
 
 
-def scoring_sample(features_df: DataFrame, columns: list[str], *, seed: int) -> pd.DataFrame:
-    """A bounded sample of the rows scoring sees (the latest as_of_date), ``columns`` only."""
+def scoring_sample(features_df: DataFrame, columns: list[str], *, seed: int,
+                   max_rows: int = SCORING_SAMPLE_ROWS) -> pd.DataFrame:
+    """A bounded sample (``max_rows``) of the rows scoring sees (the latest as_of_date), ``columns`` only."""
     latest = features_df.agg(F.max("as_of_date")).first()[0]
     rows_df = features_df.filter(F.col("as_of_date") == F.lit(latest)).select(*columns)
     n = rows_df.count()
-    if n > SCORING_SAMPLE_ROWS:
-        rows_df = rows_df.sample(fraction=SCORING_SAMPLE_ROWS / n, seed=seed)
+    if n > max_rows:
+        rows_df = rows_df.sample(fraction=max_rows / n, seed=seed)
     return rows_df.toPandas()
 
 

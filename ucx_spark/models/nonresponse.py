@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -120,10 +121,7 @@ class UnansweredShift:
 
     @classmethod
     def from_json(cls, text: str | None) -> UnansweredShift | None:
-        if not text:
-            return None
-        data = json.loads(text)
-        return cls(**{**data, "theta": tuple(data["theta"])})
+        return _parsed(text) if text else None
 
     @classmethod
     def none(cls, reason: str, households: int = 0, answering: int = 0) -> UnansweredShift:
@@ -131,14 +129,16 @@ class UnansweredShift:
 
     def shift(self, responses: np.ndarray, contacts: np.ndarray, tenure_days: np.ndarray) -> np.ndarray:
         """Per row: the value added to a household without an answer yet; 0 for the others."""
-        n = len(responses)
-        if not self.applied or n == 0:
-            return np.zeros(n)
-        zero = np.zeros(n)
-        h = Households(exposure_matrix(contacts, tenure_days), zero, zero, zero, zero)
-        value = np.clip(_posterior_mean(np.asarray(self.theta), h) - self.centre, -self.cap, self.cap)
+        if not self.applied or len(responses) == 0:
+            return np.zeros(len(responses))
         answered = np.nan_to_num(np.asarray(responses, dtype=np.float64), nan=0.0) > 0
-        return np.where(answered, 0.0, value)
+        return np.where(answered, 0.0, self._unanswered(exposure_matrix(contacts, tenure_days)))
+
+    def _unanswered(self, z: np.ndarray) -> np.ndarray:
+        """The shift of households without an answer, of exposure ``z`` (``exposure_matrix``)."""
+        zero = np.zeros(len(z))
+        mean = _posterior_mean(np.asarray(self.theta), Households(z, zero, zero, zero, zero))
+        return np.clip(mean - self.centre, -self.cap, self.cap)
 
     def params(self) -> dict[str, float]:
         if not self.theta:
@@ -149,6 +149,13 @@ class UnansweredShift:
                 "unanswered_beta": beta, "unanswered_tau": float(np.exp(log_tau)),
                 "unanswered_sigma": float(np.exp(log_sigma)), "unanswered_rate_contacts": a_contacts,
                 "unanswered_rate_tenure": a_tenure}
+
+
+@lru_cache(maxsize=16)
+def _parsed(text: str) -> UnansweredShift:
+    """A model's shift, parsed once per text (the spec is read at every scored batch)."""
+    data = json.loads(text)
+    return UnansweredShift(**{**data, "theta": tuple(data["theta"])})
 
 
 def fit_unanswered_shift(h: Households, *, residual_sd: float) -> UnansweredShift:
@@ -183,8 +190,7 @@ def fit_unanswered_shift(h: Households, *, residual_sd: float) -> UnansweredShif
                f"< {MIN_LR} or beta >= 0): no shift")
         return UnansweredShift(fitted.theta, centre, n, answering, lr, cap, False, why)
     unanswered = h.k == 0
-    mean_shift = float(fitted.shift(np.zeros(int(unanswered.sum())), np.expm1(h.z[unanswered, 1]),
-                                    np.expm1(h.z[unanswered, 2]) * 365.0).mean()) if unanswered.any() else 0.0
+    mean_shift = float(fitted._unanswered(h.z[unanswered]).mean()) if unanswered.any() else 0.0
     why = (f"answers fall with satisfaction (beta {beta:+.3f} per point of log answer rate, tau {tau:.3f}, "
            f"likelihood ratio {lr:.1f}) on {n} households ({answering} answering): households without an "
            f"answer shifted by {mean_shift:+.3f} on average")

@@ -52,7 +52,6 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from ucx_spark.errors import DataError
 from ucx_spark.models import datasets, explain, labels, nonresponse, registry, tune, validation
@@ -188,6 +187,28 @@ def fit_xgb(spec: FeatureSpec, x: np.ndarray, y: np.ndarray, weight: np.ndarray 
 
 
 Fit = Callable[[np.ndarray, np.ndarray, np.ndarray | None], Predictor]
+
+
+def learner(kind: str, spec: FeatureSpec, params: dict[str, Any], *, monotone: dict[str, int], seed: int) -> Fit:
+    """A fitter of ``kind`` (xgboost | linear, the baseline | blend) over ``spec``'s matrix, the
+    boosters given ``params`` and the monotone map drawn for ``spec``'s columns."""
+    constraints = monotone_constraints(spec, monotone)
+    boosted = {**params, **({"monotone_constraints": constraints} if constraints else {})}
+
+    def linear(xs: np.ndarray, ys: np.ndarray, ws: np.ndarray | None) -> Predictor:
+        return fit_linear(spec, xs, ys, ws, monotone=monotone, seed=seed)
+
+    def xgboost(xs: np.ndarray, ys: np.ndarray, ws: np.ndarray | None) -> Predictor:
+        return fit_xgb(spec, xs, ys, ws, boosted, seed=seed)
+
+    def blend(xs: np.ndarray, ys: np.ndarray, ws: np.ndarray | None) -> Predictor:
+        return BlendPredictor(fit_xgb(spec, xs, ys, ws, boosted, seed=seed), linear(xs, ys, ws),
+                              replace(spec, kind="blend"))
+
+    fits: dict[str, Fit] = {"linear": linear, "baseline": linear, "xgboost": xgboost, "blend": blend}
+    if kind not in fits:
+        raise ValueError(f"unknown learner {kind!r} (allowed: {', '.join(fits)})")
+    return fits[kind]
 
 
 @dataclass
@@ -404,26 +425,15 @@ def train_model(
         counts["n_train_positive"] = int(y[split.train].sum())
     say(f"{model}: {split.scheme} {counts}, {len(spec.encoded)} matrix columns"
         + (f" ({split.reason})" if split.reason else ""))
-    constraints = monotone_constraints(spec, model_def.monotone)
-    fixed = {"monotone_constraints": constraints} if constraints else {}
     sign = 1.0 if model_def.greater_is_better else -1.0
 
-    def xgb_fit(params: dict[str, Any], task_spec: FeatureSpec = spec) -> Fit:
-        return lambda xs, ys, ws: fit_xgb(task_spec, xs, ys, ws, {**params, **fixed}, seed=seed)
-
-    def linear_fit(xs: np.ndarray, ys: np.ndarray, ws: np.ndarray | None, task_spec: FeatureSpec = spec) -> Predictor:
-        return fit_linear(task_spec, xs, ys, ws, monotone=model_def.monotone, seed=seed)
-
-    def blend_fit(params: dict[str, Any], task_spec: FeatureSpec = spec) -> Fit:
-        def fit(xs: np.ndarray, ys: np.ndarray, ws: np.ndarray | None) -> Predictor:
-            boosted = fit_xgb(task_spec, xs, ys, ws, {**params, **fixed}, seed=seed)
-            return BlendPredictor(boosted, linear_fit(xs, ys, ws, task_spec), replace(task_spec, kind="blend"))
-        return fit
+    def fit_with(kind: str, params: dict[str, Any] | None = None, task_spec: FeatureSpec = spec) -> Fit:
+        return learner(kind, task_spec, params or {}, monotone=model_def.monotone, seed=seed)
 
     trial_results: list[Judged] = []
 
     def fit_and_score(params: dict[str, Any]) -> dict[str, float]:
-        judged = judge(xgb_fit(params), spec, x, frame, split)
+        judged = judge(fit_with("xgboost", params), spec, x, frame, split)
         trial_results.append(judged)
         say(f"{model}: trial {len(trial_results) - 1} {model_def.metric}={judged.metrics[model_def.metric]:.4f}")
         return _finite(judged.metrics)
@@ -444,7 +454,7 @@ def train_model(
             **({"propensity_clip": PROPENSITY_CLIP, "max_weight": MAX_WEIGHT} if model_def.weighted else {}),
         })
         # the baseline, judged on the same rows
-        base = judge(linear_fit, spec, x, frame, split)
+        base = judge(fit_with("linear"), spec, x, frame, split)
         with mlflow.start_run(run_name=f"{model}-baseline", nested=True, experiment_id=run.info.experiment_id):
             mlflow.set_tags({"ucx.model": model, "ucx.role": "baseline"})
             mlflow.log_params(BASELINE_PARAMS)
@@ -456,7 +466,7 @@ def train_model(
         if model_def.task == "ordinal":
             # NPS: the multi-class booster over the answers, with the best parameters; keep the better RPS
             multi_spec = replace(spec, task="multiclass")
-            multi = judge(xgb_fit(study.best_trial.params, multi_spec), multi_spec, x, frame, split)
+            multi = judge(fit_with("xgboost", study.best_trial.params, multi_spec), multi_spec, x, frame, split)
             extra_metrics["multiclass_rps"] = multi.metrics["rps"]
             extra_metrics["ordinal_rps"] = cand.metrics["rps"]
             extra_metrics[f"multiclass_{model_def.metric}"] = multi.metrics[model_def.metric]
@@ -466,7 +476,7 @@ def train_model(
         cand_kind = "xgboost"
         if model_def.blend and cand_spec.task != "multiclass":
             # the blend: the tuned booster and the baseline averaged, judged on the same rows
-            blend = judge(blend_fit(study.best_trial.params, cand_spec), cand_spec, x, frame, split)
+            blend = judge(fit_with("blend", study.best_trial.params, cand_spec), cand_spec, x, frame, split)
             extra_metrics[f"xgboost_{model_def.metric}"] = cand.metrics[model_def.metric]
             extra_metrics[f"blend_{model_def.metric}"] = blend.metrics[model_def.metric]
             say(f"{model}: blend {model_def.metric}={blend.metrics[model_def.metric]:.4f}")
@@ -496,16 +506,8 @@ def train_model(
         win_spec = replace(win_spec, residual_sd=judged.residual_sd)
 
         def fitter(task_spec: FeatureSpec) -> Fit:
-            """The winner's learner for ``task_spec`` (its monotone map redrawn for its columns)."""
-            mono = monotone_constraints(task_spec, model_def.monotone)
-            params = {**study.best_trial.params, **({"monotone_constraints": mono} if mono else {})}
-            if winner == "baseline":
-                return lambda xs, ys, ws: linear_fit(xs, ys, ws, task_spec)
-            if winner == "blend":
-                return lambda xs, ys, ws: BlendPredictor(fit_xgb(task_spec, xs, ys, ws, params, seed=seed),
-                                                         linear_fit(xs, ys, ws, task_spec),
-                                                         replace(task_spec, kind="blend"))
-            return lambda xs, ys, ws: fit_xgb(task_spec, xs, ys, ws, params, seed=seed)
+            """The winner's learner over ``task_spec`` (its monotone map redrawn for its columns)."""
+            return fit_with(winner, study.best_trial.params, task_spec)
 
         refit = fitter(win_spec)(x, y, frame.weight)
         if model_def.rows == "responses":
@@ -573,22 +575,21 @@ def unanswered_shift(fitter: Callable[[FeatureSpec], Fit], spec: FeatureSpec, fr
     residual = frame.label - pred_value(plain, oof.raw)
     answers = pd.DataFrame({"household_id": pdf["household_id"], "r": residual, "r2": residual**2}).groupby(
         "household_id").agg(s1=("r", "sum"), s2=("r2", "sum"), m=("r", "size")).reset_index()
-    latest = features_df.agg(F.max("as_of_date")).first()[0]
-    now_df = features_df.filter(F.col("as_of_date") == F.lit(latest)).select(
-        "household_id", *(F.col(c).cast("double").alias(c) for c in needed))
-    n = now_df.count()
-    if n > nonresponse.MAX_HOUSEHOLDS:
-        now_df = now_df.sample(fraction=nonresponse.MAX_HOUSEHOLDS / n, seed=seed)
-    now = now_df.toPandas().merge(answers, on="household_id", how="left").fillna({"s1": 0.0, "s2": 0.0, "m": 0.0})
+    now = datasets.scoring_sample(features_df, ["household_id", *needed], seed=seed,
+                                  max_rows=nonresponse.MAX_HOUSEHOLDS)
+    now = now.merge(answers, on="household_id", how="left").fillna({"s1": 0.0, "s2": 0.0, "m": 0.0})
+
+    def numbers(column: str) -> np.ndarray:
+        return pd.to_numeric(now[column], errors="coerce").fillna(0.0).to_numpy(dtype=np.float64)
+
     # answers before the latest as-of date, or the training rows' answers when they are more (a
     # response after that date is a training row too)
-    k = np.maximum(now[nonresponse.RESPONSES].fillna(0.0).to_numpy(), now["m"].to_numpy(dtype=np.float64))
+    k = np.maximum(numbers(nonresponse.RESPONSES), numbers("m"))
     # a household that answered, but whose answers are not training rows (too early), tells nothing
-    usable = (k == 0) | (now["m"].to_numpy() > 0)
-    now, k = now[usable], k[usable]
+    usable = (k == 0) | (numbers("m") > 0)
     households = nonresponse.Households(
-        nonresponse.exposure_matrix(now[nonresponse.EXPOSURE[0]].to_numpy(), now[nonresponse.EXPOSURE[1]].to_numpy()),
-        k, now["s1"].to_numpy(), now["s2"].to_numpy(), now["m"].to_numpy(dtype=np.float64))
+        nonresponse.exposure_matrix(*(numbers(c)[usable] for c in nonresponse.EXPOSURE)),
+        k[usable], numbers("s1")[usable], numbers("s2")[usable], numbers("m")[usable])
     return nonresponse.fit_unanswered_shift(households, residual_sd=float(np.nanstd(residual)))
 
 

@@ -246,17 +246,18 @@ def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] |
         built = commit_metadata(spark, table_path(warehouse, "gold", table), gold.BUILT_FROM)
         if not built:
             return None
+        params = built.get("params") or {}
+        if any(params.get(k) != v for k, v in expected_params.get(table, {"time_zone": cfg.utility.time_zone}).items()):
+            return None
         record = gold.inputs_record(warehouse, table)
         if any(built.get(k) != v for k, v in record.items()):
             # inputs that moved only by updates that changed nothing (a CIS snapshot re-sending
             # every account as it was) leave the table as built: gold found so and wrote nothing
-            built = gold.settled_inputs(built, record | {"params": built.get("params")}, changes.first_day)
+            # (asked of the change data feed only now, when the cheap checks have passed)
+            built = gold.settled_inputs(built, record | {"params": params}, changes.first_day)
             if not isinstance(built, dict) or any(built.get(k) != v for k, v in record.items()):
                 return None
             settled += 1
-        params = built.get("params") or {}
-        if any(params.get(k) != v for k, v in expected_params.get(table, {"time_zone": cfg.utility.time_zone}).items()):
-            return None
     files = sum(len(v) for v in bronze_files.values())
     resent = f" ({settled} of them through silver updates that changed nothing)" if settled else ""
     return f"no new landing file ({files} ingested), silver current, gold built from the current silver{resent}"
