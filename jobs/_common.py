@@ -150,8 +150,8 @@ def job_session(cfg: Config) -> SparkSession:
 
 
 def run_job(name: str, body: Callable[[SparkSession, Config, argparse.Namespace], object],
-            args: argparse.Namespace) -> int:
-    """Load config, take the warehouse's pipeline lock, build the session, run ``body``; exit 0,
+            args: argparse.Namespace, *, lock: str = "pipeline") -> int:
+    """Load config, take the warehouse's ``lock`` (the pipeline's; a stream's own), build the session, run ``body``; exit 0,
     1 (step failed), 2 (user mistake) or 75 (another run holds the warehouse: ``ucx``'s code, so
     a scheduler retries a busy spark-submit the same way). The lock is taken before the session
     starts: a job on a busy warehouse stops at once, having read and written nothing."""
@@ -163,7 +163,7 @@ def run_job(name: str, body: Callable[[SparkSession, Config, argparse.Namespace]
         cfg = load(args)
         if not args.run_id:
             args.run_id = new_run_id()
-        with warehouse_lock(cfg.paths.warehouse, run_id=args.run_id):
+        with warehouse_lock(cfg.paths.warehouse, run_id=args.run_id, job=lock):
             spark = job_session(cfg)
             started = time.perf_counter()
             print(f"[{name}] master={spark.sparkContext.master} run_id={args.run_id} "

@@ -49,6 +49,7 @@ SEGMENT_PROFILES = "segment_profiles"  # gold/segment_profiles
 PROGRAM_SATURATION = "program_saturation"  # gold/program_saturation
 PROGRAM_PROPENSITY = "program_propensity"  # gold/program_propensity
 CAMPAIGN_TARGETS = "campaign_targets"  # gold/campaign_targets
+STREAM_EVENTS = "_stream_events"  # quarantine/_stream_events
 AMI_PARTITION = "local_month"
 # One partition per landing file (its rejection reason, if any, beside it): the files a table
 # holds are read from its partition values, and a file's rows from its partition alone.
@@ -156,9 +157,11 @@ _OTHER_TABLES = [
               schema="ucx_spark.quality.audit.AUDIT_SCHEMA"),
     TableSpec("gold", PIPELINE_RUNS, "run x feed (landed = current + superseded + quarantined)",
               "pipeline: accounting", keys=("run_id", "feed"), schema="ucx_spark.pipelines.medallion"),
-    TableSpec("gold", HOUSEHOLD_SCORES, "household x model x as_of_date", "ucx score",
-              keys=("household_id", "model_name", "as_of_date"), built_from=(f"gold/{HOUSEHOLD_FEATURES}",),
-              schema="contract.md section 4 + ucx_spark.models.score"),
+    TableSpec("gold", HOUSEHOLD_SCORES, "household x model (its latest score)", "ucx score",
+              also_written_by=("ucx stream",), keys=("household_id", "model_name"),
+              built_from=(f"gold/{HOUSEHOLD_FEATURES}",), schema="contract.md section 4 + ucx_spark.models.score"),
+    TableSpec("quarantine", STREAM_EVENTS, "silver change event a stream micro-batch refused (rule)", "ucx stream",
+              keys=("query_id", "batch_id", "source", "commit_version"), schema="ucx_spark.pipelines.stream"),
     TableSpec("gold", MODEL_DRIVERS, "model x segment x feature (replaced per run)", "ucx drivers",
               keys=("model_name", "segment_type", "segment_value", "feature"),
               built_from=(f"gold/{HOUSEHOLD_FEATURES}",), schema="ucx_spark.pipelines.drivers"),

@@ -144,6 +144,21 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def cmd_stream(args: argparse.Namespace, cfg: Config) -> int:
+    from ucx_spark.io.lock import warehouse_lock
+    from ucx_spark.pipelines import stream
+
+    with warehouse_lock(cfg.paths.warehouse, run_id=new_run_id(), job="stream"), \
+            step("scoring the households that silver's new events touch (Ctrl-C stops)"):
+        spark = start_spark(cfg)
+        result = stream.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri,
+                            time_zone=cfg.utility.time_zone, trigger_seconds=args.trigger,
+                            available_now=args.available_now, since=args.since, checkpoint=args.checkpoint,
+                            timeout_seconds=args.timeout)
+    print(result.summary())
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.pipelines import evaluate
 
@@ -436,6 +451,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", metavar="YYYY-MM-DD",
                    help="the last day the features describe (default: the latest as_of_date of gold/household_features)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("stream", help="keep household scores up to date as silver's events arrive (Structured Streaming)")
+    p.add_argument("--warehouse", metavar="DIR")
+    p.add_argument("--trigger", type=float, default=15.0, metavar="SECONDS",
+                   help="a micro-batch every SECONDS (default 15)")
+    p.add_argument("--available-now", action="store_true",
+                   help="score the events committed so far, then stop (a scheduled catch-up)")
+    p.add_argument("--since", metavar="TIMESTAMP",
+                   help="a new stream reads the change feeds from this commit time (default: from now on)")
+    p.add_argument("--checkpoint", metavar="DIR", help="default <warehouse>/_stream/scores/checkpoint")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after SECONDS (default: run until stopped)")
+    p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("evaluate", help="train privately, score and compare with a generated utility's truth")
     p.add_argument("--warehouse", metavar="DIR")

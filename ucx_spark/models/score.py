@@ -53,6 +53,9 @@ SCORES_SCHEMA = T.StructType(
         # the model was trained for); null when scored
         T.StructField("not_scored_reason", T.StringType(), True),
         T.StructField("model_kind", T.StringType(), False),  # xgboost | blend | linear (a baseline that won)
+        # the silver commit whose event made `ucx stream` score this row (null for `ucx score`'s rows):
+        # event-to-score latency is scored_at - event_committed_at
+        T.StructField("event_committed_at", T.TimestampType(), True),
     ]
 )
 

@@ -373,9 +373,14 @@ def household_feature_inputs(
     }
 
 
-def features_as_of(spark: SparkSession, warehouse: str, *, time_zone: str, as_of: date) -> DataFrame:
+def features_as_of(spark: SparkSession, warehouse: str, *, time_zone: str, as_of: date | None = None,
+                   keys_df: DataFrame | None = None) -> DataFrame:
     """household_features of the accounts active on ``as_of``, computed from the current silver
-    tables with the gold step's own function (scoring at a date that is not a published as_of_date)."""
+    tables with the gold step's own function (scoring at a date that is not a published as_of_date);
+    with ``keys_df`` (account_id, as_of_date) instead, one row per key (``ucx stream``: the
+    accounts an event touched, each at its own date)."""
+    if (as_of is None) == (keys_df is None):
+        raise ValueError("features_as_of needs as_of or keys_df, not both")
     missing: list[str] = []
     frames: dict[str, DataFrame] = {}
 
@@ -385,9 +390,38 @@ def features_as_of(spark: SparkSession, warehouse: str, *, time_zone: str, as_of
         return frames[table]
 
     daily_df = silver(AMI_DAILY)
-    inputs = household_feature_inputs(silver, daily_df, span=ami_span(daily_df), time_zone=time_zone)
-    return household_features(silver("accounts"), as_of_dates=[as_of], surveys_df=silver("surveys"),
-                              **inputs)  # type: ignore[arg-type]
+    span = ami_span(daily_df)  # of the whole utility: history_days counts from the data's first day
+    read = silver if keys_df is None else _restricted_to(silver, keys_df)
+    inputs = household_feature_inputs(read, read(AMI_DAILY), span=span, time_zone=time_zone)
+    return household_features(read("accounts"), as_of_dates=[as_of] if as_of else [], surveys_df=read("surveys"),
+                              keys_df=keys_df, **inputs)  # type: ignore[arg-type]
+
+
+# the column by which a silver table's rows belong to the accounts of ``_restricted_to``'s keys
+_ACCOUNT_SCOPE = {AMI_DAILY: "meter_id", "outages": "premise_id"}
+_UNSCOPED = ("weather", "census", "households", HOUSEHOLD_MATCHES)  # shared by every account (small)
+
+
+def _restricted_to(silver: Callable[[str], DataFrame], keys_df: DataFrame) -> Callable[[str], DataFrame]:
+    """``silver`` with each table cut to the rows of the keys' accounts (by account_id, their meters
+    for ami_daily, their premises for outages) before any feature is computed: every feature of
+    an account reads only its own rows (and the shared weather, census and third-party records),
+    so the features of a few accounts cost a few accounts' rows, not the utility's."""
+    accounts_df = silver("accounts").join(keys_df.select("account_id").distinct(), "account_id", "left_semi")
+    cut: dict[str, DataFrame] = {}
+
+    def read(table: str) -> DataFrame:
+        if table not in cut:
+            df = silver(table)
+            column = _ACCOUNT_SCOPE.get(table, "account_id")
+            if table == "accounts":
+                df = accounts_df
+            elif table not in _UNSCOPED and column in df.columns:
+                df = df.join(F.broadcast(accounts_df.select(column).distinct()), column, "left_semi")
+            cut[table] = df
+        return cut[table]
+
+    return read
 
 
 def run(

@@ -387,7 +387,7 @@ def gold_suites() -> list[Suite]:
     household_scores = Suite("gold", HOUSEHOLD_SCORES, (
         rows_min,
         _e("key_unique", "expect_compound_columns_to_be_unique", "critical",
-           column_list=["household_id", "model_name", "as_of_date"]),
+           column_list=["household_id", "model_name"]),
         *(_not_null(c) for c in ("household_id", "model_name", "as_of_date", "model_version", "scored_at")),
         # a household outside a model's population has a reason instead of a score
         _e("not_null_score", "expect_column_values_to_not_be_null", "critical", column="score",

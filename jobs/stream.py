@@ -1,0 +1,32 @@
+"""spark-submit entry point: ``ucx stream``, household scores that follow silver's events
+(Structured Streaming over the change data feed; ucx_spark/pipelines/stream.py, docs/streaming.md).
+It holds the warehouse's stream lock (one scoring stream per warehouse), never the pipeline's:
+`ucx pipeline` keeps writing the silver tables it reads. See jobs/_common.py for the session."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import parser, run_job  # noqa: E402
+
+
+def body(spark, cfg, args):  # type: ignore[no-untyped-def]
+    from ucx_spark.pipelines import stream
+
+    return stream.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri,
+                      time_zone=cfg.utility.time_zone, trigger_seconds=args.trigger,
+                      available_now=args.available_now, since=args.since, checkpoint=args.checkpoint,
+                      timeout_seconds=args.timeout)
+
+
+if __name__ == "__main__":
+    p = parser("silver change feed -> gold/household_scores (a micro-batch per trigger)", landing=False)
+    p.add_argument("--trigger", type=float, default=15.0, metavar="SECONDS")
+    p.add_argument("--available-now", action="store_true")
+    p.add_argument("--since", metavar="TIMESTAMP")
+    p.add_argument("--checkpoint", metavar="DIR")
+    p.add_argument("--timeout", type=float, metavar="SECONDS")
+    sys.exit(run_job("stream", body, p.parse_args(), lock="stream"))
