@@ -36,6 +36,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ucx_spark.catalog import HOUSEHOLD_SCORES  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -164,7 +167,7 @@ def main() -> int:
     args = ap.parse_args()
 
     wh = str(Path(args.warehouse).resolve())
-    contacts, scores = f"{wh}/silver/contacts", f"{wh}/gold/household_scores"
+    contacts, scores = f"{wh}/silver/contacts", f"{wh}/gold/{HOUSEHOLD_SCORES}"
     print(f"load average before: {_load()}; cores {os.cpu_count()}; warehouse {wh}", flush=True)
     accounts = DeltaTable(f"{wh}/silver/accounts").to_pyarrow_table(columns=["account_id", "household_id", "end_date"])
     accounts = accounts.filter(pc.is_null(accounts["end_date"]))

@@ -217,7 +217,9 @@ def test_scores_table_one_row_per_active_household_and_model_each_within_its_pop
         ("p_detractor", "double"),
         ("not_scored_reason", "string"),
         ("model_kind", "string"),
+        ("event_committed_at", "timestamp"),  # `ucx stream`'s rows only (docs/streaming.md)
     ]
+    assert scores_df.filter("event_committed_at IS NOT NULL").count() == 0  # a batch score has no event
     assert [f.name for f in SCORES_SCHEMA.fields] == [f.name for f in scores_df.schema.fields]
     accounts = trained.frames["accounts"]
     latest = AS_OF_DATES[-1]

@@ -34,6 +34,8 @@ from ucx_spark.pipelines.score import keep_newer_stream_rows
 REPO = Path(__file__).resolve().parent.parent
 KEY = b"stream-pseudonym-key"
 T0 = datetime(2026, 1, 1, 12, 0, 0)
+# SIGKILLs of the kill-and-replay test: 2 in the default run; UCX_STREAM_KILLS=20 for the full version
+KILLS = int(os.environ.get("UCX_STREAM_KILLS", "2"))
 
 
 def _row(household: str, model: str, score: float, as_of: date, scored_at: datetime, *,
@@ -226,8 +228,8 @@ def _stream_process(cfg: Config, checkpoint: str, *, log: Path) -> subprocess.Po
 
 @pytest.mark.slow
 def test_a_stream_killed_at_random_points_ends_where_a_rebuild_from_scratch_ends(spark, scored, tmp_path):
-    """Five commits of contacts; the stream (its own process, a micro-batch a second) is SIGKILLed at
-    random moments and restarted; then an --available-now catch-up. The scores equal those of a new
+    """2 x KILLS + 1 commits of contacts; the stream (its own process, a micro-batch a second) is
+    SIGKILLed after every other one, at a random moment, and restarted; then an --available-now catch-up. The scores equal those of a new
     query reading the same commits from scratch over the scores as they were before the replay, and
     the MERGE commits are one per micro-batch that had events (none twice)."""
     wh, tz = scored.cfg.paths.warehouse, scored.cfg.utility.time_zone
@@ -241,11 +243,11 @@ def test_a_stream_killed_at_random_points_ends_where_a_rebuild_from_scratch_ends
     rng = random.Random(20)
     kills = 0
     proc = _stream_process(scored.cfg, checkpoint, log=log)
-    for i in range(5):
+    for i in range(2 * KILLS + 1):
         day = scored.as_of + timedelta(days=2 + i)
         _add_contacts(spark, wh, rng.sample(accounts, 4), day, f"replay{i}")
         time.sleep(rng.uniform(2.0, 12.0))
-        if i in (1, 3):  # the short version of the kill test: two kills, at random moments
+        if i % 2 == 1:  # a kill after every other commit, at a random moment of the stream's work
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             kills += 1
@@ -253,7 +255,7 @@ def test_a_stream_killed_at_random_points_ends_where_a_rebuild_from_scratch_ends
     time.sleep(3)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert kills == 2
+    assert kills == KILLS
     final = stream.run(spark, warehouse=wh, tracking_uri=scored.uri, time_zone=tz, available_now=True,
                        checkpoint=checkpoint)
     assert final.stopped.startswith("stopped after the events"), log.read_text()[-3000:]
