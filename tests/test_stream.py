@@ -91,7 +91,8 @@ def test_a_batch_score_keeps_a_newer_streaming_row_and_replaces_an_older_one(spa
     ]), wh, "gold", HOUSEHOLD_SCORES)
     later = T0 + timedelta(days=1)
     batch = _scores(spark, [_row(h, "csat", 4.0, date(2025, 6, 30), later) for h in ("h1", "h2", "h3", "h4")])
-    got = keep_newer_stream_rows(spark, wh, batch).select("household_id", "score", "as_of_date")
+    got = keep_newer_stream_rows(spark, wh, batch, batch.select("household_id", "as_of_date")).select(
+        "household_id", "score", "as_of_date")
     expected = spark.createDataFrame(
         [("h1", 2.0, date(2025, 7, 3)), ("h2", 4.0, date(2025, 6, 30)), ("h3", 4.0, date(2025, 6, 30)),
          ("h4", 4.0, date(2025, 6, 30))], "household_id string, score double, as_of_date date")

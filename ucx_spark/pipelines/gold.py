@@ -380,7 +380,7 @@ def features_as_of(spark: SparkSession, warehouse: str, *, time_zone: str, as_of
     with ``keys_df`` (account_id, as_of_date) instead, one row per key (``ucx stream``: the
     accounts an event touched, each at its own date)."""
     if (as_of is None) == (keys_df is None):
-        raise ValueError("features_as_of needs as_of or keys_df, not both")
+        raise ValueError("features_as_of needs exactly one of as_of and keys_df")
     missing: list[str] = []
     frames: dict[str, DataFrame] = {}
 

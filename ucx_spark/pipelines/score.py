@@ -87,10 +87,11 @@ def outside_populations(spark: SparkSession, warehouse: str, active_df: DataFram
     return out
 
 
-def keep_newer_stream_rows(spark: SparkSession, warehouse: str, scores_df: DataFrame) -> DataFrame:
-    """``scores_df`` (SCORES_SCHEMA, one as_of_date) with each (household, model) row that `ucx stream`
-    scored at a later date kept instead: a batch score never overwrites a newer streaming one
-    (the stream's MERGE keeps the reverse). Without the table, or a streaming row, ``scores_df``."""
+def keep_newer_stream_rows(spark: SparkSession, warehouse: str, scores_df: DataFrame, batch_df: DataFrame) -> DataFrame:
+    """``scores_df`` (SCORES_SCHEMA) with each (household, model) row that `ucx stream` scored at a
+    later date than the batch's (``batch_df``: household_id, as_of_date of the rows scored) kept
+    instead: a batch score never overwrites a newer streaming one (the stream's MERGE keeps the
+    reverse). Without the table, or a streaming row, ``scores_df``; ``scores_df`` is read once."""
     path = table_path(warehouse, "gold", HOUSEHOLD_SCORES)
     if not table_exists(spark, path):
         return scores_df
@@ -98,10 +99,9 @@ def keep_newer_stream_rows(spark: SparkSession, warehouse: str, scores_df: DataF
     if "event_committed_at" not in existing_df.columns:  # written before the stream existed
         return scores_df
     keys = ["household_id", "model_name"]
-    batch_as_of = scores_df.select(F.col("as_of_date").alias("_batch_as_of"), *keys)
     newer_df = (
         existing_df.filter(F.col("event_committed_at").isNotNull())
-        .join(batch_as_of, keys)
+        .join(batch_df.select("household_id", F.col("as_of_date").alias("_batch_as_of")), "household_id")
         .filter(F.col("as_of_date") > F.col("_batch_as_of"))
         .select(*[f.name for f in SCORES_SCHEMA.fields])  # as stored (a cast cannot add NOT NULL to a struct field)
     )
@@ -159,7 +159,8 @@ def run(
     scores_df = household_scores(active_df, loaded, scored_at=scored_at, outside=outside).withColumn(
         "event_committed_at", F.lit(None).cast("timestamp"))
     scores_df = keep_newer_stream_rows(
-        spark, warehouse, scores_df.select(*[F.col(f.name).cast(f.dataType) for f in SCORES_SCHEMA.fields]))
+        spark, warehouse, scores_df.select(*[F.col(f.name).cast(f.dataType) for f in SCORES_SCHEMA.fields]),
+        active_df.select("household_id", "as_of_date"))
     # gated like every gold table: the candidate is validated against gold.household_scores's suite
     # (ranges per model, keys, a reason where no score), recorded in gold/quality_results, and
     # written only if no critical expectation failed (DataError names it; the table keeps its version)

@@ -362,6 +362,11 @@ def run(
     loaded = list(champions.models.values())
     if not loaded:
         raise UcxError(f"no champion model in {tracking_uri}: run `ucx train` first")
+    scores_path = table_path(warehouse, "gold", HOUSEHOLD_SCORES)
+    if table_exists(spark, scores_path) and "event_committed_at" not in read_optional(
+            spark, warehouse, "gold", HOUSEHOLD_SCORES).columns:
+        raise UcxError(f"{scores_path} was written before `ucx stream` existed: run `ucx score` once "
+                       "(it adds the event_committed_at column the stream writes)")
     checkpoint = checkpoint or default_checkpoint(warehouse)
     scorer = StreamScorer(warehouse=warehouse, time_zone=time_zone, models=loaded, checkpoint=checkpoint)
     events_df = event_stream(spark, warehouse, time_zone=time_zone, since=since, checkpoint=checkpoint)
