@@ -148,6 +148,7 @@ def cmd_stream(args: argparse.Namespace, cfg: Config) -> int:
     from ucx_spark.io.lock import warehouse_lock
     from ucx_spark.pipelines import stream
 
+    _require_gold(cfg, HOUSEHOLD_FEATURES)  # a warehouse `ucx pipeline` has built, before any JVM starts
     with warehouse_lock(cfg.paths.warehouse, run_id=new_run_id(), job="stream"), \
             step("scoring the households that silver's new events touch (Ctrl-C stops)"):
         spark = start_spark(cfg)
