@@ -16,17 +16,12 @@ from _common import parser, run_job  # noqa: E402
 def body(spark, cfg, args):  # type: ignore[no-untyped-def]
     from ucx_spark.pipelines import stream
 
-    return stream.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri,
-                      time_zone=cfg.utility.time_zone, trigger_seconds=args.trigger,
-                      available_now=args.available_now, since=args.since, checkpoint=args.checkpoint,
-                      timeout_seconds=args.timeout)
+    return stream.run_with(spark, cfg, args)
 
 
 if __name__ == "__main__":
+    from ucx_spark.cli import stream_arguments
+
     p = parser("silver change feed -> gold/household_scores (a micro-batch per trigger)", landing=False)
-    p.add_argument("--trigger", type=float, default=15.0, metavar="SECONDS")
-    p.add_argument("--available-now", action="store_true")
-    p.add_argument("--since", metavar="TIMESTAMP")
-    p.add_argument("--checkpoint", metavar="DIR")
-    p.add_argument("--timeout", type=float, metavar="SECONDS")
+    stream_arguments(p)
     sys.exit(run_job("stream", body, p.parse_args(), lock="stream"))

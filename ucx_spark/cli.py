@@ -152,12 +152,22 @@ def cmd_stream(args: argparse.Namespace, cfg: Config) -> int:
     with warehouse_lock(cfg.paths.warehouse, run_id=new_run_id(), job="stream"), \
             step("scoring the households that silver's new events touch (Ctrl-C stops)"):
         spark = start_spark(cfg)
-        result = stream.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri,
-                            time_zone=cfg.utility.time_zone, trigger_seconds=args.trigger,
-                            available_now=args.available_now, since=args.since, checkpoint=args.checkpoint,
-                            timeout_seconds=args.timeout)
+        result = stream.run_with(spark, cfg, args)
     print(result.summary())
     return 0
+
+
+def stream_arguments(parser: argparse.ArgumentParser) -> None:
+    """``ucx stream``'s and ``jobs/stream.py``'s options (one definition; light: no
+    Spark or MLflow import at parse time)."""
+    parser.add_argument("--trigger", type=float, default=15.0, metavar="SECONDS",
+                        help="a micro-batch every SECONDS (default 15)")
+    parser.add_argument("--available-now", action="store_true",
+                        help="score the events committed so far, then stop (a scheduled catch-up)")
+    parser.add_argument("--since", metavar="TIMESTAMP",
+                        help="a new stream reads the change feeds from this commit time (default: from now on)")
+    parser.add_argument("--checkpoint", metavar="DIR", help="default <warehouse>/_stream/scores/checkpoint")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after SECONDS (default: until stopped)")
 
 
 def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
@@ -455,14 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stream", help="keep household scores up to date as silver's events arrive (Structured Streaming)")
     p.add_argument("--warehouse", metavar="DIR")
-    p.add_argument("--trigger", type=float, default=15.0, metavar="SECONDS",
-                   help="a micro-batch every SECONDS (default 15)")
-    p.add_argument("--available-now", action="store_true",
-                   help="score the events committed so far, then stop (a scheduled catch-up)")
-    p.add_argument("--since", metavar="TIMESTAMP",
-                   help="a new stream reads the change feeds from this commit time (default: from now on)")
-    p.add_argument("--checkpoint", metavar="DIR", help="default <warehouse>/_stream/scores/checkpoint")
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after SECONDS (default: run until stopped)")
+    stream_arguments(p)
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("evaluate", help="train privately, score and compare with a generated utility's truth")

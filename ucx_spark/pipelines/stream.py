@@ -37,6 +37,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -168,8 +169,9 @@ def touched_households(events_df: DataFrame, accounts_df: DataFrame, scores_df: 
     cols = ["household_id", "event_day", "committed_at"]
     per_household = by_account.select(*cols).unionByName(by_premise.select(*cols)).groupBy("household_id").agg(
         F.max("event_day").alias("event_day"), F.max("committed_at").alias("event_committed_at"))
-    if scores_df is not None:
-        current = scores_df.groupBy("household_id").agg(F.max("as_of_date").alias("_scored_as_of"))
+    if scores_df is not None:  # the touched households' current scores only, before any shuffle
+        current = scores_df.join(per_household.select("household_id"), "household_id", "left_semi").groupBy(
+            "household_id").agg(F.max("as_of_date").alias("_scored_as_of"))
         per_household = per_household.join(current, "household_id", "left")
         as_of = F.greatest(F.col("event_day"), F.coalesce(F.col("_scored_as_of"), F.col("event_day")))
     else:
@@ -258,8 +260,9 @@ class StreamScorer:
         started = time.monotonic()
         spark = batch_df.sparkSession
         # the query's session is a clone with adaptive execution off (stateful streaming needs it
-        # off); the batch queries below are plain batch queries of the size the batch path runs
-        # with it on: without it the features' plan ran 6x slower (357 s against 60 s for 31 households)
+        # off); the batch queries below are the batch path's and run as it runs them (its effect
+        # here was not measured apart: the 357 s -> 53 s of docs/stack_notes.md came from the
+        # local checkpoints below)
         spark.conf.set("spark.sql.adaptive.enabled", "true")
         app_id = self.query_id(spark)
         events_df = batch_df.persist()
@@ -314,6 +317,13 @@ class StreamScorer:
                                            time.monotonic() - started, steps=steps))
         finally:
             events_df.unpersist()
+
+
+def run_with(spark: SparkSession, cfg: Any, args: Any) -> StreamResult:
+    """``run`` with the configuration and the options of ``add_arguments``."""
+    return run(spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri,
+               time_zone=cfg.utility.time_zone, trigger_seconds=args.trigger, available_now=args.available_now,
+               since=args.since, checkpoint=args.checkpoint, timeout_seconds=args.timeout)
 
 
 @dataclass
