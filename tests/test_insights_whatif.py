@@ -88,6 +88,32 @@ def test_rate_increase_second_round_raises_the_worst_bill_and_the_past_due_balan
     assert {(r["arrears_usd"], r["_arrears_today"]) for r in cleared.collect()} == {(0.0, 0.0)}
 
 
+def test_rate_increase_lifts_bill_shock_on_the_columns_gold_really_has(spark) -> None:
+    # The snapshot comes from the gold feature function itself, so the what-if is held to the
+    # columns gold/household_features keeps (the ratio, not the mean of the bills before the last:
+    # a what-if that needed that mean moved no bill shock on a real warehouse).
+    from ucx_spark.gold.household_features import bill_features
+
+    bills = [(f"b{m}", "a1", date(2025, m, 2), date(2025, m, 1), amount)
+             for m, amount in ((6, 80.0), (7, 80.0), (8, 80.0), (9, 80.0), (10, 120.0), (11, 100.0))]
+    bills_df = spark.createDataFrame(bills, "bill_id string, account_id string, bill_date date, period_end date, "
+                                            "amount_due double")
+    keys_df = spark.createDataFrame([("a1", date(2025, 11, 30))], "account_id string, as_of_date date")
+    snap_df = bill_features(keys_df, bills_df).withColumn("household_id", F.lit("h1"))
+    assert "trailing_mean_bill_usd" not in snap_df.columns
+    before = snap_df.first()
+    trailing = (80.0 * 4 + 120.0) / 5  # the bills before the last
+    worst = 120.0 / 80.0  # October against its 3 previous bills (80 each)
+    assert before["bill_shock_ratio"] == pytest.approx(100.0 / trailing)
+    assert before["max_bill_shock_ratio_180d"] == pytest.approx(worst)
+    after = apply_scenario(snap_df, parse_scenario("rate_increase_usd=5"), liheap_annual_benefit_usd=0.0).first()
+    assert after["_touched"]
+    assert after["last_bill_usd"] == pytest.approx(105.0)
+    assert after["bill_shock_ratio"] == pytest.approx(105.0 / trailing)
+    assert after["max_bill_shock_ratio_180d"] == pytest.approx(worst + 5.0 / trailing)
+    assert after["same_season_bill_ratio"] is None  # no bill a year earlier: nothing to scale
+
+
 LIHEAP_DDL = (
     "household_id string, customer_class string, income_band string, is_enrolled_liheap boolean, arrears_usd double, "
     "payments_365d long, payment_share_assistance_365d double, annual_bill_usd double, income_midpoint_usd double, "

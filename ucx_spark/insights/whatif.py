@@ -170,14 +170,27 @@ def _apply_bills(df: DataFrame, touched: Column, *, add: Column | None = None, f
         return old + add if add is not None else old * factor
 
     out = df.withColumn("_old_last_bill_usd", F.col("last_bill_usd"))
+    # gold/household_features keeps the bill shock ratio, not its denominator (the mean of the bills
+    # before the last): read it back as last / ratio, from the bills before the rate changes them.
+    # Until December 2026 the what-if looked for a `trailing_mean_bill_usd` column that only its own
+    # tests' snapshots had, so on a real warehouse no bill shock moved and a rate increase read a
+    # twelfth of the generator's true CSAT effect.
+    if _has(df, "trailing_mean_bill_usd"):
+        trailing = F.col("trailing_mean_bill_usd")
+    elif _has(df, "bill_shock_ratio"):
+        trailing = F.when(F.col("bill_shock_ratio") > 0, F.col("last_bill_usd") / F.col("bill_shock_ratio"))
+    else:
+        trailing = F.lit(None).cast("double")
+    out = out.withColumn("_trailing_mean_bill_usd", trailing)
+    mean_before = F.col("_trailing_mean_bill_usd")
     out = out.withColumn("last_bill_usd", F.when(touched, new("last_bill_usd")).otherwise(F.col("last_bill_usd")))
     if _has(df, "mean_bill_12_usd"):
         out = out.withColumn("mean_bill_12_usd", F.when(touched, new("mean_bill_12_usd")).otherwise(F.col("mean_bill_12_usd")))
     if _has(df, "annual_bill_usd"):
         annual = F.col("annual_bill_usd") + add * 12 if add is not None else F.col("annual_bill_usd") * factor
         out = out.withColumn("annual_bill_usd", F.when(touched, annual).otherwise(F.col("annual_bill_usd")))
-    if _has(df, "trailing_mean_bill_usd", "bill_shock_ratio"):
-        ratio = F.when(F.col("trailing_mean_bill_usd") > 0, F.col("last_bill_usd") / F.col("trailing_mean_bill_usd"))
+    if _has(df, "bill_shock_ratio"):
+        ratio = F.when(mean_before > 0, F.col("last_bill_usd") / mean_before).otherwise(F.col("bill_shock_ratio"))
         out = out.withColumn("bill_shock_ratio", F.when(touched, ratio).otherwise(F.col("bill_shock_ratio")))
         if _has(df, "is_bill_shock"):
             out = out.withColumn("is_bill_shock", F.when(touched, F.col("bill_shock_ratio") >= BILL_SHOCK_RATIO).otherwise(F.col("is_bill_shock")))
@@ -185,10 +198,10 @@ def _apply_bills(df: DataFrame, touched: Column, *, add: Column | None = None, f
             # every bill of the window is dearer against the trailing mean of bills before the rate
             # change, so the worst bill's ratio rises too (by X / mean, or x factor)
             worst = F.col("max_bill_shock_ratio_180d")
-            lifted = (worst + add / F.col("trailing_mean_bill_usd") if add is not None else worst * factor)
+            lifted = (worst + add / mean_before if add is not None else worst * factor)
             out = out.withColumn(
                 "max_bill_shock_ratio_180d",
-                F.when(touched & (F.col("trailing_mean_bill_usd") > 0),
+                F.when(touched & (mean_before > 0),
                        F.greatest(lifted, F.col("bill_shock_ratio"))).otherwise(worst),
             )
     # second round: a household that carries k bills past due carries k dearer bills (its
@@ -203,7 +216,7 @@ def _apply_bills(df: DataFrame, touched: Column, *, add: Column | None = None, f
     if _has(df, "energy_burden", "annual_bill_usd", "income_midpoint_usd"):
         burden = F.when(_income_mid() > 0, F.col("annual_bill_usd") / _income_mid())
         out = out.withColumn("energy_burden", F.when(touched, burden).otherwise(F.col("energy_burden")))
-    return out.drop("_old_last_bill_usd")
+    return out.drop("_old_last_bill_usd", "_trailing_mean_bill_usd")
 
 
 def liheap_propensity(snapshot_df: DataFrame) -> DataFrame:
