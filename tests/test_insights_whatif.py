@@ -7,6 +7,7 @@ households outside a scenario's scope keep exactly their scores.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -236,12 +237,14 @@ def _arrears_history(n_households: int, seed: int):
     for i in range(n_households):
         bill = float(rng.uniform(60, 250))
         late = float(rng.choice([0.0, 0.0, 1 / 12, 0.25, 0.5]))
+        autopay = float(rng.choice([0.0, 0.0, 0.5, 1.0]))  # a household on autopay owes (almost) nothing
         for d in month_ends:
-            feats.append((f"h{i}", d, float(max(rng.normal(-0.5 + late, 1), 0) * bill), bill, late))
+            feats.append((f"h{i}", d, float(max(rng.normal(-0.5 + late - 2 * autopay, 1), 0) * bill), bill, late,
+                          autopay))
         if rng.random() < 0.3:
             notices.append((f"h{i}", month_ends[int(rng.integers(3, 20))], "disconnect_notice"))
     return pd.DataFrame(feats, columns=["household_id", "as_of_date", "arrears_usd", "mean_bill_12_usd",
-                                        "late_bill_share_365d"]), \
+                                        "late_bill_share_365d", "payment_share_autopay_365d"]), \
         pd.DataFrame(notices, columns=["household_id", "event_date", "event_type"])
 
 
@@ -262,8 +265,9 @@ def _expected_arrears_fit(feats, notices):
             label = float(any(d < e <= end for e in nh))
             bill, late = row["mean_bill_12_usd"], row["late_bill_share_365d"]
             settled = float(row["arrears_usd"] <= 0)
+            ap = row["payment_share_autopay_365d"]
             xs.append([1.0, row["arrears_usd"], label * bill, bill, late * bill, settled, settled * bill,
-                       settled * late * bill])
+                       settled * late * bill, ap, ap * bill])
             ys.append(later.mean())
     return np.linalg.lstsq(np.array(xs), np.array(ys), rcond=None)[0], len(ys)
 
@@ -276,7 +280,9 @@ def test_expected_arrears_model_is_the_least_squares_of_the_horizon_balance(spar
     model = fit_arrears_model(features_df, collections_df, min_rows=100)
     assert model.rows == n > 100
     np.testing.assert_allclose([model.intercept, model.arrears, model.notice_bill, model.bill, model.late_bill,
-                                model.settled, model.settled_bill, model.settled_late_bill], beta, rtol=1e-6, atol=1e-6)
+                                model.settled, model.settled_bill, model.settled_late_bill, model.autopay,
+                                model.autopay_bill], beta, rtol=1e-6, atol=1e-6)
+    assert model.autopay + model.autopay_bill * 150.0 < 0  # autopay pays the bill when due
     # expected arrears are never negative, whatever the line says
     row = spark.range(1).select(
         ArrearsModel(intercept=-50.0, arrears=1.0, notice_bill=0.0, bill=0.0, rows=1).expected(
@@ -291,6 +297,10 @@ def test_expected_arrears_model_is_the_least_squares_of_the_horizon_balance(spar
         line.expected(F.lit(40.0), F.lit(0.0), F.lit(100.0), F.lit(0.25)).alias("owing")).first()
     assert (got["clean"], got["late"], got["owing"]) == pytest.approx(
         (10 + 10 - 8 - 5, 10 + 10 + 50 - 8 - 5 - 25, 10 + 20 + 10 + 50))
+    # half of the payments by autopay: its level and bill slope, half of each
+    auto = replace(line, autopay=-4.0, autopay_bill=-0.02)
+    got = spark.range(1).select(auto.expected(F.lit(0.0), F.lit(0.0), F.lit(100.0), F.lit(0.0), F.lit(0.5)).alias("e")).first()
+    assert got["e"] == pytest.approx(10 + 10 - 8 - 5 + 0.5 * (-4.0 - 2.0))
     # too little history: the rule of thumb (today's balance + 2 bills x the notice probability)
     assert fit_arrears_model(features_df, collections_df, min_rows=n + 1) == ArrearsModel.rule_of_thumb()
     assert fit_arrears_model(features_df, None) == ArrearsModel.rule_of_thumb()
