@@ -606,6 +606,31 @@ FLOAT_FEATURES_ZERO_WHEN_ABSENT = (
 INT_FEATURES_ZERO_WHEN_ABSENT = ("days_past_due",)
 
 
+ACCOUNT_COLUMNS = (
+    "account_id", "household_id", "premise_id", "meter_id", "start_date", "end_date",
+    "customer_class", "rate_plan", "zip", "weather_station_id",
+)
+
+
+def usage_part(
+    keys_df: DataFrame,
+    accounts_df: DataFrame,
+    *,
+    ami_daily_df: DataFrame,
+    weather_df: DataFrame,
+    time_zone: str,
+    base_temperature_f: float = BASE_TEMPERATURE_F,
+    min_regression_days: int = 30,
+) -> DataFrame:
+    """``usage_features`` of ``keys_df`` (account_id, as_of_date) from silver/ami_daily and the
+    weather: the part of ``household_features`` no household event changes (``ucx stream`` keeps
+    it per as_of_date instead of computing it per micro-batch)."""
+    accounts = accounts_df.select(*ACCOUNT_COLUMNS)
+    profile_df = daily_load_profile(ami_daily_df, accounts)
+    degree_days_df = daily_degree_days(weather_df, time_zone=time_zone, base_f=base_temperature_f)
+    return usage_features(keys_df, profile_df, degree_days_df, accounts, min_regression_days=min_regression_days)
+
+
 def household_features(
     accounts_df: DataFrame,
     *,
@@ -630,12 +655,14 @@ def household_features(
     base_temperature_f: float = BASE_TEMPERATURE_F,
     min_regression_days: int = 30,
     bill_shock_ratio: float = 1.5,
+    usage_df: DataFrame | None = None,
 ) -> DataFrame:
     """gold/household_features: one row per account active on each of ``as_of_dates``, or, with
     ``keys_df`` (account_id, as_of_date), one row per key whose account exists (the rows training
     needs at other dates, e.g. the day before each survey response; ``as_of_dates`` is then ignored).
     ``surveys_df`` adds what the household said before (``survey_history_features``); ``data_start`` (the
-    first day of the data) adds ``history_days``.
+    first day of the data) adds ``history_days``. ``usage_df``: ``usage_part`` of these keys (or of more) computed
+    already (``ucx stream``'s cache); the AMI and weather inputs are then not read.
 
     Inputs are silver tables (docs/layers.md). Output: household_id,
     as_of_date, customer_class, rate_plan, zip, account_tenure_days, the
@@ -645,23 +672,21 @@ def household_features(
     energy_burden (annual bill / income midpoint) and census_<column> of the
     zip. Never account_id, meter_id or premise_id.
     """
-    accounts = accounts_df.select(
-        "account_id", "household_id", "premise_id", "meter_id", "start_date", "end_date",
-        "customer_class", "rate_plan", "zip", "weather_station_id",
-    )
+    accounts = accounts_df.select(*ACCOUNT_COLUMNS)
     if keys_df is None:
         base_df = active_households(accounts, as_of_dates_df(accounts_df, as_of_dates))
     else:
         base_df = accounts.join(keys_df.select(*KEYS).dropDuplicates(list(KEYS)), "account_id")
     keys_df = base_df.select(*KEYS)
-    if ami_daily_df is None:
-        if ami_df is None:
-            raise ValueError("household_features needs ami_daily_df (silver/ami_daily) or ami_df (silver/ami)")
-        ami_daily_df = ami_daily(ami_df, time_zone=time_zone)
-    profile_df = daily_load_profile(ami_daily_df, accounts)
-    degree_days_df = daily_degree_days(weather_df, time_zone=time_zone, base_f=base_temperature_f)
+    if usage_df is None:
+        if ami_daily_df is None:
+            if ami_df is None:
+                raise ValueError("household_features needs ami_daily_df (silver/ami_daily) or ami_df (silver/ami)")
+            ami_daily_df = ami_daily(ami_df, time_zone=time_zone)
+        usage_df = usage_part(keys_df, accounts, ami_daily_df=ami_daily_df, weather_df=weather_df, time_zone=time_zone,
+                              base_temperature_f=base_temperature_f, min_regression_days=min_regression_days)
     parts = [
-        usage_features(keys_df, profile_df, degree_days_df, accounts, min_regression_days=min_regression_days),
+        usage_df,
         bill_features(keys_df, bills_df, bill_shock_ratio=bill_shock_ratio),
         payment_features(keys_df, bills_df, payments_df, time_zone=time_zone),
         collection_features(keys_df, collections_df),

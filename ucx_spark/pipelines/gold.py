@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -36,7 +37,7 @@ from ucx_spark.catalog import (
 from ucx_spark.config import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, DEFAULT_MIN_HOUSEHOLDS
 from ucx_spark.contract import BOOL, DATE, DECIMAL, FEEDS, INT, MONEY, TIMESTAMP
 from ucx_spark.gold.cx_kpis import cx_kpis
-from ucx_spark.gold.household_features import EVENT_DAY_COLUMNS, household_features, survey_features
+from ucx_spark.gold.household_features import EVENT_DAY_COLUMNS, household_features, survey_features, usage_part
 from ucx_spark.gold.meter_daily_usage import meter_daily_usage_from_daily
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.io import delta_log
@@ -351,7 +352,7 @@ def changes_since_built(
 
 
 def household_feature_inputs(
-    silver: Callable[[str], DataFrame], daily_df: DataFrame, *, span: tuple[date, date] | None, time_zone: str
+    silver: Callable[[str], DataFrame], daily_df: DataFrame | None, *, span: tuple[date, date] | None, time_zone: str
 ) -> dict[str, object]:
     """The keyword arguments of ``household_features`` (and ``survey_features``) from silver tables:
     the one place that says which table feeds which argument."""
@@ -374,11 +375,12 @@ def household_feature_inputs(
 
 
 def features_as_of(spark: SparkSession, warehouse: str, *, time_zone: str, as_of: date | None = None,
-                   keys_df: DataFrame | None = None) -> DataFrame:
+                   keys_df: DataFrame | None = None, static: StaticFeatures | None = None) -> DataFrame:
     """household_features of the accounts active on ``as_of``, computed from the current silver
     tables with the gold step's own function (scoring at a date that is not a published as_of_date);
     with ``keys_df`` (account_id, as_of_date) instead, one row per key (``ucx stream``: the
-    accounts an event touched, each at its own date)."""
+    accounts an event touched, each at its own date). ``static``: the AMI span and the usage
+    features of these keys computed already (``static_features``)."""
     if (as_of is None) == (keys_df is None):
         raise ValueError("features_as_of needs exactly one of as_of and keys_df")
     missing: list[str] = []
@@ -389,12 +391,51 @@ def features_as_of(spark: SparkSession, warehouse: str, *, time_zone: str, as_of
             frames[table] = _read_silver(spark, warehouse, table, missing, time_zone=time_zone)[0]
         return frames[table]
 
-    daily_df = silver(AMI_DAILY)
-    span = ami_span(daily_df)  # of the whole utility: history_days counts from the data's first day
     read = silver if keys_df is None else _restricted_to(silver, keys_df)
-    inputs = household_feature_inputs(read, read(AMI_DAILY), span=span, time_zone=time_zone)
+    if static is not None:
+        span, usage_df = static.span, static.usage_df
+        inputs = household_feature_inputs(read, None, span=span, time_zone=time_zone)
+    else:
+        daily_df = silver(AMI_DAILY)
+        span = ami_span(daily_df)  # of the whole utility: history_days counts from the data's first day
+        usage_df = None
+        inputs = household_feature_inputs(read, read(AMI_DAILY), span=span, time_zone=time_zone)
     return household_features(read("accounts"), as_of_dates=[as_of] if as_of else [], surveys_df=read("surveys"),
-                              keys_df=keys_df, **inputs)  # type: ignore[arg-type]
+                              keys_df=keys_df, usage_df=usage_df, **inputs)  # type: ignore[arg-type]
+
+
+# the silver tables the usage features are built from: no household event changes them
+STATIC_INPUTS = (AMI_DAILY, "weather", "accounts")
+
+
+@dataclass(frozen=True)
+class StaticFeatures:
+    """What ``features_as_of`` needs beyond a key's own events, computed once: the AMI span and the
+    usage features (``usage_part``) of every account at ``dates``, from the silver versions
+    ``versions`` (of STATIC_INPUTS)."""
+
+    versions: tuple[int | str | None, ...]
+    span: tuple[date, date] | None
+    dates: frozenset[date]
+    usage_df: DataFrame
+
+
+def static_versions(spark: SparkSession, warehouse: str, *, time_zone: str) -> tuple[int | str | None, ...]:
+    """The current versions of STATIC_INPUTS (from the transaction logs: no Spark job)."""
+    missing: list[str] = []
+    return tuple(_read_silver(spark, warehouse, t, missing, time_zone=time_zone)[1] for t in STATIC_INPUTS)
+
+
+def static_features(spark: SparkSession, warehouse: str, *, time_zone: str, dates: list[date]) -> StaticFeatures:
+    """``StaticFeatures`` of every account at ``dates``, from the current silver tables (a lazy
+    frame: the caller materialises it once and keeps it while the versions hold)."""
+    missing: list[str] = []
+    read = {t: _read_silver(spark, warehouse, t, missing, time_zone=time_zone) for t in STATIC_INPUTS}
+    accounts_df, daily_df, weather_df = read["accounts"][0], read[AMI_DAILY][0], read["weather"][0]
+    keys_df = accounts_df.select("account_id").distinct().crossJoin(
+        spark.createDataFrame([(d,) for d in sorted(set(dates))], "as_of_date date"))
+    usage_df = usage_part(keys_df, accounts_df, ami_daily_df=daily_df, weather_df=weather_df, time_zone=time_zone)
+    return StaticFeatures(tuple(read[t][1] for t in STATIC_INPUTS), ami_span(daily_df), frozenset(dates), usage_df)
 
 
 # the column by which a silver table's rows belong to the accounts of ``_restricted_to``'s keys
@@ -402,12 +443,27 @@ _ACCOUNT_SCOPE = {AMI_DAILY: "meter_id", "outages": "premise_id"}
 _UNSCOPED = ("weather", "census", "households", HOUSEHOLD_MATCHES)  # shared by every account (small)
 
 
+# at most this many accounts are cut by literal values (Delta skips the files whose statistics
+# exclude them, and no broadcast is planned per table); more go through a broadcast semi-join
+RESTRICT_LITERAL_MAX = 2000
+
+
 def _restricted_to(silver: Callable[[str], DataFrame], keys_df: DataFrame) -> Callable[[str], DataFrame]:
     """``silver`` with each table cut to the rows of the keys' accounts (by account_id, their meters
     for ami_daily, their premises for outages) before any feature is computed: every feature of
     an account reads only its own rows (and the shared weather, census and third-party records),
-    so the features of a few accounts cost a few accounts' rows, not the utility's."""
+    so the features of a few accounts cost a few accounts' rows, not the utility's.
+
+    Up to ``RESTRICT_LITERAL_MAX`` accounts (a micro-batch of ``ucx stream``) the cut is a filter
+    on the ids themselves, read once here (bounded by that limit): with a semi-join per table, each
+    of the dozen tables planned its own broadcast of the same accounts, a Spark job each."""
     accounts_df = silver("accounts").join(keys_df.select("account_id").distinct(), "account_id", "left_semi")
+    columns = ("account_id", *sorted(set(_ACCOUNT_SCOPE.values())))
+    rows = accounts_df.select(*columns).limit(RESTRICT_LITERAL_MAX + 1).collect()
+    ids: dict[str, list[Any]] | None = None
+    if len(rows) <= RESTRICT_LITERAL_MAX:
+        ids = {c: sorted({r[c] for r in rows if r[c] is not None}) for c in columns}
+        accounts_df = silver("accounts").filter(F.col("account_id").isin(ids["account_id"]))
     cut: dict[str, DataFrame] = {}
 
     def read(table: str) -> DataFrame:
@@ -417,7 +473,10 @@ def _restricted_to(silver: Callable[[str], DataFrame], keys_df: DataFrame) -> Ca
             if table == "accounts":
                 df = accounts_df
             elif table not in _UNSCOPED and column in df.columns:
-                df = df.join(F.broadcast(accounts_df.select(column).distinct()), column, "left_semi")
+                if ids is not None:
+                    df = df.filter(F.col(column).isin(ids[column]))
+                else:
+                    df = df.join(F.broadcast(accounts_df.select(column).distinct()), column, "left_semi")
             cut[table] = df
         return cut[table]
 
