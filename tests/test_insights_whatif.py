@@ -266,8 +266,10 @@ def _expected_arrears_fit(feats, notices):
             bill, late = row["mean_bill_12_usd"], row["late_bill_share_365d"]
             settled = float(row["arrears_usd"] <= 0)
             ap = row["payment_share_autopay_365d"]
+            earlier = g[g.index < d]["arrears_usd"].tail(6)  # the household's previous 6 month ends
+            history = earlier.mean() if len(earlier) else row["arrears_usd"]
             xs.append([1.0, row["arrears_usd"], label * bill, bill, late * bill, settled, settled * bill,
-                       settled * late * bill, ap, ap * bill])
+                       settled * late * bill, ap, ap * bill, history])
             ys.append(later.mean())
     return np.linalg.lstsq(np.array(xs), np.array(ys), rcond=None)[0], len(ys)
 
@@ -281,7 +283,7 @@ def test_expected_arrears_model_is_the_least_squares_of_the_horizon_balance(spar
     assert model.rows == n > 100
     np.testing.assert_allclose([model.intercept, model.arrears, model.notice_bill, model.bill, model.late_bill,
                                 model.settled, model.settled_bill, model.settled_late_bill, model.autopay,
-                                model.autopay_bill], beta, rtol=1e-6, atol=1e-6)
+                                model.autopay_bill, model.history], beta, rtol=1e-6, atol=1e-6)
     assert model.autopay + model.autopay_bill * 150.0 < 0  # autopay pays the bill when due
     # expected arrears are never negative, whatever the line says
     row = spark.range(1).select(

@@ -76,6 +76,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
+from pyspark.sql.window import Window
 
 from ucx_spark.errors import UcxError
 from ucx_spark.insights.base import suppress, with_segments
@@ -420,6 +421,10 @@ class ArrearsModel:
     # to pay down: the scenario read 2.75 times the true effect
     autopay: float = 0.0
     autopay_bill: float = 0.0
+    # the household's own record: its mean past-due balance at its previous ARREARS_HISTORY_ROWS
+    # month ends (today's balance at its first). A balance persists in some households and is a
+    # slip in others; one line through all of them read the slips as persistent
+    history: float = 0.0
 
     @classmethod
     def rule_of_thumb(cls) -> ArrearsModel:
@@ -427,7 +432,7 @@ class ArrearsModel:
         return cls(intercept=0.0, arrears=1.0, notice_bill=ARREARS_BILLS_AT_NOTICE, bill=0.0, rows=0)
 
     def expected(self, arrears: Column, risk: Column, bill: Column, late_share: Column | None = None,
-                 autopay_share: Column | None = None) -> Column:
+                 autopay_share: Column | None = None, history: Column | None = None) -> Column:
         """Never negative: a balance is owed or it is not."""
         line = (F.lit(self.intercept) + F.lit(self.arrears) * arrears + F.lit(self.notice_bill) * risk * bill
                 + F.lit(self.bill) * bill)
@@ -437,6 +442,8 @@ class ArrearsModel:
                 F.lit(self.settled) + F.lit(self.settled_bill) * bill + F.lit(self.settled_late_bill) * late_share * bill))
         if autopay_share is not None:
             line = line + autopay_share * (F.lit(self.autopay) + F.lit(self.autopay_bill) * bill)
+        if self.history:
+            line = line + F.lit(self.history) * (history if history is not None else arrears)
         return F.greatest(line, F.lit(0.0))
 
     def params(self) -> dict[str, float | int]:
@@ -446,6 +453,7 @@ class ArrearsModel:
                 "arrears_model.settled_bill": round(self.settled_bill, 6),
                 "arrears_model.settled_late_bill": round(self.settled_late_bill, 6),
                 "arrears_model.autopay": round(self.autopay, 6), "arrears_model.autopay_bill": round(self.autopay_bill, 6),
+                "arrears_model.history": round(self.history, 6),
                 "arrears_model.rows": self.rows, "arrears_model.r2": round(self.r2, 4) if self.r2 is not None else "n/a"}
 
 
@@ -458,6 +466,18 @@ def _late_share(df: DataFrame) -> Column:
 
 
 AUTOPAY_SHARE = "payment_share_autopay_365d"
+ARREARS_HISTORY = "_arrears_history_usd"
+ARREARS_HISTORY_ROWS = 6
+
+
+def arrears_history(features_df: DataFrame) -> DataFrame:
+    """household_id, as_of_date, ARREARS_HISTORY: the household's mean ``arrears_usd`` over its
+    previous ARREARS_HISTORY_ROWS as_of dates of gold/household_features (month ends), null at its
+    first."""
+    earlier = Window.partitionBy("household_id").orderBy("as_of_date").rowsBetween(-ARREARS_HISTORY_ROWS, -1)
+    return features_df.select(
+        "household_id", "as_of_date",
+        F.avg(F.coalesce(F.col("arrears_usd").cast("double"), F.lit(0.0))).over(earlier).alias(ARREARS_HISTORY))
 
 
 def _autopay_share(df: DataFrame) -> Column:
@@ -491,6 +511,8 @@ def fit_arrears_model(features_df: DataFrame, collections_df: DataFrame | None, 
                               _bill(features_df).cast("double").alias("_b"), _late_share(features_df).alias("_l"),
                               (F.coalesce(F.col("arrears_usd"), F.lit(0.0)) <= 0).cast("double").alias("_s"),
                               _autopay_share(features_df).alias("_p"))
+    at_d = at_d.join(arrears_history(features_df), ["household_id", "as_of_date"], "left").withColumn(
+        "_h", F.coalesce(F.col(ARREARS_HISTORY), F.col("_a"))).drop(ARREARS_HISTORY)
     labels_df = payment_risk_labels(features_df.select("household_id", "as_of_date"), collections_df,
                                     data_end=data_end, horizon_months=horizon_months)
     later = at_d.select("household_id", F.col("as_of_date").alias("_later"), F.col("_a").alias("_a_later"))
@@ -503,29 +525,30 @@ def fit_arrears_model(features_df: DataFrame, collections_df: DataFrame | None, 
             .select(F.lit(1.0).alias("x0"), F.col("_a").alias("x1"), (F.col("label") * F.col("_b")).alias("x2"),
                     F.col("_b").alias("x3"), (F.col("_l") * F.col("_b")).alias("x4"), F.col("_s").alias("x5"),
                     (F.col("_s") * F.col("_b")).alias("x6"), (F.col("_s") * F.col("_l") * F.col("_b")).alias("x7"),
-                    F.col("_p").alias("x8"), (F.col("_p") * F.col("_b")).alias("x9"),
+                    F.col("_p").alias("x8"), (F.col("_p") * F.col("_b")).alias("x9"), F.col("_h").alias("x10"),
                     F.col("_y").alias("y")))
     xs = ("x0", "x1", "x2", "x3")
     if _has(features_df, LATE_SHARE):
         xs += ("x4", "x5", "x6", "x7")
     if _has(features_df, AUTOPAY_SHARE):
         xs += ("x8", "x9")
+    xs += ("x10",)
     sums = rows.agg(F.count("*").alias("n"),
-                    *[F.sum(F.col(a) * F.col(b)).alias(f"{a}{b}") for i, a in enumerate(xs) for b in xs[i:]],
-                    *[F.sum(F.col(a) * F.col("y")).alias(f"{a}y") for a in xs],
+                    *[F.sum(F.col(a) * F.col(b)).alias(f"{a}_{b}") for i, a in enumerate(xs) for b in xs[i:]],
+                    *[F.sum(F.col(a) * F.col("y")).alias(f"{a}_y") for a in xs],
                     F.sum(F.col("y") * F.col("y")).alias("yy")).first()
     n = int(sums["n"] or 0)
     if n < min_rows:
         return ArrearsModel.rule_of_thumb()
-    xtx = np.array([[float(sums[f"{min(a, b)}{max(a, b)}"]) for b in xs] for a in xs])
-    xty = np.array([float(sums[f"{a}y"]) for a in xs])
+    xtx = np.array([[float(sums[f"{xs[min(i, j)]}_{xs[max(i, j)]}"]) for j in range(len(xs))] for i in range(len(xs))])
+    xty = np.array([float(sums[f"{a}_y"]) for a in xs])
     beta = np.linalg.lstsq(xtx, xty, rcond=None)[0]
     y_mean = xty[0] / n
     sst = float(sums["yy"]) - n * y_mean**2
     sse = float(sums["yy"]) - 2 * beta @ xty + beta @ xtx @ beta
-    names = dict(zip(("x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9"),
+    names = dict(zip(("x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10"),
                      ("intercept", "arrears", "notice_bill", "bill", "late_bill", "settled", "settled_bill",
-                      "settled_late_bill", "autopay", "autopay_bill"), strict=True))
+                      "settled_late_bill", "autopay", "autopay_bill", "history"), strict=True))
     return ArrearsModel(rows=n, r2=float(1 - sse / sst) if sst > 0 else None,
                         **{names[x]: float(b) for x, b in zip(xs, beta, strict=True)})
 
@@ -536,6 +559,7 @@ def household_outcomes(
     *,
     csat_top2box_threshold: float,
     arrears_model: ArrearsModel | None = None,
+    history_df: DataFrame | None = None,
 ) -> DataFrame:
     """household_id + csat, csat_top2box (0/1), payment_risk, expected_arrears_usd for ``features_df``
     (a snapshot, possibly under a scenario). Needs the csat and payment_risk champions;
@@ -553,8 +577,13 @@ def household_outcomes(
     money_df = features_df.select("household_id", arrears.alias("_arrears"), bill.cast("double").alias("_bill"),
                                   _late_share(features_df).alias("_late"), _autopay_share(features_df).alias("_autopay"),
                                   *([F.col(ASSISTANCE_SCHEDULE).alias("_schedule")] if scheduled else []))
+    if history_df is not None:  # the household's own past-due record (``arrears_history``); else today's
+        money_df = money_df.join(history_df.select("household_id", ARREARS_HISTORY), "household_id", "left")
+        history = F.coalesce(F.col(ARREARS_HISTORY), F.col("_arrears"))
+    else:
+        history = F.col("_arrears")
     owed = arrears_model.expected(F.col("_arrears"), F.col("payment_risk"), F.col("_bill"), F.col("_late"),
-                                  F.col("_autopay"))
+                                  F.col("_autopay"), history)
     expected = F.greatest(owed, F.lit(0.0))
     if scheduled:
         expected = F.coalesce(owed_after_benefit(owed, F.col("_schedule")), expected)
@@ -589,13 +618,15 @@ def simulate(
     arrears_model: ArrearsModel | None = None,
     liheap_benefit_months: tuple[int, ...] = LIHEAP_BENEFIT_MONTHS,
     liheap_take_up: float = 1.0,
+    arrears_history_df: DataFrame | None = None,
 ) -> DataFrame:
     """Per household: household_id, touched, and ``<outcome>_baseline`` / ``<outcome>_scenario``
     for csat, csat_top2box, payment_risk and expected_arrears_usd. Both sides are
     scored by the same champions; nothing is copied from one side to the other."""
     changed_df = apply_scenario(snapshot_df, scenario, liheap_annual_benefit_usd=liheap_annual_benefit_usd,
                                 liheap_benefit_months=liheap_benefit_months, liheap_take_up=liheap_take_up)
-    kw = {"csat_top2box_threshold": csat_top2box_threshold, "arrears_model": arrears_model}
+    kw = {"csat_top2box_threshold": csat_top2box_threshold, "arrears_model": arrears_model,
+          "history_df": arrears_history_df}
     base_df = household_outcomes(snapshot_df, models, **kw)
     scen_df = household_outcomes(changed_df.drop("_touched"), models, **kw)
     outcomes = list(OUTCOME_OF_METRIC.values())

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from ucx_spark.catalog import HOUSEHOLD_FEATURES, SEGMENTS
 from ucx_spark.errors import UcxError
 from ucx_spark.insights.base import snapshot
-from ucx_spark.insights.whatif import ArrearsModel, fit_arrears_model
+from ucx_spark.insights.whatif import ArrearsModel, arrears_history, fit_arrears_model
 from ucx_spark.io.delta import read_optional, read_table, table_exists, table_path, table_version
 
 
@@ -27,6 +27,14 @@ def read_arrears_model(spark: SparkSession, warehouse: str, features_version: in
     version) and silver/collections (the rule of thumb when either is missing)."""
     return fit_arrears_model(read_table(spark, warehouse, "gold", HOUSEHOLD_FEATURES, version=features_version),
                              read_optional(spark, warehouse, "silver", "collections"))
+
+
+def read_arrears_history(spark: SparkSession, warehouse: str, features_version: int | None) -> DataFrame:
+    """household_id + the household's past-due record at the latest as_of_date of
+    gold/household_features (``whatif.arrears_history``), for the expected-arrears line."""
+    features_df = read_table(spark, warehouse, "gold", HOUSEHOLD_FEATURES, version=features_version)
+    latest = features_df.agg(F.max("as_of_date")).first()[0]
+    return arrears_history(features_df).filter(F.col("as_of_date") == F.lit(latest)).drop("as_of_date")
 
 
 def read_persona_segments(spark: SparkSession, warehouse: str) -> DataFrame | None:

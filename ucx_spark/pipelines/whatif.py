@@ -25,7 +25,12 @@ from ucx_spark.insights.whatif import (
 )
 from ucx_spark.io.delta import read_table, table_path, upsert
 from ucx_spark.models.registry import default_artifact_root, prepare_tracking
-from ucx_spark.pipelines.insights_common import read_arrears_model, read_persona_segments, read_snapshot
+from ucx_spark.pipelines.insights_common import (
+    read_arrears_history,
+    read_arrears_model,
+    read_persona_segments,
+    read_snapshot,
+)
 
 RESULT_KEYS = spec("gold", WHATIF_RESULTS).keys
 RESULTS_SCHEMA = T.StructType(
@@ -97,6 +102,7 @@ def run(
     snapshot_df, features_version = read_snapshot(spark, warehouse)
     snapshot_df = snapshot_df.cache()
     arrears_model = read_arrears_model(spark, warehouse, features_version)
+    arrears_history_df = read_arrears_history(spark, warehouse, features_version).cache()
     personas_df = read_persona_segments(spark, warehouse)
     prepare_tracking(tracking_uri, f"{experiment}-whatif", artifact_root=default_artifact_root(tracking_uri))
     with mlflow.start_run(run_name=f"whatif {scenario.label}"[:250]) as active:
@@ -128,6 +134,7 @@ def run(
             arrears_model=arrears_model,
             liheap_benefit_months=liheap_benefit_months,
             liheap_take_up=liheap_take_up,
+            arrears_history_df=arrears_history_df,
         )
         # Bounded hand-off: segments x 1,000 buckets of sums, never household rows.
         sums_pdf = bucket_sums(sim_df, snapshot_df, segments_df=personas_df, seed=seed).toPandas()
@@ -169,4 +176,5 @@ def run(
             out.write_text(json.dumps(rows, indent=1, default=str), encoding="utf-8")
             mlflow.log_artifact(str(out))
     snapshot_df.unpersist()
+    arrears_history_df.unpersist()
     return WhatIfResult(run_id, scenario.label, path, champions.versions, str(as_of), households, touched, overall)
