@@ -48,9 +48,11 @@ Outcomes per household: expected CSAT (``csat``), top-2-box (predicted CSAT >=
 mean past-due balance at the month ends of the payment-risk horizon, from a
 linear model learned on the utility's own history (``fit_arrears_model``):
 ``a + b x arrears_usd + c x payment_risk x bill + d x bill + e x
-late_bill_share_365d x bill + payment_share_autopay_365d x (f + g x bill)``, with
-its own a, d and e for a household owing nothing today (bill =
-``mean_bill_12_usd``; autopay pays a bill when due), fitted on every (household, month end D) of the
+late_bill_share_365d x bill + payment_share_autopay_365d x (f + g x bill) + h x
+record``, with its own a, d and e for a household owing nothing today (bill =
+``mean_bill_12_usd``; autopay pays a bill when due; record = the household's mean
+past-due balance at its previous 6 month ends, ``arrears_history``, passed
+beside the snapshot; today's balance without it), fitted on every (household, month end D) of the
 payment-risk population whose 6-month window lies in the data, with the
 realised disconnect notice of the window in place of ``payment_risk`` (its
 expectation, so the model's expectation is the same line with the risk). With
