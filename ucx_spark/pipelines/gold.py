@@ -392,14 +392,11 @@ def features_as_of(spark: SparkSession, warehouse: str, *, time_zone: str, as_of
         return frames[table]
 
     read = silver if keys_df is None else _restricted_to(silver, keys_df)
-    if static is not None:
-        span, usage_df = static.span, static.usage_df
-        inputs = household_feature_inputs(read, None, span=span, time_zone=time_zone)
-    else:
-        daily_df = silver(AMI_DAILY)
-        span = ami_span(daily_df)  # of the whole utility: history_days counts from the data's first day
-        usage_df = None
-        inputs = household_feature_inputs(read, read(AMI_DAILY), span=span, time_zone=time_zone)
+    if static is None:  # the span of the whole utility: history_days counts from the data's first day
+        span, usage_df, daily_df = ami_span(silver(AMI_DAILY)), None, read(AMI_DAILY)
+    else:  # the AMI and weather inputs are not read: their usage features are given
+        span, usage_df, daily_df = static.span, static.usage_df, None
+    inputs = household_feature_inputs(read, daily_df, span=span, time_zone=time_zone)
     return household_features(read("accounts"), as_of_dates=[as_of] if as_of else [], surveys_df=read("surveys"),
                               keys_df=keys_df, usage_df=usage_df, **inputs)  # type: ignore[arg-type]
 
