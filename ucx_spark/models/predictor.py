@@ -161,14 +161,22 @@ class XGBPredictor(Predictor):
 
 @dataclass(frozen=True)
 class LinearParams:
-    """A fitted linear model over matrix columns (the others have coefficient 0)."""
+    """A fitted linear model over terms of matrix columns (the others have coefficient 0).
+
+    A term is a column (signed-log where ``logged``) or, where ``ramp_lo``/``ramp_hi`` are set,
+    that column's ramp between two knots: clip((v - lo) / (hi - lo), 0, 1). Ramps of one
+    column with coefficients of one sign make a monotone piecewise-linear shape (a threshold,
+    a saturation); a column may have several terms. Models saved before ramps existed have none.
+    """
 
     columns: tuple[str, ...]
-    means: tuple[float, ...]  # of the transformed column, for missing values and centring
+    means: tuple[float, ...]  # of the transformed term, for missing values and centring
     stds: tuple[float, ...]
     logged: tuple[bool, ...]  # signed log1p before standardising
     coef: tuple[float, ...]
     intercept: float
+    ramp_lo: tuple[float | None, ...] | None = None  # None: the term is the column itself
+    ramp_hi: tuple[float | None, ...] | None = None
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)
@@ -177,6 +185,27 @@ class LinearParams:
     def from_json(cls, text: str) -> LinearParams:
         data = json.loads(text)
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    def by_column(self) -> dict[str, float]:
+        """Each column's coefficients summed over its terms (ramps of a column share one sign)."""
+        out: dict[str, float] = {}
+        for name, c in zip(self.columns, self.coef, strict=True):
+            out[name] = out.get(name, 0.0) + c
+        return out
+
+
+def _knots(values: tuple[float | None, ...] | None, n: int) -> np.ndarray:
+    return np.full(n, np.nan) if values is None else np.array([np.nan if v is None else v for v in values])
+
+
+def ramp_terms(z: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Columns of ``z`` (already signed-log where logged) as terms: ramps where ``lo`` is finite;
+    missing values stay missing."""
+    out = z.astype(np.float64, copy=True)
+    r = np.isfinite(lo)
+    if r.any():
+        out[:, r] = np.clip((out[:, r] - lo[None, r]) / (hi[None, r] - lo[None, r]), 0.0, 1.0)
+    return out
 
 
 def signed_log(x: np.ndarray) -> np.ndarray:
@@ -192,10 +221,16 @@ class LinearPredictor(Predictor):
         self._stds = np.array(params.stds)
         self._logged = np.array(params.logged, dtype=bool)
         self._coef = np.array(params.coef)
+        self._lo = _knots(params.ramp_lo, len(self._cols))
+        self._hi = _knots(params.ramp_hi, len(self._cols))
+        # term -> matrix column: contributions of a column's terms add up
+        self._to_column = np.zeros((len(self._cols), len(spec.encoded)))
+        self._to_column[np.arange(len(self._cols)), self._cols] = 1.0
 
     def standardised(self, x: np.ndarray) -> np.ndarray:
         z = x[:, self._cols].astype(np.float64)
         z[:, self._logged] = signed_log(z[:, self._logged])
+        z = ramp_terms(z, self._lo, self._hi)
         z = np.where(np.isnan(z), self._means[None, :], z)
         return (z - self._means[None, :]) / self._stds[None, :]
 
@@ -203,9 +238,7 @@ class LinearPredictor(Predictor):
         return self.params.intercept + self.standardised(x) @ self._coef
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
-        out = np.zeros((x.shape[0], len(self.spec.encoded)))
-        out[:, self._cols] = self.standardised(x) * self._coef[None, :]
-        return out
+        return (self.standardised(x) * self._coef[None, :]) @ self._to_column
 
     def payload(self) -> bytes:
         return self.params.to_json().encode("utf-8")

@@ -54,7 +54,7 @@ import xgboost as xgb
 from pyspark.sql import DataFrame
 
 from ucx_spark.errors import DataError
-from ucx_spark.models import datasets, explain, labels, nonresponse, registry, tune, validation
+from ucx_spark.models import datasets, explain, labels, measurement, nonresponse, registry, tune, validation
 from ucx_spark.models.baseline import PARAMS as BASELINE_PARAMS
 from ucx_spark.models.baseline import fit_linear
 from ucx_spark.models.metrics import answer_scores, binary_scores, calibration_table, ranked_probability_score
@@ -99,6 +99,11 @@ class ModelDef:
     # future adopters at 0.766 against the booster's 0.819 (the charging-onset signal is a
     # threshold the linear half blurs).
     blend: bool = False
+    # the label: the response's answers to every question read as one measurement (measurement.py),
+    # on the target's scale; False: the target's answer alone
+    composite: bool = False
+    # columns the linear model (baseline, half of the blend) may shape with ramps (baseline.py)
+    ramps: frozenset[str] = frozenset()
 
     @property
     def weighted(self) -> bool:
@@ -118,6 +123,16 @@ EXPERIENCE_MONOTONE = {
     "last_bill_usd": -1, "mean_bill_12_usd": -1, "annual_bill_usd": -1, "same_season_bill_ratio": -1,
     "past_due_bill_ratio": -1,
 }
+# The experiences whose effect may saturate or start at a threshold, shaped by the linear model
+# (baseline.fit_linear): every column of known direction but the bill columns and the household's
+# earlier answers. The bill columns stay straight (in their signed log): shaped, they took CSAT on
+# the 1,000-household utility's never-respondents from Spearman 0.766 to 0.779, but they are what
+# `ucx whatif`'s rate scenario moves, and the what-if judges every bill of the window against the
+# bills before the rate change: with the steeper shape the rate scenario's CSAT effect became
+# 2.3-2.4x the generator's truth (straight: 1.7x; docs/models.md).
+EXPERIENCE_RAMPS = frozenset(
+    k for k in EXPERIENCE_MONOTONE
+    if "bill" not in k and k not in ("energy_burden", "last_csat", "mean_csat_prior", "last_nps", "mean_nps_prior"))
 PAYMENT_RISK_MONOTONE = {
     "energy_burden": 1, "arrears_usd": 1, "last_bill_usd": 1, "mean_bill_12_usd": 1, "annual_bill_usd": 1,
     "collections_past_due_notice_365d": 1, "income_midpoint_usd": -1, "payment_share_autopay_365d": -1,
@@ -128,9 +143,10 @@ MODELS: dict[str, ModelDef] = {
     "ev_adoption": ModelDef("ev_adoption", "binary", "auc"),
     "payment_risk": ModelDef("payment_risk", "binary", "auc", monotone=PAYMENT_RISK_MONOTONE),
     "csat": ModelDef("csat", "regression", "spearman", rows="responses", target="csat", score_min=1.0,
-                     score_max=5.0, monotone=EXPERIENCE_MONOTONE, blend=True),
+                     score_max=5.0, monotone=EXPERIENCE_MONOTONE, blend=True, composite=True,
+                     ramps=EXPERIENCE_RAMPS),
     "nps": ModelDef("nps", "ordinal", "spearman", rows="responses", target="nps", score_min=0.0, score_max=10.0,
-                    monotone=EXPERIENCE_MONOTONE, blend=True),
+                    monotone=EXPERIENCE_MONOTONE, blend=True, ramps=EXPERIENCE_RAMPS),
 }
 
 
@@ -189,14 +205,16 @@ def fit_xgb(spec: FeatureSpec, x: np.ndarray, y: np.ndarray, weight: np.ndarray 
 Fit = Callable[[np.ndarray, np.ndarray, np.ndarray | None], Predictor]
 
 
-def learner(kind: str, spec: FeatureSpec, params: dict[str, Any], *, monotone: dict[str, int], seed: int) -> Fit:
+def learner(kind: str, spec: FeatureSpec, params: dict[str, Any], *, monotone: dict[str, int], seed: int,
+            ramps: frozenset[str] = frozenset()) -> Fit:
     """A fitter of ``kind`` (xgboost | linear, the baseline | blend) over ``spec``'s matrix, the
-    boosters given ``params`` and the monotone map drawn for ``spec``'s columns."""
+    boosters given ``params`` and the monotone map drawn for ``spec``'s columns; ``ramps``: the
+    columns the linear model may shape (baseline.fit_linear)."""
     constraints = monotone_constraints(spec, monotone)
     boosted = {**params, **({"monotone_constraints": constraints} if constraints else {})}
 
     def linear(xs: np.ndarray, ys: np.ndarray, ws: np.ndarray | None) -> Predictor:
-        return fit_linear(spec, xs, ys, ws, monotone=monotone, seed=seed)
+        return fit_linear(spec, xs, ys, ws, monotone=monotone, seed=seed, ramps=ramps)
 
     def xgboost(xs: np.ndarray, ys: np.ndarray, ws: np.ndarray | None) -> Predictor:
         return fit_xgb(spec, xs, ys, ws, boosted, seed=seed)
@@ -278,6 +296,23 @@ def _prediction(spec: FeatureSpec, raw: np.ndarray) -> Prediction:
 
 
 # --------------------------------------------------------------------------- response weights
+
+
+def composite_label(frame: datasets.ModelFrame, model_def: ModelDef, notes: dict[str, Any]) -> dict[str, float]:
+    """Replace the frame's label by the response's answers read as one measurement on the target's
+    scale (measurement.py; the raw answer kept in ``label_answer``); the fitted loadings as metrics.
+    Keeps the answer as the label, and says why in ``notes``, when the answers do not fit one factor."""
+    target = str(model_def.target)
+    fitted, why = measurement.fit_measurement(frame.pdf, target)
+    notes["label"] = f"composite of {', '.join(measurement.ITEMS)} on the {target} scale" if fitted else (
+        f"the {target} answer ({why})")
+    if fitted is None:
+        return {}
+    frame.pdf["label_answer"] = frame.pdf["label"]
+    frame.pdf["label"] = fitted.composite(frame.pdf, lower=model_def.score_min, upper=model_def.score_max)
+    say(f"{model_def.name}: label = {notes['label']}; noise variance {fitted.noise_var[target]:.3f} of one "
+        f"answer, {fitted.noise_of_composite():.3f} of all three")
+    return fitted.metrics()
 
 
 def response_weights(frame: datasets.ModelFrame, population: datasets.ModelFrame, *, seed: int) -> dict[str, float]:
@@ -387,6 +422,8 @@ def train_model(
             if model_def.rows == "as_of" else f"no survey response with {model_def.target} up to {data_end}"))
     frame = datasets.collect(rows_df, seed=seed, max_rows=max_rows, notes=notes)
     extra_metrics: dict[str, float] = {}
+    if model_def.composite:
+        extra_metrics.update(composite_label(frame, model_def, notes))
     if model_def.weighted:
         population = datasets.collect(
             datasets.responded_rows(features_df, source_df, data_end=data_end, time_zone=time_zone),
@@ -428,7 +465,7 @@ def train_model(
     sign = 1.0 if model_def.greater_is_better else -1.0
 
     def fit_with(kind: str, params: dict[str, Any] | None = None, task_spec: FeatureSpec = spec) -> Fit:
-        return learner(kind, task_spec, params or {}, monotone=model_def.monotone, seed=seed)
+        return learner(kind, task_spec, params or {}, monotone=model_def.monotone, seed=seed, ramps=model_def.ramps)
 
     trial_results: list[Judged] = []
 
