@@ -8,13 +8,15 @@ would build one by hand:
   (minutes, dollars, counts) enters as a signed log, sign(x) log(1 + |x|);
   missing values take the training mean; every column is standardised with
   the training mean and standard deviation (constant columns drop out);
-- CSAT and NPS (regression, ordinal): a column of known direction (the model's
-  ``monotone`` map: outage minutes, unresolved contacts, past-due dollars...) enters
-  as ramps between its ``RAMP_KNOTS``-quantile knots, clip((v - lo) / (hi - lo), 0, 1),
-  whose coefficients share that direction: a monotone piecewise-linear shape, so a
-  threshold or a saturation is learnt instead of forced straight (a shape-constrained
-  additive model). On the 1,000-household utility this took the lasso alone from
-  Spearman 0.739 to 0.782 on the never-respondents' latent CSAT (docs/models.md);
+- CSAT and NPS (regression, ordinal): a column of known direction named in
+  ``ramps`` (``train.EXPERIENCE_RAMPS``: outage minutes, ETR error, unresolved
+  contacts, past-due dollars...) enters as ramps between its ``RAMP_KNOTS``-quantile
+  knots, clip((v - lo) / (hi - lo), 0, 1), whose coefficients share its direction: a
+  monotone piecewise-linear shape, flat beyond the training range, so a threshold or
+  a saturation is learnt instead of forced straight (a shape-constrained additive
+  model). On planted thresholds the lasso went from Spearman 0.47 to 0.62
+  (``tests/test_models_blend.py``; docs/models.md has every form and the
+  1,000-household utility);
 - then a lasso whose penalty is chosen by
   ``PENALTY_FOLDS``-fold cross-validation on the training rows, so of 130-odd
   columns only those that carry signal keep a coefficient, and whose known
