@@ -36,6 +36,7 @@ it wins, and it is half of the ``blend`` candidate (``train.py``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection
 from dataclasses import replace
 
@@ -64,7 +65,8 @@ def fit_linear(spec: FeatureSpec, x: np.ndarray, y: np.ndarray, weight: np.ndarr
     predictor's spec is ``spec`` with kind ``linear``. ``monotone`` (matrix column -> +1/-1):
     the signs a regression coefficient may take (see the module doc); ``ramps``: the columns of
     known direction a regression may shape (ramps between quantile knots)."""
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: handled below
         reach = np.nanmax(np.abs(x), axis=0) if len(x) else np.zeros(x.shape[1])
     reach = np.where(np.isnan(reach), 0.0, reach)
     logged = reach > LOG_ABOVE
@@ -74,7 +76,8 @@ def fit_linear(spec: FeatureSpec, x: np.ndarray, y: np.ndarray, weight: np.ndarr
     shaped = set(ramps) if spec.task != "binary" else set()
     src, lo, hi = _term_layout(z, [signs_of.get(name, 0) if name in shaped else 0 for name in spec.encoded])
     t = ramp_terms(z[:, src], lo, hi)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column drops out (keep)
         means = np.nanmean(t, axis=0)
         stds = np.nanstd(t, axis=0)
     keep = np.isfinite(means) & np.isfinite(stds) & (stds > 1e-12)
