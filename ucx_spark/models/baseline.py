@@ -91,7 +91,11 @@ def fit_linear(spec: FeatureSpec, x: np.ndarray, y: np.ndarray, weight: np.ndarr
     else:
         signs = np.array([signs_of.get(spec.encoded[src[j]], 0) for j in terms])
         coef, intercept = _signed_lasso(zk, y.astype(np.float64), weight, signs, seed=seed)
-    ramped = bool(np.isfinite(lo[terms]).any())
+    def knots(values: np.ndarray) -> tuple[float | None, ...] | None:
+        """The kept terms' knots (None: the column itself); None when no term is a ramp."""
+        kept = values[terms]
+        return tuple(float(v) if np.isfinite(v) else None for v in kept) if np.isfinite(kept).any() else None
+
     params = LinearParams(
         columns=tuple(spec.encoded[src[j]] for j in terms),
         means=tuple(float(v) for v in means[terms]),
@@ -99,8 +103,8 @@ def fit_linear(spec: FeatureSpec, x: np.ndarray, y: np.ndarray, weight: np.ndarr
         logged=tuple(bool(logged[src[j]]) for j in terms),
         coef=tuple(float(v) for v in coef),
         intercept=intercept,
-        ramp_lo=tuple(None if not np.isfinite(lo[j]) else float(lo[j]) for j in terms) if ramped else None,
-        ramp_hi=tuple(None if not np.isfinite(hi[j]) else float(hi[j]) for j in terms) if ramped else None,
+        ramp_lo=knots(lo),
+        ramp_hi=knots(hi),
     )
     return LinearPredictor(params, replace(spec, kind="linear"))
 

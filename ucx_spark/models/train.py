@@ -131,8 +131,7 @@ EXPERIENCE_MONOTONE = {
 # bills before the rate change: with the steeper shape the rate scenario's CSAT effect became
 # 2.3-2.4x the generator's truth (straight: 1.7x; docs/models.md).
 EXPERIENCE_RAMPS = frozenset(
-    k for k in EXPERIENCE_MONOTONE
-    if "bill" not in k and k not in ("energy_burden", "last_csat", "mean_csat_prior", "last_nps", "mean_nps_prior"))
+    k for k in EXPERIENCE_MONOTONE if "bill" not in k and k != "energy_burden" and k not in nonresponse.HISTORY)
 PAYMENT_RISK_MONOTONE = {
     "energy_burden": 1, "arrears_usd": 1, "last_bill_usd": 1, "mean_bill_12_usd": 1, "annual_bill_usd": 1,
     "collections_past_due_notice_365d": 1, "income_midpoint_usd": -1, "payment_share_autopay_365d": -1,
@@ -295,12 +294,9 @@ def _prediction(spec: FeatureSpec, raw: np.ndarray) -> Prediction:
     return _Raw().predict_matrix(np.empty((len(raw), 0)))
 
 
-# --------------------------------------------------------------------------- response weights
-
-
 def composite_label(frame: datasets.ModelFrame, model_def: ModelDef, notes: dict[str, Any]) -> dict[str, float]:
     """Replace the frame's label by the response's answers read as one measurement on the target's
-    scale (measurement.py; the raw answer kept in ``label_answer``); the fitted loadings as metrics.
+    scale (measurement.py, fitted on every response of the frame: answers only, no feature; the raw answer kept in ``label_answer``); the fitted loadings as metrics.
     Keeps the answer as the label, and says why in ``notes``, when the answers do not fit one factor."""
     target = str(model_def.target)
     fitted, why = measurement.fit_measurement(frame.pdf, target)
@@ -313,6 +309,9 @@ def composite_label(frame: datasets.ModelFrame, model_def: ModelDef, notes: dict
     say(f"{model_def.name}: label = {notes['label']}; noise variance {fitted.noise_var[target]:.3f} of one "
         f"answer, {fitted.noise_of_composite():.3f} of all three")
     return fitted.metrics()
+
+
+# --------------------------------------------------------------------------- response weights
 
 
 def response_weights(frame: datasets.ModelFrame, population: datasets.ModelFrame, *, seed: int) -> dict[str, float]:
