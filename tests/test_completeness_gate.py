@@ -20,6 +20,7 @@ from ucx_spark.errors import DataError
 from ucx_spark.generate import generate_utility
 from ucx_spark.io.delta import read_table, table_path, table_version
 from ucx_spark.pipelines import medallion
+from ucx_spark.quality import data_docs_index
 
 KEY = b"completeness-key"
 
@@ -87,6 +88,10 @@ def test_a_third_of_a_day_missing_fails_closed_until_corrected(spark, clean_run)
         medallion.run(spark, cfg=cfg, pseudonym_key=KEY, run_id="c-3")
     assert "gold.meter_daily_usage" in str(again.value) and day in str(again.value)
     assert table_version(spark, usage_path) == published
+    # Each stopped run's verdicts are in the Data Docs (rendered once, as the run stopped).
+    docs = data_docs_index(wh).parent / "validations"
+    assert list((docs / "silver" / "ami_daily" / "c-2").rglob("*.html"))
+    assert list((docs / "gold" / "meter_daily_usage" / "c-3").rglob("*.html"))
     after = read_table(spark, wh, "gold", "meter_daily_usage").agg(
         F.count(F.lit(1)), F.sum("intervals_actual"), F.sum("intervals_missing")
     ).first()

@@ -105,6 +105,7 @@ class Gates:
                     self.spark, df, timed_write, layer="gold", table=table, run_id=self.run_id,
                     warehouse=self.warehouse, suite_dir=self.suite_dir, context=quality_context(self.warehouse),
                     thresholds=self.thresholds, references={**self.references, **(references or {})},
+                    data_docs=False,  # build_docs renders the site once at the end of the run
                 )
             )
         finally:

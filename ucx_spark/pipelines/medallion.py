@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 
 from ucx_spark.catalog import AMI_DAILY, CX_KPIS, METER_DAILY_USAGE, PIPELINE_RUNS, spec
 from ucx_spark.config import Config
+from ucx_spark.errors import DataError
 from ucx_spark.progress import say, step
 
 
@@ -160,42 +161,51 @@ def _run(
         result.timings[key] = time.perf_counter() - start
         result.spans[key] = (wall_start, time.time())
 
-    if "bronze" in steps:
-        with timed("bronze", "bronze: landing -> bronze"):
-            bronze_result = bronze.run(
-                spark, landing=landing, warehouse=warehouse, run_id=run_id, threads=cfg.spark.feed_threads
-            )
-            result.steps["bronze"] = bronze_result
-        if gates:
-            with timed("gates_bronze", "quality gates: bronze (this run's files)"):
-                checks.check_batches("bronze", bronze_batches(spark, warehouse, bronze_result))
-    if "silver" in steps:
-        assert pseudonym_key  # run() checked
-        with timed("silver", "silver: bronze -> silver"):
-            silver_result = silver.run(
-                spark, warehouse=warehouse, run_id=run_id, time_zone=cfg.utility.time_zone,
-                pseudonym_key=pseudonym_key, threads=cfg.spark.feed_threads,
-            )
-            result.steps["silver"] = silver_result
-        if gates:
-            with timed("gates_silver", "quality gates: silver (rows of this run's files, days they touched)"):
-                checks.check_batches("silver", silver_batches(spark, warehouse, silver_result))
-        with timed("accounting", "accounting: landed = current + superseded + quarantined"):
-            result.accounting = record_accounting(spark, warehouse=warehouse, run_id=run_id)
-    if "gold" in steps:
-        with timed("gold", "gold: silver -> gold"):
-            result.steps["gold"] = gold.run(
-                spark,
-                warehouse=warehouse,
-                time_zone=cfg.utility.time_zone,
-                min_households=cfg.privacy.min_households,
-                max_household_energy_share=cfg.privacy.max_household_energy_share,
-                run_id=run_id,
-                as_of_dates=as_of_dates,
-                gate=checks.publish if gates else None,
-            )
-        if gates:
-            result.timings["gates_gold"] = checks.publish_seconds
+    try:
+        if "bronze" in steps:
+            with timed("bronze", "bronze: landing -> bronze"):
+                bronze_result = bronze.run(
+                    spark, landing=landing, warehouse=warehouse, run_id=run_id, threads=cfg.spark.feed_threads
+                )
+                result.steps["bronze"] = bronze_result
+            if gates:
+                with timed("gates_bronze", "quality gates: bronze (this run's files)"):
+                    checks.check_batches("bronze", bronze_batches(spark, warehouse, bronze_result))
+        if "silver" in steps:
+            assert pseudonym_key  # run() checked
+            with timed("silver", "silver: bronze -> silver"):
+                silver_result = silver.run(
+                    spark, warehouse=warehouse, run_id=run_id, time_zone=cfg.utility.time_zone,
+                    pseudonym_key=pseudonym_key, threads=cfg.spark.feed_threads,
+                )
+                result.steps["silver"] = silver_result
+            if gates:
+                with timed("gates_silver", "quality gates: silver (rows of this run's files, days they touched)"):
+                    checks.check_batches("silver", silver_batches(spark, warehouse, silver_result))
+            with timed("accounting", "accounting: landed = current + superseded + quarantined"):
+                result.accounting = record_accounting(spark, warehouse=warehouse, run_id=run_id)
+        if "gold" in steps:
+            with timed("gold", "gold: silver -> gold"):
+                result.steps["gold"] = gold.run(
+                    spark,
+                    warehouse=warehouse,
+                    time_zone=cfg.utility.time_zone,
+                    min_households=cfg.privacy.min_households,
+                    max_household_energy_share=cfg.privacy.max_household_energy_share,
+                    run_id=run_id,
+                    as_of_dates=as_of_dates,
+                    gate=checks.publish if gates else None,
+                )
+            if gates:
+                result.timings["gates_gold"] = checks.publish_seconds
+    except DataError:
+        # A gate stopped the run: its verdicts are in the Data Docs too (rendered once per run).
+        if gates and checks.results:
+            try:
+                checks.build_docs()
+            except Exception as exc:  # noqa: BLE001 (the gate's error is the one to report)
+                say(f"quality: Data Docs not rendered ({exc})")
+        raise
     if gates:
         if checks.results:
             with timed("gates_docs", "quality: Data Docs"):

@@ -598,9 +598,13 @@ def publish_if_passed(
     references: Mapping[str, DataFrame] | None = None,
     now: datetime | None = None,
     echo: Callable[[str], None] = _stderr,
+    data_docs: bool = True,
 ) -> GateResult:
     """Validate the candidate, record the results in ``gold/quality_results``, show failures,
     and call ``write(candidate_df)`` only if no critical expectation failed.
+
+    ``data_docs=False`` leaves the Data Docs site to the caller (the medallion
+    renders it once at the end of a run instead of once per table).
 
     On a critical failure raises DataError (naming table, expectation and
     observed value) before writing: the published table keeps its Delta
@@ -612,6 +616,7 @@ def publish_if_passed(
         result = validate(
             spark, cached_df, layer=layer, table=table, run_id=run_id, suite_dir=suite_dir, context=context,
             warehouse=warehouse, thresholds=thresholds, references=references, now=now, cache=False,
+            data_docs=data_docs,
         )
         record_results(spark, warehouse, result)
         if result.critical_failures or result.warnings:
