@@ -62,6 +62,7 @@ def answer_scores(label: np.ndarray, pred: Prediction, *, weight: np.ndarray | N
         "mean_label": float(y.mean()) if len(y) else math.nan,
         "mean_score": float(s.mean()) if len(y) else math.nan,
         "mean_bias": float(err.mean()) if len(y) else math.nan,
+        "calibration_slope": calibration_slope(y, s, w),
     }
     if pred.p_promoter is not None and pred.p_detractor is not None and len(y):
         observed = 100.0 * (np.mean(y >= PROMOTER_MIN) - np.mean(y <= DETRACTOR_MAX))
@@ -70,6 +71,19 @@ def answer_scores(label: np.ndarray, pred: Prediction, *, weight: np.ndarray | N
         out["nps_predicted"] = float(predicted)
         out["nps_error"] = float(predicted - observed)
     return out
+
+
+def calibration_slope(label: np.ndarray, score: np.ndarray, weight: np.ndarray | None = None) -> float:
+    """The (weighted) least-squares slope of the label on the score: 1 when the scores spread as
+    the labels they predict do, above 1 when they are pulled towards the mean (over-regularised),
+    below 1 when they spread too far; nan without spread."""
+    y, s = np.asarray(label, dtype=np.float64), np.asarray(score, dtype=np.float64)
+    w = np.ones_like(y) if weight is None else np.asarray(weight, dtype=np.float64)
+    if len(y) < 3 or not np.sum(w) > 0:
+        return math.nan
+    sm, ym = np.average(s, weights=w), np.average(y, weights=w)
+    var = float(np.average((s - sm) ** 2, weights=w))
+    return float(np.average((s - sm) * (y - ym), weights=w) / var) if var > 1e-12 else math.nan
 
 
 def ranked_probability_score(label: np.ndarray, probs: np.ndarray, classes: np.ndarray) -> float:

@@ -132,16 +132,14 @@ def planted_share(scored_pdf: pd.DataFrame, effects: list[str], *, k: int = 3) -
 
 
 def calibration(truth: np.ndarray, score: np.ndarray) -> dict[str, float]:
-    """How the scores spread against the truth: the least-squares slope of the truth on the score
-    (1: as spread as the truth they rank; below 1: too spread; above 1: shrunk towards the mean),
-    the ratio of their standard deviations, and the mean bias in the lower and upper half of the
-    truth (a bias that is not one constant comes from the spread, not from who answers)."""
+    """How the scores spread against the truth: the ratio of their standard deviations and the
+    mean bias in the lower and upper half of the truth (a bias that is not one constant comes
+    from the spread, not from who answers; ``answer_scores`` gives the calibration slope)."""
     y, s = np.asarray(truth, dtype=np.float64), np.asarray(score, dtype=np.float64)
     if len(y) < 3 or float(np.var(s)) == 0.0:
         return {}
     upper = y >= np.median(y)
     return {
-        "calibration_slope": float(np.cov(s, y)[0, 1] / np.var(s, ddof=1)),
         "score_sd_ratio": float(np.std(s) / np.std(y)) if np.std(y) > 0 else math.nan,
         "mean_bias_lower_half": float((s - y)[~upper].mean()),
         "mean_bias_upper_half": float((s - y)[upper].mean()),
@@ -224,6 +222,7 @@ def run(
             m = answer_scores(scored[f"latent_{name}"].to_numpy(), Prediction(scored["score"].to_numpy()))
             figures.update({"never_respondents_spearman": m["spearman"], "never_respondents_mae": m["mae"],
                             "never_respondents_mean_bias": m["mean_bias"], "n": m["n"],
+                            "never_respondents_calibration_slope": m["calibration_slope"],
                             **calibration(scored[f"latent_{name}"].to_numpy(), scored["score"].to_numpy())})
             if name == "nps":
                 everyone = _hand_over(household_scores(active_df, [model], scored_at=_now()),
