@@ -125,23 +125,29 @@ def test_the_counterfactual_world_is_the_generated_one(evaluated) -> None:
 
 def test_calibration_tells_a_shrunk_score_from_a_shifted_one() -> None:
     """Pure numbers (no Spark): a score as spread as the truth has slope 1; one pulled halfway to
-    the mean has slope 2, half the spread and a bias of opposite sign in the two halves; a constant
-    shift leaves the slope at 1 with the same bias in both halves."""
+    the mean has slope 2, half the spread and a bias of opposite sign in its two halves; a
+    constant shift leaves the slope at 1 with the same bias in both halves; a calibrated but
+    noisy score (the truth's expectation given half of it) is unbiased in both halves of itself."""
     import numpy as np
 
     from ucx_spark.models.metrics import calibration_slope
 
-    truth = np.random.default_rng(4).normal(3.5, 0.6, 2_000)
+    rng = np.random.default_rng(4)
+    known, unknown = rng.normal(0.0, 0.6, 20_000), rng.normal(0.0, 0.6, 20_000)
+    truth = 3.5 + known + unknown
     exact = evaluate.calibration(truth, truth)
     assert math.isclose(calibration_slope(truth, truth), 1.0) and math.isclose(exact["score_sd_ratio"], 1.0)
     shrunk_score = 3.5 + 0.5 * (truth - 3.5)
     shrunk = evaluate.calibration(truth, shrunk_score)
     assert math.isclose(calibration_slope(truth, shrunk_score), 2.0, rel_tol=1e-9)
     assert math.isclose(shrunk["score_sd_ratio"], 0.5)
-    assert shrunk["mean_bias_lower_half"] > 0.2 and shrunk["mean_bias_upper_half"] < -0.2
+    assert shrunk["mean_bias_lower_scores"] > 0.2 and shrunk["mean_bias_upper_scores"] < -0.2
     shifted = evaluate.calibration(truth, truth - 0.3)
     assert math.isclose(calibration_slope(truth, truth - 0.3), 1.0)
-    assert math.isclose(shifted["mean_bias_lower_half"], -0.3) and math.isclose(shifted["mean_bias_upper_half"], -0.3)
+    assert math.isclose(shifted["mean_bias_lower_scores"], -0.3) and math.isclose(shifted["mean_bias_upper_scores"], -0.3)
+    calibrated = evaluate.calibration(truth, 3.5 + known)
+    assert abs(calibration_slope(truth, 3.5 + known) - 1.0) < 0.03
+    assert abs(calibrated["mean_bias_lower_scores"]) < 0.02 and abs(calibrated["mean_bias_upper_scores"]) < 0.02
     # weights: a slope judged on the rows that carry the weight
     weights = (truth > 3.5).astype(float)
     assert math.isclose(calibration_slope(truth, shrunk_score, weights), 2.0, rel_tol=1e-9)

@@ -132,17 +132,19 @@ def planted_share(scored_pdf: pd.DataFrame, effects: list[str], *, k: int = 3) -
 
 
 def calibration(truth: np.ndarray, score: np.ndarray) -> dict[str, float]:
-    """How the scores spread against the truth: the ratio of their standard deviations and the
-    mean bias in the lower and upper half of the truth (a bias that is not one constant comes
-    from the spread, not from who answers; ``answer_scores`` gives the calibration slope)."""
+    """How the scores spread against the truth: the ratio of their standard deviations, and the
+    mean bias in the lower and upper half of the *scores* (a calibrated score, the truth's
+    expectation given what it knows, is unbiased in both halves of itself, whatever its
+    correlation; halves of the truth would show regression to the mean instead).
+    ``answer_scores`` gives the calibration slope."""
     y, s = np.asarray(truth, dtype=np.float64), np.asarray(score, dtype=np.float64)
     if len(y) < 3 or float(np.var(s)) == 0.0:
         return {}
-    upper = y >= np.median(y)
+    upper = s >= np.median(s)
     return {
         "score_sd_ratio": float(np.std(s) / np.std(y)) if np.std(y) > 0 else math.nan,
-        "mean_bias_lower_half": float((s - y)[~upper].mean()),
-        "mean_bias_upper_half": float((s - y)[upper].mean()),
+        "mean_bias_lower_scores": float((s - y)[~upper].mean()),
+        "mean_bias_upper_scores": float((s - y)[upper].mean()),
     }
 
 
