@@ -19,15 +19,21 @@ maximum likelihood over every household of the latest as-of date:
   ``r = u - c + e``, ``e ~ N(0, sigma^2)``, one ``e`` per answer;
 - its number of answers in the history, ``K ~ Poisson(exp(Z a + beta u))``, with
   ``Z`` = 1, log1p(contacts in the year) (utilities survey after calls and
-  chats) and log1p(tenure in years): a household asked more often, or longer,
-  that never answered says more.
+  chats), log1p(tenure in years) and the satisfaction the features predict
+  (the same learner, no survey history): a household asked more often, or
+  longer, or that the features call unhappy (who answers is chosen on the whole
+  satisfaction, not only on what the features miss), that never answered says
+  more.
 
 Repeated answers of one household tell ``tau`` from ``sigma``; how answer counts
 go with residuals gives ``beta`` (negative: the unhappy answer more). A household
-with no answer yet is shifted by ``E[u | K = 0, Z] - E[u | answered]`` (the
-registered model, given the survey history, already centres households at their
-first answer on the answering ones). Households with answers are not shifted:
-their earlier answers are features.
+with no answer yet is shifted by ``E[u | K = 0, Z] - E[u | K >= 1, Z]``: the
+registered model, given the survey history, centres a household without an
+earlier answer on the first answers of households like it, and among households
+rarely asked (or predicted happy) only the unhappy ones answered. Households with
+answers are not shifted: their earlier answers are features. (Models trained
+before December 2026 carry three rate columns and one centre over all answering
+households; they load and shift as they did.)
 
 Applied only when the likelihood-ratio test of ``beta = 0`` rejects at 5%
 (``MIN_LR``), so a utility whose respondents are not chosen on satisfaction keeps
@@ -39,7 +45,7 @@ one row of a few numbers.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -59,11 +65,16 @@ _NODES, _WEIGHTS = np.polynomial.hermite.hermgauss(40)
 _LOG_W = np.log(_WEIGHTS / np.sqrt(np.pi))
 
 
-def exposure_matrix(contacts: np.ndarray, tenure_days: np.ndarray) -> np.ndarray:
-    """``Z``: 1, log1p(contacts), log1p(tenure years); missing = 0."""
+def exposure_matrix(contacts: np.ndarray, tenure_days: np.ndarray, predicted: np.ndarray | None = None,
+                    *, predicted_centre: float = 0.0) -> np.ndarray:
+    """``Z``: 1, log1p(contacts), log1p(tenure years), and (when given) the satisfaction the
+    features predict less ``predicted_centre``; missing = 0."""
     c = np.clip(np.nan_to_num(np.asarray(contacts, dtype=np.float64)), 0, None)
     t = np.clip(np.nan_to_num(np.asarray(tenure_days, dtype=np.float64)), 0, None) / 365.0
-    return np.column_stack([np.ones(len(c)), np.log1p(c), np.log1p(t)])
+    columns = [np.ones(len(c)), np.log1p(c), np.log1p(t)]
+    if predicted is not None:
+        columns.append(np.nan_to_num(np.asarray(predicted, dtype=np.float64) - predicted_centre))
+    return np.column_stack(columns)
 
 
 @dataclass(frozen=True)
@@ -103,18 +114,33 @@ def _posterior_mean(theta: np.ndarray, h: Households) -> np.ndarray:
     return (w * u[None, :]).sum(axis=1) / w.sum(axis=1)
 
 
+def _answering_mean(theta: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``E[u | at least one answer, z]`` per row of ``z``: what a model fitted on the answering
+    households' first answers centres a household of that exposure on."""
+    p = z.shape[1]
+    a, beta, tau = theta[:p], theta[p], np.exp(theta[p + 1])
+    u = np.sqrt(2.0) * tau * _NODES
+    rate = np.exp(np.clip((z @ a)[:, None] + beta * u[None, :], -30, 30))
+    w = np.exp(_LOG_W)[None, :] * -np.expm1(-rate)  # P(K >= 1 | u)
+    return (w * u[None, :]).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-300)
+
+
 @dataclass(frozen=True)
 class UnansweredShift:
     """The fitted selection model (see the module doc) and the shift it gives."""
 
-    theta: tuple[float, ...]  # a (3), beta, log tau, log sigma, c
-    centre: float  # E[u | answered]
+    theta: tuple[float, ...]  # a (3, or 4 with the predicted satisfaction), beta, log tau, log sigma, c
+    centre: float  # E[u | answered], over the answering households (models fitted before by_exposure)
     households: int
     answering: int
     lr: float
     cap: float
     applied: bool
     reason: str
+    # the answer rate reads the satisfaction the features predict (its 4th coefficient), centred here
+    predicted_centre: float | None = None
+    # the shift is E[u | no answer, z] - E[u | answered, z] (each household's own exposure)
+    by_exposure: bool = False
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)
@@ -127,28 +153,44 @@ class UnansweredShift:
     def none(cls, reason: str, households: int = 0, answering: int = 0) -> UnansweredShift:
         return cls((), 0.0, households, answering, 0.0, 0.0, False, reason)
 
-    def shift(self, responses: np.ndarray, contacts: np.ndarray, tenure_days: np.ndarray) -> np.ndarray:
-        """Per row: the value added to a household without an answer yet; 0 for the others."""
+    def shift(self, responses: np.ndarray, contacts: np.ndarray, tenure_days: np.ndarray,
+              predicted: np.ndarray | None = None) -> np.ndarray:
+        """Per row: the value added to a household without an answer yet; 0 for the others.
+        ``predicted``: the model's value before the shift (read when the answer rate reads it)."""
         if not self.applied or len(responses) == 0:
             return np.zeros(len(responses))
         answered = np.nan_to_num(np.asarray(responses, dtype=np.float64), nan=0.0) > 0
-        return np.where(answered, 0.0, self._unanswered(exposure_matrix(contacts, tenure_days)))
+        return np.where(answered, 0.0, self._unanswered(self.exposure(contacts, tenure_days, predicted)))
+
+    def exposure(self, contacts: np.ndarray, tenure_days: np.ndarray, predicted: np.ndarray | None) -> np.ndarray:
+        """``Z`` as this model was fitted with it."""
+        if self.predicted_centre is None:
+            return exposure_matrix(contacts, tenure_days)
+        if predicted is None:
+            raise ValueError("this selection model reads the predicted satisfaction: pass predicted=")
+        return exposure_matrix(contacts, tenure_days, predicted, predicted_centre=self.predicted_centre)
 
     def _unanswered(self, z: np.ndarray) -> np.ndarray:
-        """The shift of households without an answer, of exposure ``z`` (``exposure_matrix``)."""
+        """The shift of households without an answer, of exposure ``z`` (``exposure``)."""
         zero = np.zeros(len(z))
-        mean = _posterior_mean(np.asarray(self.theta), Households(z, zero, zero, zero, zero))
-        return np.clip(mean - self.centre, -self.cap, self.cap)
+        theta = np.asarray(self.theta)
+        mean = _posterior_mean(theta, Households(z, zero, zero, zero, zero))
+        centre = _answering_mean(theta, z) if self.by_exposure else self.centre
+        return np.clip(mean - centre, -self.cap, self.cap)
 
     def params(self) -> dict[str, float]:
         if not self.theta:
             return {"unanswered_applied": float(self.applied), "unanswered_households": float(self.households)}
-        a0, a_contacts, a_tenure, beta, log_tau, log_sigma, c = self.theta
-        return {"unanswered_applied": float(self.applied), "unanswered_households": float(self.households),
-                "unanswered_answering": float(self.answering), "unanswered_lr": self.lr,
-                "unanswered_beta": beta, "unanswered_tau": float(np.exp(log_tau)),
-                "unanswered_sigma": float(np.exp(log_sigma)), "unanswered_rate_contacts": a_contacts,
-                "unanswered_rate_tenure": a_tenure}
+        p = len(self.theta) - 4
+        a, (beta, log_tau, log_sigma, _c) = self.theta[:p], self.theta[p:]
+        out = {"unanswered_applied": float(self.applied), "unanswered_households": float(self.households),
+               "unanswered_answering": float(self.answering), "unanswered_lr": self.lr,
+               "unanswered_beta": beta, "unanswered_tau": float(np.exp(log_tau)),
+               "unanswered_sigma": float(np.exp(log_sigma)), "unanswered_rate_contacts": a[1],
+               "unanswered_rate_tenure": a[2]}
+        if p > 3:
+            out["unanswered_rate_predicted"] = a[3]
+        return out
 
 
 @lru_cache(maxsize=16)
@@ -158,8 +200,10 @@ def _parsed(text: str) -> UnansweredShift:
     return UnansweredShift(**{**data, "theta": tuple(data["theta"])})
 
 
-def fit_unanswered_shift(h: Households, *, residual_sd: float) -> UnansweredShift:
-    """Fit the selection model on ``h`` (every household, with and without answers)."""
+def fit_unanswered_shift(h: Households, *, residual_sd: float, predicted_centre: float | None = None) -> UnansweredShift:
+    """Fit the selection model on ``h`` (every household, with and without answers). With
+    ``predicted_centre``, ``h.z``'s 4th column is the predicted satisfaction less it
+    (``exposure_matrix(..., predicted, predicted_centre=...)``)."""
     from scipy.optimize import minimize
 
     n, answering = len(h.k), int((h.m > 0).sum())
@@ -184,14 +228,15 @@ def fit_unanswered_shift(h: Households, *, residual_sd: float) -> UnansweredShif
     # L-BFGS may stop short of its tolerance on a flat likelihood and still sit at the optimum: the
     # likelihood-ratio test, not the optimiser's flag, decides
     applied = bool(np.isfinite(full.fun) and np.isfinite(null.fun)) and lr >= MIN_LR and beta < 0
-    fitted = UnansweredShift(tuple(float(v) for v in theta), centre, n, answering, lr, cap, applied, "")
+    fitted = UnansweredShift(tuple(float(v) for v in theta), centre, n, answering, lr, cap, applied, "",
+                             predicted_centre, True)
     if not applied:
         why = (f"answer counts do not fall with satisfaction (beta {beta:+.3f}, likelihood ratio {lr:.1f} "
                f"< {MIN_LR} or beta >= 0): no shift")
-        return UnansweredShift(fitted.theta, centre, n, answering, lr, cap, False, why)
+        return replace(fitted, applied=False, reason=why)
     unanswered = h.k == 0
     mean_shift = float(fitted._unanswered(h.z[unanswered]).mean()) if unanswered.any() else 0.0
     why = (f"answers fall with satisfaction (beta {beta:+.3f} per point of log answer rate, tau {tau:.3f}, "
            f"likelihood ratio {lr:.1f}) on {n} households ({answering} answering): households without an "
            f"answer shifted by {mean_shift:+.3f} on average")
-    return UnansweredShift(fitted.theta, centre, n, answering, lr, cap, True, why)
+    return replace(fitted, reason=why)

@@ -98,7 +98,8 @@ class Predictor:
             return Prediction(out if spec.kind == "xgboost" else 1.0 / (1.0 + np.exp(-out)))
         if spec.task == "multiclass":
             return answer_prediction(out, spec.classes)
-        out = out + spec.unanswered_shift(x)  # households without an answer yet (nonresponse.py)
+        # households without an answer yet (nonresponse.py); the rate of answers reads the value
+        out = out + spec.unanswered_shift(x, predicted=np.clip(out, spec.score_min, spec.score_max))
         if spec.task == "ordinal":
             value = np.clip(out, spec.score_min, spec.score_max)
             probs = ordinal_probabilities(value, sd=float(spec.residual_sd or 1.0), classes=spec.classes)

@@ -155,9 +155,10 @@ class FeatureSpec:
                 k += 1
         return out
 
-    def unanswered_shift(self, x: np.ndarray) -> np.ndarray | float:
+    def unanswered_shift(self, x: np.ndarray, predicted: np.ndarray | None = None) -> np.ndarray | float:
         """Per row of the matrix ``x``: the value added for a household without a survey answer
-        (``nonresponse.UnansweredShift``), 0 without one."""
+        (``nonresponse.UnansweredShift``), 0 without one; ``predicted``: the model's value of each
+        row before the shift (a selection model whose answer rate reads it needs it)."""
         from ucx_spark.models.nonresponse import EXPOSURE, RESPONSES, UnansweredShift
 
         shift = UnansweredShift.from_json(self.unanswered)
@@ -167,7 +168,7 @@ class FeatureSpec:
         def column(name: str) -> np.ndarray:
             return x[:, self.numeric.index(name)] if name in self.numeric else np.zeros(len(x))
 
-        return shift.shift(column(RESPONSES), *(column(name) for name in EXPOSURE))
+        return shift.shift(column(RESPONSES), *(column(name) for name in EXPOSURE), predicted=predicted)
 
     def finish(self, raw: np.ndarray) -> np.ndarray:
         """Clip regression outputs to the score scale (CSAT is 1-5)."""

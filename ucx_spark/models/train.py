@@ -611,9 +611,12 @@ def unanswered_shift(fitter: Callable[[FeatureSpec], Fit], spec: FeatureSpec, fr
     residual = frame.label - pred_value(plain, oof.raw)
     answers = pd.DataFrame({"household_id": pdf["household_id"], "r": residual, "r2": residual**2}).groupby(
         "household_id").agg(s1=("r", "sum"), s2=("r2", "sum"), m=("r", "size")).reset_index()
-    now = datasets.scoring_sample(features_df, ["household_id", *needed], seed=seed,
-                                  max_rows=nonresponse.MAX_HOUSEHOLDS)
+    columns = list(dict.fromkeys(["household_id", *needed, *plain.input_columns]))
+    now = datasets.scoring_sample(features_df, columns, seed=seed, max_rows=nonresponse.MAX_HOUSEHOLDS)
     now = now.merge(answers, on="household_id", how="left").fillna({"s1": 0.0, "s2": 0.0, "m": 0.0})
+    # the satisfaction the features predict for each household today (no survey history): who
+    # answers is chosen on it as on what it misses
+    predicted = pred_value(plain, fitter(plain)(plain.matrix(pdf), frame.label, frame.weight).raw(plain.matrix(now)))
 
     def numbers(column: str) -> np.ndarray:
         return pd.to_numeric(now[column], errors="coerce").fillna(0.0).to_numpy(dtype=np.float64)
@@ -623,10 +626,13 @@ def unanswered_shift(fitter: Callable[[FeatureSpec], Fit], spec: FeatureSpec, fr
     k = np.maximum(numbers(nonresponse.RESPONSES), numbers("m"))
     # a household that answered, but whose answers are not training rows (too early), tells nothing
     usable = (k == 0) | (numbers("m") > 0)
+    centre = float(np.mean(predicted[usable])) if usable.any() else 0.0
     households = nonresponse.Households(
-        nonresponse.exposure_matrix(*(numbers(c)[usable] for c in nonresponse.EXPOSURE)),
+        nonresponse.exposure_matrix(*(numbers(c)[usable] for c in nonresponse.EXPOSURE), predicted[usable],
+                                    predicted_centre=centre),
         k[usable], numbers("s1")[usable], numbers("s2")[usable], numbers("m")[usable])
-    return nonresponse.fit_unanswered_shift(households, residual_sd=float(np.nanstd(residual)))
+    return nonresponse.fit_unanswered_shift(households, residual_sd=float(np.nanstd(residual)),
+                                            predicted_centre=centre)
 
 
 MIN_MONTH_RESPONSES = 30
