@@ -395,7 +395,9 @@ def payment_features(keys_df: DataFrame, bills_df: DataFrame, payments_df: DataF
     )
     n = F.col("payments_365d")
     balance = F.coalesce(F.col("_issued"), F.lit(0.0)) - F.coalesce(F.col("_ledger_paid"), F.lit(0.0))
-    past_due = F.greatest(balance - F.coalesce(F.col("_not_due"), F.lit(0.0)), F.lit(0.0))
+    # in cents: the balance is a difference of sums of doubles, whose last bits depend on the order
+    # Spark adds them (a settled ledger read 2e-15 USD past due in one plan and 0 in another)
+    past_due = F.round(F.greatest(balance - F.coalesce(F.col("_not_due"), F.lit(0.0)), F.lit(0.0)), 2)
     return (
         keys_df.join(issued, list(KEYS), "left")
         .join(ledger_paid, list(KEYS), "left")
@@ -404,7 +406,7 @@ def payment_features(keys_df: DataFrame, bills_df: DataFrame, payments_df: DataF
         .join(on_time, list(KEYS), "left")
         .select(
             *KEYS,
-            F.round(past_due, 2).alias("arrears_usd"),
+            past_due.alias("arrears_usd"),
             F.round(F.greatest(-balance, F.lit(0.0)), 2).alias("credit_usd"),
             F.when(past_due > 0.005, F.datediff(F.col("as_of_date"), F.col("_oldest_open_due")))
             .otherwise(F.lit(0)).alias("days_past_due"),
