@@ -89,12 +89,18 @@ class Households:
     m: np.ndarray
 
 
+def _log_rate(theta: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The log answer rate of each row of ``z`` at each quadrature node of ``u`` (n x nodes), and
+    the nodes."""
+    p = z.shape[1]
+    u = np.sqrt(2.0) * np.exp(theta[p + 1]) * _NODES
+    return (z @ theta[:p])[:, None] + theta[p] * u[None, :], u
+
+
 def _node_loglik(theta: np.ndarray, h: Households) -> tuple[np.ndarray, np.ndarray]:
     p = h.z.shape[1]
-    a, beta = theta[:p], theta[p]
-    tau, sigma, c = np.exp(theta[p + 1]), np.exp(theta[p + 2]), theta[p + 3]
-    u = np.sqrt(2.0) * tau * _NODES
-    log_rate = (h.z @ a)[:, None] + beta * u[None, :]
+    sigma, c = np.exp(theta[p + 2]), theta[p + 3]
+    log_rate, u = _log_rate(theta, h.z)
     ll = h.k[:, None] * log_rate - np.exp(np.clip(log_rate, -30, 30))  # Poisson, without log k!
     mu = (u - c)[None, :]
     squares = h.s2[:, None] - 2 * mu * h.s1[:, None] + h.m[:, None] * mu**2
@@ -117,11 +123,8 @@ def _posterior_mean(theta: np.ndarray, h: Households) -> np.ndarray:
 def _answering_mean(theta: np.ndarray, z: np.ndarray) -> np.ndarray:
     """``E[u | at least one answer, z]`` per row of ``z``: what a model fitted on the answering
     households' first answers centres a household of that exposure on."""
-    p = z.shape[1]
-    a, beta, tau = theta[:p], theta[p], np.exp(theta[p + 1])
-    u = np.sqrt(2.0) * tau * _NODES
-    rate = np.exp(np.clip((z @ a)[:, None] + beta * u[None, :], -30, 30))
-    w = np.exp(_LOG_W)[None, :] * -np.expm1(-rate)  # P(K >= 1 | u)
+    log_rate, u = _log_rate(theta, z)
+    w = np.exp(_LOG_W)[None, :] * -np.expm1(-np.exp(np.clip(log_rate, -30, 30)))  # P(K >= 1 | u)
     return (w * u[None, :]).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-300)
 
 

@@ -607,7 +607,8 @@ def unanswered_shift(fitter: Callable[[FeatureSpec], Fit], spec: FeatureSpec, fr
                     residual_sd=spec.residual_sd)
     every = np.ones(len(pdf), dtype=bool)
     folds = validation.Split(validation.KFOLD, every, every, pdf["_bucket"].to_numpy(), (), ())
-    oof = judge(fitter(plain), plain, plain.matrix(pdf), frame, folds)
+    x_plain = plain.matrix(pdf)
+    oof = judge(fitter(plain), plain, x_plain, frame, folds)
     residual = frame.label - pred_value(plain, oof.raw)
     answers = pd.DataFrame({"household_id": pdf["household_id"], "r": residual, "r2": residual**2}).groupby(
         "household_id").agg(s1=("r", "sum"), s2=("r2", "sum"), m=("r", "size")).reset_index()
@@ -616,7 +617,7 @@ def unanswered_shift(fitter: Callable[[FeatureSpec], Fit], spec: FeatureSpec, fr
     now = now.merge(answers, on="household_id", how="left").fillna({"s1": 0.0, "s2": 0.0, "m": 0.0})
     # the satisfaction the features predict for each household today (no survey history): who
     # answers is chosen on it as on what it misses
-    predicted = pred_value(plain, fitter(plain)(plain.matrix(pdf), frame.label, frame.weight).raw(plain.matrix(now)))
+    predicted = pred_value(plain, fitter(plain)(x_plain, frame.label, frame.weight).raw(plain.matrix(now)))
 
     def numbers(column: str) -> np.ndarray:
         return pd.to_numeric(now[column], errors="coerce").fillna(0.0).to_numpy(dtype=np.float64)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import calendar
 import json
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -530,221 +531,198 @@ def run(
     and build record); meter_daily_usage's completeness check judges the local
     days of silver/ami_daily that changed since it was last published.
     """
-    cached: list[DataFrame] = []
-    try:
-        return _run(spark, warehouse=warehouse, time_zone=time_zone, min_households=min_households,
-                    max_household_energy_share=max_household_energy_share, as_of_dates=as_of_dates, run_id=run_id,
-                    max_default_as_of_dates=max_default_as_of_dates, energy_kpis=energy_kpis, gate=gate,
-                    cached=cached)
-    finally:
-        for df in cached:
-            _release(df)
+    # small silver tables are kept as local checkpoints for the step (silver()); freed when it ends
+    with ExitStack() as releases:
+        require_utc_session(spark)
+        require_time_zone(time_zone)
+        if not run_id:
+            raise ValueError("run_id must be a non-empty string")
+        missing: list[str] = []
+        versions: dict[str, int | str | None] = {}
+        table_ids: dict[str, str | None] = {}  # a rebuilt table restarts its versions under a new id
+        frames: dict[str, DataFrame] = {}
 
+        def silver(table: str) -> DataFrame:
+            if table not in frames:
+                frames[table], versions[table] = _read_silver(spark, warehouse, table, missing, time_zone=time_zone)
+                table_ids[table] = delta_log.table_id(table_path(warehouse, "silver", table))
+                if isinstance(versions[table], int) and _small(table_path(warehouse, "silver", table)):
+                    frames[table] = frames[table].localCheckpoint(eager=False)  # computed once, when first read
+                    releases.callback(_release, frames[table])
+            return frames[table]
 
-def _run(
-    spark: SparkSession,
-    *,
-    warehouse: str,
-    time_zone: str,
-    min_households: int = DEFAULT_MIN_HOUSEHOLDS,
-    max_household_energy_share: float = DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE,
-    as_of_dates: list[date] | None = None,
-    run_id: str,
-    max_default_as_of_dates: int = 24,
-    energy_kpis: bool = False,
-    gate: Gate | None = None,
-    cached: list[DataFrame],
-) -> GoldResult:
-    require_utc_session(spark)
-    require_time_zone(time_zone)
-    if not run_id:
-        raise ValueError("run_id must be a non-empty string")
-    missing: list[str] = []
-    versions: dict[str, int | str | None] = {}
-    table_ids: dict[str, str | None] = {}  # a rebuilt table restarts its versions under a new id
-    frames: dict[str, DataFrame] = {}
+        daily_df = silver(AMI_DAILY)
+        paths: list[tuple[str, str]] = []
+        rows: list[tuple[str, int]] = []
+        unchanged: list[str] = []
+        partial: list[tuple[str, str]] = []
+        changes = Changes(spark, warehouse, time_zone)
+        changed_days, first_changed = changes.days, changes.first_day
 
-    def silver(table: str) -> DataFrame:
-        if table not in frames:
-            frames[table], versions[table] = _read_silver(spark, warehouse, table, missing, time_zone=time_zone)
-            table_ids[table] = delta_log.table_id(table_path(warehouse, "silver", table))
-            if isinstance(versions[table], int) and _small(table_path(warehouse, "silver", table)):
-                frames[table] = frames[table].localCheckpoint(eager=False)  # computed once, when first read
-                cached.append(frames[table])
-        return frames[table]
+        def publish(table: str, build: Callable[[], DataFrame], *, params: dict[str, object],
+                    references: Callable[[], dict[str, DataFrame]] | None = None, update: Update | None = None,
+                    free_params: tuple[str, ...] = (), any_input: bool = False) -> None:
+            """Build, gate and write ``table``; with ``update``, a table whose only moved input is
+            silver/ami_daily is recomputed in part (ami_changes_since_built: ``update`` gets the changed
+            days), or, ``any_input``, whose moved inputs all say the first day they changed
+            (changes_since_built: ``update`` gets [that day], or [] when nothing changed); in the same
+            one commit."""
+            path = table_path(warehouse, "gold", table)
+            for t in silver_inputs(table):
+                silver(t)  # pin every input now: its version is part of what the table is built from
+            built_from = {f"silver.{t}": versions.get(t) for t in silver_inputs(table)} | {
+                "params": params, TABLE_IDS: {t: table_ids.get(t) for t in silver_inputs(table)}}
+            previous = settled_inputs(commit_metadata(spark, path, BUILT_FROM), built_from, first_changed)
+            if previous == built_from:
+                unchanged.append(table)
+                return
+            if update is not None:
+                if any_input:
+                    in_part, first = changes_since_built(previous, built_from, first_changed, free_params=free_params)
+                    days = [first] if first is not None else []
+                else:
+                    in_part, days = ami_changes_since_built(previous, built_from, changed_days, free_params=free_params)
+                if in_part:
+                    assert isinstance(previous, dict)
+                    change = update(days, previous["params"])
+                    if change is None:
+                        unchanged.append(table)  # no published row can have changed; a later run sees the changes again
+                        return
+                    keep, fresh_df = change
+                    version = table_version(spark, path)
+                    published_df = read_table(spark, warehouse, "gold", table, version=version)
+                    if same_columns(published_df, fresh_df):
+                        what = (f"changes from {days[0]}" if any_input else f"{len(days)} changed days from {days[0]}") \
+                            if days else "new dates only"
+                        partial.append((table, what))
+                        build = lambda: published_df.filter(F.expr(keep)).unionByName(fresh_df)  # noqa: E731
+            metadata = json.dumps({"run_id": run_id, BUILT_FROM: built_from}, default=str)
 
-    daily_df = silver(AMI_DAILY)
-    paths: list[tuple[str, str]] = []
-    rows: list[tuple[str, int]] = []
-    unchanged: list[str] = []
-    partial: list[tuple[str, str]] = []
-    changes = Changes(spark, warehouse, time_zone)
-    changed_days, first_changed = changes.days, changes.first_day
+            def write(candidate_df: DataFrame) -> None:
+                paths.append((table, overwrite_table(candidate_df, warehouse, "gold", table, user_metadata=metadata,
+                                                     keep=KEPT_ROWS.get(table))))
 
-    def publish(table: str, build: Callable[[], DataFrame], *, params: dict[str, object],
-                references: Callable[[], dict[str, DataFrame]] | None = None, update: Update | None = None,
-                free_params: tuple[str, ...] = (), any_input: bool = False) -> None:
-        """Build, gate and write ``table``; with ``update``, a table whose only moved input is
-        silver/ami_daily is recomputed in part (ami_changes_since_built: ``update`` gets the changed
-        days), or, ``any_input``, whose moved inputs all say the first day they changed
-        (changes_since_built: ``update`` gets [that day], or [] when nothing changed); in the same
-        one commit."""
-        path = table_path(warehouse, "gold", table)
-        for t in silver_inputs(table):
-            silver(t)  # pin every input now: its version is part of what the table is built from
-        built_from = {f"silver.{t}": versions.get(t) for t in silver_inputs(table)} | {
-            "params": params, TABLE_IDS: {t: table_ids.get(t) for t in silver_inputs(table)}}
-        previous = settled_inputs(commit_metadata(spark, path, BUILT_FROM), built_from, first_changed)
-        if previous == built_from:
-            unchanged.append(table)
-            return
-        if update is not None:
-            if any_input:
-                in_part, first = changes_since_built(previous, built_from, first_changed, free_params=free_params)
-                days = [first] if first is not None else []
+            checked_df = assert_no_pii(build(), table=table)
+            if gate is None:
+                write(checked_df)
             else:
-                in_part, days = ami_changes_since_built(previous, built_from, changed_days, free_params=free_params)
-            if in_part:
-                assert isinstance(previous, dict)
-                change = update(days, previous["params"])
-                if change is None:
-                    unchanged.append(table)  # no published row can have changed; a later run sees the changes again
-                    return
-                keep, fresh_df = change
-                version = table_version(spark, path)
-                published_df = read_table(spark, warehouse, "gold", table, version=version)
-                if same_columns(published_df, fresh_df):
-                    what = (f"changes from {days[0]}" if any_input else f"{len(days)} changed days from {days[0]}") \
-                        if days else "new dates only"
-                    partial.append((table, what))
-                    build = lambda: published_df.filter(F.expr(keep)).unionByName(fresh_df)  # noqa: E731
-        metadata = json.dumps({"run_id": run_id, BUILT_FROM: built_from}, default=str)
+                gate(checked_df, table, write, references=references() if references else None)
+            commit = last_commit(spark, path)
+            rows.append((table, int(commit[1].get("numOutputRows", 0)) if commit else 0))
 
-        def write(candidate_df: DataFrame) -> None:
-            paths.append((table, overwrite_table(candidate_df, warehouse, "gold", table, user_metadata=metadata,
-                                                 keep=KEPT_ROWS.get(table))))
+        def pending_days() -> dict[str, DataFrame]:
+            """silver/ami_daily rows of the local days changed since meter_daily_usage was last published."""
+            previous = commit_metadata(spark, table_path(warehouse, "gold", METER_DAILY_USAGE), BUILT_FROM) or {}
+            since = previous.get(f"silver.{AMI_DAILY}")
+            same_table = (previous.get(TABLE_IDS) or {}).get(AMI_DAILY) == table_ids.get(AMI_DAILY)
+            days = None  # a rebuilt silver/ami_daily (a new table id) has every day judged
+            if same_table and isinstance(since, int) and table_exists(spark, table_path(warehouse, "silver", AMI_DAILY)):
+                days = changed_days(since)  # the same days the partial rebuild read: one change-feed query
+            # the whole table (at the version gold read) gives the meters' lives; the changed days are judged
+            if days is None:
+                return {f"silver.{AMI_DAILY}": daily_df, f"silver.{AMI_DAILY}#changed_days": daily_df}
+            return {f"silver.{AMI_DAILY}": daily_df,
+                    f"silver.{AMI_DAILY}#changed_days": daily_df.filter(F.col("local_date").isin(days))}
 
-        checked_df = assert_no_pii(build(), table=table)
-        if gate is None:
-            write(checked_df)
-        else:
-            gate(checked_df, table, write, references=references() if references else None)
-        commit = last_commit(spark, path)
-        rows.append((table, int(commit[1].get("numOutputRows", 0)) if commit else 0))
+        accounts_df = silver("accounts")
 
-    def pending_days() -> dict[str, DataFrame]:
-        """silver/ami_daily rows of the local days changed since meter_daily_usage was last published."""
-        previous = commit_metadata(spark, table_path(warehouse, "gold", METER_DAILY_USAGE), BUILT_FROM) or {}
-        since = previous.get(f"silver.{AMI_DAILY}")
-        same_table = (previous.get(TABLE_IDS) or {}).get(AMI_DAILY) == table_ids.get(AMI_DAILY)
-        days = None  # a rebuilt silver/ami_daily (a new table id) has every day judged
-        if same_table and isinstance(since, int) and table_exists(spark, table_path(warehouse, "silver", AMI_DAILY)):
-            days = changed_days(since)  # the same days the partial rebuild read: one change-feed query
-        # the whole table (at the version gold read) gives the meters' lives; the changed days are judged
-        if days is None:
-            return {f"silver.{AMI_DAILY}": daily_df, f"silver.{AMI_DAILY}#changed_days": daily_df}
-        return {f"silver.{AMI_DAILY}": daily_df,
-                f"silver.{AMI_DAILY}#changed_days": daily_df.filter(F.col("local_date").isin(days))}
+        def usage_update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
+            """The changed local days recomputed (a meter-day row depends on that day's sums and the
+            account active on it); every other day kept as published."""
+            if not days:
+                return None
+            changed = F.col("local_date").isin(days)
+            return (f"local_date NOT IN ({sql_literal_list(list(days))})",
+                    meter_daily_usage_from_daily(daily_df.filter(changed), accounts_df, time_zone=time_zone))
 
-    accounts_df = silver("accounts")
+        publish(
+            METER_DAILY_USAGE,
+            lambda: meter_daily_usage_from_daily(daily_df, accounts_df, time_zone=time_zone),
+            params={"time_zone": time_zone}, references=pending_days, update=usage_update,
+        )
+        publish(
+            CX_KPIS,
+            lambda: cx_kpis(
+                daily_df,
+                accounts_df,
+                surveys_df=silver("surveys"),
+                contacts_df=silver("contacts"),
+                outages_df=silver("outages"),
+                programs_df=silver("programs"),
+                marketing_df=silver("marketing"),
+                payments_df=silver("payments"),
+                bills_df=silver("bills"),
+                household_matches_df=silver(HOUSEHOLD_MATCHES),
+                households_df=silver("households"),
+                time_zone=time_zone,
+                min_households=min_households,
+                max_household_energy_share=max_household_energy_share,
+                daily_usage_df=read_table(spark, warehouse, "gold", METER_DAILY_USAGE) if energy_kpis else None,
+            ),
+            params={"time_zone": time_zone, "min_households": min_households,
+                    "max_household_energy_share": max_household_energy_share, "energy_kpis": energy_kpis},
+        )
+        for t in silver_inputs(HOUSEHOLD_FEATURES):
+            silver(t)
+        span = ami_span(daily_df)
+        dates = (
+            sorted(set(as_of_dates)) if as_of_dates is not None
+            else default_as_of_dates(daily_df, limit=max_default_as_of_dates, span=span)
+        )
+        feature_inputs = household_feature_inputs(silver, daily_df, span=span, time_zone=time_zone)
+        feature_params = {"time_zone": time_zone, "data_start": span[0].isoformat() if span else None}
 
-    def usage_update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
-        """The changed local days recomputed (a meter-day row depends on that day's sums and the
-        account active on it); every other day kept as published."""
-        if not days:
-            return None
-        changed = F.col("local_date").isin(days)
-        return (f"local_date NOT IN ({sql_literal_list(list(days))})",
-                meter_daily_usage_from_daily(daily_df.filter(changed), accounts_df, time_zone=time_zone))
+        def features_at(days: list[date]) -> DataFrame:
+            return household_features(accounts_df, as_of_dates=days, surveys_df=silver("surveys"),
+                                      **feature_inputs)  # type: ignore[arg-type]
 
-    publish(
-        METER_DAILY_USAGE,
-        lambda: meter_daily_usage_from_daily(daily_df, accounts_df, time_zone=time_zone),
-        params={"time_zone": time_zone}, references=pending_days, update=usage_update,
-    )
-    publish(
-        CX_KPIS,
-        lambda: cx_kpis(
-            daily_df,
-            accounts_df,
-            surveys_df=silver("surveys"),
-            contacts_df=silver("contacts"),
-            outages_df=silver("outages"),
-            programs_df=silver("programs"),
-            marketing_df=silver("marketing"),
-            payments_df=silver("payments"),
-            bills_df=silver("bills"),
-            household_matches_df=silver(HOUSEHOLD_MATCHES),
-            households_df=silver("households"),
-            time_zone=time_zone,
-            min_households=min_households,
-            max_household_energy_share=max_household_energy_share,
-            daily_usage_df=read_table(spark, warehouse, "gold", METER_DAILY_USAGE) if energy_kpis else None,
-        ),
-        params={"time_zone": time_zone, "min_households": min_households,
-                "max_household_energy_share": max_household_energy_share, "energy_kpis": energy_kpis},
-    )
-    for t in silver_inputs(HOUSEHOLD_FEATURES):
-        silver(t)
-    span = ami_span(daily_df)
-    dates = (
-        sorted(set(as_of_dates)) if as_of_dates is not None
-        else default_as_of_dates(daily_df, limit=max_default_as_of_dates, span=span)
-    )
-    feature_inputs = household_feature_inputs(silver, daily_df, span=span, time_zone=time_zone)
-    feature_params = {"time_zone": time_zone, "data_start": span[0].isoformat() if span else None}
+        def features_update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
+            """Recompute the as_of_dates on or after the first changed day and the new ones; drop
+            those no longer among the dates; keep the rest as published."""
+            start = days[0] if days else None
+            published = set(before.get("as_of_dates") or ())
+            fresh = [d for d in dates if d.isoformat() not in published or (start is not None and d >= start)]
+            kept = [d for d in dates if d not in fresh]
+            if not fresh and len(kept) == len(published):
+                return None
+            keep = f"as_of_date IN ({sql_literal_list(list(kept))})" if kept else "false"
+            return keep, features_at(fresh)
 
-    def features_at(days: list[date]) -> DataFrame:
-        return household_features(accounts_df, as_of_dates=days, surveys_df=silver("surveys"),
-                                  **feature_inputs)  # type: ignore[arg-type]
+        def survey_update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
+            """Responses whose features are as of the day before the first changed day or later (a
+            response's features are as of the day before it: a response changed, new or gone on the
+            first changed day has its row there)."""
+            if not days:
+                return None
+            start = days[0] - timedelta(days=1)
+            latest = read_table(spark, warehouse, "gold", SURVEY_FEATURES).agg(F.max("as_of_date")).first()
+            surveys_moved = versions.get("surveys") != before_surveys()
+            if not surveys_moved and (latest is None or latest[0] is None or latest[0] < start):
+                return None  # no response after the changes
+            return (f"as_of_date < {sql_literal_list([start])}",
+                    survey_features(silver("surveys"), accounts_df, since=start, **feature_inputs))
 
-    def features_update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
-        """Recompute the as_of_dates on or after the first changed day and the new ones; drop
-        those no longer among the dates; keep the rest as published."""
-        start = days[0] if days else None
-        published = set(before.get("as_of_dates") or ())
-        fresh = [d for d in dates if d.isoformat() not in published or (start is not None and d >= start)]
-        kept = [d for d in dates if d not in fresh]
-        if not fresh and len(kept) == len(published):
-            return None
-        keep = f"as_of_date IN ({sql_literal_list(list(kept))})" if kept else "false"
-        return keep, features_at(fresh)
+        def before_surveys() -> object:
+            built = commit_metadata(spark, table_path(warehouse, "gold", SURVEY_FEATURES), BUILT_FROM) or {}
+            return built.get("silver.surveys")
 
-    def survey_update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
-        """Responses whose features are as of the day before the first changed day or later (a
-        response's features are as of the day before it: a response changed, new or gone on the
-        first changed day has its row there)."""
-        if not days:
-            return None
-        start = days[0] - timedelta(days=1)
-        latest = read_table(spark, warehouse, "gold", SURVEY_FEATURES).agg(F.max("as_of_date")).first()
-        surveys_moved = versions.get("surveys") != before_surveys()
-        if not surveys_moved and (latest is None or latest[0] is None or latest[0] < start):
-            return None  # no response after the changes
-        return (f"as_of_date < {sql_literal_list([start])}",
-                survey_features(silver("surveys"), accounts_df, since=start, **feature_inputs))
-
-    def before_surveys() -> object:
-        built = commit_metadata(spark, table_path(warehouse, "gold", SURVEY_FEATURES), BUILT_FROM) or {}
-        return built.get("silver.surveys")
-
-    publish(
-        HOUSEHOLD_FEATURES,
-        lambda: features_at(dates),
-        params={**feature_params, "as_of_dates": [d.isoformat() for d in dates]},
-        update=features_update, free_params=("as_of_dates",), any_input=True,
-    )
-    publish(
-        SURVEY_FEATURES,
-        lambda: survey_features(silver("surveys"), accounts_df, **feature_inputs),
-        params=feature_params, update=survey_update, any_input=True,
-    )
-    return GoldResult(
-        run_id=run_id,
-        tables=tuple(paths),
-        rows=tuple(rows),
-        as_of_dates=tuple(dates),
-        missing_silver=tuple(dict.fromkeys(missing)),
-        unchanged=tuple(unchanged),
-        partial=tuple(partial),
-    )
+        publish(
+            HOUSEHOLD_FEATURES,
+            lambda: features_at(dates),
+            params={**feature_params, "as_of_dates": [d.isoformat() for d in dates]},
+            update=features_update, free_params=("as_of_dates",), any_input=True,
+        )
+        publish(
+            SURVEY_FEATURES,
+            lambda: survey_features(silver("surveys"), accounts_df, **feature_inputs),
+            params=feature_params, update=survey_update, any_input=True,
+        )
+        return GoldResult(
+            run_id=run_id,
+            tables=tuple(paths),
+            rows=tuple(rows),
+            as_of_dates=tuple(dates),
+            missing_silver=tuple(dict.fromkeys(missing)),
+            unchanged=tuple(unchanged),
+            partial=tuple(partial),
+        )
