@@ -19,10 +19,19 @@ from ucx_spark.errors import UcxError
 from ucx_spark.gold.privacy import forbidden_columns_in
 from ucx_spark.insights.base import load_champions
 from ucx_spark.insights.drivers import household_shap, model_drivers
-from ucx_spark.insights.whatif import ArrearsModel, apply_scenario, fit_arrears_model, parse_scenario, simulate
+from ucx_spark.insights.whatif import (
+    BILL_HISTORY,
+    ArrearsModel,
+    apply_scenario,
+    bill_history,
+    fit_arrears_model,
+    parse_scenario,
+    simulate,
+    walk_bills,
+)
 from ucx_spark.pipelines import drivers as drivers_pipeline
 from ucx_spark.pipelines import whatif as whatif_pipeline
-from ucx_spark.pipelines.insights_common import read_snapshot
+from ucx_spark.pipelines.insights_common import read_bill_history, read_snapshot
 
 BILLS_DDL = (
     "household_id string, customer_class string, income_band string, last_bill_usd double, mean_bill_12_usd double, "
@@ -113,6 +122,68 @@ def test_rate_increase_lifts_bill_shock_on_the_columns_gold_really_has(spark) ->
     assert after["bill_shock_ratio"] == pytest.approx(105.0 / trailing)
     assert after["max_bill_shock_ratio_180d"] == pytest.approx(worst + 5.0 / trailing)
     assert after["same_season_bill_ratio"] is None  # no bill a year earlier: nothing to scale
+
+
+def test_bill_history_keeps_the_last_as_of_of_each_of_the_last_12_months(spark) -> None:
+    # an as_of date in each month Jan 2025 .. Jan 2026, two in February 2026 (the latest, 2026-02-10, is
+    # the last complete day): February counts once, with its last as_of date; a null bill is no bill
+    rows = [("h1", date(2025 + (m // 12), m % 12 + 1, 28), 100.0 + m) for m in range(13)]  # 2025-01 .. 2026-01
+    rows += [("h1", date(2026, 2, 3), 200.0), ("h1", date(2026, 2, 10), 201.0), ("h2", date(2026, 2, 10), None)]
+    df = spark.createDataFrame(rows, "household_id string, as_of_date date, last_bill_usd double")
+    got = {r[0]: r[1] for r in bill_history(df).collect()}
+    # Feb 2026 (its last as_of, 201) and the 11 months before it (Mar 2025 .. Jan 2026 = 102 .. 112)
+    assert got == {"h1": [float(100 + m) for m in range(2, 13)] + [201.0]}
+    assert [r[1] for r in bill_history(df, as_of=date(2025, 12, 31)).collect()] == [[float(100 + m) for m in range(12)]]
+
+
+WALK_DDL = (
+    "household_id string, last_bill_usd double, mean_bill_12_usd double, annual_bill_usd double, "
+    "bill_shock_ratio double, is_bill_shock boolean, max_bill_shock_ratio_180d double, "
+    "same_season_bill_ratio double, income_midpoint_usd double, energy_burden double, touched boolean, "
+    f"{BILL_HISTORY} array<double>"
+)
+
+
+def test_the_horizon_walk_describes_each_bill_as_gold_does(spark) -> None:
+    flat = [100.0] * 12
+    seasonal = [60.0, 50.0, 40.0, 40.0, 60.0, 90.0, 120.0, 110.0, 80.0, 60.0, 60.0, 100.0]
+    df = spark.createDataFrame(
+        [("flat", 1.0, 1.0, 1.0, 1.0, False, 1.0, 1.0, 20000.0, 0.0, True, flat),
+         ("seasonal", 1.0, 1.0, 1.0, 1.0, False, 1.0, 1.0, 20000.0, 0.0, True, seasonal),
+         ("short", 1.0, 1.0, 1.0, 1.0, False, 1.0, 1.0, 20000.0, 0.0, True, [80.0, 90.0, 100.0]),
+         ("untouched", 1.0, 1.0, 1.0, 1.0, False, 1.0, 1.0, 20000.0, 0.0, False, flat),
+         ("no history", 7.0, 7.0, 84.0, 1.5, True, 2.0, 1.0, 20000.0, 0.1, True, None)],
+        WALK_DDL,
+    )
+
+    def month(k, **kw):
+        return {r["household_id"]: r.asDict() for r in walk_bills(df, k, touched=F.col("touched"), **kw).collect()}
+
+    one, two = month(1, add=5.0), month(2, add=5.0)
+    # a flat history: the first dearer bill against twelve old ones, the second against 11 + 1 dearer
+    assert one["flat"]["last_bill_usd"] == 105.0
+    assert one["flat"]["bill_shock_ratio"] == pytest.approx(1.05)
+    assert one["flat"]["max_bill_shock_ratio_180d"] == pytest.approx(1.05)
+    assert one["flat"]["mean_bill_12_usd"] == pytest.approx((11 * 100 + 105) / 12)
+    assert one["flat"]["annual_bill_usd"] == pytest.approx(11 * 100 + 105)
+    assert one["flat"]["energy_burden"] == pytest.approx((11 * 100 + 105) / 20000)
+    assert one["flat"]["same_season_bill_ratio"] == pytest.approx(1.05)
+    assert two["flat"]["bill_shock_ratio"] == pytest.approx(105 / ((11 * 100 + 105) / 12))
+    assert two["flat"]["max_bill_shock_ratio_180d"] == pytest.approx(1.05)  # the first dearer bill is still the worst
+    # a seasonal history: month k meets the bill of the same month a year earlier (position k)
+    assert [month(k)["seasonal"]["last_bill_usd"] for k in (1, 2, 6)] == [60.0, 50.0, 90.0]
+    six = month(6)["seasonal"]
+    walked = seasonal + seasonal[:6]
+    ratios = [walked[p] / np.mean(walked[max(0, p - 3):p]) for p in range(len(walked) - 6, len(walked))]
+    assert six["max_bill_shock_ratio_180d"] == pytest.approx(max(ratios))
+    assert six["bill_shock_ratio"] == pytest.approx(90.0 / np.mean(walked[-13:-1]))
+    assert six["same_season_bill_ratio"] == pytest.approx(1.0) and six["is_bill_shock"] is False
+    # three months of history: the year-ago bill is the mean (90); a percentage rise multiplies it
+    assert month(1, factor=1.1)["short"]["last_bill_usd"] == pytest.approx(99.0)
+    # outside the scenario (touched false) the same bills as the baseline; no history: as it was
+    assert one["untouched"]["last_bill_usd"] == 100.0 and one["untouched"]["bill_shock_ratio"] == pytest.approx(1.0)
+    assert (one["no history"]["last_bill_usd"], one["no history"]["max_bill_shock_ratio_180d"]) == (7.0, 2.0)
+    assert one["no history"]["is_bill_shock"] is True
 
 
 LIHEAP_DDL = (
@@ -352,6 +423,25 @@ def test_rate_increase_lowers_csat_and_raises_payment_risk(spark, snap, champion
     # commercial accounts are out of scope: every score stays exactly where it was
     com = set(r[0] for r in snap.filter("customer_class = 'COM'").select("household_id").collect())
     assert com and not com & set(r[0] for r in sim_df.filter("touched").select("household_id").collect())
+
+
+def test_rate_increase_csat_walks_the_horizon_on_both_sides(spark, snap, champions, insights_wh) -> None:
+    history_df = read_bill_history(spark, str(insights_wh.warehouse), None)
+    scenario = parse_scenario("rate_increase_usd=5", where="customer_class=RES")
+    sim_df = simulate(snap, scenario, champions.models, liheap_annual_benefit_usd=600.0, csat_top2box_threshold=3.5,
+                      bill_history_df=history_df).cache()
+    assert sim_df.count() == snap.count()
+    assert _means(sim_df, where="touched")["csat"] < 0
+    _assert_untouched_unchanged(sim_df)
+    # the baseline walks too: the horizon's CSAT, not today's, for households with a bill history
+    today = simulate(snap, scenario, champions.models, liheap_annual_benefit_usd=600.0, csat_top2box_threshold=3.5)
+    moved = sim_df.join(today.select("household_id", F.col("csat_baseline").alias("today")), "household_id").filter(
+        F.abs(F.col("csat_baseline") - F.col("today")) > 1e-9)
+    assert moved.count() > 0
+    # payment risk and arrears do not walk: the same as without the history
+    assert_df_equality(sim_df.select("household_id", "payment_risk_baseline", "payment_risk_scenario"),
+                       today.select("household_id", "payment_risk_baseline", "payment_risk_scenario"),
+                       ignore_row_order=True)
 
 
 def test_more_liheap_enrollment_lowers_expected_arrears(spark, snap, champions) -> None:

@@ -11,7 +11,13 @@ Scenarios (``parse_scenario``):
   trailing mean too); ``energy_burden`` = new annual bill / income midpoint;
   second round: past-due balances (``arrears_usd``, ``past_due_usd_45d``) and
   ``same_season_bill_ratio`` scale with the bill (a household that carries k bills
-  past due carries k dearer bills).
+  past due carries k dearer bills). CSAT, given the household's bill history
+  (``bill_history``: its bill at each of its last 12 month ends), walks the
+  horizon instead (``csat_walk``): at each of its month ends both worlds meet the
+  bill of the same month a year earlier (plus X under the scenario), each bill
+  described as gold/household_features describes it (against the bills before
+  it: old ones, then the horizon's), and CSAT on each side is the mean over the
+  horizon's month ends, as the survey answers of the horizon would measure it.
 - ``rate_increase_pct=Y``: the same with bills x (1 + Y/100).
 - ``liheap_enrollment_pct=+P``: P percentage points of the households in scope
   that are eligible (income band lt25k or 25-50k, residential, not enrolled)
@@ -82,7 +88,7 @@ from pyspark.sql.window import Window
 
 from ucx_spark.errors import UcxError
 from ucx_spark.insights.base import suppress, with_segments
-from ucx_spark.models.labels import PAYMENT_HORIZON_MONTHS
+from ucx_spark.models.labels import CSAT_HORIZON_MONTHS, PAYMENT_HORIZON_MONTHS
 from ucx_spark.models.score import LoadedModel, predict_frame
 
 LIHEAP_INCOME_BANDS = ("lt25k", "25-50k")
@@ -92,6 +98,8 @@ ARREARS_BILLS_AT_NOTICE = 2.0
 ARREARS_MIN_ROWS = 200
 BILL_SHOCK_RATIO = 1.5
 TODAY_ARREARS = "_arrears_today"  # the past-due balance before a scenario's second round or assistance
+BILL_HISTORY = "_bill_history"  # the household's bills at its last BILL_HISTORY_MONTHS month ends, oldest first
+BILL_HISTORY_MONTHS = 12
 ASSISTANCE = "_assistance_usd"  # assistance a scenario pays inside the horizon (LIHEAP's benefit), its mean
 ASSISTANCE_SCHEDULE = "_assistance_schedule"  # ... as (weight, paid by a month end) pairs (benefit_schedule)
 LIHEAP_BENEFIT_MONTHS = (12, 1, 2)  # the months LIHEAP's benefit is paid in (insights.liheap_benefit_months)
@@ -621,21 +629,148 @@ def simulate(
     liheap_benefit_months: tuple[int, ...] = LIHEAP_BENEFIT_MONTHS,
     liheap_take_up: float = 1.0,
     arrears_history_df: DataFrame | None = None,
+    bill_history_df: DataFrame | None = None,
 ) -> DataFrame:
     """Per household: household_id, touched, and ``<outcome>_baseline`` / ``<outcome>_scenario``
     for csat, csat_top2box, payment_risk and expected_arrears_usd. Both sides are
-    scored by the same champions; nothing is copied from one side to the other."""
+    scored by the same champions; nothing is copied from one side to the other. With
+    ``bill_history_df`` (``bill_history``), a rate scenario's CSAT on both sides is the mean over
+    the horizon's month ends as its bills arrive (``csat_walk``)."""
     changed_df = apply_scenario(snapshot_df, scenario, liheap_annual_benefit_usd=liheap_annual_benefit_usd,
                                 liheap_benefit_months=liheap_benefit_months, liheap_take_up=liheap_take_up)
     kw = {"csat_top2box_threshold": csat_top2box_threshold, "arrears_model": arrears_model,
           "history_df": arrears_history_df}
     base_df = household_outcomes(snapshot_df, models, **kw)
     scen_df = household_outcomes(changed_df.drop("_touched"), models, **kw)
+    if bill_history_df is not None and scenario.kind in ("rate_increase_usd", "rate_increase_pct"):
+        walk_df = csat_walk(snapshot_df, changed_df, bill_history_df, scenario, models["csat"],
+                            csat_top2box_threshold=csat_top2box_threshold)
+        base_df = base_df.drop("csat", "csat_top2box").join(
+            walk_df.select("household_id", F.col("csat_baseline").alias("csat"),
+                           F.col("csat_top2box_baseline").alias("csat_top2box")), "household_id")
+        scen_df = scen_df.drop("csat", "csat_top2box").join(
+            walk_df.select("household_id", F.col("csat_scenario").alias("csat"),
+                           F.col("csat_top2box_scenario").alias("csat_top2box")), "household_id")
     outcomes = list(OUTCOME_OF_METRIC.values())
     return (
         base_df.select("household_id", *[F.col(o).alias(f"{o}_baseline") for o in outcomes])
         .join(scen_df.select("household_id", *[F.col(o).alias(f"{o}_scenario") for o in outcomes]), "household_id")
         .join(changed_df.select("household_id", F.col("_touched").alias("touched")), "household_id")
+    )
+
+
+def bill_history(features_df: DataFrame, *, as_of: object | None = None) -> DataFrame:
+    """household_id + BILL_HISTORY: the household's ``last_bill_usd`` at the last as_of date of each
+    of its last BILL_HISTORY_MONTHS calendar months up to ``as_of`` (default: the latest
+    as_of_date of ``features_df``), oldest first; months without a bill are left out."""
+    if as_of is None:
+        as_of = features_df.agg(F.max("as_of_date")).first()[0]
+    month = F.trunc(F.col("as_of_date"), "month")
+    last_in_month = Window.partitionBy("household_id", month).orderBy(F.col("as_of_date").desc())
+    latest_first = Window.partitionBy("household_id").orderBy(F.col("as_of_date").desc())
+    rows = (
+        features_df.filter(F.col("as_of_date") <= F.lit(as_of))
+        .select("household_id", "as_of_date", F.col("last_bill_usd").cast("double").alias("_bill"))
+        .withColumn("_in_month", F.row_number().over(last_in_month))
+        .filter(F.col("_in_month") == 1)
+        .withColumn("_age", F.row_number().over(latest_first))
+        .filter((F.col("_age") <= BILL_HISTORY_MONTHS) & F.col("_bill").isNotNull())
+    )
+    return rows.groupBy("household_id").agg(
+        F.transform(F.array_sort(F.collect_list(F.struct("as_of_date", "_bill"))), lambda x: x["_bill"])
+        .alias(BILL_HISTORY))
+
+
+def _mean_sql(array: str) -> str:
+    return f"(aggregate({array}, 0D, (a, x) -> a + x) / size({array}))"
+
+
+def _ratio_sql(num: str, den: str) -> str:
+    return f"(CASE WHEN {den} > 0 THEN {num} / {den} END)"
+
+
+def walk_bills(df: DataFrame, k: int, *, add: float = 0.0, factor: float = 1.0, touched: Column | None = None) -> DataFrame:
+    """``df`` (with BILL_HISTORY) at the k-th month end of the horizon: the bill of each horizon month
+    is the household's bill of the same month a year earlier (its mean bill without one) x
+    ``factor`` + ``add`` where ``touched``, and the bill columns are computed from the old bills
+    followed by the horizon's k as gold.household_features.bill_features computes them:
+    ``last_bill_usd``; ``mean_bill_12_usd`` and ``annual_bill_usd`` (the last 12); ``bill_shock_ratio``
+    (against the mean of the up to 12 before it) and ``is_bill_shock``; ``max_bill_shock_ratio_180d``
+    (the worst of the last 6 bills, each against the mean of the up to 3 before it);
+    ``same_season_bill_ratio``; ``energy_burden``. Rows without a history keep their columns."""
+    h = f"`{BILL_HISTORY}`"
+    n = f"size({h})"
+
+    def year_ago(j: str) -> str:  # horizon month j's bill a year earlier: position j - (12 - n) of the history
+        at = f"{j} - ({BILL_HISTORY_MONTHS} - {n})"
+        return f"(CASE WHEN {at} >= 1 THEN element_at({h}, {at}) ELSE {_mean_sql(h)} END)"
+
+    lift = F.coalesce(touched, F.lit(False)) if touched is not None else F.lit(True)
+    df = df.withColumn("_add", F.when(lift, F.lit(float(add))).otherwise(F.lit(0.0))).withColumn(
+        "_factor", F.when(lift, F.lit(float(factor))).otherwise(F.lit(1.0)))
+    seq = F.expr(f"concat({h}, transform(sequence(1, {k}), j -> {year_ago('j')} * _factor + _add))")
+    has = F.col(BILL_HISTORY).isNotNull() & (F.size(F.col(BILL_HISTORY)) > 0)
+    out = df.withColumn("_seq", F.when(has, seq))
+    size = "size(_seq)"
+    last = F.expr("element_at(_seq, -1)")
+    last12 = f"slice(_seq, greatest(1, {size} - 11), least(12, {size}))"
+    before = f"slice(_seq, greatest(1, {size} - 12), least(12, {size} - 1))"
+    worst = (f"array_max(transform(sequence(greatest(2, {size} - 5), {size}), "
+             f"p -> {_ratio_sql('element_at(_seq, p)', _mean_sql('slice(_seq, greatest(1, p - 3), least(3, p - 1))'))}))")
+    values = {
+        "last_bill_usd": last,
+        "mean_bill_12_usd": F.expr(_mean_sql(last12)),
+        "annual_bill_usd": F.expr(_mean_sql(last12)) * 12.0,
+        "bill_shock_ratio": F.expr(f"CASE WHEN {size} > 1 THEN {_ratio_sql('element_at(_seq, -1)', _mean_sql(before))} END"),
+        "max_bill_shock_ratio_180d": F.expr(f"CASE WHEN {size} > 1 THEN {worst} END"),
+        "same_season_bill_ratio": F.expr(_ratio_sql("element_at(_seq, -1)", year_ago(str(k)))),
+    }
+    for column, value in values.items():
+        if column in df.columns:
+            out = out.withColumn(column, F.when(has, value.cast(df.schema[column].dataType)).otherwise(F.col(column)))
+    if "is_bill_shock" in df.columns and "bill_shock_ratio" in df.columns:
+        out = out.withColumn("is_bill_shock", F.when(has, F.col("bill_shock_ratio") >= BILL_SHOCK_RATIO)
+                             .otherwise(F.col("is_bill_shock")))
+    if _has(df, "energy_burden", "annual_bill_usd", "income_midpoint_usd"):
+        burden = F.when(_income_mid() > 0, F.col("annual_bill_usd") / _income_mid())
+        out = out.withColumn("energy_burden", F.when(has, burden.cast(df.schema["energy_burden"].dataType))
+                             .otherwise(F.col("energy_burden")))
+    return out.drop("_seq", "_add", "_factor")
+
+
+def csat_walk(
+    snapshot_df: DataFrame,
+    changed_df: DataFrame,
+    bill_history_df: DataFrame,
+    scenario: Scenario,
+    model: LoadedModel,
+    *,
+    csat_top2box_threshold: float,
+    months: int = CSAT_HORIZON_MONTHS,
+) -> DataFrame:
+    """household_id, csat_baseline, csat_scenario, csat_top2box_baseline, csat_top2box_scenario: a
+    rate scenario's CSAT as the mean over the horizon's ``months`` month ends, both worlds walking
+    the same year-ago bills (``walk_bills``; the scenario's dearer where it touched the household).
+    Besides the bill columns each side keeps its own snapshot (the scenario's: its second round).
+    One scoring pass over 2 x ``months`` rows per household."""
+    add, factor = (scenario.value, 1.0) if scenario.kind == "rate_increase_usd" else (0.0, 1.0 + scenario.value / 100.0)
+    columns = snapshot_df.columns
+    base = snapshot_df.join(bill_history_df.select("household_id", BILL_HISTORY), "household_id", "left")
+    scen = changed_df.select(*columns, "_touched").join(
+        bill_history_df.select("household_id", BILL_HISTORY), "household_id", "left")
+    frames = []
+    for k in range(1, months + 1):
+        frames.append(walk_bills(base, k).select(*columns).withColumn("_world", F.lit("baseline")))
+        frames.append(walk_bills(scen, k, add=add, factor=factor, touched=F.col("_touched")).select(*columns)
+                      .withColumn("_world", F.lit("scenario")))
+    walked_df = frames[0]
+    for frame in frames[1:]:
+        walked_df = walked_df.unionByName(frame)
+    scored = predict_frame(walked_df, model, keep=("household_id", "_world"))
+    top2 = (F.col("score") >= F.lit(csat_top2box_threshold)).cast("double")
+    return scored.groupBy("household_id").agg(
+        *[F.avg(F.when(F.col("_world") == w, F.col("score"))).alias(f"csat_{w}") for w in ("baseline", "scenario")],
+        *[F.avg(F.when(F.col("_world") == w, top2)).alias(f"csat_top2box_{w}") for w in ("baseline", "scenario")],
     )
 
 

@@ -124,14 +124,13 @@ EXPERIENCE_MONOTONE = {
     "past_due_bill_ratio": -1,
 }
 # The experiences whose effect may saturate or start at a threshold, shaped by the linear model
-# (baseline.fit_linear): every column of known direction but the bill columns and the household's
-# earlier answers. The bill columns stay straight (in their signed log): shaped, they took CSAT on
-# the 1,000-household utility's never-respondents from Spearman 0.766 to 0.779, but they are what
-# `ucx whatif`'s rate scenario moves, and the what-if judges every bill of the window against the
-# bills before the rate change: with the steeper shape the rate scenario's CSAT effect became
-# 2.3-2.4x the generator's truth (straight: 1.7x; docs/models.md).
-EXPERIENCE_RAMPS = frozenset(
-    k for k in EXPERIENCE_MONOTONE if "bill" not in k and k != "energy_burden" and k not in nonresponse.HISTORY)
+# (baseline.fit_linear): every column of known direction but the household's earlier answers. The
+# bill columns are shaped too (bill shock acts above a threshold): on the 1,000-household utility's
+# never-respondents CSAT Spearman 0.765 -> 0.782. Until `ucx whatif` walked the horizon's bills
+# (whatif.csat_walk) they were kept straight: judging every bill of the window against the bills
+# before the rate change, the steeper shape read the rate scenario's CSAT effect at 2.4x the
+# generator's truth (docs/models.md).
+EXPERIENCE_RAMPS = frozenset(k for k in EXPERIENCE_MONOTONE if k not in nonresponse.HISTORY)
 PAYMENT_RISK_MONOTONE = {
     "energy_burden": 1, "arrears_usd": 1, "last_bill_usd": 1, "mean_bill_12_usd": 1, "annual_bill_usd": 1,
     "collections_past_due_notice_365d": 1, "income_midpoint_usd": -1, "payment_share_autopay_365d": -1,

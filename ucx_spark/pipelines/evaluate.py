@@ -301,7 +301,12 @@ def evaluate_whatif(
     from ucx_spark.generate import counterfactual
     from ucx_spark.generate.utility import simulate_world
     from ucx_spark.insights import whatif
-    from ucx_spark.pipelines.insights_common import read_arrears_history, read_arrears_model, read_snapshot
+    from ucx_spark.pipelines.insights_common import (
+        read_arrears_history,
+        read_arrears_model,
+        read_bill_history,
+        read_snapshot,
+    )
 
     truth = pd.read_csv(truth_path / "households.csv", dtype={"account_id": str}, keep_default_na=False)
     account_of = {pseudonym_py(a, key=key, namespace="account"): a for a in truth["account_id"]}
@@ -310,6 +315,7 @@ def evaluate_whatif(
     snapshot_df = snapshot_df.cache()
     arrears_model = read_arrears_model(spark, warehouse, features_version)
     arrears_history_df = read_arrears_history(spark, warehouse, features_version).cache()
+    bill_history_df = read_bill_history(spark, warehouse, features_version).cache()
     rng = np.random.default_rng(seed)
     lo_q, hi_q = (1 - confidence_level) / 2, 1 - (1 - confidence_level) / 2
     out: dict[str, dict[str, dict[str, float]]] = {}
@@ -321,7 +327,7 @@ def evaluate_whatif(
                                      liheap_benefit_months=counterfactual.ASSISTANCE_MONTHS,
                                      liheap_take_up=counterfactual.ASSISTANCE_TAKE_UP,
                                      csat_top2box_threshold=3.5, arrears_model=arrears_model,
-                                     arrears_history_df=arrears_history_df)
+                                     arrears_history_df=arrears_history_df, bill_history_df=bill_history_df)
             cols = [c for o in WHATIF_OUTCOMES for c in (f"{o}_baseline", f"{o}_scenario")]
             est = _hand_over(sim_df, "household_id", "touched", *cols)
             est["account_id"] = est["household_id"].map(account_of)
@@ -357,6 +363,7 @@ def evaluate_whatif(
     finally:
         snapshot_df.unpersist()
         arrears_history_df.unpersist()
+        bill_history_df.unpersist()
     return out
 
 

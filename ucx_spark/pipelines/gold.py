@@ -541,13 +541,18 @@ def run(
         versions: dict[str, int | str | None] = {}
         table_ids: dict[str, str | None] = {}  # a rebuilt table restarts its versions under a new id
         frames: dict[str, DataFrame] = {}
+        sources: list[DataFrame] = []
 
         def silver(table: str) -> DataFrame:
             if table not in frames:
                 frames[table], versions[table] = _read_silver(spark, warehouse, table, missing, time_zone=time_zone)
                 table_ids[table] = delta_log.table_id(table_path(warehouse, "silver", table))
                 if isinstance(versions[table], int) and _small(table_path(warehouse, "silver", table)):
-                    frames[table] = frames[table].localCheckpoint(eager=False)  # computed once, when first read
+                    # computed once, when first read; the read it checkpoints is kept alive until then
+                    # (collected earlier, its SQL metrics go, and the checkpoint's tasks log an ERROR
+                    # "attempted to access non-existent accumulator" for each)
+                    sources.append(frames[table])
+                    frames[table] = frames[table].localCheckpoint(eager=False)
                     releases.callback(_release, frames[table])
             return frames[table]
 

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from ucx_spark.catalog import HOUSEHOLD_FEATURES, SEGMENTS
 from ucx_spark.errors import UcxError
 from ucx_spark.insights.base import snapshot
-from ucx_spark.insights.whatif import ArrearsModel, arrears_history, fit_arrears_model
+from ucx_spark.insights.whatif import ArrearsModel, arrears_history, bill_history, fit_arrears_model
 from ucx_spark.io.delta import read_optional, read_table, table_exists, table_path, table_version
 
 
@@ -35,6 +35,12 @@ def read_arrears_history(spark: SparkSession, warehouse: str, features_version: 
     features_df = read_table(spark, warehouse, "gold", HOUSEHOLD_FEATURES, version=features_version)
     latest = features_df.agg(F.max("as_of_date")).first()[0]
     return arrears_history(features_df).filter(F.col("as_of_date") == F.lit(latest)).drop("as_of_date")
+
+
+def read_bill_history(spark: SparkSession, warehouse: str, features_version: int | None) -> DataFrame:
+    """household_id + the household's bills at its last 12 month ends up to the latest as_of_date of
+    gold/household_features (``whatif.bill_history``), for the rate scenarios' CSAT walk."""
+    return bill_history(read_table(spark, warehouse, "gold", HOUSEHOLD_FEATURES, version=features_version))
 
 
 def read_persona_segments(spark: SparkSession, warehouse: str) -> DataFrame | None:

@@ -28,6 +28,7 @@ from ucx_spark.models.registry import default_artifact_root, prepare_tracking
 from ucx_spark.pipelines.insights_common import (
     read_arrears_history,
     read_arrears_model,
+    read_bill_history,
     read_persona_segments,
     read_snapshot,
 )
@@ -103,6 +104,7 @@ def run(
     snapshot_df = snapshot_df.cache()
     arrears_model = read_arrears_model(spark, warehouse, features_version)
     arrears_history_df = read_arrears_history(spark, warehouse, features_version).cache()
+    bill_history_df = read_bill_history(spark, warehouse, features_version).cache()
     personas_df = read_persona_segments(spark, warehouse)
     prepare_tracking(tracking_uri, f"{experiment}-whatif", artifact_root=default_artifact_root(tracking_uri))
     with mlflow.start_run(run_name=f"whatif {scenario.label}"[:250]) as active:
@@ -135,6 +137,7 @@ def run(
             liheap_benefit_months=liheap_benefit_months,
             liheap_take_up=liheap_take_up,
             arrears_history_df=arrears_history_df,
+            bill_history_df=bill_history_df,
         )
         # Bounded hand-off: segments x 1,000 buckets of sums, never household rows.
         sums_pdf = bucket_sums(sim_df, snapshot_df, segments_df=personas_df, seed=seed).toPandas()
@@ -177,4 +180,5 @@ def run(
             mlflow.log_artifact(str(out))
     snapshot_df.unpersist()
     arrears_history_df.unpersist()
+    bill_history_df.unpersist()
     return WhatIfResult(run_id, scenario.label, path, champions.versions, str(as_of), households, touched, overall)
