@@ -314,3 +314,28 @@ def test_row_rules_computed_by_spark_agree_with_gx(spark, tmp_path, gx_context):
     assert by_spark == by_gx
     assert by_gx_pandas == by_gx
     assert any(not ok for _, ok, _, _ in by_gx) and any(ok for _, ok, _, _ in by_gx)
+
+
+def test_prepared_checkpoints_are_the_ones_a_small_batch_is_validated_by(spark, tmp_path):
+    """quality.gates.prepare (the medallion's warm-up while bronze runs) builds exactly the
+    checkpoints validate then uses: validating after it builds none, and the verdicts are those
+    of a cold context."""
+    from ucx_spark.pipelines.gates import Gates
+    from ucx_spark.quality import gates as qgates
+
+    (tmp_path / "gold.kpi_probe.yaml").write_text(dump_suite(Suite("gold", "kpi_probe", ROW_SPECS)))
+    df = spark.createDataFrame([(D1, "all", "all", "nps", 10.0, 1), (D1, "all", "all", "nps", 150.0, 1)], KPI_DDL)
+    cold = validate(spark, df, layer="gold", table="kpi_probe", run_id="run-cold", suite_dir=tmp_path,
+                    context=quality_context(tmp_path / "cold"), data_docs=False)
+
+    wh = tmp_path / "warm"
+    gates = Gates(spark, str(wh), "run-warm", suite_dir=tmp_path)
+    gates.warm_up(["gold", "silver"])  # silver: no suite in the folder, nothing to prepare
+    gates._ready()
+    built = len(qgates._CHECKPOINTS)
+    warm = validate(spark, df, layer="gold", table="kpi_probe", run_id="run-warm", suite_dir=tmp_path,
+                    context=quality_context(wh), data_docs=False)
+    assert len(qgates._CHECKPOINTS) == built  # nothing built on the way: prepare's keys are validate's
+    assert [(r.expectation_id, r.success, r.observed_value, r.unexpected_count) for r in warm.records] == [
+        (r.expectation_id, r.success, r.observed_value, r.unexpected_count) for r in cold.records]
+    assert any(not r.success for r in warm.records)

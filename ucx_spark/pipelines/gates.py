@@ -15,7 +15,9 @@ Data Docs are rebuilt once at the end of the run.
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from ucx_spark.io.delta import read_table, table_exists, table_path
 from ucx_spark.quality import GateResult, Thresholds, publish_if_passed, quality_context, record_results, validate
+from ucx_spark.quality.gates import prepare
 from ucx_spark.quality.suites import DEFAULT_SUITE_DIR, suite_path
 
 
@@ -39,6 +42,30 @@ class Gates:
     publish_seconds: float = 0.0  # gold gates: time in publish() outside the writes
     # tables a check reads instead of the warehouse's, by "layer.table" (e.g. the silver/accounts of this run)
     references: dict[str, DataFrame] = field(default_factory=dict)
+    _warming: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    def warm_up(self, layers: Iterable[str]) -> None:
+        """Start preparing GX for the suites of ``layers`` in a background thread
+        (``quality.gates.prepare``: GX's import, the context, the checkpoints) while the caller
+        goes on with Spark work (bronze) that hides it. Every gate waits for it first; its failure
+        is left for the validation to meet and report."""
+        suites = [(layer, path.name.split(".")[1]) for layer in layers
+                  for path in sorted(Path(self.suite_dir).glob(f"{layer}.*.yaml"))]
+
+        def work() -> None:
+            try:
+                prepare(self.warehouse, suites, suite_dir=self.suite_dir, thresholds=self.thresholds)
+            except Exception:  # noqa: BLE001 (validate raises it again, in the step that needs it)
+                logging.getLogger(__name__).debug("GX warm-up failed", exc_info=True)
+
+        self._warming = threading.Thread(target=work, name="ucx-gx-warm-up", daemon=True)
+        self._warming.start()
+
+    def _ready(self) -> None:
+        """Wait for ``warm_up`` (GX is used by one thread at a time)."""
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
 
     def check_tables(self, layer: str, tables: Iterable[str]) -> list[GateResult]:
         """Validate whole ``layer`` tables (those with a suite that exist); see check_batches."""
@@ -54,6 +81,7 @@ class Gates:
         """Validate each ``layer`` table's batch (the rows this run wrote to it) against the
         table's suite; record; raise DataError on a critical failure. Tables without a suite
         are skipped; a table the run did not touch is not in ``batches``."""
+        self._ready()
         context = quality_context(self.warehouse)
         batch: list[GateResult] = []
         for table, df in batches.items():
@@ -90,6 +118,7 @@ class Gates:
         if not suite_path(self.suite_dir, "gold", table).is_file():
             write(df)
             return
+        self._ready()
         written = 0.0
 
         def timed_write(candidate_df: DataFrame) -> None:
@@ -117,6 +146,7 @@ class Gates:
         from ucx_spark.quality import docs_offline
         from ucx_spark.quality.audit import data_docs_index
 
+        self._ready()
         quality_context(self.warehouse).build_data_docs()
         docs_offline.localise(data_docs_index(self.warehouse).parent)
 

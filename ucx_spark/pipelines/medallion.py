@@ -147,6 +147,8 @@ def _run(
         result.steps["idle"] = idle
         return result
     checks = Gates(spark, warehouse, run_id, Thresholds.from_config(cfg.quality))
+    if gates:  # GX's import, context and checkpoints are prepared while bronze waits on Spark
+        checks.warm_up([layer for layer in ("bronze", "silver", "gold") if layer in steps])
 
     @contextmanager
     def timed(key: str, name: str) -> Iterator[None]:

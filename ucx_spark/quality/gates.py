@@ -49,6 +49,7 @@ from ucx_spark.quality.suites import (
     Suite,
     load_suite,
     resolve_params,
+    suite_path,
 )
 
 if TYPE_CHECKING:
@@ -453,6 +454,32 @@ def _small_batch(df: DataFrame, specs: list[ExpectationSpec], max_rows: int) -> 
     except AnalysisException:
         return None
     return pdf if len(pdf) <= max_rows else None
+
+
+def prepare(
+    warehouse: str | Path | None,
+    suites: list[tuple[str, str]],
+    *,
+    suite_dir: str | Path = DEFAULT_SUITE_DIR,
+    thresholds: Thresholds = Thresholds(),  # noqa: B008 (frozen, immutable default)
+) -> None:
+    """Import GX, open the warehouse's context and build the checkpoints ``validate`` runs a small
+    batch of each (layer, table) suite through (the pandas engine), so the first validations pay
+    none of it: ~7 s on a fresh process (GX's import 4.5 s, its context, ~0.2 s per checkpoint).
+    Touches no Spark and no data; a suite that does not load is left for ``validate`` to report."""
+    context = quality_context(warehouse)
+    params: dict[str, Any] = thresholds.params()
+    for layer, table in suites:
+        if not suite_path(suite_dir, layer, table).is_file():
+            continue
+        try:
+            suite = load_suite(suite_dir, layer, table)
+        except ConfigError:
+            continue
+        gx_specs = [s for s in (resolve_params(s, params) for s in suite.expectations) if not s.is_custom]
+        if gx_specs:
+            _checkpoint(context, suite, _pandas_specs(gx_specs), data_docs=False, result_format=SUMMARY_NO_VALUES,
+                        engine="pandas")
 
 
 def _pandas_specs(specs: list[ExpectationSpec]) -> list[ExpectationSpec]:
