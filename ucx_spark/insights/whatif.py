@@ -570,12 +570,17 @@ def household_outcomes(
     csat_top2box_threshold: float,
     arrears_model: ArrearsModel | None = None,
     history_df: DataFrame | None = None,
+    csat_df: DataFrame | None = None,
 ) -> DataFrame:
-    """household_id + csat, csat_top2box (0/1), payment_risk, expected_arrears_usd for ``features_df``
-    (a snapshot, possibly under a scenario). Needs the csat and payment_risk champions;
-    ``arrears_model`` defaults to the rule of thumb."""
+    """household_id + csat, csat_top2box (0/1, or a share), payment_risk, expected_arrears_usd for
+    ``features_df`` (a snapshot, possibly under a scenario). Needs the csat and payment_risk
+    champions; ``arrears_model`` defaults to the rule of thumb; ``csat_df`` (household_id, csat,
+    csat_top2box) gives CSAT scored otherwise (``csat_walk``) instead of on ``features_df``."""
     arrears_model = arrears_model or ArrearsModel.rule_of_thumb()
-    csat_df = predict_frame(features_df, models["csat"], keep=("household_id",)).withColumnRenamed("score", "csat")
+    if csat_df is None:
+        csat_df = predict_frame(features_df, models["csat"], keep=("household_id",)).select(
+            "household_id", F.col("score").alias("csat"),
+            (F.col("score") >= F.lit(csat_top2box_threshold)).cast("double").alias("csat_top2box"))
     risk_df = predict_frame(features_df, models["payment_risk"], keep=("household_id",)).withColumnRenamed("score", "payment_risk")
     bill = _bill(features_df)
     # today's balance: a rate change leaves it as it is (its models see the dearer balance the
@@ -603,7 +608,7 @@ def household_outcomes(
         .select(
             "household_id",
             "csat",
-            (F.col("csat") >= F.lit(csat_top2box_threshold)).cast("double").alias("csat_top2box"),
+            "csat_top2box",
             "payment_risk",
             expected.alias("expected_arrears_usd"),
         )
@@ -640,17 +645,15 @@ def simulate(
                                 liheap_benefit_months=liheap_benefit_months, liheap_take_up=liheap_take_up)
     kw = {"csat_top2box_threshold": csat_top2box_threshold, "arrears_model": arrears_model,
           "history_df": arrears_history_df}
-    base_df = household_outcomes(snapshot_df, models, **kw)
-    scen_df = household_outcomes(changed_df.drop("_touched"), models, **kw)
+    walked: dict[str, DataFrame | None] = {"baseline": None, "scenario": None}
     if bill_history_df is not None and scenario.kind in ("rate_increase_usd", "rate_increase_pct"):
         walk_df = csat_walk(snapshot_df, changed_df, bill_history_df, scenario, models["csat"],
                             csat_top2box_threshold=csat_top2box_threshold)
-        base_df = base_df.drop("csat", "csat_top2box").join(
-            walk_df.select("household_id", F.col("csat_baseline").alias("csat"),
-                           F.col("csat_top2box_baseline").alias("csat_top2box")), "household_id")
-        scen_df = scen_df.drop("csat", "csat_top2box").join(
-            walk_df.select("household_id", F.col("csat_scenario").alias("csat"),
-                           F.col("csat_top2box_scenario").alias("csat_top2box")), "household_id")
+        walked = {side: walk_df.select("household_id", F.col(f"csat_{side}").alias("csat"),
+                                       F.col(f"csat_top2box_{side}").alias("csat_top2box"))
+                  for side in walked}
+    base_df = household_outcomes(snapshot_df, models, **kw, csat_df=walked["baseline"])
+    scen_df = household_outcomes(changed_df.drop("_touched"), models, **kw, csat_df=walked["scenario"])
     outcomes = list(OUTCOME_OF_METRIC.values())
     return (
         base_df.select("household_id", *[F.col(o).alias(f"{o}_baseline") for o in outcomes])
