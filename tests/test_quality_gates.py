@@ -331,7 +331,7 @@ def test_prepared_checkpoints_are_the_ones_a_small_batch_is_validated_by(spark, 
     wh = tmp_path / "warm"
     gates = Gates(spark, str(wh), "run-warm", suite_dir=tmp_path)
     gates.warm_up(["gold", "silver"])  # silver: no suite in the folder, nothing to prepare
-    gates._ready()
+    gates.ready()
     built = len(qgates._CHECKPOINTS)
     warm = validate(spark, df, layer="gold", table="kpi_probe", run_id="run-warm", suite_dir=tmp_path,
                     context=quality_context(wh), data_docs=False)

@@ -61,7 +61,7 @@ class Gates:
         self._warming = threading.Thread(target=work, name="ucx-gx-warm-up", daemon=True)
         self._warming.start()
 
-    def _ready(self) -> None:
+    def ready(self) -> None:
         """Wait for ``warm_up`` (GX is used by one thread at a time)."""
         if self._warming is not None:
             self._warming.join()
@@ -81,7 +81,7 @@ class Gates:
         """Validate each ``layer`` table's batch (the rows this run wrote to it) against the
         table's suite; record; raise DataError on a critical failure. Tables without a suite
         are skipped; a table the run did not touch is not in ``batches``."""
-        self._ready()
+        self.ready()
         context = quality_context(self.warehouse)
         batch: list[GateResult] = []
         for table, df in batches.items():
@@ -118,7 +118,7 @@ class Gates:
         if not suite_path(self.suite_dir, "gold", table).is_file():
             write(df)
             return
-        self._ready()
+        self.ready()
         written = 0.0
 
         def timed_write(candidate_df: DataFrame) -> None:
@@ -146,7 +146,7 @@ class Gates:
         from ucx_spark.quality import docs_offline
         from ucx_spark.quality.audit import data_docs_index
 
-        self._ready()
+        self.ready()
         quality_context(self.warehouse).build_data_docs()
         docs_offline.localise(data_docs_index(self.warehouse).parent)
 

@@ -208,6 +208,8 @@ def _run(
             except Exception as exc:  # noqa: BLE001 (the gate's error is the one to report)
                 say(f"quality: Data Docs not rendered ({exc})")
         raise
+    finally:
+        checks.ready()  # the GX warm-up ends with the run, whatever stopped it (GX: one thread at a time)
     if gates:
         if checks.results:
             with timed("gates_docs", "quality: Data Docs"):
