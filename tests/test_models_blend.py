@@ -3,6 +3,8 @@ tuned booster (``models/baseline.py``, ``predictor.BlendPredictor``). No Spark: 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
@@ -155,3 +157,48 @@ def test_ramps_shape_a_threshold_and_travel_with_the_model() -> None:
     old.pop("ramp_lo"), old.pop("ramp_hi")
     legacy = make_predictor(json.dumps(old).encode(), straight.spec)
     np.testing.assert_allclose(legacy.raw(x[te]), straight.raw(x[te]), rtol=1e-12)
+
+
+def test_stacked_weights_are_recovered_non_negative_and_cross_fitted() -> None:
+    """train.stack_blend: the least squares of the label on the two learners' out-of-fold
+    predictions (planted 0.3 + 0.9 x booster + 0.4 x linear), a learner that only adds noise gets
+    weight 0 (never a negative one), and each group's stacked prediction uses weights fitted
+    without it."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    common = rng.normal(size=n)
+    boosted, linear = common + 0.5 * rng.normal(size=n), common + 0.5 * rng.normal(size=n)
+    y = 0.3 + 0.9 * boosted + 0.4 * linear + 0.3 * rng.normal(size=n)
+    groups = np.arange(n) % 5
+    (c, wb, wl), stacked = train.stack_blend(y, boosted, linear, None, groups)
+    assert (c, wb, wl) == pytest.approx((0.3, 0.9, 0.4), abs=0.03)
+    for g in range(5):  # group g's stacked prediction: the weights of the other four groups
+        rows = groups != g
+        (cg, wbg, wlg), _ = train.stack_blend(y[rows], boosted[rows], linear[rows], None, groups[rows])
+        np.testing.assert_allclose(stacked[~rows], cg + wbg * boosted[~rows] + wlg * linear[~rows], rtol=1e-9)
+    # a learner anti-correlated with what the other misses: clamped at 0, not turned around
+    contrary = -(y - boosted) + rng.normal(0, 2, n)
+    (_, wb2, wl2), _ = train.stack_blend(y, boosted, contrary, np.full(n, 2.0), groups)
+    assert wl2 == 0.0 and wb2 > 0
+
+
+def test_a_stacked_blend_weighs_its_halves_and_old_specs_load_as_the_mean() -> None:
+    rng = np.random.default_rng(4)
+    spec, x = _matrix(600, rng)
+    y = np.clip(np.round(4 - np.log1p(x[:, 0] / 60) - 0.5 * x[:, 1] + rng.normal(0, 0.5, len(x))), 1, 5)
+    boosted = train.fit_xgb(spec, x, y, None, tune.DEFAULT_PARAMS, seed=1)
+    linear = fit_linear(spec, x, y)
+    stacked_spec = spec.__class__(**{**_fields(spec), "kind": "blend", "blend_weights": (0.2, 0.7, 0.45)})
+    blend = BlendPredictor(boosted, linear, stacked_spec)
+    np.testing.assert_allclose(blend.raw(x), 0.2 + 0.7 * boosted.raw(x) + 0.45 * linear.raw(x), rtol=1e-9)
+    rest = blend.raw(x) - blend.contributions(x).sum(axis=1)  # contributions still add up, but for a constant
+    np.testing.assert_allclose(rest, rest[0], atol=1e-4)
+    loaded = FeatureSpec.from_json(stacked_spec.to_json())
+    assert loaded.blend_weights == (0.2, 0.7, 0.45)
+    back = make_predictor(blend.payload(), loaded)
+    np.testing.assert_allclose(back.raw(x), blend.raw(x), rtol=1e-6)
+    # a spec written before the weights existed (no key): the plain mean
+    old = json.loads(stacked_spec.to_json())
+    del old["blend_weights"]
+    plain = make_predictor(blend.payload(), FeatureSpec.from_json(json.dumps(old)))
+    np.testing.assert_allclose(plain.raw(x), 0.5 * (boosted.raw(x) + linear.raw(x)), rtol=1e-6)

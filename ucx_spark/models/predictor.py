@@ -10,9 +10,11 @@ to Spark workers as one broadcast:
   signed log for wide-ranging ones, missing = training mean) times
   coefficients; contributions are coefficient x standardised value, the
   exact SHAP values of a linear model with independent features;
-- ``blend``: the mean of a booster and a linear model fitted on the same rows,
-  on one scale (the value, or the log-odds of a binary model); its
-  contributions are the mean of theirs, so they still add up to the score.
+- ``blend``: a booster and a linear model fitted on the same rows, on one scale
+  (the value, or the log-odds of a binary model): c + w_b x booster + w_l x
+  linear with the stacked weights of ``FeatureSpec.blend_weights``, else their
+  mean; its contributions are the same weighting of theirs, so they still add up
+  to the score.
 
 Outputs by ``FeatureSpec.task``: ``binary`` a probability (contributions in
 log-odds); ``regression`` a value clipped to [score_min, score_max];
@@ -246,19 +248,27 @@ class LinearPredictor(Predictor):
 
 
 class BlendPredictor(Predictor):
-    """The mean of a booster and a linear model over the same matrix (see the module doc)."""
+    """A booster and a linear model over the same matrix, their mean or their stacked weights
+    (``FeatureSpec.blend_weights``; see the module doc)."""
 
     def __init__(self, booster: XGBPredictor, linear: LinearPredictor, spec: FeatureSpec) -> None:
         if spec.task == "multiclass":
             raise ValueError("a blend is a mean of values or log-odds: not defined for a multi-class booster")
         self.booster, self.linear, self.spec = booster, linear, spec
 
+    @property
+    def weights(self) -> tuple[float, float, float]:
+        """Intercept, booster weight, linear weight (the plain mean unless stacked)."""
+        return self.spec.blend_weights or (0.0, 0.5, 0.5)
+
     def raw(self, x: np.ndarray) -> np.ndarray:
+        c, wb, wl = self.weights
         boosted = self.booster.margin(x) if self.spec.task == "binary" else self.booster.raw(x)
-        return 0.5 * (boosted + self.linear.raw(x))
+        return c + wb * boosted + wl * self.linear.raw(x)
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
-        return 0.5 * (self.booster.contributions(x) + self.linear.contributions(x))
+        _, wb, wl = self.weights
+        return wb * self.booster.contributions(x) + wl * self.linear.contributions(x)
 
     def payload(self) -> bytes:
         boosted = self.booster.payload()

@@ -66,6 +66,9 @@ class FeatureSpec:
     kind: str = "xgboost"  # the predictor: xgboost | linear | blend (models/predictor.py)
     # survey models: the shift of households without an answer yet (models/nonresponse.py), JSON
     unanswered: str | None = None
+    # a blend (kind "blend"): intercept, booster weight, linear weight (stacked on out-of-fold
+    # predictions: train.stack_blend); None: the plain mean of the two
+    blend_weights: tuple[float, float, float] | None = None
     encoded: tuple[str, ...] = field(init=False)
     sources: tuple[str, ...] = field(init=False)
 
@@ -103,6 +106,7 @@ class FeatureSpec:
                 "residual_sd": self.residual_sd,
                 "kind": self.kind,
                 "unanswered": self.unanswered,
+                "blend_weights": None if self.blend_weights is None else list(self.blend_weights),
             },
             indent=1,
         )
@@ -119,6 +123,7 @@ class FeatureSpec:
             residual_sd=data.get("residual_sd"),
             kind=data.get("kind", "xgboost"),
             unanswered=data.get("unanswered"),
+            blend_weights=None if data.get("blend_weights") is None else tuple(data["blend_weights"]),
         )
 
     @property
