@@ -159,27 +159,27 @@ def test_ramps_shape_a_threshold_and_travel_with_the_model() -> None:
     np.testing.assert_allclose(legacy.raw(x[te]), straight.raw(x[te]), rtol=1e-12)
 
 
-def test_stacked_weights_are_recovered_non_negative_and_cross_fitted() -> None:
-    """train.stack_blend: the least squares of the label on the two learners' out-of-fold
-    predictions (planted 0.3 + 0.9 x booster + 0.4 x linear), a learner that only adds noise gets
-    weight 0 (never a negative one), and each group's stacked prediction uses weights fitted
-    without it."""
+def test_the_blend_is_the_mean_calibrated_on_out_of_fold_predictions() -> None:
+    """train.calibrate_blend: the mean of the two learners, stretched and shifted by the least squares
+    of the label on it (planted 0.3 + 1.2 x the mean), weighted, and never turned around (k >= 0)."""
     rng = np.random.default_rng(3)
     n = 4000
     common = rng.normal(size=n)
-    boosted, linear = common + 0.5 * rng.normal(size=n), common + 0.5 * rng.normal(size=n)
-    y = 0.3 + 0.9 * boosted + 0.4 * linear + 0.3 * rng.normal(size=n)
-    groups = np.arange(n) % 5
-    (c, wb, wl), stacked = train.stack_blend(y, boosted, linear, None, groups)
-    assert (c, wb, wl) == pytest.approx((0.3, 0.9, 0.4), abs=0.03)
-    for g in range(5):  # group g's stacked prediction: the weights of the other four groups
-        rows = groups != g
-        (cg, wbg, wlg), _ = train.stack_blend(y[rows], boosted[rows], linear[rows], None, groups[rows])
-        np.testing.assert_allclose(stacked[~rows], cg + wbg * boosted[~rows] + wlg * linear[~rows], rtol=1e-9)
-    # a learner anti-correlated with what the other misses: clamped at 0, not turned around
-    contrary = -(y - boosted) + rng.normal(0, 2, n)
-    (_, wb2, wl2), _ = train.stack_blend(y, boosted, contrary, np.full(n, 2.0), groups)
-    assert wl2 == 0.0 and wb2 > 0
+    boosted, linear = common + 0.3 * rng.normal(size=n), common + 0.3 * rng.normal(size=n)
+    mean = 0.5 * (boosted + linear)
+    y = 0.3 + 1.2 * mean + 0.3 * rng.normal(size=n)
+    c, wb, wl = train.calibrate_blend(y, boosted, linear, None)
+    assert (c, wb + wl) == pytest.approx((0.3, 1.2), abs=0.03) and wb == wl
+    # the ranking is the mean's: the same order as the plain blend
+    assert np.array_equal(np.argsort(c + wb * boosted + wl * linear), np.argsort(mean))
+    # weights: rows weighted 0 do not count (here the second half, planted with another line)
+    y2 = np.where(np.arange(n) < n // 2, y, 5.0 - 3.0 * mean)
+    w = (np.arange(n) < n // 2).astype(float)
+    assert train.calibrate_blend(y2, boosted, linear, w) == pytest.approx(
+        train.calibrate_blend(y[: n // 2], boosted[: n // 2], linear[: n // 2], None))
+    # learners that predict the label backwards: k clamped at 0 (a constant), never a reversed ranking
+    c0, wb0, wl0 = train.calibrate_blend(-y, boosted, linear, np.full(n, 2.0))
+    assert wb0 == wl0 == 0.0 and c0 == pytest.approx(-y.mean())
 
 
 def test_a_stacked_blend_weighs_its_halves_and_old_specs_load_as_the_mean() -> None:

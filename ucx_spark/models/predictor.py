@@ -12,8 +12,8 @@ to Spark workers as one broadcast:
   exact SHAP values of a linear model with independent features;
 - ``blend``: a booster and a linear model fitted on the same rows, on one scale
   (the value, or the log-odds of a binary model): c + w_b x booster + w_l x
-  linear with the stacked weights of ``FeatureSpec.blend_weights``, else their
-  mean; its contributions are the same weighting of theirs, so they still add up
+  linear with the weights of ``FeatureSpec.blend_weights`` (their mean,
+  calibrated), else their plain mean; its contributions are the same weighting of theirs, so they still add up
   to the score.
 
 Outputs by ``FeatureSpec.task``: ``binary`` a probability (contributions in
@@ -248,8 +248,8 @@ class LinearPredictor(Predictor):
 
 
 class BlendPredictor(Predictor):
-    """A booster and a linear model over the same matrix, their mean or their stacked weights
-    (``FeatureSpec.blend_weights``; see the module doc)."""
+    """A booster and a linear model over the same matrix, weighted (``FeatureSpec.blend_weights``)
+    or their plain mean (see the module doc)."""
 
     def __init__(self, booster: XGBPredictor, linear: LinearPredictor, spec: FeatureSpec) -> None:
         if spec.task == "multiclass":
@@ -258,7 +258,7 @@ class BlendPredictor(Predictor):
 
     @property
     def weights(self) -> tuple[float, float, float]:
-        """Intercept, booster weight, linear weight (the plain mean unless stacked)."""
+        """Intercept, booster weight, linear weight (the plain mean unless given)."""
         return self.spec.blend_weights or (0.0, 0.5, 0.5)
 
     def raw(self, x: np.ndarray) -> np.ndarray:

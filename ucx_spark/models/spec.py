@@ -66,8 +66,8 @@ class FeatureSpec:
     kind: str = "xgboost"  # the predictor: xgboost | linear | blend (models/predictor.py)
     # survey models: the shift of households without an answer yet (models/nonresponse.py), JSON
     unanswered: str | None = None
-    # a blend (kind "blend"): intercept, booster weight, linear weight (stacked on out-of-fold
-    # predictions: train.stack_blend); None: the plain mean of the two
+    # a blend (kind "blend"): intercept, booster weight, linear weight (the mean calibrated on
+    # out-of-fold predictions: train.calibrate_blend); None: the plain mean of the two
     blend_weights: tuple[float, float, float] | None = None
     encoded: tuple[str, ...] = field(init=False)
     sources: tuple[str, ...] = field(init=False)

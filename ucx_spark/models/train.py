@@ -19,12 +19,11 @@ One ``train_model`` call, inside an MLflow parent run:
    model-sized) on the honest metric, each trial a nested run; NPS also tries a
    multi-class booster over the answers with the best parameters and keeps
    whichever has the lower ranked probability score;
-6. CSAT and NPS (``ModelDef.blend``): the blend of the tuned booster and the
-   baseline (``predictor.BlendPredictor``), stacked: its intercept and two
-   non-negative weights are the least squares of the label on their out-of-fold
-   predictions, cross-fitted so that no judged row weighs its own fold
-   (``stack_blend``), is judged on the same rows, and the better of booster and
-   blend is the candidate: trees find thresholds
+6. CSAT and NPS (``ModelDef.blend``): the blend, the mean of the tuned booster
+   and the baseline (``predictor.BlendPredictor``) calibrated by the least
+   squares of the label on their out-of-fold mean (``calibrate_blend``), is
+   judged on the same rows, and the better of booster and blend is the
+   candidate: trees find thresholds
    and interactions, the sign-constrained lasso extrapolates smoothly and
    ignores noise columns, and their mean held up on every planted form tried
    (``docs/models.md``);
@@ -279,32 +278,20 @@ def _judged(spec: FeatureSpec, raw: np.ndarray, y: np.ndarray, w: np.ndarray | N
     return Judged(metrics, pred, raw, sd)
 
 
-def stack_blend(y: np.ndarray, boosted: np.ndarray, linear: np.ndarray, weight: np.ndarray | None,
-                groups: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray]:
-    """The blend's (intercept, booster weight, linear weight): the weighted least squares of ``y`` on
-    the two learners' out-of-fold predictions, the weights non-negative (a negative weight would
-    turn a learner's ranking around); and the blend's prediction of each row from the weights
-    fitted without its group (cross-fitted: what the blend is judged on never weighed itself)."""
-    from scipy.optimize import nnls
-
+def calibrate_blend(y: np.ndarray, boosted: np.ndarray, linear: np.ndarray,
+                    weight: np.ndarray | None) -> tuple[float, float, float]:
+    """The blend's (intercept, booster weight, linear weight): the mean of the two learners' out-of-fold
+    predictions, calibrated: c + k x mean, with c and k >= 0 the weighted least squares of ``y`` on
+    it (averaging two imperfect learners narrows the spread; k gives it back). One affine map with
+    k >= 0: the ranking, and so the blend's rank metrics and the choice of the winner, are the
+    mean's; its two parameters are fitted on the rows it is judged on (hundreds)."""
     w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=float)
-
-    def fit(rows: np.ndarray) -> tuple[float, float, float]:
-        ws = w[rows] / w[rows].sum()
-        cols = np.column_stack([boosted[rows], linear[rows]])
-        mean_x, mean_y = ws @ cols, float(ws @ y[rows])
-        root = np.sqrt(ws)[:, None]
-        coef, _ = nnls((cols - mean_x) * root, (y[rows] - mean_y) * root[:, 0])
-        if not coef.any():  # neither learner predicts anything: their mean
-            coef = np.array([0.5, 0.5])
-        return float(mean_y - mean_x @ coef), float(coef[0]), float(coef[1])
-
-    stacked = np.zeros(len(y))
-    for g in np.unique(groups):
-        out = groups == g
-        c, wb, wl = fit(~out) if (~out).any() else fit(out)
-        stacked[out] = c + wb * boosted[out] + wl * linear[out]
-    return fit(np.ones(len(y), dtype=bool)), stacked
+    mean = 0.5 * (boosted + linear)
+    ws = w / w.sum()
+    mx, my = float(ws @ mean), float(ws @ y)
+    var = float(ws @ (mean - mx) ** 2)
+    k = max(float(ws @ ((mean - mx) * (y - my))) / var, 0.0) if var > 0 else 1.0
+    return my - k * mx, 0.5 * k, 0.5 * k
 
 
 def pred_value(spec: FeatureSpec, raw: np.ndarray) -> np.ndarray:
@@ -541,16 +528,13 @@ def train_model(
             mlflow.set_tag("ucx.nps_form", cand_spec.task)
         cand_kind = "xgboost"
         if model_def.blend and cand_spec.task not in ("multiclass", "binary"):
-            # the blend: the tuned booster and the baseline stacked on their out-of-fold predictions
-            valid = split.valid
-            weight = None if frame.weight is None else frame.weight[valid]
-            groups = (split.folds[valid] if split.is_kfold else
-                      pd.util.hash_pandas_object(frame.pdf.loc[valid, "household_id"], index=False).to_numpy() % 5)
-            weights, stacked = stack_blend(y[valid], cand.raw, base.raw, weight, groups)
+            # the blend: the mean of the tuned booster and the baseline, calibrated on their out-of-fold predictions
+            weight = None if frame.weight is None else frame.weight[split.valid]
+            weights = calibrate_blend(y[split.valid], cand.raw, base.raw, weight)
             blend_spec = replace(cand_spec, blend_weights=weights)
-            blend = _judged(blend_spec, stacked, y[valid], weight, model_kind="blend")
-            extra_metrics.update({"blend_intercept": weights[0], "blend_weight_xgboost": weights[1],
-                                  "blend_weight_linear": weights[2]})
+            blended = weights[0] + weights[1] * cand.raw + weights[2] * base.raw
+            blend = _judged(blend_spec, blended, y[split.valid], weight, model_kind="blend")
+            extra_metrics.update({"blend_intercept": weights[0], "blend_stretch": weights[1] + weights[2]})
             extra_metrics[f"xgboost_{model_def.metric}"] = cand.metrics[model_def.metric]
             extra_metrics[f"blend_{model_def.metric}"] = blend.metrics[model_def.metric]
             say(f"{model}: blend {model_def.metric}={blend.metrics[model_def.metric]:.4f}")
