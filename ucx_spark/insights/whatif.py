@@ -176,6 +176,11 @@ def _income_mid() -> Column:
     return F.col("income_midpoint_usd")
 
 
+def _burden(annual_bill: Column) -> Column:
+    """``energy_burden`` as gold defines it: the annual bill over the income band's midpoint."""
+    return F.when(_income_mid() > 0, annual_bill / _income_mid())
+
+
 def _apply_bills(df: DataFrame, touched: Column, *, add: Column | None = None, factor: Column | None = None) -> DataFrame:
     def new(c: str) -> Column:
         old = F.col(c)
@@ -226,8 +231,7 @@ def _apply_bills(df: DataFrame, touched: Column, *, add: Column | None = None, f
         if _has(df, c):
             out = out.withColumn(c, F.col(c) * scale)
     if _has(df, "energy_burden", "annual_bill_usd", "income_midpoint_usd"):
-        burden = F.when(_income_mid() > 0, F.col("annual_bill_usd") / _income_mid())
-        out = out.withColumn("energy_burden", F.when(touched, burden).otherwise(F.col("energy_burden")))
+        out = out.withColumn("energy_burden", F.when(touched, _burden(F.col("annual_bill_usd"))).otherwise(F.col("energy_burden")))
     return out.drop("_old_last_bill_usd", "_trailing_mean_bill_usd")
 
 
@@ -347,7 +351,7 @@ def _apply_liheap(df: DataFrame, in_scope: Column, *, lift_pct: float, benefit_u
         out = out.withColumn("payment_share_assistance_365d", F.when(touched, share).otherwise(F.col("payment_share_assistance_365d")))
         out = out.withColumn("payments_365d", F.when(touched, F.col("payments_365d") + 1).otherwise(F.col("payments_365d")))
     if _has(out, "energy_burden", "annual_bill_usd", "income_midpoint_usd"):
-        burden = F.when(_income_mid() > 0, F.greatest(F.col("annual_bill_usd") - b, F.lit(0.0)) / _income_mid())
+        burden = _burden(F.greatest(F.col("annual_bill_usd") - b, F.lit(0.0)))
         out = out.withColumn("energy_burden", F.when(touched, burden).otherwise(F.col("energy_burden")))
     return out.drop("_pick", "_eligible", "liheap_propensity")
 
@@ -720,10 +724,11 @@ def walk_bills(df: DataFrame, k: int, *, add: float = 0.0, factor: float = 1.0, 
     before = f"slice(_seq, greatest(1, {size} - 12), least(12, {size} - 1))"
     worst = (f"array_max(transform(sequence(greatest(2, {size} - 5), {size}), "
              f"p -> {_ratio_sql('element_at(_seq, p)', _mean_sql('slice(_seq, greatest(1, p - 3), least(3, p - 1))'))}))")
+    mean12 = F.expr(_mean_sql(last12))
     values = {
         "last_bill_usd": last,
-        "mean_bill_12_usd": F.expr(_mean_sql(last12)),
-        "annual_bill_usd": F.expr(_mean_sql(last12)) * 12.0,
+        "mean_bill_12_usd": mean12,
+        "annual_bill_usd": mean12 * 12.0,
         "bill_shock_ratio": F.expr(f"CASE WHEN {size} > 1 THEN {_ratio_sql('element_at(_seq, -1)', _mean_sql(before))} END"),
         "max_bill_shock_ratio_180d": F.expr(f"CASE WHEN {size} > 1 THEN {worst} END"),
         "same_season_bill_ratio": F.expr(_ratio_sql("element_at(_seq, -1)", year_ago(str(k)))),
@@ -735,7 +740,7 @@ def walk_bills(df: DataFrame, k: int, *, add: float = 0.0, factor: float = 1.0, 
         out = out.withColumn("is_bill_shock", F.when(has, F.col("bill_shock_ratio") >= BILL_SHOCK_RATIO)
                              .otherwise(F.col("is_bill_shock")))
     if _has(df, "energy_burden", "annual_bill_usd", "income_midpoint_usd"):
-        burden = F.when(_income_mid() > 0, F.col("annual_bill_usd") / _income_mid())
+        burden = _burden(F.col("annual_bill_usd"))
         out = out.withColumn("energy_burden", F.when(has, burden.cast(df.schema["energy_burden"].dataType))
                              .otherwise(F.col("energy_burden")))
     return out.drop("_seq", "_add", "_factor")
