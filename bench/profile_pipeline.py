@@ -54,6 +54,7 @@ class JobStats:
     completed: float = 0.0
     stages: list[int] = field(default_factory=list)
     execution_id: int | None = None
+    op: str = ""  # the ``ucx.op`` tag of the code that started it (concurrency.job_tag)
 
     @property
     def seconds(self) -> float:
@@ -99,7 +100,7 @@ def parse_event_log(path: Path) -> tuple[dict[int, JobStats], dict[str, StepStat
                 job = JobStats(
                     int(ev["Job ID"]), props.get("ucx.step") or "(outside steps)", name,
                     float(ev["Submission Time"]) / 1000, stages=list(ev.get("Stage IDs") or []),
-                    execution_id=int(ex) if ex not in (None, "") else None,
+                    execution_id=int(ex) if ex not in (None, "") else None, op=props.get("ucx.op") or "",
                 )
                 jobs[job.job_id] = job
                 for s in job.stages:
@@ -225,6 +226,15 @@ def report(
             for name, n in sorted(sites.items(), key=lambda kv: -kv[1])[:top]:
                 lines.append(f"  {n:>4}  {name}")
     for step in timings:
+        ops: dict[str, list[JobStats]] = defaultdict(list)
+        for j in jobs.values():
+            if j.step == step and j.op:
+                ops[j.op].append(j)
+        if ops:
+            lines.append(f"\nSpark jobs of {step} by operation (ucx.op tag; jobs, seconds of their spans):")
+            for op, op_jobs in sorted(ops.items()):
+                lines.append(f"  {len(op_jobs):>4} {sum(j.seconds for j in op_jobs):6.1f}s  {op}")
+    for step in timings:
         step_jobs = sorted((j for j in jobs.values() if j.step == step), key=lambda j: -j.seconds)[:top]
         if not step_jobs:
             continue
@@ -255,6 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--top", type=int, default=8, help="slowest jobs listed per step")
     ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                     help="an extra Spark setting for this profile (repeatable), e.g. spark.sql.adaptive.enabled=false")
+    ap.add_argument("--feed-threads", type=int, default=0,
+                    help="feeds side by side (default: the config's; 1 gives exact per-operation job counts)")
     args = ap.parse_args(argv)
 
     from ucx_spark.pipelines import medallion
@@ -270,7 +282,8 @@ def main(argv: list[str] | None = None) -> None:
                   "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"})
     extra.update(dict(kv.split("=", 1) for kv in args.conf))
     spark_cfg = replace(base.spark, master=args.master, driver_memory=args.driver_memory, log_level="ERROR",
-                        metastore="none", extra=extra)
+                        metastore="none", extra=extra,
+                        feed_threads=args.feed_threads or base.spark.feed_threads)
     cfg = replace(base, spark=spark_cfg).with_paths(landing=args.landing, warehouse=str(wh))
     load_before = wait_for_quiet()
     t0 = time.perf_counter()

@@ -13,8 +13,9 @@ feed threads.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 from pyspark.sql import SparkSession
@@ -63,3 +64,16 @@ def _side_by_side(spark: SparkSession, feeds: Sequence[str], work: Callable[[str
     with ThreadPoolExecutor(max_workers=min(threads, len(feeds)), thread_name_prefix="ucx-feed") as pool:
         futures = {feed: pool.submit(target, feed) for feed in feeds}
         return {feed: futures[feed].result() for feed in feeds}
+
+
+@contextmanager
+def job_tag(spark: SparkSession, value: str, key: str = "ucx.op") -> Iterator[None]:
+    """Tag the Spark jobs this thread starts inside the block with ``key=value`` (a local property,
+    kept in the event log with each job: `bench/profile_pipeline.py` counts a step's jobs by it)."""
+    sc = spark.sparkContext
+    before = sc.getLocalProperty(key)
+    sc.setLocalProperty(key, value)
+    try:
+        yield
+    finally:
+        sc.setLocalProperty(key, before)

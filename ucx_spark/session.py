@@ -22,7 +22,7 @@ from ucx_spark.config import Config, SparkConfig
 from ucx_spark.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 DELTA_MAVEN = "io.delta:delta-spark_4.2_2.13:4.4.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -151,3 +151,11 @@ def start_spark(cfg: Config) -> SparkSession:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     with step(f"starting Spark ({cfg.spark.master})"):
         return build_spark(cfg.spark, warehouse=cfg.paths.warehouse, time_zone=cfg.utility.time_zone)
+
+
+def release_checkpoint(df: DataFrame) -> None:
+    """Free a local checkpoint's blocks now rather than when the JVM collects its RDD (a frame that
+    is not a checkpoint is left alone)."""
+    plan = df._jdf.queryExecution().analyzed()
+    if plan.nodeName() == "LogicalRDD":
+        plan.rdd().unpersist(False)

@@ -312,3 +312,60 @@ def row_count(path: str | Path, *, by: str | None = None) -> dict[str | None, in
         key = f.partition_values.get(by) if by else None
         out[key] = out.get(key, 0) + int(f.num_records or 0)
     return out
+
+
+
+def read_arrow(
+    path: str | Path, *, columns: list[str], types: dict[str, str], max_rows: int,
+    partitions: dict[str, set[str | None]] | None = None, rows: tuple[str, set[Any]] | None = None,
+) -> Any | None:
+    """The rows of the table's current snapshot as a pyarrow Table of ``columns``, read from its
+    data files without Spark, when the log says exactly which files hold them and that those
+    files hold at most ``max_rows`` rows; else None (the caller reads through Spark).
+
+    ``partitions`` keeps the files whose partition values are in the given sets (pruning by the
+    log, as Delta does); ``rows`` = (column, values) then keeps the rows whose value of that data
+    column is in ``values``. ``types`` gives the Spark type (``simpleString``) of each partition
+    column: its value, a string in the log, is cast to it (string, date and the integer types;
+    another type gives None). A file with a deletion vector (its row count is then unknown here)
+    or whose Parquet lacks a requested column (column mapping) gives None too.
+    """
+    from urllib.parse import unquote
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    live = live_files(path)
+    if live is None:
+        return None
+    chosen = [
+        f for f in live.values()
+        if not partitions or all(f.partition_values.get(k) in v for k, v in partitions.items())
+    ]
+    if not chosen or any(f.num_records is None for f in chosen) or sum(f.num_records or 0 for f in chosen) > max_rows:
+        return None
+    arrow_types = {"string": pa.string(), "date": pa.date32(), "int": pa.int32(), "bigint": pa.int64(),
+                   "smallint": pa.int16(), "tinyint": pa.int8()}
+    part_cols = {k for f in chosen for k in f.partition_values}
+    if any(c in part_cols and types.get(c) not in arrow_types for c in columns):
+        return None
+    read = [c for c in columns if c not in part_cols]
+    if rows is not None:
+        if rows[0] in part_cols:
+            return None
+        read += [] if rows[0] in read else [rows[0]]
+    tables = []
+    for f in chosen:
+        parquet = pq.ParquetFile(Path(path) / unquote(f.path))
+        if any(c not in parquet.schema_arrow.names for c in read):
+            return None
+        table = parquet.read(columns=read)
+        if rows is not None:
+            table = table.filter(pc.is_in(table[rows[0]], value_set=pa.array(sorted(rows[1]), table.schema.field(rows[0]).type)))
+        for c in columns:
+            if c in part_cols:
+                value = f.partition_values.get(c)
+                table = table.append_column(c, pa.array([value] * table.num_rows, pa.string()).cast(arrow_types[types[c]]))
+        tables.append(table.select(columns))
+    return pa.concat_tables(tables, promote_options="default")

@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from ucx_spark.io.delta import read_table, table_exists, table_path
 from ucx_spark.quality import GateResult, Thresholds, publish_if_passed, quality_context, record_results, validate
+from ucx_spark.quality.batch import TableBatch
 from ucx_spark.quality.gates import prepare
 from ucx_spark.quality.suites import DEFAULT_SUITE_DIR, suite_path
 
@@ -77,10 +78,13 @@ class Gates:
         }
         return self.check_batches(layer, batches)
 
-    def check_batches(self, layer: str, batches: Mapping[str, DataFrame]) -> list[GateResult]:
+    def check_batches(
+        self, layer: str, batches: Mapping[str, DataFrame], sources: Mapping[str, TableBatch] | None = None
+    ) -> list[GateResult]:
         """Validate each ``layer`` table's batch (the rows this run wrote to it) against the
         table's suite; record; raise DataError on a critical failure. Tables without a suite
-        are skipped; a table the run did not touch is not in ``batches``."""
+        are skipped; a table the run did not touch is not in ``batches``. ``sources`` says where
+        a table's batch lies in it, so a small one is read from its files (``quality.batch``)."""
         self.ready()
         context = quality_context(self.warehouse)
         batch: list[GateResult] = []
@@ -91,7 +95,7 @@ class Gates:
                 validate(
                     self.spark, df, layer=layer, table=table, run_id=self.run_id, suite_dir=self.suite_dir,
                     context=context, warehouse=self.warehouse, thresholds=self.thresholds, data_docs=False,
-                    references=self.references,
+                    references=self.references, source=(sources or {}).get(table),
                 )
             )
         if batch:

@@ -56,6 +56,7 @@ from ucx_spark.io.delta import (
     without_unchanged_updates,
 )
 from ucx_spark.local_time import local_date
+from ucx_spark.session import release_checkpoint
 from ucx_spark.silver.ami_daily import ami_daily
 from ucx_spark.silver.parse import require_time_zone, require_utc_session
 from ucx_spark.silver.rows import SILVER_LINEAGE
@@ -152,13 +153,6 @@ def _small(path: str) -> bool:
     statistics; a table whose files lack them is not cached)."""
     counts = delta_log.row_count(path)
     return counts is not None and sum(counts.values()) <= CACHE_MAX_ROWS
-
-
-def _release(df: DataFrame) -> None:
-    """Free a local checkpoint's blocks now rather than when the JVM collects its RDD."""
-    plan = df._jdf.queryExecution().analyzed()
-    if plan.nodeName() == "LogicalRDD":
-        plan.rdd().unpersist(False)
 
 
 def month_ends_between(first: date, last: date) -> list[date]:
@@ -553,7 +547,7 @@ def run(
                     # "attempted to access non-existent accumulator" for each)
                     sources.append(frames[table])
                     frames[table] = frames[table].localCheckpoint(eager=False)
-                    releases.callback(_release, frames[table])
+                    releases.callback(release_checkpoint, frames[table])
             return frames[table]
 
         daily_df = silver(AMI_DAILY)

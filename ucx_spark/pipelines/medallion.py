@@ -172,7 +172,8 @@ def _run(
                 result.steps["bronze"] = bronze_result
             if gates:
                 with timed("gates_bronze", "quality gates: bronze (this run's files)"):
-                    checks.check_batches("bronze", bronze_batches(spark, warehouse, bronze_result))
+                    checks.check_batches("bronze", bronze_batches(spark, warehouse, bronze_result),
+                                         bronze_sources(warehouse, bronze_result))
         if "silver" in steps:
             assert pseudonym_key  # run() checked
             with timed("silver", "silver: bronze -> silver"):
@@ -183,7 +184,8 @@ def _run(
                 result.steps["silver"] = silver_result
             if gates:
                 with timed("gates_silver", "quality gates: silver (rows of this run's files, days they touched)"):
-                    checks.check_batches("silver", silver_batches(spark, warehouse, silver_result))
+                    checks.check_batches("silver", silver_batches(spark, warehouse, silver_result),
+                                         silver_sources(warehouse, silver_result))
             with timed("accounting", "accounting: landed = current + superseded + quarantined"):
                 result.accounting = record_accounting(spark, warehouse=warehouse, run_id=run_id)
         if "gold" in steps:
@@ -287,6 +289,31 @@ def bronze_batches(spark: SparkSession, warehouse: str, result: Any) -> dict[str
         f.feed: read_table(spark, warehouse, "bronze", f.feed).filter(F.col("_source_file").isin(list(f.files)))
         for f in result.ingested
         if f.files
+    }
+
+
+def bronze_sources(warehouse: str, result: Any) -> dict[str, Any]:
+    """Where each bronze batch lies: the partitions of this run's files (quality.batch)."""
+    from ucx_spark.io.delta import table_path
+    from ucx_spark.quality.batch import TableBatch
+
+    return {
+        f.feed: TableBatch(table_path(warehouse, "bronze", f.feed), partitions={"_source_file": frozenset(f.files)})
+        for f in result.ingested
+        if f.files
+    }
+
+
+def silver_sources(warehouse: str, result: Any) -> dict[str, Any]:
+    """Where each silver batch lies: the rows of this run's files (quality.batch); the
+    silver/ami_daily batch (whole local days) is read through Spark."""
+    from ucx_spark.io.delta import table_path
+    from ucx_spark.quality.batch import TableBatch
+
+    return {
+        f.feed: TableBatch(table_path(warehouse, "silver", f.feed), rows=("_source_file", frozenset(f.files)))
+        for f in result.feeds
+        if f.valid
     }
 
 

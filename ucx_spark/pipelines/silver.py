@@ -44,7 +44,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from ucx_spark.catalog import AMI_DAILY, AMI_PARTITION, HOUSEHOLD_MATCHES, PROCESSED_FILES, SUPERSEDED, spec
-from ucx_spark.concurrency import LOCK, run_per_feed
+from ucx_spark.concurrency import LOCK, job_tag, run_per_feed
 from ucx_spark.contract import FEED_ORDER, FEEDS
 from ucx_spark.errors import ConfigError
 from ucx_spark.io.delta import (
@@ -61,6 +61,7 @@ from ucx_spark.io.delta import (
     table_version,
     upsert,
 )
+from ucx_spark.session import release_checkpoint
 from ucx_spark.silver.addresses import match_households
 from ucx_spark.silver.ami_daily import ami_daily
 from ucx_spark.silver.parse import require_time_zone, require_utc_session
@@ -171,21 +172,25 @@ def run(
             by_feed.update(run_per_feed(spark, wave, work, threads=threads))
         results = [r for f in FEED_ORDER if (r := by_feed.get(f)) is not None]
         if deferred:
-            append_new_rows(
-                reduce(DataFrame.unionByName, [df for df, _ in deferred]),
-                table_path(warehouse, "silver", SUPERSEDED),
-                keys=spec("silver", SUPERSEDED).keys, files=sorted({f for _, fs in deferred for f in fs}),
-                partition_by=spec("silver", SUPERSEDED).partition_by,
-            )
-            register_table(spark, warehouse, "silver", SUPERSEDED)
+            with job_tag(spark, "step:superseded"):
+                append_new_rows(
+                    reduce(DataFrame.unionByName, [df for df, _ in deferred]),
+                    table_path(warehouse, "silver", SUPERSEDED),
+                    keys=spec("silver", SUPERSEDED).keys, files=sorted({f for _, fs in deferred for f in fs}),
+                    partition_by=spec("silver", SUPERSEDED).partition_by,
+                )
+                register_table(spark, warehouse, "silver", SUPERSEDED)
     finally:
         for cache in caches:
             cache.unpersist()
+            release_checkpoint(cache)
     # One commit marks every feed's files processed, after all of them were written: a crash
     # before it reprocesses the batch, which every write above takes idempotently.
-    _log_processed(spark, warehouse, [(r.feed, f) for r in results for f in r.files], run_id,
-                   already=sum(len(v) for v in done.values()))
-    total, matched = _refresh_household_matches(spark, warehouse)
+    with job_tag(spark, "step:processed"):
+        _log_processed(spark, warehouse, [(r.feed, f) for r in results for f in r.files], run_id,
+                       already=sum(len(v) for v in done.values()))
+    with job_tag(spark, "step:matches"):
+        total, matched = _refresh_household_matches(spark, warehouse)
     rate = None if not total else matched / total  # type: ignore[operator]
     return SilverResult(run_id, tuple(results), total, matched, rate)
 
@@ -245,8 +250,9 @@ def resolve_keys(
 
     The repeated keys are found with one aggregation over the key columns; only
     their rows (few, usually none) take the windows, every other valid row is its
-    key's winner. ``classified_df`` should be cached: it is read more than once. The cached
-    repeated keys are appended to ``caches`` (the caller frees them).
+    key's winner. ``classified_df`` should be cached: it is read more than once. With
+    ``caches``, the cached repeated keys and the local checkpoint of their ranked rows are
+    appended to it (the caller frees them: ``unpersist`` and ``session.release_checkpoint``).
     """
     typed_key = [value_col(k) for k in FEEDS[feed].key]
     multi_df = (
@@ -270,6 +276,13 @@ def resolve_keys(
         .transform(with_ambiguous_key_rule, feed=feed)
         .transform(with_rank_in_batch, feed=feed)
     )
+    if caches is not None:
+        # Ranked once, here in the feed's thread: the rule counts, the quarantine, the winners and
+        # the superseded rows (written with every feed's at the end of the step) read the result
+        # instead of each running the windows and their shuffles again (12-household run: the
+        # step's closing superseded write went from 38 Spark jobs and 12.8 s to 11 and 2.2 s).
+        repeated_df = repeated_df.localCheckpoint(eager=True)
+        caches.append(repeated_df)
     return single_df.unionByName(repeated_df), True
 
 
@@ -300,26 +313,30 @@ def _process_feed(
     ).persist(StorageLevel.MEMORY_AND_DISK)
     caches.append(classified_df)
     days: tuple[date, ...] = ()
-    profile = _profile(classified_df, feed=feed, time_zone=time_zone)
-    resolved_df, repeated = resolve_keys(classified_df, feed=feed, caches=caches)
-    counts = dict(profile.counts)
-    if repeated:  # ambiguous copies move rows from valid to ambiguous_key
-        counts = {r[0]: int(r[1]) for r in resolved_df.groupBy("rule").count().collect()}  # <= 14 rows
+    with job_tag(spark, f"{feed}:profile"):
+        profile = _profile(classified_df, feed=feed, time_zone=time_zone)
+    with job_tag(spark, f"{feed}:keys"):
+        resolved_df, repeated = resolve_keys(classified_df, feed=feed, caches=caches)
+        counts = dict(profile.counts)
+        if repeated:  # ambiguous copies move rows from valid to ambiguous_key
+            counts = {r[0]: int(r[1]) for r in resolved_df.groupBy("rule").count().collect()}  # <= 14 rows
     valid = counts.pop(None, 0)
     quarantined = sum(counts.values())
     if quarantined:
-        append_new_rows(
-            quarantine_rows(resolved_df, feed=feed, run_id=run_id),
-            table_path(warehouse, "quarantine", feed), keys=spec("quarantine", feed).keys, files=new,
-        )
-        register_table(spark, warehouse, "quarantine", feed)
+        with job_tag(spark, f"{feed}:quarantine"):
+            append_new_rows(
+                quarantine_rows(resolved_df, feed=feed, run_id=run_id),
+                table_path(warehouse, "quarantine", feed), keys=spec("quarantine", feed).keys, files=new,
+            )
+            register_table(spark, warehouse, "quarantine", feed)
         log.info("silver: %s quarantine written", feed)
     if valid:
-        days = _merge_valid(
-            spark, typed_rows(resolved_df, feed=feed, run_id=run_id), feed, warehouse=warehouse,
-            run_id=run_id, time_zone=time_zone, pseudonym_key=pseudonym_key, files=new, profile=profile,
-            repeated=repeated, deferred=deferred,
-        )
+        with job_tag(spark, f"{feed}:merge"):
+            days = _merge_valid(
+                spark, typed_rows(resolved_df, feed=feed, run_id=run_id), feed, warehouse=warehouse,
+                run_id=run_id, time_zone=time_zone, pseudonym_key=pseudonym_key, files=new, profile=profile,
+                repeated=repeated, deferred=deferred,
+            )
     rows = valid + quarantined
     log.info("silver: %s %d rows, %d valid, %d quarantined", feed, rows, valid, quarantined)
     return FeedSilver(feed, tuple(new), rows, valid, quarantined, tuple(sorted(counts.items())), days)
@@ -409,13 +426,15 @@ def _merge_valid(
     finally:
         if pair_df is not None:
             pair_df.unpersist()
-    register_table(spark, warehouse, "silver", feed)
+    with job_tag(spark, f"{feed}:register"):
+        register_table(spark, warehouse, "silver", feed)
     log.info("silver: %s merged", feed)
     if feed != "ami":
         return ()
     assert span is not None
-    return _update_daily(spark, warehouse, winners_df, time_zone=time_zone, run_id=run_id, created=not exists,
-                         days=profile.days)
+    with job_tag(spark, f"{feed}:daily"):
+        return _update_daily(spark, warehouse, winners_df, time_zone=time_zone, run_id=run_id, created=not exists,
+                             days=profile.days)
 
 
 def _update_daily(

@@ -38,6 +38,7 @@ from pyspark.sql import functions as F
 from ucx_spark.errors import ConfigError
 from ucx_spark.io.delta import read_table, table_exists, table_path
 from ucx_spark.quality.audit import data_docs_index, previous_row_count, record_results
+from ucx_spark.quality.batch import TableBatch, read_batch, to_pandas
 from ucx_spark.quality.checks import Acceptance, run_check
 from ucx_spark.quality.records import GateResult, QualityRecord
 from ucx_spark.quality.rows import is_row_level
@@ -384,13 +385,19 @@ def _key_sets(
 
     def keys(name: str, column: str) -> frozenset[Any] | None:
         version = None
+        layer, _, table_name = name.partition(".")
         if warehouse is not None and not (references and name in references):
-            layer, _, table = name.partition(".")
-            version = delta_log.latest_version(table_path(warehouse, layer, table))
+            version = delta_log.latest_version(table_path(warehouse, layer, table_name))
         cache_key = (str(warehouse), name, column, version)
         if version is not None and cache_key in _KEY_SETS:
             return _KEY_SETS[cache_key]
-        values = lookup(name).select(column).distinct().limit(max_rows + 1).toPandas()[column]
+        values = None
+        if version is not None:  # a small warehouse table: its files read directly (quality.batch)
+            table = delta_log.read_arrow(table_path(warehouse, layer, table_name), columns=[column], types={},
+                                         max_rows=max_rows)
+            values = None if table is None else to_pandas(table)[column].drop_duplicates()
+        if values is None:
+            values = lookup(name).select(column).distinct().limit(max_rows + 1).toPandas()[column]
         found = frozenset(values.dropna()) if len(values) <= max_rows else None
         if version is not None:
             if len(_KEY_SETS) > 256:
@@ -434,17 +441,25 @@ def _conditions(specs: list[ExpectationSpec]) -> list[str]:
     return list(dict.fromkeys(str(s.kwargs["row_condition"]) for s in specs if s.kwargs.get("row_condition")))
 
 
-def _small_batch(df: DataFrame, specs: list[ExpectationSpec], max_rows: int) -> Any | None:
+def _small_batch(
+    df: DataFrame, specs: list[ExpectationSpec], max_rows: int, source: TableBatch | None = None
+) -> Any | None:
     """The batch as a pandas frame when it has at most ``max_rows`` rows (else None), with each
-    row condition of ``specs`` evaluated by Spark as a boolean column ``__row_condition_<i>``.
+    row condition of ``specs`` evaluated as a boolean column ``__row_condition_<i>``.
 
-    One Spark job reads at most ``max_rows + 1`` rows. A condition Spark cannot
-    resolve (a missing column) leaves the batch to the Spark engine, which
-    reports it as the expectation's error.
+    ``source`` (where the batch lies in its Delta table) lets a batch the log
+    shows to be small be read from its files without Spark (``quality.batch``);
+    otherwise one Spark job reads at most ``max_rows + 1`` rows and evaluates
+    the conditions. A condition Spark cannot resolve (a missing column) leaves
+    the batch to the Spark engine, which reports it as the expectation's error.
     """
     if max_rows <= 0:
         return None
     conditions = _conditions(specs)
+    if source is not None:
+        pdf = read_batch(df, source, conditions, max_rows, ROW_CONDITION_PREFIX)
+        if pdf is not None:
+            return pdf
     try:
         probe_df = df.select(
             *[F.col(f"`{c}`") for c in df.columns],
@@ -512,6 +527,7 @@ def validate(
     result_format: str | dict[str, Any] = "SUMMARY",
     data_docs: bool = True,
     cache: bool = True,
+    source: TableBatch | None = None,
 ) -> GateResult:
     """Validate ``df`` against ``<suite_dir>/<layer>.<table>.yaml``; write nothing but GX's own files.
 
@@ -522,7 +538,8 @@ def validate(
     (default; failing values are never collected) or BOOLEAN_ONLY (no observed
     values, a little faster). ``cache`` persists ``df`` for the duration (GX
     makes several passes over it) when it has fewer than
-    ``thresholds.spark_row_rules_min_rows`` rows.
+    ``thresholds.spark_row_rules_min_rows`` rows. ``source``: where ``df``'s rows lie in their
+    Delta table, so a small batch is read from its files (``quality.batch``), not through Spark.
     """
     suite = load_suite(suite_dir, layer, table)
     params: dict[str, Any] = thresholds.params()
@@ -537,7 +554,7 @@ def validate(
         df = df.select(*[F.col(f"`{c}`") for c in keep])
     gx_specs = [s for s in specs if not s.is_custom]
     outcomes: dict[str, tuple[bool, str | None, int | None]] = {}
-    small = _small_batch(df, gx_specs, thresholds.pandas_max_rows) if gx_specs else None
+    small = _small_batch(df, gx_specs, thresholds.pandas_max_rows, source) if gx_specs else None
     persisted = False
     if small is not None:
         # A small batch: handed to pandas once (bounded by pandas_max_rows) and validated there by
