@@ -160,15 +160,18 @@ def run(
     deferred: list[tuple[DataFrame, list[str]]] = []
     caches: list[DataFrame] = []
     by_feed: dict[str, FeedSilver | None] = {}
+    references = _References(spark, warehouse)
 
     def work(feed: str) -> FeedSilver | None:
         return _process_feed(
             spark, feed, warehouse=warehouse, run_id=run_id, time_zone=time_zone,
             pseudonym_key=pseudonym_key, done=done[feed], deferred=deferred, caches=caches,
+            references=references,
         )
 
     try:
         for wave in feed_waves():
+            references.readable = set(FEEDS) - set(wave)
             by_feed.update(run_per_feed(spark, wave, work, threads=threads))
         results = [r for f in FEED_ORDER if (r := by_feed.get(f)) is not None]
         if deferred:
@@ -184,6 +187,7 @@ def run(
         for cache in caches:
             cache.unpersist()
             release_checkpoint(cache)
+        references.release()
     # One commit marks every feed's files processed, after all of them were written: a crash
     # before it reprocesses the batch, which every write above takes idempotently.
     with job_tag(spark, "step:processed"):
@@ -195,12 +199,60 @@ def run(
     return SilverResult(run_id, tuple(results), total, matched, rate)
 
 
-def _refs(spark: SparkSession, warehouse: str, feed: str) -> dict[str, DataFrame]:
+# A referenced silver table (accounts) with at most this many rows (its log's statistics) is read
+# once per step, after the feeds it may change, and shared by every feed that checks a foreign key
+# against it or scrubs names with it: one Delta scan instead of one per use (each scan of a Delta
+# table first lists its snapshot's files in a Spark job).
+SHARED_REFERENCE_MAX_ROWS = 1_000_000
+
+
+class _References:
+    """The silver tables the second wave of feeds reads (foreign keys, names, meters), each read
+    on first use by one thread (the others wait) as a local checkpoint of the columns they use
+    when the log says it is small, else as a plain Delta read. ``release`` frees the blocks."""
+
+    def __init__(self, spark: SparkSession, warehouse: str) -> None:
+        self.spark, self.warehouse = spark, warehouse
+        self._frames: dict[str, DataFrame | None] = {}
+        self.readable: set[str] = set()  # tables no feed of the running wave writes
+
+    def table(self, name: str) -> DataFrame | None:
+        """silver/<name> (None: no such table yet), once the wave that writes it is done."""
+        if name not in self.readable:
+            raise RuntimeError(f"silver/{name} is read as a reference before its feed's wave is done")
+        with LOCK:
+            if name not in self._frames:
+                self._frames[name] = self._read(name)
+            return self._frames[name]
+
+    def _read(self, name: str) -> DataFrame | None:
+        from ucx_spark.io import delta_log
+
+        path = table_path(self.warehouse, "silver", name)
+        if not table_exists(self.spark, path):
+            return None
+        df = read_path(self.spark, path)
+        wanted = sorted({fk.ref_column for f in FEEDS.values() for fk in f.foreign_keys if fk.feed == name}
+                        | ({"account_id", "customer_name", "meter_id"} if name == "accounts" else set()))
+        counts = delta_log.row_count(path)
+        if counts is None or sum(counts.values()) > SHARED_REFERENCE_MAX_ROWS:
+            return df
+        with job_tag(self.spark, f"step:reference {name}"):
+            return df.select(*wanted).localCheckpoint(eager=True)
+
+    def release(self) -> None:
+        for df in self._frames.values():
+            if df is not None:
+                release_checkpoint(df)
+        self._frames.clear()
+
+
+def _refs(references: _References, feed: str) -> dict[str, DataFrame]:
     refs: dict[str, DataFrame] = {}
     for fk in FEEDS[feed].foreign_keys:
-        path = table_path(warehouse, "silver", fk.feed)
-        if table_exists(spark, path):
-            refs[fk.column] = read_path(spark, path).select(fk.ref_column)
+        table_df = references.table(fk.feed)
+        if table_df is not None:
+            refs[fk.column] = table_df.select(fk.ref_column)
     return refs
 
 
@@ -297,6 +349,7 @@ def _process_feed(
     done: set[str],
     deferred: list[tuple[DataFrame, list[str]]],
     caches: list[DataFrame],
+    references: _References,
 ) -> FeedSilver | None:
     """One feed's batch; its cached classification is appended to ``caches`` (the caller frees
     it once the rows it ``deferred`` to the end of the step are written)."""
@@ -309,7 +362,7 @@ def _process_feed(
     log.info("silver: %s processing %d files", feed, len(new))
     bronze_df = read_path(spark, bronze_path).filter(F.col("_source_file").isin(new))
     classified_df = classify_rows(
-        bronze_df, feed=feed, time_zone=time_zone, refs=_refs(spark, warehouse, feed)
+        bronze_df, feed=feed, time_zone=time_zone, refs=_refs(references, feed)
     ).persist(StorageLevel.MEMORY_AND_DISK)
     caches.append(classified_df)
     days: tuple[date, ...] = ()
@@ -335,7 +388,7 @@ def _process_feed(
             days = _merge_valid(
                 spark, typed_rows(resolved_df, feed=feed, run_id=run_id), feed, warehouse=warehouse,
                 run_id=run_id, time_zone=time_zone, pseudonym_key=pseudonym_key, files=new, profile=profile,
-                repeated=repeated, deferred=deferred,
+                repeated=repeated, deferred=deferred, references=references,
             )
     rows = valid + quarantined
     log.info("silver: %s %d rows, %d valid, %d quarantined", feed, rows, valid, quarantined)
@@ -371,17 +424,19 @@ def _merge_valid(
     profile: _Profile,
     repeated: bool,
     deferred: list[tuple[DataFrame, list[str]]],
+    references: _References,
 ) -> tuple[date, ...]:
     """Steps 2-4 for the valid rows of a batch; returns the local days recomputed in silver/ami_daily."""
     silver_path = table_path(warehouse, "silver", feed)
     key = FEEDS[feed].key
     names_df = meters_df = None
-    accounts_path = table_path(warehouse, "silver", "accounts")
-    if table_exists(spark, accounts_path):
-        if any(c.free_text for c in FEEDS[feed].columns):
-            names_df = read_path(spark, accounts_path).select("account_id", "customer_name")
+    scrubs = any(c.free_text for c in FEEDS[feed].columns)
+    accounts_df = references.table("accounts") if scrubs or feed == "ami" else None
+    if accounts_df is not None:
+        if scrubs:
+            names_df = accounts_df.select("account_id", "customer_name")
         if feed == "ami":
-            meters_df = read_path(spark, accounts_path).select("meter_id")
+            meters_df = accounts_df.select("meter_id")
     winners_df = with_feed_extras(
         winner_rows(ranked_df), feed=feed, time_zone=time_zone, pseudonym_key=pseudonym_key,
         names_df=names_df, meters_df=meters_df,
