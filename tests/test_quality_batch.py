@@ -114,6 +114,9 @@ def test_row_conditions_are_judged_as_spark_judges_them(spark) -> None:
     for outside in ("NOT quality = 'A'", "quality > 'A'", "quality = ", "lower(quality) = 'a'", "a = 1 b"):
         assert parse_condition(outside) is None, outside
     assert parse_condition("missing = 'A'")(pdf) is None  # a column the frame lacks: Spark decides
+    # SQL casts a literal to the column's type; pandas would compare unlike values as unequal
+    for cast in ("day = '2026-03-01'", "name = 3", "n IN ('3')", "amount = 10.25", "flag = 1"):
+        assert parse_condition(cast)(pdf) is None, cast
 
 
 def test_a_gate_reading_the_files_gives_the_verdicts_of_a_gate_reading_through_spark(spark, tmp_path) -> None:

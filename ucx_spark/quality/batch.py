@@ -172,18 +172,19 @@ def parse_condition(text: str) -> Any | None:
         if peek("kw", "IN"):
             take("kw")
             values = literals()
-            return _column(column, lambda s: (~s.isin(values) if negated else s.isin(values)) & s.notna())
+            return _column(column, lambda s: (~s.isin(values) if negated else s.isin(values)) & s.notna(),
+                           tuple(values))
         if peek("kw", "LIKE"):
             take("kw")
             pattern = take("lit")
             regex = "^" + "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern) + "$"
             return _column(column, lambda s: s.astype("string").str.match(regex, na=False).astype(bool)
-                           .pipe(lambda m: ~m if negated else m) & s.notna())
+                           .pipe(lambda m: ~m if negated else m) & s.notna(), (pattern,))
         if negated:
             raise ValueError(text)
         op = take("op")
         value = take("lit")
-        return _column(column, lambda s: ((s == value) if op == "=" else (s != value)) & s.notna())
+        return _column(column, lambda s: ((s == value) if op == "=" else (s != value)) & s.notna(), (value,))
 
     try:
         parsed = expr()
@@ -194,13 +195,28 @@ def parse_condition(text: str) -> Any | None:
     return parsed
 
 
-def _column(name: str, test: Any) -> Any:
+def _column(name: str, test: Any, literals: tuple[Any, ...] = ()) -> Any:
+    """``test`` of column ``name``; None (Spark decides) when the frame lacks the column or a
+    literal is not of the column's kind (SQL would cast one to the other: '2026-03-01' = a date,
+    3 = a string), which pandas' comparison does not."""
     def evaluate(pdf: Any) -> Any:
         if name not in pdf.columns:
             return None
-        return test(pdf[name]).fillna(False).astype(bool)
+        column = pdf[name]
+        if literals and not _same_kind(column, literals):
+            return None
+        return test(column).fillna(False).astype(bool)
 
     return evaluate
+
+
+def _same_kind(column: Any, literals: tuple[Any, ...]) -> bool:
+    from pandas.api import types as pdt
+
+    if all(isinstance(v, str) for v in literals):
+        return bool(column.dropna().map(lambda v: isinstance(v, str)).all())
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in literals)
+    return numeric and pdt.is_numeric_dtype(column) and not pdt.is_bool_dtype(column)
 
 
 def _combine(parts: list[Any], how: str) -> Any:
