@@ -129,19 +129,19 @@ def parse_condition(text: str) -> Any | None:
         pos += 1
         return tokens[pos - 1][1]
 
-    def expr() -> Any:
-        parts = [term()]
-        while peek("kw", "OR"):
+    def joined(keyword: str, operand: Any) -> Any:
+        """operand (keyword operand)*: OR of terms, AND of factors."""
+        parts = [operand()]
+        while peek("kw", keyword):
             take("kw")
-            parts.append(term())
-        return parts[0] if len(parts) == 1 else _combine(parts, "or")
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else _combine(parts, keyword.lower())
+
+    def expr() -> Any:
+        return joined("OR", term)
 
     def term() -> Any:
-        parts = [factor()]
-        while peek("kw", "AND"):
-            take("kw")
-            parts.append(factor())
-        return parts[0] if len(parts) == 1 else _combine(parts, "and")
+        return joined("AND", factor)
 
     def literals() -> list[Any]:
         take("p", "(")
