@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -81,6 +82,8 @@ def test_a_batch_read_from_the_files_is_the_frame_spark_gives(spark, tmp_path, l
     batch_df = table_df.filter(F.col("_source_file").isin("f1.csv", "f2.csv"))
 
     got = read_batch(batch_df, source, CONDITIONS, 100, "__c")
+    # the same batch read through Spark is the one the gate falls back to
+    assert_df_equality(source.frame(spark), batch_df, ignore_row_order=True)
 
     assert got is not None and len(got) == 5
     _same(got, _spark_frame(batch_df, CONDITIONS))

@@ -280,16 +280,9 @@ def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] |
 
 
 def bronze_batches(spark: SparkSession, warehouse: str, result: Any) -> dict[str, Any]:
-    """bronze/<feed> rows of the files this run landed (their partitions), by feed."""
-    from pyspark.sql import functions as F
-
-    from ucx_spark.io.delta import read_table
-
-    return {
-        f.feed: read_table(spark, warehouse, "bronze", f.feed).filter(F.col("_source_file").isin(list(f.files)))
-        for f in result.ingested
-        if f.files
-    }
+    """bronze/<feed> rows of the files this run landed (their partitions), by feed: the batches
+    of ``bronze_sources`` read through Spark."""
+    return {feed: source.frame(spark) for feed, source in bronze_sources(warehouse, result).items()}
 
 
 def bronze_sources(warehouse: str, result: Any) -> dict[str, Any]:
@@ -323,14 +316,13 @@ def silver_batches(spark: SparkSession, warehouse: str, result: Any) -> dict[str
     judged per day)."""
     from pyspark.sql import functions as F
 
-    from ucx_spark.io.delta import read_table, table_exists, table_path
+    from ucx_spark.io.delta import read_table, table_exists
 
-    batches: dict[str, Any] = {}
+    batches: dict[str, Any] = {
+        feed: source.frame(spark) for feed, source in silver_sources(warehouse, result).items()
+        if table_exists(spark, source.path)
+    }
     for f in result.feeds:
-        if f.valid and table_exists(spark, table_path(warehouse, "silver", f.feed)):
-            batches[f.feed] = read_table(spark, warehouse, "silver", f.feed).filter(
-                F.col("_source_file").isin(list(f.files))
-            )
         if f.feed == "ami" and f.days:
             months = sorted({d.replace(day=1) for d in f.days})
             batches[AMI_DAILY] = (

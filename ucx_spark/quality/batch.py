@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 
 from ucx_spark.io import delta_log
 
@@ -30,8 +30,19 @@ class TableBatch:
     ``partitions`` and, of their rows, those whose ``rows[0]`` column value is in ``rows[1]``."""
 
     path: str
-    partitions: Mapping[str, frozenset[str | None]] | None = None
+    partitions: Mapping[str, frozenset[str]] | None = None
     rows: tuple[str, frozenset[Any]] | None = None
+
+    def frame(self, spark: SparkSession) -> DataFrame:
+        """The same batch read through Spark: the Delta table filtered on the same values."""
+        from pyspark.sql import functions as F
+
+        from ucx_spark.io.delta import read_path
+
+        df = read_path(spark, self.path)
+        for column, values in [*(self.partitions or {}).items(), *([self.rows] if self.rows else [])]:
+            df = df.filter(F.col(column).isin(sorted(values)))
+        return df
 
 
 def to_pandas(table: Any) -> Any:
