@@ -51,7 +51,7 @@ demo: setup
 	$(VENV)/bin/ucx demo --out $(DEMO_DIR)
 
 # The default run (about 12 minutes on 2 cores) leaves out the tests marked slow; test-all (CI) runs
-# every test (about 35 minutes).
+# every test (about an hour on 2 cores).
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -m "not slow"
