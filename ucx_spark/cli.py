@@ -608,9 +608,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _json_default(obj: object) -> str:
-    return str(obj)
-
-
 if __name__ == "__main__":
     sys.exit(main())

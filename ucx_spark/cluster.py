@@ -294,18 +294,6 @@ class StandaloneCluster:
             f"last lines of {name}.log:\n{tail(self.work_dir / f'{name}.log')}"
         )
 
-    def jvm_pids(self) -> list[int]:
-        """Pids of the Master, Worker and executor JVMs (for memory measurements)."""
-        import psutil
-
-        pids: list[int] = []
-        for proc in self.procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                parent = psutil.Process(proc.pid)
-                pids.append(parent.pid)
-                pids.extend(c.pid for c in parent.children(recursive=True))
-        return pids
-
     def stop(self) -> None:
         # Workers first so they do not log the Master vanishing, then the Master.
         for proc in reversed(self.procs):

@@ -24,7 +24,6 @@ import yaml
 from ucx_spark.errors import ConfigError
 
 PACKAGE_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-ENVS = ("local", "cluster", "test")
 
 
 @dataclass(frozen=True)

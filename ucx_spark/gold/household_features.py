@@ -735,9 +735,6 @@ def household_features(
     return df.select(*[filled[c].alias(c) for c in dict.fromkeys(ordered)])
 
 
-RESPONSE_KEY_COLUMNS = ("household_id", "response_key")
-
-
 def survey_response_keys(surveys_df: DataFrame, *, time_zone: str) -> DataFrame:
     """One row per survey response with an answer: account_id, as_of_date (the day before the
     local response date), household_id, response_key (sha2 of survey_id, 32 hex), responded_at,

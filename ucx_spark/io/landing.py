@@ -20,7 +20,6 @@ from pyspark.sql import SparkSession
 
 from ucx_spark.contract import FEED_ORDER, parse_file_name
 
-CORRUPT_COLUMN = "_corrupt_record"
 # A file still being written: source systems write under a temporary name and rename it when the
 # file is complete (the rename is atomic on POSIX file systems). Such names are skipped, neither
 # ingested nor rejected, until the rename (docs/operations.md).
@@ -29,18 +28,6 @@ IN_FLIGHT_SUFFIXES = (".tmp", ".part", ".partial", ".inprogress", ".writing", ".
 
 def is_in_flight(name: str) -> bool:
     return name.startswith(".") or name.lower().endswith(IN_FLIGHT_SUFFIXES)
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """What identifies a landing file's content: size and mtime (cheap), and its SHA-256."""
-
-    size: int
-    mtime_ns: int
-    sha256: str
-
-    def to_json(self) -> dict[str, object]:
-        return {"size": self.size, "mtime_ns": self.mtime_ns, "sha256": self.sha256}
 
 
 def file_sha256(path: str) -> str:

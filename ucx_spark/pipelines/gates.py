@@ -25,7 +25,6 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from ucx_spark.io.delta import read_table, table_exists, table_path
 from ucx_spark.quality import GateResult, Thresholds, publish_if_passed, quality_context, record_results, validate
 from ucx_spark.quality.batch import TableBatch
 from ucx_spark.quality.gates import prepare
@@ -67,16 +66,6 @@ class Gates:
         if self._warming is not None:
             self._warming.join()
             self._warming = None
-
-    def check_tables(self, layer: str, tables: Iterable[str]) -> list[GateResult]:
-        """Validate whole ``layer`` tables (those with a suite that exist); see check_batches."""
-        batches = {
-            t: read_table(self.spark, self.warehouse, layer, t)
-            for t in tables
-            if suite_path(self.suite_dir, layer, t).is_file()
-            and table_exists(self.spark, table_path(self.warehouse, layer, t))
-        }
-        return self.check_batches(layer, batches)
 
     def check_batches(
         self, layer: str, batches: Mapping[str, DataFrame], sources: Mapping[str, TableBatch] | None = None
