@@ -36,7 +36,8 @@ def test_the_demo_leaks_neither_the_key_nor_a_landed_identifier(tmp_path: Path) 
         env.pop(name, None)  # the demo's own key and MLflow store
     out = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "ucx_spark.cli", "demo", "--out", str(out), "--households", "30"],
+        [sys.executable, "-m", "ucx_spark.cli", "demo", "--out", str(out), "--households", "30",
+         "--interval-minutes", "15"],
         cwd=tmp_path, env=env, capture_output=True, timeout=2400, check=False,
     )
     printed = tmp_path / "demo-output.log"

@@ -18,7 +18,6 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ucx_spark.catalog import AMI_DAILY, spec
-from ucx_spark.gold.household_features import household_features, survey_features
 from ucx_spark.io.delta import append_table, read_table, table_path, table_version, upsert
 from ucx_spark.pipelines import gold
 from ucx_spark.pipelines.gold import empty_silver_schema
@@ -121,32 +120,6 @@ def test_a_new_day_after_the_last_as_of_date_changes_no_feature_and_a_corrected_
     january = read_table(spark, fresh, "gold", "household_features").filter(
         (F.col("household_id") == H1) & (F.col("as_of_date") == date(2024, 1, 31))).first()
     assert march is not None and january is not None and march.kwh_per_day_90d > january.kwh_per_day_90d
-
-
-def test_a_first_build_computes_both_feature_tables_as_one_frame_with_the_rows_each_has_alone(spark, tmp_path):
-    """On a first build household_features and survey_features come from one frame of every key
-    (month ends and the day before each response): each table holds the rows its own function
-    computes alone (the path a partial rebuild takes)."""
-    wh = str(tmp_path / "wh")
-    _silver(spark, wh)
-    first = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r1", min_households=1)
-
-    def silver(table: str) -> DataFrame:
-        return gold._read_silver(spark, wh, table, [], time_zone=TZ)[0]
-
-    daily = silver(AMI_DAILY)
-    inputs = gold.household_feature_inputs(silver, daily, span=gold.ami_span(daily), time_zone=TZ)
-    alone = {
-        "household_features": household_features(silver("accounts"), as_of_dates=first.as_of_dates,
-                                                  surveys_df=silver("surveys"), **inputs),
-        "survey_features": survey_features(silver("surveys"), silver("accounts"), **inputs),
-    }
-    for table, want in alone.items():
-        got = read_table(spark, wh, "gold", table)
-        assert got.columns == want.columns
-        assert got.count() == want.count() == {"household_features": 6, "survey_features": 3}[table]
-        assert_approx_df_equality(got, want, 1e-9, ignore_row_order=True, ignore_nullable=True,
-                                  allow_nan_equality=True)
 
 
 def _account(i: int, h: str, start: date, spark) -> DataFrame:

@@ -500,8 +500,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="generate a small utility and run everything end to end")
     p.add_argument("--out", metavar="DIR", default="data/demo", help="folder for the demo landing zone and warehouse")
-    p.add_argument("--households", type=_positive, default=100)
+    # about 1,000 households: the smallest utility whose latest month has enough survey respondents
+    # for the survey KPIs to pass the privacy threshold (min_households 15); hourly AMI keeps it quick
+    p.add_argument("--households", type=_positive, default=1000)
     p.add_argument("--months", type=_positive, default=13)
+    p.add_argument("--interval-minutes", type=int, default=60, choices=(5, 15, 30, 60),
+                   help="AMI interval of the generated meters (default 60)")
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=cmd_demo)
 

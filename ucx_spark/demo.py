@@ -35,13 +35,13 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
     key = pseudonym_key(cfg.pseudonym, demo=True)
     spark = start_spark(cfg)
 
-    with step(f"generate: {args.households} households x {args.months} months of 15-minute AMI"):
+    with step(f"generate: {args.households} households x {args.months} months of {args.interval_minutes}-minute AMI"):
         manifest = generate_utility(
             spark,
             str(landing),
             households=args.households,
             months=args.months,
-            interval_minutes=15,
+            interval_minutes=args.interval_minutes,
             seed=args.seed,
             time_zone=cfg.utility.time_zone,
         )

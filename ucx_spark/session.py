@@ -86,6 +86,11 @@ def configure_ucx(
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.ucx.timeZone", time_zone)
+        # pyspark 4 wraps every DataFrame and Column call to record its Python call site for error
+        # messages: ~5 extra py4j round trips a call, a third of the ~17,000 that building
+        # household_features' plan makes (docs/performance.md); errors still name the operation.
+        # spark.extra can turn it back on for debugging.
+        .config("spark.python.sql.dataFrameDebugging.enabled", "false")
     )
     java_options = driver_log_options(wh)
     if spark_cfg.metastore == "derby":

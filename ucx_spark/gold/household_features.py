@@ -755,38 +755,18 @@ def survey_response_keys(surveys_df: DataFrame, *, time_zone: str) -> DataFrame:
 
 
 def survey_features(
-    surveys_df: DataFrame, accounts_df: DataFrame, *, time_zone: str, since: date | None = None,
-    features_df: DataFrame | None = None, **inputs: object
+    surveys_df: DataFrame, accounts_df: DataFrame, *, time_zone: str, since: date | None = None, **inputs: object
 ) -> DataFrame:
     """gold/survey_features: one row per survey response (``survey_response_keys``) with the
     household's features as of the day before it, computed by ``household_features`` with the
     same inputs (``inputs``: its keyword arguments), so the response-level training rows and the
     month-end scoring rows come from one definition of every feature. ``since``: only the responses
-    whose features are as of that day or later (the household's earlier answers still count).
-    ``features_df``: ``household_features`` rows computed already for these keys (and maybe more,
-    ``features_with_responses``); ``inputs`` are then not read."""
+    whose features are as of that day or later (the household's earlier answers still count)."""
     responses_df = survey_response_keys(surveys_df, time_zone=time_zone)
     if since is not None:
         responses_df = responses_df.filter(F.col("as_of_date") >= F.lit(since))
-    if features_df is None:
-        features_df = household_features(
-            accounts_df, as_of_dates=(), time_zone=time_zone, surveys_df=surveys_df,
-            keys_df=responses_df.select("account_id", "as_of_date"), **inputs,  # type: ignore[arg-type]
-        )
+    features_df = household_features(
+        accounts_df, as_of_dates=(), time_zone=time_zone, surveys_df=surveys_df,
+        keys_df=responses_df.select("account_id", "as_of_date"), **inputs,  # type: ignore[arg-type]
+    )
     return responses_df.drop("account_id").join(features_df, ["household_id", "as_of_date"])
-
-
-def features_with_responses(
-    surveys_df: DataFrame, accounts_df: DataFrame, *, as_of_dates: Sequence[date], time_zone: str, **inputs: object
-) -> tuple[DataFrame, DataFrame]:
-    """household_features of the accounts active on each of ``as_of_dates`` and of the day before
-    every survey response, computed as one frame (one plan instead of two: the larger part of a
-    small utility's gold step is the fixed cost of these plans), and the month-end keys
-    (household_id, as_of_date) that pick gold/household_features out of it. A key is computed the
-    same whichever other keys share the frame (every feature groups by key)."""
-    month_end_df = active_households(accounts_df.select(*ACCOUNT_COLUMNS), as_of_dates_df(accounts_df, as_of_dates))
-    responses_df = survey_response_keys(surveys_df, time_zone=time_zone).select("account_id", "as_of_date")
-    keys_df = month_end_df.select("account_id", "as_of_date").unionByName(responses_df)
-    features_df = household_features(accounts_df, as_of_dates=(), time_zone=time_zone, surveys_df=surveys_df,
-                                     keys_df=keys_df, **inputs)  # type: ignore[arg-type]
-    return features_df, month_end_df.select("household_id", "as_of_date")

@@ -39,13 +39,7 @@ from ucx_spark.concurrency import job_tag
 from ucx_spark.config import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, DEFAULT_MIN_HOUSEHOLDS
 from ucx_spark.contract import BOOL, DATE, DECIMAL, FEEDS, INT, MONEY, TIMESTAMP
 from ucx_spark.gold.cx_kpis import cx_kpis
-from ucx_spark.gold.household_features import (
-    EVENT_DAY_COLUMNS,
-    features_with_responses,
-    household_features,
-    survey_features,
-    usage_part,
-)
+from ucx_spark.gold.household_features import EVENT_DAY_COLUMNS, household_features, survey_features, usage_part
 from ucx_spark.gold.meter_daily_usage import meter_daily_usage_from_daily
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.io import delta_log
@@ -160,21 +154,6 @@ def _small(path: str) -> bool:
     statistics; a table whose files lack them is not cached)."""
     counts = delta_log.row_count(path)
     return counts is not None and sum(counts.values()) <= CACHE_MAX_ROWS
-
-
-def _first_build(spark: SparkSession, warehouse: str, tables: tuple[str, ...]) -> bool:
-    """Whether none of the gold ``tables`` has been published yet (no build record)."""
-    return all(commit_metadata(spark, table_path(warehouse, "gold", t), BUILT_FROM) is None for t in tables)
-
-
-def _rows_at_most(warehouse: str, dates: int, limit: int) -> bool:
-    """Whether silver/accounts x ``dates`` month ends plus silver/surveys (the feature rows of a first
-    build) hold at most ``limit`` rows, by their logs' counts (no Spark job)."""
-    accounts = delta_log.row_count(table_path(warehouse, "silver", "accounts"))
-    surveys = delta_log.row_count(table_path(warehouse, "silver", "surveys"))
-    if accounts is None or surveys is None:
-        return False
-    return sum(accounts.values()) * max(dates, 1) + sum(surveys.values()) <= limit
 
 
 def month_ends_between(first: date, last: date) -> list[date]:
@@ -624,7 +603,7 @@ def run(
                     paths.append((table, overwrite_table(candidate_df, warehouse, "gold", table,
                                                          user_metadata=metadata, keep=KEPT_ROWS.get(table))))
 
-            with job_tag(spark, f"{table}:build"):
+            with job_tag(spark, f"{table}:build"):  # the profile counts gold's jobs by table
                 checked_df = assert_no_pii(build(), table=table)
                 if gate is None:
                     write(checked_df)
@@ -699,33 +678,6 @@ def run(
             return household_features(accounts_df, as_of_dates=days, surveys_df=silver("surveys"),
                                       **feature_inputs)  # type: ignore[arg-type]
 
-        shared: dict[str, DataFrame] = {}
-
-        def both_features() -> dict[str, DataFrame]:
-            """On a first build of both feature tables, small enough to keep: their rows as one frame
-            (features_with_responses), computed once when the first of them is validated and kept as
-            a local checkpoint for the other (freed when the step ends)."""
-            if not shared:
-                both_df, month_end_df = features_with_responses(
-                    silver("surveys"), accounts_df, as_of_dates=dates, **feature_inputs)  # type: ignore[arg-type]
-                shared["both"] = both_df.localCheckpoint(eager=False)
-                shared["month_end"] = month_end_df
-                releases.callback(release_checkpoint, shared["both"])
-            return shared
-
-        share = _first_build(spark, warehouse, (HOUSEHOLD_FEATURES, SURVEY_FEATURES)) and _rows_at_most(
-            warehouse, len(dates), CACHE_MAX_ROWS)
-
-        def household_features_candidate() -> DataFrame:
-            if not share:
-                return features_at(dates)
-            both = both_features()
-            return both["both"].join(both["month_end"], ["household_id", "as_of_date"], "left_semi")
-
-        def survey_features_candidate() -> DataFrame:
-            features_df = both_features()["both"] if share else None
-            return survey_features(silver("surveys"), accounts_df, features_df=features_df, **feature_inputs)
-
         def features_update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
             """Recompute the as_of_dates on or after the first changed day and the new ones; drop
             those no longer among the dates; keep the rest as published."""
@@ -758,13 +710,13 @@ def run(
 
         publish(
             HOUSEHOLD_FEATURES,
-            household_features_candidate,
+            lambda: features_at(dates),
             params={**feature_params, "as_of_dates": [d.isoformat() for d in dates]},
             update=features_update, free_params=("as_of_dates",), any_input=True,
         )
         publish(
             SURVEY_FEATURES,
-            survey_features_candidate,
+            lambda: survey_features(silver("surveys"), accounts_df, **feature_inputs),
             params=feature_params, update=survey_update, any_input=True,
         )
         return GoldResult(
