@@ -4,10 +4,10 @@ Generates a landing zone, runs the medallion with its quality gates, trains
 and scores the household models, runs the insights (drivers, what-if, personas,
 program saturation, a campaign list) and writes the CX report; prints what it
 did: feed row counts, the row accounting, gold tables and the quality summary.
-The default utility (1,000 households, 13 months of hourly AMI) is the smallest
-whose every month has enough survey respondents for the survey KPIs to pass the
-privacy threshold (``privacy.min_households``); smaller segment cells are still
-suppressed: that is the rule working. Uses a local demo pseudonym key when UCX_PSEUDONYM_KEY is
+The default utility (1,000 households, 13 months of hourly AMI) has enough survey
+respondents a month for the utility-wide survey KPIs to pass the privacy
+threshold (``privacy.min_households``; 18-84 in each of the last six months,
+measured); smaller segment cells are still suppressed: that is the rule working. Uses a local demo pseudonym key when UCX_PSEUDONYM_KEY is
 unset (with a warning); everything lands under --out.
 """
 
