@@ -1,5 +1,5 @@
-"""spark-submit entry point: silver -> gold, as the gold step of ``ucx pipeline`` (its gates at publish and Data Docs).
-See jobs/_common.py for how the session is built."""
+"""spark-submit entry point: silver -> gold (its gates at publish and Data Docs), as the gold step of ``ucx pipeline``
+(``ucx pipeline --step gold``: the same lock, gates and bookkeeping). See jobs/_common.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import run_job, step_body, step_parser  # noqa: E402
+from _common import ucx  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run_job("gold", step_body("gold"), step_parser("gold", "silver -> gold").parse_args()))
+    sys.exit(ucx(["pipeline", "--step", "gold"], label="gold"))

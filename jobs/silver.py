@@ -1,5 +1,5 @@
-"""spark-submit entry point: bronze -> silver, as the silver step of ``ucx pipeline`` (its gates and row accounting).
-See jobs/_common.py for how the session is built."""
+"""spark-submit entry point: bronze -> silver, with the row accounting, as the silver step of ``ucx pipeline``
+(``ucx pipeline --step silver``: the same lock, gates and bookkeeping). See jobs/_common.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import run_job, step_body, step_parser  # noqa: E402
+from _common import ucx  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run_job("silver", step_body("silver"), step_parser("silver", "bronze -> silver").parse_args()))
+    sys.exit(ucx(["pipeline", "--step", "silver"], label="silver"))

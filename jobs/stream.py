@@ -10,18 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import parser, run_job  # noqa: E402
-
-
-def body(spark, cfg, args):  # type: ignore[no-untyped-def]
-    from ucx_spark.pipelines import stream
-
-    return stream.run_with(spark, cfg, args)
-
+from _common import ucx  # noqa: E402
 
 if __name__ == "__main__":
-    from ucx_spark.cli import stream_arguments
-
-    p = parser("silver change feed -> gold/household_scores (a micro-batch per trigger)", landing=False)
-    stream_arguments(p)
-    sys.exit(run_job("stream", body, p.parse_args(), lock="stream"))
+    sys.exit(ucx(["stream"], label="stream"))

@@ -309,3 +309,24 @@ def test_a_baseline_that_wins_is_registered_and_a_tie_stays_challenger(spark, tr
         F.col("as_of_date") == AS_OF_DATES[-1]).limit(10)
     scored = score_frame(features_df, linear).toPandas()
     assert scored["score"].between(0, 1).all() and scored["top_drivers"].map(len).eq(5).all()
+
+
+def test_the_mlflow_project_entry_point_scores_through_the_command_layer(spark, trained: Trained, capsys) -> None:
+    """`mlflow run mlflow_projects/score` calls score_entry.main: the same `score` command as `ucx
+    score` (commands.execute), so the same gate and exit code; a session the caller already runs
+    is used and left running."""
+    import importlib.util
+
+    entry = Path(__file__).resolve().parent.parent / "mlflow_projects" / "score" / "score_entry.py"
+    spec = importlib.util.spec_from_file_location("score_entry", entry)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    before = read_table(spark, trained.warehouse, "gold", "household_scores").select("scored_at").distinct().collect()
+    assert module.main(["--warehouse", str(trained.warehouse), "--tracking-uri", trained.uri]) == 0
+    assert "household_scores" in capsys.readouterr().out
+    after = read_table(spark, trained.warehouse, "gold", "household_scores")
+    assert after.count() == trained.score.rows  # the same households and models, scored again
+    stamps = after.select("scored_at").distinct().collect()
+    assert len(stamps) == 1 and stamps != before  # one new scoring run replaced the rows
+    assert spark.range(3).count() == 3  # the test's session still runs

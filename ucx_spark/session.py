@@ -149,13 +149,75 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def under_spark_submit() -> bool:
+    """True when spark-submit launched this Python process (its JVM is already running)."""
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
+
+
 def start_spark(cfg: Config) -> SparkSession:
-    """The session of a command (``ucx``, ``ucx demo``), its start shown as a step."""
+    """The one session builder of every entry point (``ucx``, ``ucx demo``, ``jobs/*.py``, the MLflow
+    project entry points, through ``commands.execute``), its start shown as a step.
+
+    * In a plain Python process: ``build_spark`` with the configured master and the Delta jars; for
+      a non-local master the package is zipped and shipped to the executors (``addPyFile``).
+    * Under spark-submit (``spark-submit [--master ...] jobs/pipeline.py``): the driver JVM is up
+      with spark-submit's master, jars and ``--conf`` values. Those win: the UCX defaults fill in
+      only what the command line left unset, and no ``spark.jars`` is added (the class path is fixed).
+    """
     from ucx_spark.progress import step
 
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    if under_spark_submit():
+        with step("joining spark-submit's Spark"):
+            spark = _submitted_session(cfg)
+        spark.sparkContext.setLogLevel(cfg.spark.log_level.upper())
+        return spark
     with step(f"starting Spark ({cfg.spark.master})"):
-        return build_spark(cfg.spark, warehouse=cfg.paths.warehouse, time_zone=cfg.utility.time_zone)
+        spark = build_spark(cfg.spark, warehouse=cfg.paths.warehouse, time_zone=cfg.utility.time_zone)
+    if not spark.sparkContext.master.startswith("local"):
+        _ship_package(spark)
+    return spark
+
+
+def _submitted_session(cfg: Config) -> SparkSession:
+    from pyspark import SparkConf, SparkContext
+    from pyspark.sql import SparkSession
+
+    SparkContext._ensure_initialized()  # connect to spark-submit's gateway
+    submitted = SparkConf()  # loadDefaults: every spark.* value the command line set
+    builder = configure_ucx(SparkSession.builder, cfg.spark, warehouse=cfg.paths.warehouse,
+                            time_zone=cfg.utility.time_zone)
+    builder = builder.config("spark.sql.extensions", DELTA_EXTENSION).config(
+        "spark.sql.catalog.spark_catalog", DELTA_CATALOG
+    )
+    for key, value in submitted.getAll():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    try:
+        jvm.java.lang.Class.forName(DELTA_EXTENSION, False, jvm.java.lang.Thread.currentThread().getContextClassLoader())
+    except Exception as exc:  # noqa: BLE001 - py4j wraps ClassNotFoundException
+        spark.stop()
+        raise ConfigError(
+            "Delta Lake is not on the driver's class path: pass the jars to spark-submit "
+            f"(--jars $(ls .jars/delta/*.jar | paste -sd,) or --packages {DELTA_MAVEN})"
+        ) from exc
+    return spark
+
+
+def _ship_package(spark: SparkSession) -> None:
+    """A plain Python process on a cluster master: send the package to the executors."""
+    import tempfile
+
+    from ucx_spark.cluster import package_zip
+
+    out = Path(tempfile.mkdtemp(prefix="ucx-pyfiles-")) / "ucx_spark.zip"
+    spark.sparkContext.addPyFile(str(package_zip(out)))
 
 
 def release_checkpoint(df: DataFrame) -> None:

@@ -1,4 +1,5 @@
-"""MLflow Project entry point for `ucx score`: parse, load config, build the session, call the pipeline."""
+"""MLflow Project entry point for `ucx score`: its parameters become ``commands.ScoreParams``; the command
+layer builds the session, runs it and gives the exit code (``ucx_spark/commands.py``)."""
 
 from __future__ import annotations
 
@@ -15,21 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", default=None)
     args = parser.parse_args(argv)
 
+    from ucx_spark.commands import ScoreParams, execute
     from ucx_spark.config import load_config
-    from ucx_spark.pipelines import score
-    from ucx_spark.session import build_spark, new_run_id
 
     cfg = load_config(args.env, args.conf).with_paths(warehouse=args.warehouse)
     tracking_uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow_tracking_uri
-    spark = build_spark(cfg.spark, warehouse=cfg.paths.warehouse, time_zone=cfg.utility.time_zone)
-    try:
-        result = score.run(spark, warehouse=cfg.paths.warehouse, tracking_uri=tracking_uri, run_id=new_run_id(),
-                           time_zone=cfg.utility.time_zone)
-        print(result.summary())
-    finally:
-        spark.stop()
-    return 0
-
+    return execute("score", ScoreParams(tracking_uri=tracking_uri), cfg, label="mlflow run score")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,5 @@
-"""MLflow Project entry point for `ucx train`: parse, load config, build the session, call the pipeline."""
+"""MLflow Project entry point for `ucx train`: its parameters become ``commands.TrainParams``; the command
+layer builds the session, runs it and gives the exit code (``ucx_spark/commands.py``)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", default=None)
     args = parser.parse_args(argv)
 
+    from ucx_spark.commands import TrainParams, execute
     from ucx_spark.config import load_config
-    from ucx_spark.pipelines import train
-    from ucx_spark.session import build_spark, new_run_id
 
     cfg = load_config(args.env, args.conf).with_paths(warehouse=args.warehouse)
     # `mlflow run` sets MLFLOW_TRACKING_URI and MLFLOW_RUN_ID (the project run).
@@ -28,24 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     # Taken out of the environment: left there, every later mlflow.start_run() would resume it.
     project_run = os.environ.pop("MLFLOW_RUN_ID", None)
     parent = project_run if os.environ.get("MLFLOW_TRACKING_URI") == tracking_uri else None
-    spark = build_spark(cfg.spark, warehouse=cfg.paths.warehouse, time_zone=cfg.utility.time_zone)
-    try:
-        result = train.run(
-            spark,
-            warehouse=cfg.paths.warehouse,
-            tracking_uri=tracking_uri,
-            experiment=args.experiment or cfg.mlflow.experiment,
-            models=[m.strip() for m in args.model.split(",")],
-            trials=int(args.trials),
-            run_id=new_run_id(),
-            time_zone=cfg.utility.time_zone,
-            parent_run_id=parent,
-        )
-        print(result.summary())
-    finally:
-        spark.stop()
-    return 0
-
+    params = TrainParams(models=tuple(m.strip() for m in args.model.split(",")), trials=int(args.trials),
+                         tracking_uri=tracking_uri, experiment=args.experiment or None, parent_run_id=parent)
+    return execute("train", params, cfg, label="mlflow run train")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -377,13 +377,6 @@ class StreamScorer:
                 + ")")
         finally:
             events_df.unpersist()
-
-
-def run_with(spark: SparkSession, cfg: Any, args: Any) -> StreamResult:
-    """``run`` with the configuration and the options of ``add_arguments``."""
-    return run(spark, warehouse=cfg.paths.warehouse, tracking_uri=cfg.mlflow_tracking_uri,
-               time_zone=cfg.utility.time_zone, trigger_seconds=args.trigger, available_now=args.available_now,
-               since=args.since, checkpoint=args.checkpoint, timeout_seconds=args.timeout)
 
 
 @dataclass

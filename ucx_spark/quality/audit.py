@@ -10,8 +10,9 @@ shares and bounds.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
-from dataclasses import astuple, fields
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -136,15 +137,66 @@ def previous_row_count(
     return previous_row_counts(spark, warehouse, run_id=run_id).get((layer, table))
 
 
-def summary(spark: SparkSession, warehouse: str | Path) -> str:
-    """The last run's results: counts by table, severity and outcome, failures listed, Data Docs path."""
+@dataclass(frozen=True)
+class QualityCheck:
+    layer: str
+    table: str
+    expectation_id: str
+    expectation_type: str
+    severity: str
+    success: bool
+    observed_value: str | None
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """The last run's results (``ucx quality``; ``--json`` renders these fields)."""
+
+    warehouse: str
+    data_docs: str
+    data_docs_built: bool
+    run_id: str | None = None
+    checks: tuple[QualityCheck, ...] = ()
+
+    @property
+    def failures(self) -> tuple[QualityCheck, ...]:
+        return tuple(c for c in self.checks if not c.success)
+
+    def summary(self) -> str:
+        if self.run_id is None:
+            return f"no quality results yet in {audit_path(self.warehouse)}"
+        lines = [f"quality results of run {self.run_id}: {len(self.checks)} checks"]
+        counts: dict[str, dict[tuple[str, bool], int]] = {}
+        for c in self.checks:
+            per = counts.setdefault(f"{c.layer}.{c.table}", {})
+            per[(c.severity, c.success)] = per.get((c.severity, c.success), 0) + 1
+        lines.append(f"  {'table':<36} {'passed':>7} {'critical failed':>16} {'warnings':>9}")
+        for name, per in counts.items():
+            passed = per.get(("critical", True), 0) + per.get(("warning", True), 0)
+            lines.append(
+                f"  {name:<36} {passed:>7} {per.get(('critical', False), 0):>16} {per.get(('warning', False), 0):>9}"
+            )
+        if self.failures:
+            lines.append("failures:")
+            for c in sorted(self.failures, key=lambda c: (c.severity != "critical", c.layer, c.table)):
+                lines.append(f"  [{c.severity}] {c.layer}.{c.table} {c.expectation_id} ({c.expectation_type}): "
+                             f"{c.observed_value}")
+        else:
+            lines.append("no failures")
+        lines.append(f"Data Docs: {self.data_docs}" + ("" if self.data_docs_built else " (not built yet)"))
+        return "\n".join(lines)
+
+
+def quality_report(spark: SparkSession, warehouse: str | Path) -> QualityReport:
+    """The last run's checks (by layer, table and expectation) and the Data Docs path."""
     docs = data_docs_index(warehouse)
+    empty = QualityReport(str(warehouse), str(docs), docs.is_file())
     results_df = read_results(spark, warehouse)
     if results_df is None:
-        return f"no quality results yet in {audit_path(warehouse)}"
+        return empty
     last = results_df.orderBy(F.col("checked_at").desc()).select("run_id").first()
     if last is None:
-        return f"no quality results yet in {audit_path(warehouse)}"
+        return empty
     run_id = str(last["run_id"])
     # One run's results are a few hundred rows: bounded, fine to collect.
     rows = (
@@ -153,26 +205,12 @@ def summary(spark: SparkSession, warehouse: str | Path) -> str:
         .select("layer", "table", "expectation_id", "expectation_type", "severity", "success", "observed_value")
         .collect()
     )
-    lines = [f"quality results of run {run_id}: {len(rows)} checks"]
-    counts: dict[str, dict[tuple[str, bool], int]] = {}
-    for r in rows:
-        per = counts.setdefault(f"{r['layer']}.{r['table']}", {})
-        per[(r["severity"], bool(r["success"]))] = per.get((r["severity"], bool(r["success"])), 0) + 1
-    lines.append(f"  {'table':<36} {'passed':>7} {'critical failed':>16} {'warnings':>9}")
-    for name, per in counts.items():
-        passed = per.get(("critical", True), 0) + per.get(("warning", True), 0)
-        lines.append(
-            f"  {name:<36} {passed:>7} {per.get(('critical', False), 0):>16} {per.get(('warning', False), 0):>9}"
-        )
-    failures = [r for r in rows if not r["success"]]
-    if failures:
-        lines.append("failures:")
-        for r in sorted(failures, key=lambda r: (r["severity"] != "critical", r["layer"], r["table"])):
-            lines.append(
-                f"  [{r['severity']}] {r['layer']}.{r['table']} {r['expectation_id']} "
-                f"({r['expectation_type']}): {r['observed_value']}"
-            )
-    else:
-        lines.append("no failures")
-    lines.append(f"Data Docs: {docs}" + ("" if docs.is_file() else " (not built yet)"))
-    return "\n".join(lines)
+    checks = tuple(QualityCheck(r["layer"], r["table"], r["expectation_id"], r["expectation_type"], r["severity"],
+                                bool(r["success"]), None if r["observed_value"] is None else str(r["observed_value"]))
+                   for r in rows)
+    return dataclasses.replace(empty, run_id=run_id, checks=checks)
+
+
+def summary(spark: SparkSession, warehouse: str | Path) -> str:
+    """The last run's results: counts by table, severity and outcome, failures listed, Data Docs path."""
+    return quality_report(spark, warehouse).summary()
