@@ -69,6 +69,15 @@ def test_every_landed_row_is_accounted_for_as_the_manifest_says(spark, utility):
             expected["expected_superseded"],
             sum(expected["expected_quarantined"].values()),
         )
+    # `ucx pipeline --json` (a scheduler's view of the same run): the result dataclass rendered
+    import json
+
+    from ucx_spark.commands import render_json
+
+    data = json.loads(render_json(result))
+    assert data["run_id"] == "e2e-1" and {"bronze", "silver", "gold"} <= set(data["steps"])
+    assert {r["feed"]: (r["landed"], r["current"]) for r in data["accounting"]} == {
+        feed: (got[feed]["landed"], got[feed]["current"]) for feed in FEED_ORDER}
 
 
 def test_manifest_defects_land_in_quarantine_with_the_right_rule(spark, utility):
