@@ -150,3 +150,28 @@ def test_saturation_pipeline(spark, insights_wh, tmp_path):
     assert props.filter(~F.col("is_eligible") & F.col("propensity").isNotNull()).count() == 0
     for table in ("program_saturation", "program_propensity"):
         assert forbidden_columns_in(read_table(spark, wh, "gold", table).schema) == []
+    # gated like the gold tables (issue 21's loose end): each write validated first, recorded
+    checks = (read_table(spark, wh, "gold", "quality_results").where("run_id = 'sat-1'")
+              .groupBy("table").agg(F.count("*").alias("n"), F.min(F.col("success").cast("int")).alias("ok"))
+              .collect())
+    assert {r["table"]: (r["n"], r["ok"]) for r in checks} == {"program_propensity": (5, 1),
+                                                              "program_saturation": (5, 1)}
+
+
+def test_an_insight_table_with_a_repeated_key_is_refused_before_it_is_written(spark, tmp_path):
+    """The insight suites run real GX validations: a candidate breaking the catalog key of
+    gold/model_drivers stops with a DataError naming the rule, and nothing is written."""
+    from ucx_spark.errors import DataError
+    from ucx_spark.quality import publish_if_passed
+
+    rows = [("csat", "all", "all", "outage_minutes_365d", 0.2, 300), ("csat", "all", "all", "outage_minutes_365d", 0.1, 300),
+            ("nps", "all", "all", "arrears_usd", 0.3, 300)]
+    candidate = spark.createDataFrame(rows, "model_name string, segment_type string, segment_value string, "
+                                            "feature string, mean_abs_shap double, n long")
+    written = []
+    with pytest.raises(DataError, match="gold.model_drivers.*key_unique"):
+        publish_if_passed(spark, candidate, written.append, layer="gold", table="model_drivers", run_id="bad-1",
+                          warehouse=str(tmp_path / "wh"), echo=lambda _: None, data_docs=False)
+    assert written == []
+    recorded = read_table(spark, tmp_path / "wh", "gold", "quality_results").where("run_id = 'bad-1'")
+    assert {r["expectation_id"] for r in recorded.where("NOT success").collect()} == {"key_unique"}

@@ -15,6 +15,7 @@ from ucx_spark.insights.base import load_champions
 from ucx_spark.insights.drivers import model_drivers
 from ucx_spark.io.delta import overwrite_table, read_table
 from ucx_spark.pipelines.insights_common import read_persona_segments, read_snapshot
+from ucx_spark.quality import publish_if_passed
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,11 @@ def run(spark: SparkSession, *, warehouse: str, tracking_uri: str, run_id: str, 
         drivers_df = drivers_df.unionByName(part)
     computed_at = datetime.now(UTC).replace(microsecond=0)
     drivers_df = drivers_df.withColumn("run_id", F.lit(run_id)).withColumn("computed_at", F.lit(computed_at).cast("timestamp"))
-    path = overwrite_table(assert_no_pii(drivers_df, table=MODEL_DRIVERS), warehouse, "gold", MODEL_DRIVERS)
+    written: list[str] = []
+    publish_if_passed(spark, assert_no_pii(drivers_df, table=MODEL_DRIVERS),
+                      lambda df: written.append(overwrite_table(df, warehouse, "gold", MODEL_DRIVERS)),
+                      layer="gold", table=MODEL_DRIVERS, run_id=run_id, warehouse=warehouse)
+    path = written[0]
     snapshot_df.unpersist()
     written_df = read_table(spark, warehouse, "gold", MODEL_DRIVERS)
     top: dict[str, list[tuple[str, float, str | None]]] = {}

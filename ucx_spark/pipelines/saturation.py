@@ -19,6 +19,7 @@ from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights import saturation as SAT
 from ucx_spark.io.delta import overwrite_table, read_optional, read_table
 from ucx_spark.pipelines.insights_common import read_snapshot
+from ucx_spark.quality import publish_if_passed
 
 
 @dataclass
@@ -73,10 +74,16 @@ def run(
     snap = read_snapshot(spark, warehouse)[0].cache()
     try:
         propensity_df = compute_propensity(spark, warehouse, snap, seed=seed, partitions=partitions)
-        prop_path = overwrite_table(
-            assert_no_pii(propensity_df.withColumn("run_id", F.lit(run_id)).withColumn("created_at", created_at),
-                          table=PROGRAM_PROPENSITY),
-            warehouse, "gold", PROGRAM_PROPENSITY)
+        written: dict[str, str] = {}
+
+        def gated(table: str, df: DataFrame) -> str:
+            publish_if_passed(spark, assert_no_pii(df, table=table),
+                              lambda ok: written.__setitem__(table, overwrite_table(ok, warehouse, "gold", table)),
+                              layer="gold", table=table, run_id=run_id, warehouse=warehouse)
+            return written[table]
+
+        prop_path = gated(PROGRAM_PROPENSITY,
+                          propensity_df.withColumn("run_id", F.lit(run_id)).withColumn("created_at", created_at))
         propensity_df = read_table(spark, warehouse, "gold", PROGRAM_PROPENSITY)
         programs_df = read_optional(spark, warehouse, "silver", "programs")
         if programs_df is None:
@@ -87,7 +94,7 @@ def run(
                                    horizon_months=horizon_months, campaign_capture=campaign_capture)
             .withColumn("run_id", F.lit(run_id)).withColumn("created_at", created_at)
         )
-        path = overwrite_table(assert_no_pii(sat_df, table=PROGRAM_SATURATION), warehouse, "gold", PROGRAM_SATURATION)
+        path = gated(PROGRAM_SATURATION, sat_df)
     finally:
         snap.unpersist()
     rows = [r.asDict() for r in read_table(spark, warehouse, "gold", PROGRAM_SATURATION).orderBy("program").collect()]

@@ -26,6 +26,7 @@ from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights import segments as S
 from ucx_spark.io.delta import read_optional, read_table, replace_rows_where, table_exists, table_path
 from ucx_spark.pipelines.insights_common import read_snapshot
+from ucx_spark.quality import publish_if_passed
 
 
 @dataclass
@@ -139,7 +140,9 @@ def _run(spark: SparkSession, snap: DataFrame, *, warehouse: str, run_id: str, p
 
     segments_df = segments_df.withColumn("run_id", F.lit(run_id)).withColumn("created_at", created_at)
     segments_path = table_path(warehouse, "gold", SEGMENTS)
-    replace_rows_where(assert_no_pii(segments_df, table=SEGMENTS), segments_path, predicate=predicate)
+    publish_if_passed(spark, assert_no_pii(segments_df, table=SEGMENTS),
+                      lambda df: replace_rows_where(df, segments_path, predicate=predicate),
+                      layer="gold", table=SEGMENTS, run_id=run_id, warehouse=warehouse)
     written = read_table(spark, warehouse, "gold", SEGMENTS).filter(F.col("segmentation").isin(*segmentations))
 
     profiles_df = (
@@ -148,7 +151,9 @@ def _run(spark: SparkSession, snap: DataFrame, *, warehouse: str, run_id: str, p
         .withColumn("run_id", F.lit(run_id)).withColumn("created_at", created_at)
     )
     profiles_path = table_path(warehouse, "gold", SEGMENT_PROFILES)
-    replace_rows_where(assert_no_pii(profiles_df, table=SEGMENT_PROFILES), profiles_path, predicate=predicate)
+    publish_if_passed(spark, assert_no_pii(profiles_df, table=SEGMENT_PROFILES),
+                      lambda df: replace_rows_where(df, profiles_path, predicate=predicate),
+                      layer="gold", table=SEGMENT_PROFILES, run_id=run_id, warehouse=warehouse)
     prof = (read_table(spark, warehouse, "gold", SEGMENT_PROFILES)
             .filter(F.col("segmentation").isin(*segmentations)).orderBy("segmentation", "segment_id").collect())
     result = SegmentsResult(

@@ -34,6 +34,7 @@ from ucx_spark.insights import targeting as T
 from ucx_spark.io.delta import append_table, read_optional, read_table, replace_rows_where, table_exists, table_path
 from ucx_spark.pipelines.insights_common import read_snapshot
 from ucx_spark.pipelines.saturation import compute_propensity
+from ucx_spark.quality import publish_if_passed
 
 RESTRICTED_DIR = "_restricted"
 ACTIVATION_LOG_DDL = (
@@ -101,8 +102,9 @@ def run(
             contacts_df=contacts, collections_df=collections, rules=rules, run_id=run_id, created_at=created_at,
         )
         path = table_path(warehouse, "gold", CAMPAIGN_TARGETS)
-        replace_rows_where(assert_no_pii(targets_df, table=CAMPAIGN_TARGETS), path,
-                           predicate=f"campaign = '{campaign}'")
+        publish_if_passed(spark, assert_no_pii(targets_df, table=CAMPAIGN_TARGETS),
+                          lambda df: replace_rows_where(df, path, predicate=f"campaign = '{campaign}'"),
+                          layer="gold", table=CAMPAIGN_TARGETS, run_id=run_id, warehouse=warehouse)
     finally:
         snap.unpersist()
     written = read_table(spark, warehouse, "gold", CAMPAIGN_TARGETS).filter(F.col("campaign") == campaign)

@@ -32,6 +32,7 @@ from ucx_spark.pipelines.insights_common import (
     read_persona_segments,
     read_snapshot,
 )
+from ucx_spark.quality import publish_if_passed
 
 RESULT_KEYS = spec("gold", WHATIF_RESULTS).keys
 RESULTS_SCHEMA = T.StructType(
@@ -160,7 +161,9 @@ def run(
             )
         )
         path = table_path(warehouse, "gold", WHATIF_RESULTS)
-        upsert(assert_no_pii(results_df, table=WHATIF_RESULTS), path, keys=RESULT_KEYS)
+        publish_if_passed(spark, assert_no_pii(results_df, table=WHATIF_RESULTS),
+                          lambda df: upsert(df, path, keys=RESULT_KEYS),
+                          layer="gold", table=WHATIF_RESULTS, run_id=run_id, warehouse=warehouse)
         overall_pdf = summary_pdf[summary_pdf["segment_type"] == "all"].set_index("metric")
         overall = {
             m: (float(r["baseline"]), float(r["delta"]), float(r["delta_ci_low"]), float(r["delta_ci_high"]))

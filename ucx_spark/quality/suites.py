@@ -37,11 +37,19 @@ import yaml
 
 from ucx_spark.catalog import (
     AMI_DAILY,
+    CAMPAIGN_TARGETS,
     CX_KPIS,
     HOUSEHOLD_FEATURES,
     HOUSEHOLD_SCORES,
     METER_DAILY_USAGE,
+    MODEL_DRIVERS,
+    PROGRAM_PROPENSITY,
+    PROGRAM_SATURATION,
+    SEGMENT_PROFILES,
+    SEGMENTS,
     SURVEY_FEATURES,
+    WHATIF_RESULTS,
+    spec,
 )
 from ucx_spark.contract import FEED_ORDER, FEEDS, INT, PROGRAMS, Feed
 from ucx_spark.errors import ConfigError
@@ -411,12 +419,55 @@ def gold_suites() -> list[Suite]:
     return [meter_daily_usage, cx_kpis, household_features, survey_features, household_scores]
 
 
+def _insight_suite(table: str, *extra: ExpectationSpec) -> Suite:
+    """An insight table's gate: its rows (this run's: the commands replace their own rows), the
+    catalog's key unique and not null, then the table's own rules."""
+    keys = spec("gold", table).keys
+    specs = [
+        _e("row_count_min", "expect_table_row_count_to_be_between", "critical", min_value=1),
+        _e("key_unique", "expect_compound_columns_to_be_unique", "critical", column_list=list(keys))
+        if len(keys) > 1 else _e("key_unique", "expect_column_values_to_be_unique", "critical", column=keys[0]),
+        *(_not_null(k) for k in keys),
+    ]
+    # (household ids come from gold/household_features, whose own gate holds them to the pseudonym
+    # pattern; assert_no_pii stops identifying columns before any write)
+    return Suite("gold", table, (*specs, *extra))
+
+
+def insight_suites() -> list[Suite]:
+    """The tables the insight commands write (ucx drivers, whatif, segment, saturation, target):
+    gated like the gold tables, before their write (``quality.publish_if_passed``)."""
+    def non_negative(column: str) -> ExpectationSpec:
+        return _e(f"range_{column}", "expect_column_values_to_be_between", "critical", column=column, min_value=0)
+
+    def share(column: str) -> ExpectationSpec:
+        return _e(f"range_{column}", "expect_column_values_to_be_between", "critical", column=column,
+                  min_value=0.0, max_value=1.0)
+
+    return [
+        _insight_suite(MODEL_DRIVERS, non_negative("mean_abs_shap"), non_negative("n"),
+                       _e("in_set_model_name", "expect_column_values_to_be_in_set", "critical",
+                          column="model_name", value_set=list(MODEL_NAMES))),
+        _insight_suite(WHATIF_RESULTS,
+                       # an interval is an interval (suppressed cells have neither end)
+                       _e("interval_ordered", "expect_column_pair_values_a_to_be_greater_than_b", "critical",
+                          column_A="delta_ci_high", column_B="delta_ci_low", or_equal=True)),
+        _insight_suite(SEGMENTS),
+        _insight_suite(SEGMENT_PROFILES, non_negative("n")),
+        _insight_suite(PROGRAM_SATURATION, non_negative("n"), share("enrollment_rate")),
+        _insight_suite(PROGRAM_PROPENSITY, share("propensity")),
+        _insight_suite(CAMPAIGN_TARGETS, _e("range_rank", "expect_column_values_to_be_between", "critical",
+                                            column="rank", min_value=1)),
+    ]
+
+
 def build_suites() -> list[Suite]:
     """Every suite: bronze and silver per feed (contract order), the completeness table, gold."""
     suites = [bronze_suite(FEEDS[f]) for f in FEED_ORDER]
     suites += [silver_suite(FEEDS[f]) for f in FEED_ORDER]
     suites.append(ami_daily_suite())
     suites += gold_suites()
+    suites += insight_suites()
     return suites
 
 
