@@ -94,10 +94,19 @@ def _globals(
 
         os.environ[CONSOLE_LEVEL_ENV] = "warn"  # Spark's warnings on the terminal too
     else:
-        import warnings
+        quiet_terminal()
 
-        # MLflow asks for type hints on every pyfunc model it loads: nothing a user can act on
-        warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
+
+def quiet_terminal() -> None:
+    """Lines a user cannot act on stay off the terminal (``--debug`` keeps them): MLflow's
+    type-hint advice for every pyfunc model it loads, its INFO lines ("Validating input example
+    against model signature") and its artifact download progress bars."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def _run(ctx: typer.Context, name: str, params: object, *, landing: str | None = None, warehouse: str | None = None,
