@@ -106,6 +106,8 @@ def quiet_terminal() -> None:
 
     warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # mlflow sets its loggers' level from MLFLOW_LOGGING_LEVEL when it is imported (later than this)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
