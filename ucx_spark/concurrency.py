@@ -60,9 +60,13 @@ def _side_by_side(spark: SparkSession, feeds: Sequence[str], work: Callable[[str
         finally:
             sc.setLocalProperty("spark.scheduler.pool", None)
 
-    target = inheritable_thread_target(spark)(in_pool)
+    # One wrapper per feed: pyspark's inheritable_thread_target clones the caller's local
+    # properties once, when it wraps, and installs that same Java object in every thread the
+    # wrapper runs in; one wrapper for all feeds made the feed threads share one Properties, so a
+    # feed's pool and ucx.op tag were overwritten by its neighbours' (jobs ran in other feeds'
+    # pools and were counted under other feeds' operations; tests/test_concurrency.py caught it).
     with ThreadPoolExecutor(max_workers=min(threads, len(feeds)), thread_name_prefix="ucx-feed") as pool:
-        futures = {feed: pool.submit(target, feed) for feed in feeds}
+        futures = {feed: pool.submit(inheritable_thread_target(spark)(in_pool), feed) for feed in feeds}
         return {feed: futures[feed].result() for feed in feeds}
 
 
