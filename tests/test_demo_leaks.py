@@ -46,8 +46,7 @@ def test_the_demo_leaks_neither_the_key_nor_a_landed_identifier(tmp_path: Path) 
     # the terminal carries lines a user can act on (issue 23): no JVM stack (Janino's codegen
     # fallback goes to spark.log), no MLflow progress bars or INFO lines
     text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
-    assert "\tat org." not in text and "Downloading artifacts" not in text and " INFO mlflow" not in text \
-        and "Add type hints" not in text, [
+    assert "\tat org." not in text and "Downloading artifacts" not in text and " INFO mlflow" not in text, [
         line for line in text.splitlines() if "\tat org." in line or "artifacts" in line or "INFO" in line][:5]
     key_file = tmp_path / ".ucx_demo_key"
     assert key_file.stat().st_mode & 0o077 == 0 and b"uses the local key in" in proc.stderr

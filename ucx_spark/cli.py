@@ -99,15 +99,13 @@ def _globals(
 
 def quiet_terminal() -> None:
     """Lines a user cannot act on stay off the terminal (``--debug`` keeps them): MLflow's
-    type-hint advice for every pyfunc model it loads (driver and Python workers), its INFO lines ("Validating input example
+    type-hint advice for every pyfunc model it loads (in the driver: the Python workers that load a
+    model to score still print it twice, inside MLflow's own warnings.catch_warnings), its INFO lines ("Validating input example
     against model signature") and its artifact download progress bars."""
     import logging
     import warnings
 
     warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
-    # the same advice from the Python workers that load the model to score (their environment is
-    # the JVM's, inherited from this process: set before the session starts)
-    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:mlflow.pyfunc.utils.data_validation")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # mlflow sets its loggers' level from MLFLOW_LOGGING_LEVEL when it is imported (later than this)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
