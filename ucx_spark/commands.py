@@ -22,7 +22,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_CODES = {EXIT_OK: "done", EXIT_FAILED: "the step failed", EXIT_USAGE: "a mistake the user can fix",
-              EXIT_BUSY: "another run holds the warehouse"}
 
 
 # --------------------------------------------------------------------------- parameters
@@ -657,16 +655,6 @@ def render(result: Any) -> str | None:
 # --------------------------------------------------------------------------- execute
 
 
-@dataclass
-class Outcome:
-    """What ``execute`` did: the exit code and the command's result (None when it failed)."""
-
-    code: int
-    result: Any = None
-    error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 def _short_java_error(exc: BaseException) -> str | None:
     """The first line of a Spark/Java error, without the JVM stack."""
     name = type(exc).__name__
@@ -682,11 +670,6 @@ def execute(name: str | Command, params: Any, cfg: Config, *, as_json: bool = Fa
     """Run command ``name`` (or an unregistered ``Command``: a test's stand-in job) with ``params``
     on ``cfg`` for a front end; print its result; return the exit code (module doc). ``label``
     names the command in error lines (default ``ucx NAME``)."""
-    return execute_outcome(name, params, cfg, as_json=as_json, debug=debug, run_id=run_id, label=label).code
-
-
-def execute_outcome(name: str | Command, params: Any, cfg: Config, *, as_json: bool = False, debug: bool = False,
-                    run_id: str | None = None, label: str | None = None) -> Outcome:
     from ucx_spark.io.lock import WarehouseBusyError, warehouse_lock
 
     command = COMMANDS[name] if isinstance(name, str) else name
@@ -696,7 +679,7 @@ def execute_outcome(name: str | Command, params: Any, cfg: Config, *, as_json: b
         if command.prepare is not None:
             cfg = command.prepare(cfg, params)
         if not command.session:
-            return Outcome(int(command.run(cfg, params) or 0))
+            return int(command.run(cfg, params) or 0)
         if command.lock:
             run_id = run_id or getattr(params, "run_id", None) or new_run_id()
             if dataclasses.is_dataclass(params) and hasattr(params, "run_id"):
@@ -710,23 +693,23 @@ def execute_outcome(name: str | Command, params: Any, cfg: Config, *, as_json: b
         text = render_json(result) if as_json and result is not None else render(result)
         if text:
             print(text, flush=True)
-        return Outcome(EXIT_OK, result)
+        return EXIT_OK
     except WarehouseBusyError as exc:
         print(f"{label}: busy: {exc}", file=sys.stderr)
-        return Outcome(EXIT_BUSY, error=str(exc))
+        return EXIT_BUSY
     except UcxError as exc:
         kind = "data error" if isinstance(exc, DataError) else "error"
         print(f"{label}: {kind}: {exc}", file=sys.stderr)
-        return Outcome(EXIT_FAILED if isinstance(exc, DataError) else EXIT_USAGE, error=str(exc))
+        return EXIT_FAILED if isinstance(exc, DataError) else EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{label}: interrupted", file=sys.stderr)
-        return Outcome(EXIT_FAILED, error="interrupted")
+        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - the boundary turns failures into exit codes
         if debug:
             raise
         short = _short_java_error(exc) or f"{type(exc).__name__}: {exc}"
         print(f"{label}: failed: {short}\n(run with --debug for the full trace)", file=sys.stderr)
-        return Outcome(EXIT_FAILED, error=short)
+        return EXIT_FAILED
     finally:
         if spark is not None and owned:
             stop_session(spark)
