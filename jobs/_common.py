@@ -76,9 +76,10 @@ def run_job(name: str, body: Callable[[SparkSession, Config, argparse.Namespace]
             args: argparse.Namespace, *, lock: str = "pipeline") -> int:
     """``body`` as a command of its own through ``commands.execute``: the warehouse's ``lock``, the
     one session builder, the same exit codes."""
-    from ucx_spark.commands import Command, execute, new_run_id
+    from ucx_spark.commands import Command, execute
     from ucx_spark.config import load_config
     from ucx_spark.errors import UcxError
+    from ucx_spark.session import new_run_id
 
     try:
         conf_dir = args.conf or (str(REPO_CONF) if (REPO_CONF / "base.yaml").is_file() else None)

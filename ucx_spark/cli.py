@@ -19,14 +19,12 @@ from ucx_spark import __version__, commands
 from ucx_spark.commands import (
     ActivateParams,
     DemoParams,
-    DriversParams,
     EvaluateParams,
     GenerateParams,
     MaintainParams,
+    NoParams,
     PipelineParams,
-    QualityParams,
     RebuildParams,
-    RekeyParams,
     ReportParams,
     SaturationParams,
     ScoreParams,
@@ -288,7 +286,7 @@ def whatif(
 @app.command(epilog="Example: ucx drivers --warehouse data/warehouse")
 def drivers(ctx: typer.Context, warehouse: Warehouse = None) -> None:
     """Global drivers (mean |SHAP|, direction) of every champion, by segment."""
-    _run(ctx, "drivers", DriversParams(), warehouse=warehouse)
+    _run(ctx, "drivers", NoParams(), warehouse=warehouse)
 
 
 @app.command(epilog="Example: ucx report --warehouse data/warehouse --out report.html")
@@ -304,7 +302,7 @@ def report(
 @app.command(epilog="Example: ucx quality --warehouse data/warehouse --json")
 def quality(ctx: typer.Context, warehouse: Warehouse = None, json: Json = False) -> None:
     """Summary of the last quality-gate run and the Data Docs path."""
-    _run(ctx, "quality", QualityParams(), warehouse=warehouse, as_json=json)
+    _run(ctx, "quality", NoParams(), warehouse=warehouse, as_json=json)
 
 
 @app.command(epilog="Example: ucx segment --warehouse data/warehouse --objective payment_risk")
@@ -411,7 +409,7 @@ def sql_user(
 @app.command(epilog="Example: UCX_PSEUDONYM_KEY=old UCX_NEW_PSEUDONYM_KEY=new ucx rekey --warehouse data/warehouse")
 def rekey(ctx: typer.Context, warehouse: Warehouse = None) -> None:
     """Rotate the pseudonym key: UCX_PSEUDONYM_KEY -> UCX_NEW_PSEUDONYM_KEY, every table."""
-    _run(ctx, "rekey", RekeyParams(), warehouse=warehouse)
+    _run(ctx, "rekey", NoParams(), warehouse=warehouse)
 
 
 @app.command(epilog="Example: ucx rebuild --warehouse data/warehouse --table silver/bills")

@@ -32,6 +32,7 @@ from ucx_spark.config import Config, pseudonym_key
 from ucx_spark.contract import INTERVAL_MINUTES
 from ucx_spark.errors import EXIT_BUSY, DataError, UcxError
 from ucx_spark.progress import say, step
+from ucx_spark.session import new_run_id
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -103,18 +104,13 @@ class WhatifParams:
 
 
 @dataclass(frozen=True)
-class DriversParams:
-    pass
+class NoParams:
+    """The parameters of a command that has none beyond the configuration (drivers, quality, rekey)."""
 
 
 @dataclass(frozen=True)
 class ReportParams:
     out: str = "report.html"
-
-
-@dataclass(frozen=True)
-class QualityParams:
-    pass
 
 
 @dataclass(frozen=True)
@@ -138,11 +134,6 @@ class ServeSqlParams:
 @dataclass(frozen=True)
 class SqlUserParams:
     name: str = ""
-
-
-@dataclass(frozen=True)
-class RekeyParams:
-    pass
 
 
 @dataclass(frozen=True)
@@ -206,20 +197,28 @@ def parse_day(option: str, text: str | None) -> date | None:
 
 
 def accepted_days(text: str | None, reason: str | None) -> tuple[str, ...]:
-    """``--accept-incomplete DAY[,DAY...]`` checked against ``--accept-reason``."""
+    """``--accept-incomplete DAY[,DAY...]`` parsed and checked against ``--accept-reason``."""
     if text is None:
-        if reason:
-            raise UcxError("--accept-reason goes with --accept-incomplete DAY[,DAY...]")
+        check_accepted((), reason)
         return ()
     days = tuple(d.strip() for d in text.split(",") if d.strip())
     if not days:
         raise UcxError("--accept-incomplete: expected one or more local days YYYY-MM-DD[,YYYY-MM-DD...]")
+    check_accepted(days, reason)
+    return days
+
+
+def check_accepted(days: tuple[str, ...], reason: str | None) -> None:
+    """Accepted incomplete days are dates and come with a reason; a reason comes with days."""
+    if not days:
+        if reason:
+            raise UcxError("--accept-reason goes with --accept-incomplete DAY[,DAY...]")
+        return
     for day in days:
         parse_day("--accept-incomplete", day)
     if not (reason or "").strip():
         raise UcxError("--accept-incomplete needs --accept-reason TEXT: why these days are published incomplete "
                        "(recorded in gold/quality_results with who ran it)")
-    return days
 
 
 def _check_generate(cfg: Config, p: GenerateParams) -> Config:
@@ -234,13 +233,11 @@ def _check_pipeline(cfg: Config, p: PipelineParams) -> Config:
     steps = p.steps or ("bronze", "silver", "gold")
     if "bronze" in steps and not Path(cfg.paths.landing).is_dir():
         raise UcxError(f"landing zone {cfg.paths.landing} does not exist (set --landing or paths.landing)")
+    check_accepted(p.accept_incomplete, p.accept_reason)
     if p.accept_incomplete:
-        accepted_days(",".join(p.accept_incomplete), p.accept_reason)  # dates and a reason, or the message
         cfg = dataclasses.replace(cfg, quality=dataclasses.replace(
             cfg.quality, accept_incomplete_days=tuple(p.accept_incomplete),
             accept_incomplete_reason=str(p.accept_reason).strip()))
-    elif p.accept_reason:
-        raise UcxError("--accept-reason goes with --accept-incomplete DAY[,DAY...]")
     if "silver" in steps:
         pseudonym_key(cfg.pseudonym, demo=p.demo_key)  # fail before any work when the secret is missing
     return cfg
@@ -270,7 +267,7 @@ def _check_report(cfg: Config, p: ReportParams) -> Config:
     return cfg
 
 
-def _check_rekey(cfg: Config, p: RekeyParams) -> Config:
+def _check_rekey(cfg: Config, p: NoParams) -> Config:
     pseudonym_key(cfg.pseudonym, demo=False)
     if not os.environ.get("UCX_NEW_PSEUDONYM_KEY"):
         raise UcxError("set UCX_NEW_PSEUDONYM_KEY to the new key (and UCX_PSEUDONYM_KEY to the current one)")
@@ -426,7 +423,7 @@ def run_whatif(spark: SparkSession, cfg: Config, p: WhatifParams) -> Any:
     return results[0] if len(results) == 1 else results
 
 
-def run_drivers(spark: SparkSession, cfg: Config, p: DriversParams) -> Any:
+def run_drivers(spark: SparkSession, cfg: Config, p: NoParams) -> Any:
     from ucx_spark.pipelines import drivers
 
     with step("global drivers of every champion model (mean |SHAP|, by segment)"):
@@ -443,13 +440,13 @@ def run_report(spark: SparkSession, cfg: Config, p: ReportParams) -> Any:
                           top2box_threshold=cfg.insights.csat_top2box_threshold, tracking_uri=cfg.mlflow_tracking_uri)
 
 
-def run_quality(spark: SparkSession, cfg: Config, p: QualityParams) -> Any:
+def run_quality(spark: SparkSession, cfg: Config, p: NoParams) -> Any:
     from ucx_spark.quality.audit import quality_report
 
     return quality_report(spark, cfg.paths.warehouse)
 
 
-def run_rekey(spark: SparkSession, cfg: Config, p: RekeyParams) -> Any:
+def run_rekey(spark: SparkSession, cfg: Config, p: NoParams) -> Any:
     from ucx_spark.pipelines import rekey
 
     old = pseudonym_key(cfg.pseudonym, demo=False)
@@ -605,12 +602,6 @@ COMMANDS: dict[str, Command] = {
     "target": Command(run_target, _check_target),
     "activate": Command(run_activate, _check_activate),
 }
-
-
-def new_run_id() -> str:
-    from ucx_spark.session import new_run_id as make  # the one definition
-
-    return make()
 
 
 # --------------------------------------------------------------------------- rendering

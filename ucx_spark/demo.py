@@ -56,7 +56,7 @@ def run_demo(spark: SparkSession, cfg: Config, p: DemoParams) -> None:
     for row in kpis.where(f"segment_type = 'all' and month = '{latest}'").orderBy("kpi").collect():
         value = "suppressed/undefined" if row["value"] is None else f"{row['value']:.3f}"
         print(f"  {row['kpi']:<32} {value:>22}  n={row['n']}")
-    print("\n" + c.run_quality(spark, cfg, c.QualityParams()).summary())
+    print("\n" + c.run_quality(spark, cfg, c.NoParams()).summary())
 
     print("\n" + c.run_train(spark, cfg, c.TrainParams(trials=p.trials)).summary())
     print("\n" + c.run_score(spark, cfg, c.ScoreParams()).summary())
@@ -71,7 +71,7 @@ def run_insights(spark: SparkSession, cfg: Config, *, out: Path) -> None:
 
     for run, params in (
         (c.run_segment, c.SegmentParams(objective="payment_risk")),
-        (c.run_drivers, c.DriversParams()),
+        (c.run_drivers, c.NoParams()),
         (c.run_whatif, c.WhatifParams(scenarios=("rate_increase_usd=5",))),
         (c.run_whatif, c.WhatifParams(scenarios=("liheap_enrollment_pct=+10",))),
         (c.run_saturation, c.SaturationParams(goals=("autopay=+5",))),
