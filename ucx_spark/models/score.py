@@ -72,7 +72,10 @@ class HouseholdModel(mlflow.pyfunc.PythonModel):
         payload_path = context.artifacts.get("payload") or context.artifacts["booster"]
         self.predictor = make_predictor(Path(payload_path).read_bytes(), self.spec)
 
-    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201 - MLflow's signature
+    # Typed as pandas frames: MLflow then neither infers a schema from the hints (the logged
+    # signature stays the one given) nor prints its "Add type hints" advice in every scoring worker.
+    def predict(self, context: Any, model_input: pd.DataFrame,
+                params: dict[str, Any] | None = None) -> pd.Series | pd.DataFrame:
         pred = self.predictor.predict(pd.DataFrame(model_input))
         if pred.p_promoter is None:
             return pd.Series(pred.score, name="score")
