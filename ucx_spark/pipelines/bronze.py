@@ -45,6 +45,7 @@ from ucx_spark.io.landing import (
     file_sha256,
     read_header,
 )
+from ucx_spark.progress import bar
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +164,15 @@ def run(spark: SparkSession, *, landing: str, warehouse: str, run_id: str, threa
     new_records: list[RejectedFile] = [r for r in discovery.rejected if (r.feed, r.name) not in recorded]
     feeds = [feed for feed in FEED_ORDER if discovery.for_feed(feed)]
 
-    def land(feed: str) -> tuple[FeedIngest | None, list[RejectedFile]]:
-        return _land_feed(spark, feed, discovery.for_feed(feed), warehouse=warehouse, run_id=run_id,
-                          recorded=recorded)
+    with bar("bronze: feeds", len(feeds)) as advance:
 
-    landed = run_per_feed(spark, feeds, land, threads=threads)
+        def land(feed: str) -> tuple[FeedIngest | None, list[RejectedFile]]:
+            out = _land_feed(spark, feed, discovery.for_feed(feed), warehouse=warehouse, run_id=run_id,
+                             recorded=recorded)
+            advance(f"{feed}: {out[0].rows:,} rows" if out[0] else f"{feed}: nothing new")
+            return out
+
+        landed = run_per_feed(spark, feeds, land, threads=threads)
     ingested = [ingest for feed in feeds if (ingest := landed[feed][0]) is not None]
     new_records += [record for feed in feeds for record in landed[feed][1]]
     if new_records:

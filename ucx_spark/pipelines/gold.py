@@ -526,107 +526,139 @@ def run(
     and build record); meter_daily_usage's completeness check judges the local
     days of silver/ami_daily that changed since it was last published.
     """
-    # small silver tables are kept as local checkpoints for the step (silver()); freed when it ends
+    require_utc_session(spark)
+    require_time_zone(time_zone)
+    if not run_id:
+        raise ValueError("run_id must be a non-empty string")
+    # small silver tables are kept as local checkpoints for the step (_GoldStep.silver); freed when it ends
     with ExitStack() as releases:
-        require_utc_session(spark)
-        require_time_zone(time_zone)
-        if not run_id:
-            raise ValueError("run_id must be a non-empty string")
-        missing: list[str] = []
-        versions: dict[str, int | str | None] = {}
-        table_ids: dict[str, str | None] = {}  # a rebuilt table restarts its versions under a new id
-        frames: dict[str, DataFrame] = {}
-        sources: list[DataFrame] = []
+        step = _GoldStep(spark, warehouse=warehouse, time_zone=time_zone, run_id=run_id, gate=gate, releases=releases)
+        step.meter_daily_usage()
+        step.cx_kpis(min_households=min_households, max_household_energy_share=max_household_energy_share,
+                     energy_kpis=energy_kpis)
+        dates = step.feature_tables(as_of_dates=as_of_dates, max_default_as_of_dates=max_default_as_of_dates)
+        return GoldResult(
+            run_id=run_id,
+            tables=tuple(step.paths),
+            rows=tuple(step.rows),
+            as_of_dates=tuple(dates),
+            missing_silver=tuple(dict.fromkeys(step.missing)),
+            unchanged=tuple(step.unchanged),
+            partial=tuple(step.partial),
+        )
 
-        def silver(table: str) -> DataFrame:
-            if table not in frames:
-                frames[table], versions[table] = _read_silver(spark, warehouse, table, missing, time_zone=time_zone)
-                table_ids[table] = delta_log.table_id(table_path(warehouse, "silver", table))
-                if isinstance(versions[table], int) and _small(table_path(warehouse, "silver", table)):
-                    # computed once, when first read; the read it checkpoints is kept alive until then
-                    # (collected earlier, its SQL metrics go, and the checkpoint's tasks log an ERROR
-                    # "attempted to access non-existent accumulator" for each)
-                    sources.append(frames[table])
-                    frames[table] = frames[table].localCheckpoint(eager=False)
-                    releases.callback(release_checkpoint, frames[table])
-            return frames[table]
 
-        daily_df = silver(AMI_DAILY)
-        paths: list[tuple[str, str]] = []
-        rows: list[tuple[str, int]] = []
-        unchanged: list[str] = []
-        partial: list[tuple[str, str]] = []
-        changes = Changes(spark, warehouse, time_zone)
-        changed_days, first_changed = changes.days, changes.first_day
+class _GoldStep:
+    """One run of the gold step: the silver tables it read (each pinned at one version, the small
+    ones kept as local checkpoints until ``releases`` closes) and what it published."""
 
-        def publish(table: str, build: Callable[[], DataFrame], *, params: dict[str, object],
-                    references: Callable[[], dict[str, DataFrame]] | None = None, update: Update | None = None,
-                    free_params: tuple[str, ...] = (), any_input: bool = False) -> None:
-            """Build, gate and write ``table``; with ``update``, a table whose only moved input is
-            silver/ami_daily is recomputed in part (ami_changes_since_built: ``update`` gets the changed
-            days), or, ``any_input``, whose moved inputs all say the first day they changed
-            (changes_since_built: ``update`` gets [that day], or [] when nothing changed); in the same
-            one commit."""
-            path = table_path(warehouse, "gold", table)
-            for t in silver_inputs(table):
-                silver(t)  # pin every input now: its version is part of what the table is built from
-            built_from = {f"silver.{t}": versions.get(t) for t in silver_inputs(table)} | {
-                "params": params, TABLE_IDS: {t: table_ids.get(t) for t in silver_inputs(table)}}
-            previous = settled_inputs(commit_metadata(spark, path, BUILT_FROM), built_from, first_changed)
-            if previous == built_from:
-                unchanged.append(table)
-                return
-            if update is not None:
-                if any_input:
-                    in_part, first = changes_since_built(previous, built_from, first_changed, free_params=free_params)
-                    days = [first] if first is not None else []
-                else:
-                    in_part, days = ami_changes_since_built(previous, built_from, changed_days, free_params=free_params)
-                if in_part:
-                    assert isinstance(previous, dict)
-                    change = update(days, previous["params"])
-                    if change is None:
-                        unchanged.append(table)  # no published row can have changed; a later run sees the changes again
-                        return
-                    keep, fresh_df = change
-                    version = table_version(spark, path)
-                    published_df = read_table(spark, warehouse, "gold", table, version=version)
-                    if same_columns(published_df, fresh_df):
-                        what = (f"changes from {days[0]}" if any_input else f"{len(days)} changed days from {days[0]}") \
-                            if days else "new dates only"
-                        partial.append((table, what))
-                        build = lambda: published_df.filter(F.expr(keep)).unionByName(fresh_df)  # noqa: E731
-            metadata = json.dumps({"run_id": run_id, BUILT_FROM: built_from}, default=str)
+    def __init__(self, spark: SparkSession, *, warehouse: str, time_zone: str, run_id: str, gate: Gate | None,
+                 releases: ExitStack) -> None:
+        self.spark, self.warehouse, self.time_zone, self.run_id = spark, warehouse, time_zone, run_id
+        self.gate, self.releases = gate, releases
+        self.missing: list[str] = []
+        self.versions: dict[str, int | str | None] = {}
+        self.table_ids: dict[str, str | None] = {}  # a rebuilt table restarts its versions under a new id
+        self.frames: dict[str, DataFrame] = {}
+        self.sources: list[DataFrame] = []
+        self.paths: list[tuple[str, str]] = []
+        self.rows: list[tuple[str, int]] = []
+        self.unchanged: list[str] = []
+        self.partial: list[tuple[str, str]] = []
+        self.changes = Changes(spark, warehouse, time_zone)
+        self.daily_df = self.silver(AMI_DAILY)
+        self.accounts_df = self.silver("accounts")
 
-            def write(candidate_df: DataFrame) -> None:
-                with job_tag(spark, f"{table}:write"):
-                    paths.append((table, overwrite_table(candidate_df, warehouse, "gold", table,
-                                                         user_metadata=metadata, keep=KEPT_ROWS.get(table))))
+    def silver(self, table: str) -> DataFrame:
+        """silver/<table> as this run reads it (the first read pins its version)."""
+        if table not in self.frames:
+            path = table_path(self.warehouse, "silver", table)
+            self.frames[table], self.versions[table] = _read_silver(
+                self.spark, self.warehouse, table, self.missing, time_zone=self.time_zone)
+            self.table_ids[table] = delta_log.table_id(path)
+            if isinstance(self.versions[table], int) and _small(path):
+                # computed once, when first read; the read it checkpoints is kept alive until then
+                # (collected earlier, its SQL metrics go, and the checkpoint's tasks log an ERROR
+                # "attempted to access non-existent accumulator" for each)
+                self.sources.append(self.frames[table])
+                self.frames[table] = self.frames[table].localCheckpoint(eager=False)
+                self.releases.callback(release_checkpoint, self.frames[table])
+        return self.frames[table]
 
-            with job_tag(spark, f"{table}:build"):  # the profile counts gold's jobs by table
-                checked_df = assert_no_pii(build(), table=table)
-                if gate is None:
-                    write(checked_df)
-                else:
-                    gate(checked_df, table, write, references=references() if references else None)
-            commit = last_commit(spark, path)
-            rows.append((table, int(commit[1].get("numOutputRows", 0)) if commit else 0))
+    def publish(self, table: str, build: Callable[[], DataFrame], *, params: dict[str, object],
+                references: Callable[[], dict[str, DataFrame]] | None = None, update: Update | None = None,
+                free_params: tuple[str, ...] = (), any_input: bool = False) -> None:
+        """Build, gate and write ``table``; with ``update``, a table whose only moved input is
+        silver/ami_daily is recomputed in part (ami_changes_since_built: ``update`` gets the changed
+        days), or, ``any_input``, whose moved inputs all say the first day they changed
+        (changes_since_built: ``update`` gets [that day], or [] when nothing changed); in the same
+        one commit."""
+        spark, warehouse = self.spark, self.warehouse
+        path = table_path(warehouse, "gold", table)
+        for t in silver_inputs(table):
+            self.silver(t)  # pin every input now: its version is part of what the table is built from
+        built_from = {f"silver.{t}": self.versions.get(t) for t in silver_inputs(table)} | {
+            "params": params, TABLE_IDS: {t: self.table_ids.get(t) for t in silver_inputs(table)}}
+        previous = settled_inputs(commit_metadata(spark, path, BUILT_FROM), built_from, self.changes.first_day)
+        if previous == built_from:
+            self.unchanged.append(table)
+            return
+        if update is not None:
+            if any_input:
+                in_part, first = changes_since_built(previous, built_from, self.changes.first_day,
+                                                     free_params=free_params)
+                days = [first] if first is not None else []
+            else:
+                in_part, days = ami_changes_since_built(previous, built_from, self.changes.days,
+                                                        free_params=free_params)
+            if in_part:
+                assert isinstance(previous, dict)
+                change = update(days, previous["params"])
+                if change is None:
+                    self.unchanged.append(table)  # no published row can have changed; a later run sees the changes again
+                    return
+                keep, fresh_df = change
+                version = table_version(spark, path)
+                published_df = read_table(spark, warehouse, "gold", table, version=version)
+                if same_columns(published_df, fresh_df):
+                    what = (f"changes from {days[0]}" if any_input else f"{len(days)} changed days from {days[0]}") \
+                        if days else "new dates only"
+                    self.partial.append((table, what))
+                    build = lambda: published_df.filter(F.expr(keep)).unionByName(fresh_df)  # noqa: E731
+        metadata = json.dumps({"run_id": self.run_id, BUILT_FROM: built_from}, default=str)
+
+        def write(candidate_df: DataFrame) -> None:
+            with job_tag(spark, f"{table}:write"):
+                self.paths.append((table, overwrite_table(candidate_df, warehouse, "gold", table,
+                                                          user_metadata=metadata, keep=KEPT_ROWS.get(table))))
+
+        with job_tag(spark, f"{table}:build"):  # the profile counts gold's jobs by table
+            checked_df = assert_no_pii(build(), table=table)
+            if self.gate is None:
+                write(checked_df)
+            else:
+                self.gate(checked_df, table, write, references=references() if references else None)
+        commit = last_commit(spark, path)
+        self.rows.append((table, int(commit[1].get("numOutputRows", 0)) if commit else 0))
+
+    def meter_daily_usage(self) -> None:
+        """gold/meter_daily_usage, recomputed for the local days of silver/ami_daily that changed."""
+        spark, warehouse, time_zone = self.spark, self.warehouse, self.time_zone
+        daily_df, accounts_df = self.daily_df, self.accounts_df
 
         def pending_days() -> dict[str, DataFrame]:
             """silver/ami_daily rows of the local days changed since meter_daily_usage was last published."""
             previous = commit_metadata(spark, table_path(warehouse, "gold", METER_DAILY_USAGE), BUILT_FROM) or {}
             since = previous.get(f"silver.{AMI_DAILY}")
-            same_table = (previous.get(TABLE_IDS) or {}).get(AMI_DAILY) == table_ids.get(AMI_DAILY)
+            same_table = (previous.get(TABLE_IDS) or {}).get(AMI_DAILY) == self.table_ids.get(AMI_DAILY)
             days = None  # a rebuilt silver/ami_daily (a new table id) has every day judged
             if same_table and isinstance(since, int) and table_exists(spark, table_path(warehouse, "silver", AMI_DAILY)):
-                days = changed_days(since)  # the same days the partial rebuild read: one change-feed query
+                days = self.changes.days(since)  # the same days the partial rebuild read: one change-feed query
             # the whole table (at the version gold read) gives the meters' lives; the changed days are judged
             if days is None:
                 return {f"silver.{AMI_DAILY}": daily_df, f"silver.{AMI_DAILY}#changed_days": daily_df}
             return {f"silver.{AMI_DAILY}": daily_df,
                     f"silver.{AMI_DAILY}#changed_days": daily_df.filter(F.col("local_date").isin(days))}
-
-        accounts_df = silver("accounts")
 
         def usage_update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
             """The changed local days recomputed (a meter-day row depends on that day's sums and the
@@ -637,16 +669,20 @@ def run(
             return (f"local_date NOT IN ({sql_literal_list(list(days))})",
                     meter_daily_usage_from_daily(daily_df.filter(changed), accounts_df, time_zone=time_zone))
 
-        publish(
+        self.publish(
             METER_DAILY_USAGE,
             lambda: meter_daily_usage_from_daily(daily_df, accounts_df, time_zone=time_zone),
             params={"time_zone": time_zone}, references=pending_days, update=usage_update,
         )
-        publish(
+
+    def cx_kpis(self, *, min_households: int, max_household_energy_share: float, energy_kpis: bool) -> None:
+        """gold/cx_kpis, rebuilt when any input moved (its persona rows kept: KEPT_ROWS)."""
+        silver, time_zone = self.silver, self.time_zone
+        self.publish(
             CX_KPIS,
             lambda: cx_kpis(
-                daily_df,
-                accounts_df,
+                self.daily_df,
+                self.accounts_df,
                 surveys_df=silver("surveys"),
                 contacts_df=silver("contacts"),
                 outages_df=silver("outages"),
@@ -659,19 +695,26 @@ def run(
                 time_zone=time_zone,
                 min_households=min_households,
                 max_household_energy_share=max_household_energy_share,
-                daily_usage_df=read_table(spark, warehouse, "gold", METER_DAILY_USAGE) if energy_kpis else None,
+                daily_usage_df=(read_table(self.spark, self.warehouse, "gold", METER_DAILY_USAGE)
+                                if energy_kpis else None),
             ),
             params={"time_zone": time_zone, "min_households": min_households,
                     "max_household_energy_share": max_household_energy_share, "energy_kpis": energy_kpis},
         )
+
+    def feature_tables(self, *, as_of_dates: list[date] | None, max_default_as_of_dates: int) -> list[date]:
+        """gold/household_features at the as_of_dates and gold/survey_features (the day before each
+        response), each recomputed from the first day an input changed; returns the as_of_dates."""
+        spark, warehouse, silver, time_zone = self.spark, self.warehouse, self.silver, self.time_zone
+        accounts_df = self.accounts_df
         for t in silver_inputs(HOUSEHOLD_FEATURES):
             silver(t)
-        span = ami_span(daily_df)
+        span = ami_span(self.daily_df)
         dates = (
             sorted(set(as_of_dates)) if as_of_dates is not None
-            else default_as_of_dates(daily_df, limit=max_default_as_of_dates, span=span)
+            else default_as_of_dates(self.daily_df, limit=max_default_as_of_dates, span=span)
         )
-        feature_inputs = household_feature_inputs(silver, daily_df, span=span, time_zone=time_zone)
+        feature_inputs = household_feature_inputs(silver, self.daily_df, span=span, time_zone=time_zone)
         feature_params = {"time_zone": time_zone, "data_start": span[0].isoformat() if span else None}
 
         def features_at(days: list[date]) -> DataFrame:
@@ -698,7 +741,7 @@ def run(
                 return None
             start = days[0] - timedelta(days=1)
             latest = read_table(spark, warehouse, "gold", SURVEY_FEATURES).agg(F.max("as_of_date")).first()
-            surveys_moved = versions.get("surveys") != before_surveys()
+            surveys_moved = self.versions.get("surveys") != before_surveys()
             if not surveys_moved and (latest is None or latest[0] is None or latest[0] < start):
                 return None  # no response after the changes
             return (f"as_of_date < {sql_literal_list([start])}",
@@ -708,23 +751,15 @@ def run(
             built = commit_metadata(spark, table_path(warehouse, "gold", SURVEY_FEATURES), BUILT_FROM) or {}
             return built.get("silver.surveys")
 
-        publish(
+        self.publish(
             HOUSEHOLD_FEATURES,
             lambda: features_at(dates),
             params={**feature_params, "as_of_dates": [d.isoformat() for d in dates]},
             update=features_update, free_params=("as_of_dates",), any_input=True,
         )
-        publish(
+        self.publish(
             SURVEY_FEATURES,
             lambda: survey_features(silver("surveys"), accounts_df, **feature_inputs),
             params=feature_params, update=survey_update, any_input=True,
         )
-        return GoldResult(
-            run_id=run_id,
-            tables=tuple(paths),
-            rows=tuple(rows),
-            as_of_dates=tuple(dates),
-            missing_silver=tuple(dict.fromkeys(missing)),
-            unchanged=tuple(unchanged),
-            partial=tuple(partial),
-        )
+        return dates

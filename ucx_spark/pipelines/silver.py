@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from functools import reduce
 
 from pyspark import StorageLevel
@@ -43,7 +43,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from ucx_spark.catalog import AMI_DAILY, AMI_PARTITION, HOUSEHOLD_MATCHES, PROCESSED_FILES, SUPERSEDED, spec
+from ucx_spark.catalog import HOUSEHOLD_MATCHES, PROCESSED_FILES, SUPERSEDED, spec
 from ucx_spark.concurrency import LOCK, job_tag, run_per_feed
 from ucx_spark.contract import FEED_ORDER, FEEDS
 from ucx_spark.errors import ConfigError
@@ -55,15 +55,14 @@ from ucx_spark.io.delta import (
     read_path,
     register_table,
     source_files,
-    sql_literal_list,
     table_exists,
     table_path,
     table_version,
-    upsert,
 )
+from ucx_spark.pipelines.silver_ami import AmiSpan, hooks
+from ucx_spark.progress import bar
 from ucx_spark.session import release_checkpoint
 from ucx_spark.silver.addresses import match_households
-from ucx_spark.silver.ami_daily import ami_daily
 from ucx_spark.silver.parse import require_time_zone, require_utc_session
 from ucx_spark.silver.rows import (
     ORDER_COLUMNS,
@@ -77,7 +76,7 @@ from ucx_spark.silver.rows import (
     with_rank_in_batch,
     without_rank,
 )
-from ucx_spark.silver.rules import classify_rows, value_col, with_ambiguous_key_rule
+from ucx_spark.silver.rules import classify_rows, profile_columns, repeated_keys, value_col, with_ambiguous_key_rule
 
 log = logging.getLogger(__name__)
 
@@ -162,17 +161,21 @@ def run(
     by_feed: dict[str, FeedSilver | None] = {}
     references = _References(spark, warehouse)
 
-    def work(feed: str) -> FeedSilver | None:
-        return _process_feed(
-            spark, feed, warehouse=warehouse, run_id=run_id, time_zone=time_zone,
-            pseudonym_key=pseudonym_key, done=done[feed], deferred=deferred, caches=caches,
-            references=references,
-        )
-
     try:
-        for wave in feed_waves():
-            references.readable = set(FEEDS) - set(wave)
-            by_feed.update(run_per_feed(spark, wave, work, threads=threads))
+        with bar("silver: feeds", len(FEEDS)) as advance:
+
+            def work(feed: str) -> FeedSilver | None:
+                out = _process_feed(
+                    spark, feed, warehouse=warehouse, run_id=run_id, time_zone=time_zone,
+                    pseudonym_key=pseudonym_key, done=done[feed], deferred=deferred, caches=caches,
+                    references=references,
+                )
+                advance(f"{feed}: {out.rows:,} rows, {out.quarantined:,} quarantined" if out else f"{feed}: nothing new")
+                return out
+
+            for wave in feed_waves():
+                references.readable = set(FEEDS) - set(wave)
+                by_feed.update(run_per_feed(spark, wave, work, threads=threads))
         results = [r for f in FEED_ORDER if (r := by_feed.get(f)) is not None]
         if deferred:
             with job_tag(spark, "step:superseded"):
@@ -261,44 +264,29 @@ class _Profile:
     """What one aggregation over a classified batch tells (before the ambiguity rule)."""
 
     counts: dict[str | None, int]  # rows by first rule broken (None: valid)
-    months: list[date]  # ami: local months of the valid rows
-    days: list[date]  # ami: their local days
-    first: datetime | None  # ami: their earliest and latest interval_start
-    last: datetime | None
+    span: AmiSpan | None  # where the valid rows lie, for the feeds that prune by it (silver_ami)
 
 
 def _profile(classified_df: DataFrame, *, feed: str, time_zone: str) -> _Profile:
-    """Rows per rule and (ami) where the valid rows lie: one aggregation without a shuffle."""
+    """Rows per rule and the feed's own aggregations (silver_ami.FeedHooks): one aggregation
+    without a shuffle."""
     from ucx_spark.contract import RULES
 
-    valid = F.col("rule").isNull()
-    aggs = [
-        F.count(F.when(valid, 1)).alias("valid"),
-        *[F.count(F.when(F.col("rule") == r, 1)).alias(f"rule_{i}") for i, r in enumerate(RULES)],
-    ]
-    if feed == "ami":
-        start = F.col(value_col("interval_start"))
-        day = F.to_date(F.from_utc_timestamp(start, time_zone))
-        aggs += [
-            F.min(F.when(valid, start)).alias("first"), F.max(F.when(valid, start)).alias("last"),
-            F.collect_set(F.when(valid, day)).alias("days"),
-        ]
+    feed_hooks = hooks(feed)
+    aggs = profile_columns() + feed_hooks.profile_columns(F.col("rule").isNull(), time_zone=time_zone)
     row = classified_df.agg(*aggs).first()
     assert row is not None
     counts: dict[str | None, int] = {None: int(row["valid"])}
     counts.update({r: int(row[f"rule_{i}"]) for i, r in enumerate(RULES) if row[f"rule_{i}"]})
-    days = sorted(row["days"]) if feed == "ami" else []
-    return _Profile(
-        counts, sorted({d.replace(day=1) for d in days}), days,
-        row["first"] if feed == "ami" else None, row["last"] if feed == "ami" else None,
-    )
+    return _Profile(counts, feed_hooks.span(row))
 
 
 def resolve_keys(
     classified_df: DataFrame, *, feed: str, caches: list[DataFrame] | None = None
-) -> tuple[DataFrame, bool]:
+) -> tuple[DataFrame, int | None]:
     """Classified rows plus ``ambiguous_key`` and the rank columns (rows.with_rank_in_batch), and
-    whether any valid key occurs more than once in the batch.
+    how many valid rows the ambiguity rule took (None: no valid key occurs more than once in the
+    batch, so none).
 
     The repeated keys are found with one aggregation over the key columns; only
     their rows (few, usually none) take the windows, every other valid row is its
@@ -307,18 +295,11 @@ def resolve_keys(
     appended to it (the caller frees them: ``unpersist`` and ``session.release_checkpoint``).
     """
     typed_key = [value_col(k) for k in FEEDS[feed].key]
-    multi_df = (
-        classified_df.filter(F.col("rule").isNull())
-        .groupBy(*typed_key)
-        .agg(F.count(F.lit(1)).alias("__n"))
-        .filter(F.col("__n") > 1)
-        .select(*typed_key)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
+    multi_df = repeated_keys(classified_df, feed=feed).persist(StorageLevel.MEMORY_AND_DISK)
     n_multi = multi_df.count()
     if n_multi == 0:
         multi_df.unpersist()
-        return without_rank(classified_df), False
+        return without_rank(classified_df), None
     if caches is not None:
         caches.append(multi_df)
     small = F.broadcast(multi_df) if n_multi <= BROADCAST_MULTI_KEYS else multi_df
@@ -335,7 +316,10 @@ def resolve_keys(
         # step's closing superseded write went from 38 Spark jobs and 12.8 s to 11 and 2.2 s).
         repeated_df = repeated_df.localCheckpoint(eager=True)
         caches.append(repeated_df)
-    return single_df.unionByName(repeated_df), True
+    # classify_rows never gives ambiguous_key: the rule's rows are all among the repeated ones (one
+    # job on their checkpoint instead of a grouped count of every row of the batch)
+    n_ambiguous = repeated_df.filter(F.col("rule") == "ambiguous_key").count()
+    return single_df.unionByName(repeated_df), n_ambiguous
 
 
 def _process_feed(
@@ -369,10 +353,12 @@ def _process_feed(
     with job_tag(spark, f"{feed}:profile"):
         profile = _profile(classified_df, feed=feed, time_zone=time_zone)
     with job_tag(spark, f"{feed}:keys"):
-        resolved_df, repeated = resolve_keys(classified_df, feed=feed, caches=caches)
+        resolved_df, n_ambiguous = resolve_keys(classified_df, feed=feed, caches=caches)
+        repeated = n_ambiguous is not None
         counts = dict(profile.counts)
-        if repeated:  # ambiguous copies move rows from valid to ambiguous_key
-            counts = {r[0]: int(r[1]) for r in resolved_df.groupBy("rule").count().collect()}  # <= 14 rows
+        if n_ambiguous:  # ambiguous copies move rows from valid to ambiguous_key
+            counts[None] -= n_ambiguous
+            counts["ambiguous_key"] = counts.get("ambiguous_key", 0) + n_ambiguous
     valid = counts.pop(None, 0)
     quarantined = sum(counts.values())
     if quarantined:
@@ -395,22 +381,6 @@ def _process_feed(
     return FeedSilver(feed, tuple(new), rows, valid, quarantined, tuple(sorted(counts.items())), days)
 
 
-@dataclass(frozen=True)
-class _Span:
-    """Where a batch's AMI winners lie: their local months and interval range (literal pruning)."""
-
-    months: list[date]
-    first: datetime
-    last: datetime
-
-    def predicate(self, alias: str | None = "t") -> str:
-        p = f"{alias}." if alias else ""
-        return (
-            f"{p}`{AMI_PARTITION}` IN ({sql_literal_list(list(self.months))}) AND "
-            f"{p}`interval_start` BETWEEN {sql_literal_list([self.first])} AND {sql_literal_list([self.last])}"
-        )
-
-
 def _merge_valid(
     spark: SparkSession,
     ranked_df: DataFrame,
@@ -429,20 +399,21 @@ def _merge_valid(
     """Steps 2-4 for the valid rows of a batch; returns the local days recomputed in silver/ami_daily."""
     silver_path = table_path(warehouse, "silver", feed)
     key = FEEDS[feed].key
+    feed_hooks = hooks(feed)
     names_df = meters_df = None
     scrubs = any(c.free_text for c in FEEDS[feed].columns)
-    accounts_df = references.table("accounts") if scrubs or feed == "ami" else None
+    accounts_df = references.table("accounts") if scrubs or feed_hooks.uses_meters else None
     if accounts_df is not None:
         if scrubs:
             names_df = accounts_df.select("account_id", "customer_name")
-        if feed == "ami":
+        if feed_hooks.uses_meters:
             meters_df = accounts_df.select("meter_id")
     winners_df = with_feed_extras(
         winner_rows(ranked_df), feed=feed, time_zone=time_zone, pseudonym_key=pseudonym_key,
         names_df=names_df, meters_df=meters_df,
     )
     exists = table_exists(spark, silver_path)
-    span = _Span(profile.months, profile.first, profile.last) if feed == "ami" else None
+    span = profile.span
     # Rows beaten inside the batch exist only when a key occurs twice in it.
     superseded_df = superseded_in_batch(ranked_df, feed=feed, run_id=run_id) if repeated else None
     pair_df = None
@@ -484,58 +455,8 @@ def _merge_valid(
     with job_tag(spark, f"{feed}:register"):
         register_table(spark, warehouse, "silver", feed)
     log.info("silver: %s merged", feed)
-    if feed != "ami":
-        return ()
-    assert span is not None
-    with job_tag(spark, f"{feed}:daily"):
-        return _update_daily(spark, warehouse, winners_df, time_zone=time_zone, run_id=run_id, created=not exists,
-                             days=profile.days)
-
-
-def _update_daily(
-    spark: SparkSession, warehouse: str, winners_df: DataFrame, *, time_zone: str, run_id: str, created: bool,
-    days: list[date],
-) -> tuple[date, ...]:
-    """Recompute the meter-days the batch touched, and the day after each, into silver/ami_daily.
-
-    ``created``: silver/ami did not exist before this batch, so its every day is
-    computed from the table just written (a columnar read of six columns is cheaper
-    than deriving the winners again). Otherwise the reads of those days (and of
-    the day before them, for the night hour across midnight) are read back from
-    silver/ami, pruned to their months and dates.
-    """
-    path = table_path(warehouse, "silver", AMI_DAILY)
-    if created:
-        daily_df = ami_daily(read_path(spark, table_path(warehouse, "silver", "ami")), time_zone=time_zone)
-    else:
-        recompute = sorted(set(days) | {d + timedelta(days=1) for d in days})
-        first, last = recompute[0] - timedelta(days=1), recompute[-1]
-        months = sorted({date(d.year, d.month, 1) for d in (first, *recompute)})
-        touched_df = winners_df.select("meter_id", "local_date").distinct()
-        targets_df = touched_df.unionByName(
-            touched_df.select("meter_id", F.date_add("local_date", 1).alias("local_date"))
-        ).distinct()
-        reads_df = (
-            read_path(spark, table_path(warehouse, "silver", "ami"))
-            .filter(F.col(AMI_PARTITION).isin(months))
-            .filter(F.col("local_date").between(first, last))
-            .join(targets_df.select("meter_id").distinct(), "meter_id", "left_semi")
-        )
-        daily_df = ami_daily(reads_df, time_zone=time_zone).join(targets_df, ["meter_id", "local_date"], "left_semi")
-        days = recompute
-    daily_df = daily_df.withColumn("_run_id", F.lit(run_id))
-    if not table_exists(spark, path):
-        table = spec("silver", AMI_DAILY)
-        append_table(daily_df, path, partition_by=table.partition_by, properties=table.table_properties)
-    else:
-        months = sorted({date(d.year, d.month, 1) for d in days})
-        predicate = (
-            f"t.`{AMI_PARTITION}` IN ({sql_literal_list(list(months))}) AND "
-            f"t.`local_date` BETWEEN {sql_literal_list([days[0]])} AND {sql_literal_list([days[-1]])}"
-        )
-        upsert(daily_df, path, keys=spec("silver", AMI_DAILY).keys, target_predicate=predicate)
-    register_table(spark, warehouse, "silver", AMI_DAILY)
-    return tuple(days)
+    return feed_hooks.after_merge(spark, warehouse, winners_df, feed=feed, time_zone=time_zone, run_id=run_id,
+                                  created=not exists, span=span)
 
 
 def _log_processed(

@@ -236,3 +236,24 @@ def classify(df: DataFrame, *, feed: str, time_zone: str, refs: dict[str, DataFr
         .transform(with_ambiguous_key_rule, feed=feed)
         .transform(with_detail, feed=feed)
     )
+
+
+def profile_columns() -> list[Column]:
+    """Aggregations over classified rows: ``valid`` (rows that passed every rule) and ``rule_<i>``,
+    the rows whose first broken rule is ``contract.RULES[i]``."""
+    return [
+        F.count(F.when(F.col("rule").isNull(), 1)).alias("valid"),
+        *[F.count(F.when(F.col("rule") == r, 1)).alias(f"rule_{i}") for i, r in enumerate(RULES)],
+    ]
+
+
+def repeated_keys(classified_df: DataFrame, *, feed: str) -> DataFrame:
+    """The typed keys (``__v_<key>`` columns) that more than one valid row of the batch holds."""
+    typed_key = [value_col(k) for k in FEEDS[feed].key]
+    return (
+        classified_df.filter(F.col("rule").isNull())
+        .groupBy(*typed_key)
+        .agg(F.count(F.lit(1)).alias("__n"))
+        .filter(F.col("__n") > 1)
+        .select(*typed_key)
+    )
