@@ -62,10 +62,6 @@ def local_midnight_utc(d: date, tz: ZoneInfo) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
 
 
-def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
-    return datetime(y, mo, d, h, mi, s, tzinfo=UTC)
-
-
 def fmt_z(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -70,7 +70,7 @@ from ucx_spark.models.predictor import (
 )
 from ucx_spark.models.score import MODEL_CODE_PATH, LoadedModel, load_model
 from ucx_spark.models.spec import EXCLUDED, FeatureSpec, fit_spec_pandas
-from ucx_spark.progress import say
+from ucx_spark.progress import bar, say
 
 PROPENSITY_CLIP = 0.05
 MAX_WEIGHT = 20.0
@@ -401,28 +401,13 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
 # --------------------------------------------------------------------------- one model
 
 
-def train_model(
-    *,
-    model: str,
-    features_df: DataFrame,
-    source_df: DataFrame,
-    data_end: date,
-    time_zone: str,
-    trials: int,
-    experiment_id: str,
-    run_name: str,
-    data_versions: dict[str, int | None],
-    survey_features_df: DataFrame | None = None,
-    tags: dict[str, str] | None = None,
-    seed: int = 42,
-    require_baseline_lift: bool = True,
-    max_rows: int = datasets.MAX_ROWS,
-) -> ModelTrainResult:
-    """Build rows, judge, tune, pick the winner, refit, log, register and promote one model (see
-    the module doc). ``features_df``: gold/household_features; ``source_df``: the silver table
-    the labels come from (programs, collections; surveys for the response propensity);
-    ``survey_features_df``: gold/survey_features (CSAT, NPS). Tracking must already point at
-    the store (``registry.prepare_tracking``)."""
+def _training_frame(
+    model: str, *, features_df: DataFrame, source_df: DataFrame, data_end: date, time_zone: str,
+    survey_features_df: DataFrame | None, seed: int, max_rows: int,
+) -> tuple[datasets.ModelFrame, dict[str, Any], dict[str, float]] | ModelTrainResult:
+    """The model's training rows on the driver (a bounded sample), with its label composed and its
+    response weights when the model asks for them, the notes logged as parameters and the metrics
+    of how the rows compare with the scoring rows; a skipped result when there are none."""
     model_def = MODELS[model]
     notes: dict[str, Any] = {}
     if model_def.rows == "responses":
@@ -458,6 +443,38 @@ def train_model(
         extra_metrics["train_full_history_share"] = float(full.mean())
     notes["train_score_max_smd_column"] = gap_col or "none"
     notes["train_score_compared_rows"] = which
+    return frame, notes, extra_metrics
+
+
+def train_model(
+    *,
+    model: str,
+    features_df: DataFrame,
+    source_df: DataFrame,
+    data_end: date,
+    time_zone: str,
+    trials: int,
+    experiment_id: str,
+    run_name: str,
+    data_versions: dict[str, int | None],
+    survey_features_df: DataFrame | None = None,
+    tags: dict[str, str] | None = None,
+    seed: int = 42,
+    require_baseline_lift: bool = True,
+    max_rows: int = datasets.MAX_ROWS,
+) -> ModelTrainResult:
+    """Build rows, judge, tune, pick the winner, refit, log, register and promote one model (see
+    the module doc). ``features_df``: gold/household_features; ``source_df``: the silver table
+    the labels come from (programs, collections; surveys for the response propensity);
+    ``survey_features_df``: gold/survey_features (CSAT, NPS). Tracking must already point at
+    the store (``registry.prepare_tracking``)."""
+    model_def = MODELS[model]
+    prepared = _training_frame(model, features_df=features_df, source_df=source_df, data_end=data_end,
+                               time_zone=time_zone, survey_features_df=survey_features_df, seed=seed,
+                               max_rows=max_rows)
+    if isinstance(prepared, ModelTrainResult):
+        return prepared
+    frame, notes, extra_metrics = prepared
     split = validation.honest_split(frame.pdf, task=model_def.task)
     validation.check_split(frame.pdf, split)
     spec = fit_spec_pandas(frame.pdf.loc[split.train], frame.schema, task=model_def.task,
@@ -488,7 +505,7 @@ def train_model(
     def fit_and_score(params: dict[str, Any]) -> dict[str, float]:
         judged = judge(fit_with("xgboost", params), spec, x, frame, split)
         trial_results.append(judged)
-        say(f"{model}: trial {len(trial_results) - 1} {model_def.metric}={judged.metrics[model_def.metric]:.4f}")
+        report_trial(f"{model}: trial {len(trial_results) - 1} {model_def.metric}={judged.metrics[model_def.metric]:.4f}")
         return _finite(judged.metrics)
 
     with mlflow.start_run(run_name=run_name, experiment_id=experiment_id, nested=mlflow.active_run() is not None) as run:
@@ -513,34 +530,16 @@ def train_model(
             mlflow.log_params(BASELINE_PARAMS)
             mlflow.log_metrics(_finite(base.metrics))
         say(f"{model}: baseline {model_def.metric}={base.metrics.get(model_def.metric, math.nan):.4f}")
-        study = tune.tune(fit_and_score, metric=model_def.metric, greater_is_better=model_def.greater_is_better,
-                          n_trials=trials, seed=seed, study_name=model)
-        cand, cand_spec = trial_results[study.best_trial.number], spec
-        if model_def.task == "ordinal":
-            # NPS: the multi-class booster over the answers, with the best parameters; keep the better RPS
-            multi_spec = replace(spec, task="multiclass")
-            multi = judge(fit_with("xgboost", study.best_trial.params, multi_spec), multi_spec, x, frame, split)
-            extra_metrics["multiclass_rps"] = multi.metrics["rps"]
-            extra_metrics["ordinal_rps"] = cand.metrics["rps"]
-            extra_metrics[f"multiclass_{model_def.metric}"] = multi.metrics[model_def.metric]
-            if multi.metrics["rps"] < cand.metrics["rps"]:
-                cand, cand_spec = multi, multi_spec
-            mlflow.set_tag("ucx.nps_form", cand_spec.task)
-        cand_kind = "xgboost"
-        if model_def.blend and cand_spec.task not in ("multiclass", "binary"):
-            # the blend: the mean of the tuned booster and the baseline, calibrated on their out-of-fold predictions
-            weight = None if frame.weight is None else frame.weight[split.valid]
-            weights = calibrate_blend(y[split.valid], cand.raw, base.raw, weight)
-            blend_spec = replace(cand_spec, blend_weights=weights)
-            blended = weights[0] + weights[1] * cand.raw + weights[2] * base.raw
-            blend = _judged(blend_spec, blended, y[split.valid], weight, model_kind="blend")
-            extra_metrics.update({"blend_intercept": weights[0], "blend_stretch": weights[1] + weights[2]})
-            extra_metrics[f"xgboost_{model_def.metric}"] = cand.metrics[model_def.metric]
-            extra_metrics[f"blend_{model_def.metric}"] = blend.metrics[model_def.metric]
-            say(f"{model}: blend {model_def.metric}={blend.metrics[model_def.metric]:.4f}")
-            if registry.better(blend.metrics[model_def.metric], cand.metrics[model_def.metric],
-                               greater_is_better=model_def.greater_is_better):
-                cand, cand_kind, cand_spec = blend, "blend", blend_spec
+        with bar(f"{model}: Optuna trials", trials, echo=True) as report_trial:
+            study = tune.tune(fit_and_score, metric=model_def.metric, greater_is_better=model_def.greater_is_better,
+                              n_trials=trials, seed=seed, study_name=model)
+
+        def judge_multiclass(multi_spec: FeatureSpec) -> Judged:
+            return judge(fit_with("xgboost", study.best_trial.params, multi_spec), multi_spec, x, frame, split)
+
+        cand, cand_kind, cand_spec = _best_candidate(
+            model, trial_results[study.best_trial.number], spec, base=base, judge_multiclass=judge_multiclass,
+            frame=frame, split=split, extra_metrics=extra_metrics)
         base_value, cand_value = base.metrics.get(model_def.metric, math.nan), cand.metrics[model_def.metric]
         lift = sign * (cand_value - base_value)
         if require_baseline_lift and not registry.better(cand_value, base_value,
@@ -609,6 +608,45 @@ def train_model(
         validation_scheme=split.scheme, train_as_of=[str(d) for d in split.train_dates][-12:],
         valid_as_of=[str(d) for d in split.valid_dates][-12:], top_features=importance[:10],
     )
+
+
+def _best_candidate(
+    model: str, best: Judged, spec: FeatureSpec, *, base: Judged, judge_multiclass: Callable[[FeatureSpec], Judged],
+    frame: datasets.ModelFrame, split: validation.Split, extra_metrics: dict[str, float],
+) -> tuple[Judged, str, FeatureSpec]:
+    """The candidate that meets the baseline: the best trial's booster; for NPS, the multi-class
+    booster with its parameters when it scores the better RPS; for a regression that blends, the
+    calibrated mean of booster and baseline when it validates better. Adds what it compared to
+    ``extra_metrics``."""
+    model_def = MODELS[model]
+    y = frame.label
+    cand, cand_spec = best, spec
+    if model_def.task == "ordinal":
+        # NPS: the multi-class booster over the answers, with the best parameters; keep the better RPS
+        multi_spec = replace(spec, task="multiclass")
+        multi = judge_multiclass(multi_spec)
+        extra_metrics["multiclass_rps"] = multi.metrics["rps"]
+        extra_metrics["ordinal_rps"] = cand.metrics["rps"]
+        extra_metrics[f"multiclass_{model_def.metric}"] = multi.metrics[model_def.metric]
+        if multi.metrics["rps"] < cand.metrics["rps"]:
+            cand, cand_spec = multi, multi_spec
+        mlflow.set_tag("ucx.nps_form", cand_spec.task)
+    cand_kind = "xgboost"
+    if model_def.blend and cand_spec.task not in ("multiclass", "binary"):
+        # the blend: the mean of the tuned booster and the baseline, calibrated on their out-of-fold predictions
+        weight = None if frame.weight is None else frame.weight[split.valid]
+        weights = calibrate_blend(y[split.valid], cand.raw, base.raw, weight)
+        blend_spec = replace(cand_spec, blend_weights=weights)
+        blended = weights[0] + weights[1] * cand.raw + weights[2] * base.raw
+        blend = _judged(blend_spec, blended, y[split.valid], weight, model_kind="blend")
+        extra_metrics.update({"blend_intercept": weights[0], "blend_stretch": weights[1] + weights[2]})
+        extra_metrics[f"xgboost_{model_def.metric}"] = cand.metrics[model_def.metric]
+        extra_metrics[f"blend_{model_def.metric}"] = blend.metrics[model_def.metric]
+        say(f"{model}: blend {model_def.metric}={blend.metrics[model_def.metric]:.4f}")
+        if registry.better(blend.metrics[model_def.metric], cand.metrics[model_def.metric],
+                           greater_is_better=model_def.greater_is_better):
+            cand, cand_kind, cand_spec = blend, "blend", blend_spec
+    return cand, cand_kind, cand_spec
 
 
 def unanswered_shift(fitter: Callable[[FeatureSpec], Fit], spec: FeatureSpec, frame: datasets.ModelFrame,
