@@ -63,7 +63,7 @@ test-all: setup
 # Property-based fuzzing of the landing-file reader: 2,000 examples per property (the default
 # test run takes 50), Hypothesis' statistics printed (examples run, time).
 fuzz: setup
-	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q tests/test_fuzz_landing.py --hypothesis-show-statistics
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q tests/bronze/test_fuzz_landing.py --hypothesis-show-statistics
 
 # Each hardening protection broken on purpose, its tests shown to fail (issue 24): one case at a
 # time in a worktree of HEAD (about 1-8 minutes each; CASES="a b" for some).

@@ -82,8 +82,8 @@ CASES: tuple[Mutation, ...] = (
         old='        pairs_df.filter((F.col("local_date") <= F.col("last_date")) | has_account)\n',
         new='        pairs_df.filter(F.col("local_date") <= F.col("last_date"))\n',
         tests=(
-            "tests/test_completeness_fleet.py::test_a_third_of_the_meters_sending_nothing_fails_closed",
-            "tests/test_completeness_fleet.py::test_a_single_meter_gap_day_is_reported_not_fatal",
+            "tests/quality/test_completeness_fleet.py::test_a_third_of_the_meters_sending_nothing_fails_closed",
+            "tests/quality/test_completeness_fleet.py::test_a_single_meter_gap_day_is_reported_not_fatal",
         ),
     ),
     Mutation(
@@ -93,7 +93,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/quality/checks.py",
         old='.withColumn("judged", F.col("meters") >= F.lit(min_meters))',
         new='.withColumn("judged", F.col("meters") >= F.lit(1))',
-        tests=("tests/test_completeness_fleet.py::test_small_days_are_reported_not_judged_and_accepted_days_publish",),
+        tests=("tests/quality/test_completeness_fleet.py::test_small_days_are_reported_not_judged_and_accepted_days_publish",),
     ),
     Mutation(
         name="completeness_acceptance_ignored",
@@ -102,7 +102,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/quality/checks.py",
         old='F.count(F.when(judged & low & ~ok, 1)).alias("below"),',
         new='F.count(F.when(judged & low, 1)).alias("below"),',
-        tests=("tests/test_completeness_fleet.py::test_small_days_are_reported_not_judged_and_accepted_days_publish",),
+        tests=("tests/quality/test_completeness_fleet.py::test_small_days_are_reported_not_judged_and_accepted_days_publish",),
     ),
     Mutation(
         name="completeness_acceptance_not_passed",
@@ -111,7 +111,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/quality/gates.py",
         old="accepted=thresholds.accept_incomplete, small=small,",
         new="accepted=None, small=small,",
-        tests=("tests/test_completeness_gate.py::"
+        tests=("tests/quality/test_completeness_gate.py::"
                "test_a_new_day_a_third_of_the_meters_never_sent_fails_closed_until_accepted",),
     ),
     # --- Landing files (ucx_spark/io/*.py, ucx_spark/pipelines/bronze.py) ---------------------------
@@ -123,8 +123,8 @@ CASES: tuple[Mutation, ...] = (
         old='v.decode("utf-8", "replace")',
         new='v.decode("utf-8")',
         tests=(
-            "tests/test_fuzz_landing.py::test_latin1_bytes_and_nul_are_read_with_replacement",
-            "tests/test_fuzz_landing.py::test_random_bytes_never_crash_and_rows_stay_numbered",
+            "tests/bronze/test_fuzz_landing.py::test_latin1_bytes_and_nul_are_read_with_replacement",
+            "tests/bronze/test_fuzz_landing.py::test_random_bytes_never_crash_and_rows_stay_numbered",
         ),
     ),
     Mutation(
@@ -134,7 +134,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/io/csv_arrow.py",
         old="        invalid.append((int(row.number) - 1, row.text))  # number counts the header as record 1",
         new="        invalid.append((int(row.number), row.text))",
-        tests=("tests/test_fuzz_landing.py::test_extra_and_missing_fields_are_kept_and_marked",),
+        tests=("tests/bronze/test_fuzz_landing.py::test_extra_and_missing_fields_are_kept_and_marked",),
     ),
     Mutation(
         name="resend_checked_on_new_files",
@@ -146,7 +146,7 @@ CASES: tuple[Mutation, ...] = (
             "recorded], feed)",
         new="    records += replaced_files(path, [f for f in files if f.name not in state and (feed, f.name) not in "
             "recorded], feed)",
-        tests=("tests/test_bronze.py::test_a_file_replaced_after_ingest_is_a_rejected_resend_and_in_flight_files_wait",),
+        tests=("tests/bronze/test_bronze.py::test_a_file_replaced_after_ingest_is_a_rejected_resend_and_in_flight_files_wait",),
     ),
     Mutation(
         name="resend_reported_every_run",
@@ -156,7 +156,7 @@ CASES: tuple[Mutation, ...] = (
         old="    records += replaced_files(path, [f for f in files if f.name in state and (feed, f.name) not in "
             "recorded], feed)",
         new="    records += replaced_files(path, [f for f in files if f.name in state], feed)",
-        tests=("tests/test_bronze.py::test_a_file_replaced_after_ingest_is_a_rejected_resend_and_in_flight_files_wait",),
+        tests=("tests/bronze/test_bronze.py::test_a_file_replaced_after_ingest_is_a_rejected_resend_and_in_flight_files_wait",),
     ),
     Mutation(
         name="in_flight_files_read",
@@ -165,7 +165,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/io/landing.py",
         old='            if entry.name.startswith("_") or (entry.is_file() and is_in_flight(entry.name)):',
         new='            if entry.name.startswith("_"):',
-        tests=("tests/test_bronze.py::test_a_file_replaced_after_ingest_is_a_rejected_resend_and_in_flight_files_wait",),
+        tests=("tests/bronze/test_bronze.py::test_a_file_replaced_after_ingest_is_a_rejected_resend_and_in_flight_files_wait",),
     ),
     Mutation(
         name="extra_columns_not_reported",
@@ -174,7 +174,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/pipelines/bronze.py",
         old="    return FeedIngest(feed, tuple(landed), rows, landed_extra), records",
         new="    return FeedIngest(feed, tuple(landed), rows), records",
-        tests=("tests/test_bronze.py::test_unknown_columns_are_kept_and_reported_once_per_file",),
+        tests=("tests/bronze/test_bronze.py::test_unknown_columns_are_kept_and_reported_once_per_file",),
     ),
     Mutation(
         name="extra_columns_dropped",
@@ -182,7 +182,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/io/csv_arrow.py",
         old="        self.extras = [(name, i) for i, name in enumerate(spec.header) if name not in set(columns)]",
         new="        self.extras: list[tuple[str, int]] = []  # only the contract's columns are kept",
-        tests=("tests/test_bronze.py::test_bronze_rows_strings_extra_malformed_and_rejected_file",),
+        tests=("tests/bronze/test_bronze.py::test_bronze_rows_strings_extra_malformed_and_rejected_file",),
     ),
     Mutation(
         name="missing_column_not_rejected",
@@ -192,8 +192,8 @@ CASES: tuple[Mutation, ...] = (
         old='        reason = "missing_column:" + ",".join(missing) if missing else None',
         new="        reason = None  # a missing column reads as nulls",
         tests=(
-            "tests/test_bronze.py::test_rejected_files_are_recorded_with_reason",
-            "tests/test_bronze.py::test_bronze_rows_strings_extra_malformed_and_rejected_file",
+            "tests/bronze/test_bronze.py::test_rejected_files_are_recorded_with_reason",
+            "tests/bronze/test_bronze.py::test_bronze_rows_strings_extra_malformed_and_rejected_file",
         ),
     ),
     Mutation(
@@ -204,8 +204,8 @@ CASES: tuple[Mutation, ...] = (
         old='        reason = "missing_column:" + ",".join(missing) if missing else None',
         new='        reason = "missing_column" if missing else None',
         tests=(
-            "tests/test_bronze.py::test_rejected_files_are_recorded_with_reason",
-            "tests/test_bronze.py::test_bronze_rows_strings_extra_malformed_and_rejected_file",
+            "tests/bronze/test_bronze.py::test_rejected_files_are_recorded_with_reason",
+            "tests/bronze/test_bronze.py::test_bronze_rows_strings_extra_malformed_and_rejected_file",
         ),
     ),
     Mutation(
@@ -215,7 +215,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/io/landing.py",
         old="    if feeds == FEED_ORDER:",
         new="    if feeds != FEED_ORDER:",
-        tests=("tests/test_bronze.py::test_a_folder_the_contract_does_not_know_is_reported_not_ignored",),
+        tests=("tests/bronze/test_bronze.py::test_a_folder_the_contract_does_not_know_is_reported_not_ignored",),
     ),
     # --- Runs (ucx_spark/pipelines/medallion.py, ucx_spark/io/delta_log.py, maintain) ---------------
     Mutation(
@@ -225,7 +225,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/pipelines/medallion.py",
         old="    fault = next((f for f in STORAGE_FAULTS if f in text), None)",
         new="    fault = next((f for f in STORAGE_FAULTS if f == text), None)",
-        tests=("tests/test_e2e.py::test_a_full_disk_mid_run_is_named_and_the_next_run_completes",),
+        tests=("tests/e2e/test_e2e.py::test_a_full_disk_mid_run_is_named_and_the_next_run_completes",),
     ),
     Mutation(
         name="damage_latest_commit_unchecked",
@@ -234,7 +234,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/io/delta_log.py",
         old="    for v in range(start, latest + 1):",
         new="    for v in range(start, latest):",
-        tests=("tests/test_e2e.py::test_a_damaged_table_stops_the_run_and_is_rebuilt",),
+        tests=("tests/e2e/test_e2e.py::test_a_damaged_table_stops_the_run_and_is_rebuilt",),
     ),
     Mutation(
         name="damage_files_unchecked",
@@ -243,7 +243,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/io/delta_log.py",
         old="    missing = sorted(f for f in live if not (Path(path) / unquote(f)).is_file())",
         new="    missing: list[str] = []  # checking every data file is too slow on big tables",
-        tests=("tests/test_e2e.py::test_a_damaged_table_stops_the_run_and_is_rebuilt",),
+        tests=("tests/e2e/test_e2e.py::test_a_damaged_table_stops_the_run_and_is_rebuilt",),
     ),
     Mutation(
         name="missing_store_created",
@@ -252,7 +252,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/insights/base.py",
         old="    require_store(tracking_uri)\n    mlflow.set_tracking_uri(tracking_uri)",
         new="    mlflow.set_tracking_uri(tracking_uri)",
-        tests=("tests/test_store_faults.py::test_a_missing_store_is_named_and_not_created",),
+        tests=("tests/io/test_store_faults.py::test_a_missing_store_is_named_and_not_created",),
     ),
     Mutation(
         name="store_errors_read_as_no_champion",
@@ -262,7 +262,7 @@ CASES: tuple[Mutation, ...] = (
         old='        if getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", '
             '"NOT_FOUND"):\n            return None\n        raise\n',
         new="        return None  # no such model or alias\n",
-        tests=("tests/test_store_faults.py::test_a_locked_store_is_named_and_gold_is_unchanged",),
+        tests=("tests/io/test_store_faults.py::test_a_locked_store_is_named_and_gold_is_unchanged",),
     ),
     Mutation(
         name="server_fault_hint_https_only",
@@ -271,7 +271,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/insights/base.py",
         old='    elif tracking_uri.startswith(("http://", "https://")):',
         new='    elif tracking_uri.startswith("https://"):',
-        tests=("tests/test_store_faults.py::test_a_server_that_does_not_answer_is_named",),
+        tests=("tests/io/test_store_faults.py::test_a_server_that_does_not_answer_is_named",),
     ),
     # --- Security --------------------------------------------------------------------------------
     Mutation(
@@ -299,7 +299,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/pipelines/rekey.py",
         old="        shutil.rmtree(map_root)\n",
         new="        pass  # the mapping stays for the audit trail\n",
-        tests=("tests/test_e2e.py::test_rekey_rotates_every_pseudonym",),
+        tests=("tests/e2e/test_e2e.py::test_rekey_rotates_every_pseudonym",),
     ),
     Mutation(
         name="rekey_skips_gold",
@@ -308,7 +308,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/pipelines/rekey.py",
         old='LAYERS = ("silver", "gold", "_restricted")',
         new='LAYERS = ("silver", "_restricted")  # gold is rebuilt from silver by the next run',
-        tests=("tests/test_e2e.py::test_rekey_rotates_every_pseudonym",),
+        tests=("tests/e2e/test_e2e.py::test_rekey_rotates_every_pseudonym",),
     ),
     Mutation(
         name="restricted_layers_group_readable",
@@ -317,7 +317,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/io/delta.py",
         old="        os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask, and an older folder may be wider",
         new="        os.chmod(folder, 0o750)  # the analysts' group may read",
-        tests=("tests/test_job_budget.py::"
+        tests=("tests/e2e/test_job_budget.py::"
                "test_a_small_gated_run_stays_under_its_job_and_commit_ceiling_and_a_rerun_does_nothing",),
     ),
     Mutation(
@@ -327,7 +327,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/pipelines/targeting.py",
         old="    os.fchmod(fd, 0o600)",
         new="    os.fchmod(fd, 0o644)  # the CRM import job reads it",
-        tests=("tests/test_insights_targeting.py::test_target_pipeline_and_activation",),
+        tests=("tests/insights/test_insights_targeting.py::test_target_pipeline_and_activation",),
     ),
     Mutation(
         name="resend_size_only",
@@ -336,7 +336,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/io/landing.py",
         old='    return st.st_size != recorded.get("size") or file_sha256(path) != recorded.get("sha256")',
         new='    return st.st_size != recorded.get("size")',
-        tests=("tests/test_bronze.py::test_a_file_replaced_after_ingest_is_a_rejected_resend_and_in_flight_files_wait",),
+        tests=("tests/bronze/test_bronze.py::test_a_file_replaced_after_ingest_is_a_rejected_resend_and_in_flight_files_wait",),
     ),
     Mutation(
         name="fuzz_invalid_utf8_passed_through",
@@ -345,7 +345,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/io/csv_arrow.py",
         old='v.decode("utf-8", "replace")',
         new='v.decode("latin-1")',
-        tests=("tests/test_fuzz_landing.py::"
+        tests=("tests/bronze/test_fuzz_landing.py::"
                "test_invalid_utf8_becomes_the_replacement_character_and_the_rest_of_the_row_stays",),
     ),
     Mutation(
@@ -355,7 +355,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/quality/audit.py",
         old=DRIFT_MEDIAN_OLD,
         new=DRIFT_MEDIAN_NEW,
-        tests=("tests/test_quality_gates.py::test_audit_is_idempotent_per_run_and_feeds_row_count_drift",),
+        tests=("tests/quality/test_quality_gates.py::test_audit_is_idempotent_per_run_and_feeds_row_count_drift",),
     ),
     Mutation(
         name="publish_in_two_commits",
@@ -366,7 +366,7 @@ CASES: tuple[Mutation, ...] = (
         new="    if table_exists(spark, path) and keep is None:\n"
             "        spark.sql(f\"DELETE FROM delta.`{path}`\")  # start clean\n"
             "    writer.save(path)\n    register_table(df.sparkSession, warehouse, layer, table)\n",
-        tests=("tests/test_e2e.py::test_a_damaged_table_stops_the_run_and_is_rebuilt",),
+        tests=("tests/e2e/test_e2e.py::test_a_damaged_table_stops_the_run_and_is_rebuilt",),
     ),
     Mutation(
         name="demo_prints_its_key",
@@ -376,7 +376,7 @@ CASES: tuple[Mutation, ...] = (
         old='        f"warning: {cfg.key_env} is not set; the demo uses the local key in {path.resolve()}. "',
         new='        f"warning: {cfg.key_env} is not set; the demo uses the local key in {path.resolve()} '
             '({path.read_text(encoding=\'utf-8\').strip()}). "',
-        tests=("tests/test_demo_leaks.py::test_the_demo_leaks_neither_the_key_nor_a_landed_identifier",),
+        tests=("tests/e2e/test_demo_leaks.py::test_the_demo_leaks_neither_the_key_nor_a_landed_identifier",),
     ),
     Mutation(
         name="maintain_without_lock",
@@ -385,7 +385,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/pipelines/maintain.py",
         old='    with warehouse_lock(warehouse, run_id=f"maintain-{int(time.time())}"):',
         new="    if True:  # maintenance runs when nothing else does",
-        tests=("tests/test_warehouse_lock.py::test_maintain_takes_the_lock_and_touches_nothing_while_a_pipeline_holds_it",),
+        tests=("tests/io/test_warehouse_lock.py::test_maintain_takes_the_lock_and_touches_nothing_while_a_pipeline_holds_it",),
     ),
     Mutation(
         name="restore_version_off_by_one",
@@ -394,7 +394,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/io/delta_log.py",
         old=RESTORE_OLD,
         new=RESTORE_NEW,
-        tests=("tests/test_e2e.py::test_a_damaged_table_stops_the_run_and_is_rebuilt",),
+        tests=("tests/e2e/test_e2e.py::test_a_damaged_table_stops_the_run_and_is_rebuilt",),
     ),
     Mutation(
         name="lock_shared",
@@ -404,9 +404,9 @@ CASES: tuple[Mutation, ...] = (
         old="fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)",
         new="fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)",
         tests=(
-            "tests/test_warehouse_lock.py::"
+            "tests/io/test_warehouse_lock.py::"
             "test_second_holder_stops_at_once_naming_the_first_and_a_killed_holder_leaves_no_lock",
-            "tests/test_warehouse_lock.py::test_two_processes_started_together_exactly_one_runs_five_times",
+            "tests/io/test_warehouse_lock.py::test_two_processes_started_together_exactly_one_runs_five_times",
         ),
     ),
     Mutation(
@@ -416,7 +416,7 @@ CASES: tuple[Mutation, ...] = (
         file="ucx_spark/pipelines/medallion.py",
         old="    with warehouse_lock(cfg.paths.warehouse, run_id=run_id):",
         new="    if True:  # the CLI and jobs/_common.py already hold the lock",
-        tests=("tests/test_warehouse_lock.py::test_medallion_run_takes_the_lock_too",),
+        tests=("tests/io/test_warehouse_lock.py::test_medallion_run_takes_the_lock_too",),
     ),
 )
 

@@ -1,4 +1,4 @@
-"""A tiny stand-in pipeline job for the cluster harness (tests/test_cluster.py).
+"""A tiny stand-in pipeline job for the cluster harness (tests/e2e/test_cluster.py).
 
 It goes through the same session plumbing as jobs/*.py (jobs/_common.py),
 reads a CSV feed with an explicit schema, runs a pandas UDF on the executors

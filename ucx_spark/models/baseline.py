@@ -15,7 +15,7 @@ would build one by hand:
   monotone piecewise-linear shape, flat beyond the training range, so a threshold or
   a saturation is learnt instead of forced straight (a shape-constrained additive
   model). On planted thresholds the lasso went from Spearman 0.47 to 0.62
-  (``tests/test_models_blend.py``; docs/models.md has every form and the
+  (``tests/models/test_models_blend.py``; docs/models.md has every form and the
   1,000-household utility);
 - then a lasso whose penalty is chosen by
   ``PENALTY_FOLDS``-fold cross-validation on the training rows, so of 130-odd

@@ -277,7 +277,7 @@ def first_changed_day(spark: SparkSession, warehouse: str, table: str, since_ver
     row with no date, a table of attributes without dates: rebuild whole). Accounts: new
     accounts are bounded by their start_date; an updated or deleted account cannot be. An update
     that changed nothing but silver's lineage (a row re-sent as it was) is no change.
-    A feature as of D reads only rows dated on or before D (tests/test_gold_household_features.py
+    A feature as of D reads only rows dated on or before D (tests/gold/test_gold_household_features.py
     ``test_future_rows_change_nothing``), so features before that day cannot have changed."""
     from pyspark.errors import AnalysisException
 

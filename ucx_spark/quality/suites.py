@@ -22,7 +22,7 @@ environment-specific numbers.
 
 The files are generated from ``ucx_spark/contract.py`` plus table-level rules
 by ``build_suites()``; regenerate with ``python -m ucx_spark.quality.suites``
-and review the diff like code. ``tests/test_quality_suites.py`` fails when the
+and review the diff like code. ``tests/quality/test_quality_suites.py`` fails when the
 committed files and the generator disagree.
 """
 

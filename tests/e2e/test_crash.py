@@ -38,7 +38,7 @@ from ucx_spark.pipelines import accounting, medallion
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 KEY = b"crash-pseudonym-key"
 AS_OF = [date(2025, 11, 30), date(2025, 12, 31)]
 # A subset of the generated feeds keeps the runs short yet covers every special

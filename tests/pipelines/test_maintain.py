@@ -114,7 +114,7 @@ def test_a_kill_during_maintain_leaves_tables_readable_and_a_rerun_completes(spa
         .repartition(5).write.format("delta").save(str(tables["gold/cx_kpis"]))
     rows = {n: spark.read.format("delta").load(str(p)).count() for n, p in tables.items()}
 
-    repo = str(Path(__file__).resolve().parent.parent)
+    repo = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     proc = subprocess.Popen([sys.executable, "-c", MAINTAIN_CHILD.format(repo=repo), str(tmp_warehouse),
                              "maintain: silver/ami optimized"],

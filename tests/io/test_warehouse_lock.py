@@ -111,7 +111,7 @@ def test_a_spark_submit_job_on_a_busy_warehouse_exits_75_before_spark_starts(tmp
     wh, landing = tmp_path / "wh", tmp_path / "landing"
     landing.mkdir()
     first = _holder(wh, "nightly-0402")
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     try:
         env = {**os.environ, "UCX_PSEUDONYM_KEY": "lock-test-key"}
         t = time.monotonic()

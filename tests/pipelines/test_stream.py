@@ -31,7 +31,7 @@ from ucx_spark.models.score import SCORES_SCHEMA
 from ucx_spark.pipelines import stream
 from ucx_spark.pipelines.score import keep_newer_stream_rows
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 KEY = b"stream-pseudonym-key"
 T0 = datetime(2026, 1, 1, 12, 0, 0)
 # SIGKILLs of the kill-and-replay test: 2 in the default run; UCX_STREAM_KILLS=20 for the full version

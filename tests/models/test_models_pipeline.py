@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pyspark.sql import functions as F
-from test_models_synth import AS_OF_DATES, build_synthetic_warehouse
+from models_synth import AS_OF_DATES, build_synthetic_warehouse
 
 from ucx_spark.io.delta import read_table
 from ucx_spark.models import validation
@@ -317,7 +317,7 @@ def test_the_mlflow_project_entry_point_scores_through_the_command_layer(spark, 
     is used and left running."""
     import importlib.util
 
-    entry = Path(__file__).resolve().parent.parent / "mlflow_projects" / "score" / "score_entry.py"
+    entry = Path(__file__).resolve().parents[2] / "mlflow_projects" / "score" / "score_entry.py"
     spec = importlib.util.spec_from_file_location("score_entry", entry)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
