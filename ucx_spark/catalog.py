@@ -49,6 +49,7 @@ SEGMENT_PROFILES = "segment_profiles"  # gold/segment_profiles
 PROGRAM_SATURATION = "program_saturation"  # gold/program_saturation
 PROGRAM_PROPENSITY = "program_propensity"  # gold/program_propensity
 CAMPAIGN_TARGETS = "campaign_targets"  # gold/campaign_targets
+CONTACT_INSIGHTS = "contact_insights"  # gold/contact_insights
 STREAM_EVENTS = "_stream_events"  # quarantine/_stream_events
 AMI_PARTITION = "local_month"
 # One partition per landing file (its rejection reason, if any, beside it): the files a table
@@ -182,6 +183,9 @@ _OTHER_TABLES = [
     TableSpec("gold", CAMPAIGN_TARGETS, "campaign x household", "ucx target",
               keys=("campaign", "household_id"), built_from=(f"gold/{HOUSEHOLD_FEATURES}", f"gold/{HOUSEHOLD_SCORES}"),
               schema="ucx_spark.pipelines.targeting"),
+    TableSpec("gold", CONTACT_INSIGHTS, "local month x topic x segment", "ucx contacts",
+              keys=("month", "topic", "segment"), built_from=("silver/contacts", "silver/accounts"),
+              schema="ucx_spark.insights.contacts"),
 ]
 
 TABLES: dict[str, TableSpec] = {t.ref: t for t in [*_feed_tables(), *_OTHER_TABLES]}

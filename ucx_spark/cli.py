@@ -316,6 +316,12 @@ def segment(
     _run(ctx, "segment", SegmentParams(objective=objective), warehouse=warehouse)
 
 
+@app.command(epilog="Example: ucx contacts --warehouse data/warehouse")
+def contacts(ctx: typer.Context, warehouse: Warehouse = None) -> None:
+    """What customers say: topic and sentiment of every contact transcript -> gold/contact_insights."""
+    _run(ctx, "contacts", NoParams(), warehouse=warehouse)
+
+
 @app.command(epilog="Example: ucx saturation --warehouse data/warehouse --goal autopay=+5")
 def saturation(
     ctx: typer.Context,

@@ -484,6 +484,14 @@ def run_segment(spark: SparkSession, cfg: Config, p: SegmentParams) -> Any:
                             objective=objective, time_zone=cfg.utility.time_zone)
 
 
+def run_contacts(spark: SparkSession, cfg: Config, p: NoParams) -> Any:
+    from ucx_spark.pipelines import contacts
+
+    with step("topic and sentiment of every contact"):
+        return contacts.run(spark, warehouse=cfg.paths.warehouse, run_id=new_run_id(),
+                            time_zone=cfg.utility.time_zone, min_households=cfg.privacy.min_households)
+
+
 def run_saturation(spark: SparkSession, cfg: Config, p: SaturationParams) -> Any:
     from ucx_spark.pipelines import saturation
 
@@ -599,6 +607,7 @@ COMMANDS: dict[str, Command] = {
     "maintain": Command(run_maintain, _check_maintain),
     "segment": Command(run_segment, _check_segment),
     "saturation": Command(run_saturation, _check_saturation),
+    "contacts": Command(run_contacts, _check_warehouse),
     "target": Command(run_target, _check_target),
     "activate": Command(run_activate, _check_activate),
 }

@@ -127,6 +127,29 @@ def test_household_ids_are_the_contract_pseudonyms(spark, utility):
     assert got and got <= expected
 
 
+def test_contact_topics_read_from_transcripts_agree_with_why_the_contacts_happened(spark, utility):
+    """Issue 21: `ucx contacts` on the generated utility: the topic read from each transcript names
+    the generator's cause of the contact (outage, bill, notice, move, enrolment) for >= 80% of the
+    contacts with a transcript, more often than the agents' reason codes do (a complaint code names
+    no subject); the gated table holds no identifier and every cell's household count."""
+    from ucx_spark.catalog import CONTACT_INSIGHTS
+    from ucx_spark.pipelines import contacts
+
+    cfg, _, _ = utility
+    tz = cfg.utility.time_zone
+    result = contacts.run(spark, warehouse=cfg.paths.warehouse, run_id="e2e-contacts", time_zone=tz,
+                          min_households=cfg.privacy.min_households)
+    agreement = contacts.topic_agreement(spark, cfg.paths.warehouse, cfg.paths.landing, time_zone=tz)
+    print(f"contacts: {agreement}")
+    assert agreement.contacts == result.transcripts > 0
+    assert agreement.topic_agreement >= 0.8
+    assert agreement.topic_agreement > agreement.reason_agreement
+    table = read_table(spark, cfg.paths.warehouse, "gold", CONTACT_INSIGHTS)
+    assert not {"contact_id", "account_id", "transcript"} & set(table.columns)
+    all_rows = table.filter("segment = 'all'").agg(F.sum("contacts")).first()[0]
+    assert all_rows == result.contacts == read_table(spark, cfg.paths.warehouse, "silver", "contacts").count()
+
+
 def test_every_table_the_pipeline_wrote_is_declared_in_the_catalog(spark, utility):
     cfg, _, _ = utility
     warehouse = Path(cfg.paths.warehouse)

@@ -267,6 +267,19 @@ def _write_insight_tables(spark, wh: Path) -> None:
         "enrollment_rate double, modelled_potential double, reachable_new_12m double, reachable_rate_12m double",
     ).withColumn("n", F.col("eligible_households")).withColumn("is_suppressed", F.col("n") < MIN_HH)
     overwrite_table(saturation_df, wh, "gold", "program_saturation")
+    # gold/contact_insights in the columns of insights/contacts.py: two months, a suppressed cell
+    contacts = []
+    for month in (date(2023, 5, 1), date(2023, 6, 1)):
+        for topic, n, households, mood in (("billing", 40, 30, -0.21), ("outage", 25, 22, -0.35), ("other", 3, 3, 0.4)):
+            for segment in ("all", "RES"):
+                hidden = households < MIN_HH
+                rates = (None,) * 6 if hidden else (mood, 0.4, 0.2, 0.7, 0.1, 0.8)
+                contacts.append((month, topic, segment, n, households, *rates, households, hidden, "ci-1", now))
+    contacts_df = spark.createDataFrame(contacts, (
+        "month date, topic string, segment string, contacts long, households long, mean_sentiment double, "
+        "negative_share double, complaint_share double, fcr_rate double, repeat_7d_rate double, "
+        "reason_agreement double, n long, is_suppressed boolean, run_id string, created_at timestamp"))
+    overwrite_table(contacts_df, wh, "gold", "contact_insights")
 
 
 def _section(text: str, anchor: str) -> str:
@@ -331,10 +344,11 @@ def test_report_on_pipeline_gold_only(spark, insights_wh, report_wh, tmp_path) -
     text = Path(result.path).read_text(encoding="utf-8")
     _assert_offline(text)
     for table, command in (("gold/whatif_results", "ucx whatif"), ("gold/segment_profiles", "ucx segment"),
-                           ("gold/program_saturation", "ucx saturation")):
+                           ("gold/program_saturation", "ucx saturation"), ("gold/contact_insights", "ucx contacts")):
         assert f"Not yet computed: <code>{table}</code>" in text and f"run <code>{command}</code>" in text
     assert "approximated from the per-household top drivers" in _section(text, "drivers")
-    assert set(result.missing) == {"gold/whatif_results", "gold/segment_profiles", "gold/program_saturation", "gold/model_drivers"}
+    assert set(result.missing) == {"gold/whatif_results", "gold/segment_profiles", "gold/program_saturation",
+                                   "gold/model_drivers", "gold/contact_insights"}
     # The fallback drivers match an aggregation of top_drivers done here.
     scores = read_table(spark, report_wh, "gold", "household_scores").where(F.col("model_name") == "csat")
     top = (scores.select(F.explode("top_drivers").alias("d")).groupBy("d.feature")
@@ -354,10 +368,15 @@ def test_report_full_renders_in_chromium(spark, insights_wh, report_wh, tmp_path
     _assert_offline(text)
     assert "Insights Test Power: customer experience report" in text
     assert "As of <b>2023-06-30</b>" in text
-    for anchor in ("kpis", "csat", "drivers", "whatif", "segments", "saturation", "maturity"):
+    for anchor in ("kpis", "csat", "drivers", "whatif", "segments", "saturation", "contacts", "maturity"):
         assert f'<section id="{anchor}">' in text
     assert "Not yet computed" not in text
-    assert text.count('src="data:image/png;base64,') == 6
+    assert text.count('src="data:image/png;base64,') == 7
+    said = _section(text, "contacts")
+    assert "Latest month: <b>2023-06-01</b>" in said
+    assert "<td>billing</td><td>40</td><td>30</td><td>-0.21" in said  # published cell
+    assert re.search(r"<td>other</td><td>3</td><td>3</td>(<td><span class=\"suppressed\">suppressed</span></td>){6}",
+                     said)
 
     # Header lists the Delta versions read.
     assert re.search(r"<td>gold/household_scores</td><td>\d+</td>", text)
@@ -426,7 +445,7 @@ def test_report_on_an_empty_warehouse_only_says_what_to_run(spark, tmp_path) -> 
     text = Path(result.path).read_text(encoding="utf-8")
     _assert_offline(text)
     assert result.sections == [] and "gold/cx_kpis" in result.missing
-    assert text.count("Not yet computed") == 7 and "As of <b>unknown" in text
+    assert text.count("Not yet computed") == 8 and "As of <b>unknown" in text
     assert text.count('<span class="level l0">Not yet</span>') == 13
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pyspark.sql import functions as F
 from models_synth import AS_OF_DATES, build_synthetic_warehouse
+from pyspark.sql import functions as F
 
 from ucx_spark.io.delta import read_table
 from ucx_spark.models import validation

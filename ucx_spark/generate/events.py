@@ -340,15 +340,68 @@ def latent_csat(base, d):  # noqa: ANN001, ANN201 - floats or numpy arrays of th
     return float(out) if np.ndim(out) == 0 else out
 
 
-TRANSCRIPTS = {
-    "billing": ("Customer asked why the bill went up this month; agent reviewed usage and rate plan.", "Question about a charge on the latest bill; agent explained the fixed charge."),
-    "payment": ("Customer wanted to set up a payment arrangement for the past due balance.", "Customer called to confirm a payment was received."),
-    "outage": ("Customer reported power out; agent gave the estimated restoration time.", "Caller asked when power would be back, said the last estimate was wrong."),
-    "start_stop": ("Customer requested start of service at a new address.", "Customer requested stop of service, moving out."),
-    "program": ("Customer asked about enrolling in a program; agent sent the form.", "Question about eligibility and rebates for a program."),
-    "complaint": ("Customer upset about repeated outages and high bills, asked for a supervisor.", "Complaint: estimated restoration time was missed again."),
-    "other": ("General question about the account.", "Customer updated contact preferences."),
+# Why a contact happened (the generator's own record, _truth/contacts.csv), the topic a reader of its
+# transcript should find, and the words customers and agents use for it: neutral ones, and the
+# angry ones of a complaint or of an unhappy caller (drawn from their own random stream, so the
+# contacts themselves and their reason codes do not depend on the text).
+CAUSE_TOPIC = {"bill": "billing", "bill_shock": "billing", "outage": "outage", "notice": "payment",
+               "move": "start_stop", "enrolment": "program", "general": "other"}
+CAUSE_TEXT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "bill": (
+        ("Question about a charge on the latest bill; agent explained the fixed charge.",
+         "Customer asked how the monthly statement is calculated.",
+         "Caller wanted a copy of last month's invoice and an explanation of the rate plan."),
+        ("Customer confused and annoyed by the charges on the bill.",),
+    ),
+    "bill_shock": (
+        ("Customer asked why the bill went up this month; agent reviewed usage and rate plan.",
+         "Caller said the statement was much higher than usual and asked for the meter read to be checked.",
+         "High bill inquiry: agent compared this month's kWh usage with last year's."),
+        ("Customer furious that the bill doubled, said the charges are a ripoff and asked for a supervisor.",
+         "Caller angry about a terrible, unfair bill and threatened to file a complaint.",
+         "Upset customer says the invoice is wrong and awful, wants a refund of the overcharge."),
+    ),
+    "outage": (
+        ("Customer reported power out; agent gave the estimated restoration time.",
+         "Caller asked when the lights would be back on after the outage.",
+         "Customer reported an outage on the street and asked for the restoration estimate."),
+        ("Caller angry that the power is still out and the restoration estimate was wrong again.",
+         "Complaint: estimated restoration time was missed again, customer is fed up with the outages.",
+         "Customer upset about repeated outages and a useless restore estimate, asked for a supervisor."),
+    ),
+    "notice": (
+        ("Customer wanted to set up a payment arrangement for the past due balance.",
+         "Caller received a disconnect notice and asked for an extension to pay.",
+         "Customer asked how much to pay to avoid disconnection and set up a payment plan."),
+        ("Customer upset about the disconnection notice, says the payment was already sent.",
+         "Angry caller disputes the late fee on the past due amount."),
+    ),
+    "move": (
+        ("Customer requested start of service at a new address.",
+         "Customer requested stop of service, moving out.",
+         "Caller is moving next week and wants to transfer service to the new home."),
+        ("Customer frustrated that the move-in start of service was delayed.",),
+    ),
+    "enrolment": (
+        ("Customer asked about enrolling in a program; agent sent the form.",
+         "Question about eligibility and rebates for a program.",
+         "Caller wants to sign up for the autopay and budget billing programs."),
+        ("Customer annoyed that the rebate program enrollment was rejected.",),
+    ),
+    "general": (
+        ("General question about the account.",
+         "Customer updated contact preferences.",
+         "Caller asked to change the mailing address and phone number on the account. Thanks for the help."),
+        ("Customer unhappy with the wait time on the phone line.",),
+    ),
 }
+
+
+def contact_text(rng: np.random.Generator, cause: str, *, angry: bool) -> str:
+    """A transcript of a contact with this cause, angry or not."""
+    calm, upset = CAUSE_TEXT[cause]
+    bank = upset if angry else calm
+    return str(bank[int(rng.integers(0, len(bank)))])
 
 
 def make_contacts(
@@ -356,11 +409,12 @@ def make_contacts(
 ) -> pd.DataFrame:
     """Contacts caused by bill shock, outages, collections, moves and enrollments, plus background."""
     rng = rng_for(seed, "contacts")
+    text_rng = rng_for(seed, "contact_text")
     acc = pop.accounts
     rows: list[dict] = []
     horizon = period.end_utc
 
-    def add(a, when: datetime, reason: str) -> None:
+    def add(a, when: datetime, reason: str, cause: str) -> None:
         if when >= horizon or when < period.start_utc:
             return
         if when.date() < a.start_date or (a.end_date and when.date() > a.end_date + timedelta(days=3)):
@@ -381,7 +435,8 @@ def make_contacts(
             hs = None
         p_fcr = 0.8 - (0.35 if reason == "complaint" else 0.0) - (0.12 if reason in ("payment", "outage") else 0.0)
         fcr = None if rng.random() < 0.07 else bool(rng.random() < p_fcr)
-        text = str(TRANSCRIPTS[reason][int(rng.integers(0, 2))])
+        rng.integers(0, 2)  # the draw that once chose the transcript: kept, so every later contact is as before
+        text = contact_text(text_rng, cause, angry=reason == "complaint" or text_rng.random() < 0.15)
         pii = rng.random()
         if pii < 0.12:
             text = f"My name is {a.customer_name}. " + text
@@ -396,6 +451,7 @@ def make_contacts(
                 "account_id": a.account_id, "account_idx": a.account_idx, "started_at": when, "channel": channel, "reason": reason,
                 "handle_seconds": None if hs is None else int(round(hs)), "first_contact_resolution": fcr,
                 "transcript": text if channel in ("phone", "chat", "email") else None,
+                "cause": cause,
             }
         )
 
@@ -408,7 +464,8 @@ def make_contacts(
         p = 0.45 if b.bill_shock > 0 else 0.025
         if rng.random() < p:
             reason = "complaint" if b.bill_shock > 0.3 and rng.random() < 0.3 else "billing"
-            add(a, business(b.bill_date + timedelta(days=int(rng.integers(1, 12)))), reason)
+            add(a, business(b.bill_date + timedelta(days=int(rng.integers(1, 12)))), reason,
+                "bill_shock" if b.bill_shock > 0 else "bill")
     active_at = acc.groupby("premise_idx")
     for o in outages.itertuples(index=False):
         mins = (o.restored_at - o.started_at).total_seconds() / 60
@@ -418,21 +475,21 @@ def make_contacts(
                 d = o.started_at.date()
                 if a.start_date <= d and (a.end_date is None or d <= a.end_date):
                     when = o.started_at + timedelta(minutes=float(rng.uniform(5, max(mins, 10))))
-                    add(a, when, "complaint" if etr_err > 90 and rng.random() < 0.35 else "outage")
+                    add(a, when, "complaint" if etr_err > 90 and rng.random() < 0.35 else "outage", "outage")
     for c in collections.itertuples(index=False):
         if c.event_type in ("past_due_notice", "disconnect_notice") and rng.random() < (0.3 if c.event_type == "past_due_notice" else 0.6):
-            add(acc_by_idx[c.account_idx], business(c.event_date + timedelta(days=int(rng.integers(0, 6)))), "payment")
+            add(acc_by_idx[c.account_idx], business(c.event_date + timedelta(days=int(rng.integers(0, 6)))), "payment", "notice")
     for a in acc.itertuples(index=False):
         if a.is_move_in:
-            add(a, business(a.start_date - timedelta(days=int(rng.integers(0, 6)))), "start_stop")
+            add(a, business(a.start_date - timedelta(days=int(rng.integers(0, 6)))), "start_stop", "move")
         if a.end_date is not None:
-            add(a, business(a.end_date - timedelta(days=int(rng.integers(1, 8)))), "start_stop")
+            add(a, business(a.end_date - timedelta(days=int(rng.integers(1, 8)))), "start_stop", "move")
         n_bg = rng.poisson(0.02 * period.days / 30.44)
         for _ in range(n_bg):
-            add(a, business(period.day(int(rng.integers(0, period.days)))), "other")
+            add(a, business(period.day(int(rng.integers(0, period.days)))), "other", "general")
     for e in programs.itertuples(index=False):
         if period.start_date <= e.enrolled_on <= period.end_date and rng.random() < 0.2:
-            add(acc_by_idx[e.account_idx], business(e.enrolled_on - timedelta(days=int(rng.integers(0, 5)))), "program")
+            add(acc_by_idx[e.account_idx], business(e.enrolled_on - timedelta(days=int(rng.integers(0, 5)))), "program", "enrolment")
     df = pd.DataFrame(rows).sort_values(["started_at", "account_id"]).reset_index(drop=True)
     df.insert(0, "contact_id", [f"CT{2_000_000 + 17 * i:09d}" for i in range(len(df))])
     return df

@@ -749,8 +749,12 @@ def generate_utility(
 
     manifest = _manifest(pl, landing, results, seed=seed, households=households, months=months, interval_minutes=interval_minutes)
     manifest["planted_effects"] = PLANTED_EFFECTS
-    manifest["truth"] = {"households": "_truth/households.csv", "premise_household_match": "_truth/premise_household_match.csv", "defects": "_truth/defects.csv"}
+    manifest["truth"] = {"households": "_truth/households.csv", "premise_household_match": "_truth/premise_household_match.csv",
+                         "defects": "_truth/defects.csv", "contacts": "_truth/contacts.csv"}
     _write_truth(out / "_truth", pl, pop, risk_z, burden, collections, programs, drivers_at, match, surveys)
+    # why each contact happened, and the topic its transcript is about (ucx contacts is judged against it)
+    contacts.assign(topic=contacts["cause"].map(ev.CAUSE_TOPIC))[["contact_id", "cause", "topic", "reason"]].to_csv(
+        out / "_truth" / "contacts.csv", index=False)
     (out / "_manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return manifest
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from ucx_spark.catalog import (
     CAMPAIGN_TARGETS,
+    CONTACT_INSIGHTS,
     CX_KPIS,
     HOUSEHOLD_FEATURES,
     HOUSEHOLD_SCORES,
@@ -352,6 +353,7 @@ INVENTORY_TABLES: tuple[str, ...] = (
     f"gold/{METER_DAILY_USAGE}", f"gold/{HOUSEHOLD_FEATURES}", f"gold/{CX_KPIS}", f"gold/{HOUSEHOLD_SCORES}",
     f"gold/{QUALITY_RESULTS}", f"gold/{PIPELINE_RUNS}", f"gold/{MODEL_DRIVERS}", f"gold/{WHATIF_RESULTS}",
     f"gold/{SEGMENTS}", f"gold/{SEGMENT_PROFILES}", f"gold/{PROGRAM_SATURATION}", f"gold/{CAMPAIGN_TARGETS}",
+    f"gold/{CONTACT_INSIGHTS}",
 )
 
 

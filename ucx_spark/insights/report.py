@@ -31,6 +31,7 @@ import pandas as pd
 
 from ucx_spark.catalog import (
     CAMPAIGN_TARGETS,
+    CONTACT_INSIGHTS,
     CX_KPIS,
     HOUSEHOLD_SCORES,
     MODEL_DRIVERS,
@@ -61,6 +62,7 @@ HOW_TO_COMPUTE: dict[str, str] = {
     f"gold/{SEGMENT_PROFILES}": "ucx segment",
     f"gold/{PROGRAM_SATURATION}": "ucx saturation",
     f"gold/{CAMPAIGN_TARGETS}": "ucx target",
+    f"gold/{CONTACT_INSIGHTS}": "ucx contacts",
 }
 
 # KPI panels of the trend section: one panel per KPI, the enrollment rates share one.
@@ -102,6 +104,7 @@ class ReportInputs:
     whatif: pd.DataFrame | None = None  # scenario, metric, baseline, scenario_value, delta, delta_ci_low/high, n, n_touched, is_suppressed
     segments: pd.DataFrame | None = None  # segmentation, segment_id, segment_name, n, numeric profile columns
     saturation: pd.DataFrame | None = None  # program, numeric columns
+    contacts: pd.DataFrame | None = None  # month, topic, contacts, households, rates, n, is_suppressed (segment all)
     maturity: list[Capability] = field(default_factory=list)
     quality: pd.DataFrame | None = None  # layer, table, expectations, not_met, critical_not_met, rows_checked (latest run)
     quality_failed: pd.DataFrame | None = None  # layer, table, expectation_type, column, severity, observed_value (latest run)
@@ -368,6 +371,24 @@ def collect_saturation(saturation_df: DataFrame) -> pd.DataFrame:
     if "as_of_date" in df.columns:
         df = df.where(F.col("as_of_date") == df.agg(F.max("as_of_date")).first()[0])
     return df.drop(*[c for c in ("household_id",) if c in df.columns]).limit(200).toPandas()
+
+
+CONTACT_MONTHS = 12
+CONTACT_RATES: tuple[tuple[str, str], ...] = (
+    ("mean_sentiment", "mean sentiment"), ("negative_share", "negative"), ("complaint_share", "complaints"),
+    ("fcr_rate", "first-contact resolution"), ("repeat_7d_rate", "again within 7 days"),
+    ("reason_agreement", "agent code agrees"),
+)
+
+
+def collect_contacts(insights_df: DataFrame, *, months: int = CONTACT_MONTHS) -> pd.DataFrame:
+    """gold/contact_insights, segment ``all``, its latest ``months`` months (at most 6 topics each)."""
+    from pyspark.sql import functions as F
+
+    df = insights_df.where(F.col("segment") == ALL)
+    latest = [r[0] for r in df.select("month").distinct().orderBy(F.desc("month")).limit(months).collect()]
+    return (df.where(F.col("month").isin(latest)).drop("run_id", "created_at", "segment")
+            .orderBy("month", "topic").toPandas())
 
 
 # --------------------------------------------------------------------------- rendering helpers
@@ -799,6 +820,44 @@ def _section_saturation(inp: ReportInputs) -> str:
     return "".join(out) + "</section>"
 
 
+def _section_contacts(inp: ReportInputs) -> str:
+    out = ['<section id="contacts"><h2>What customers say</h2>']
+    c = inp.contacts
+    if c is None or c.empty:
+        out.append(_missing(f"gold/{CONTACT_INSIGHTS}"))
+        return "".join(out) + "</section>"
+    out.append('<p class="note">Topics are read from the contact transcripts (not the agents\' reason codes); '
+               "sentiment is VADER's compound score (-1 to 1, negative at or below -0.05). Cells of fewer than "
+               f"{inp.min_households} households show their counts only.</p>")
+    shown = c[~c["is_suppressed"].fillna(False).astype(bool)]
+    if not shown.empty:
+        fig = _figure(12, 3.2)
+        ax_volume, ax_mood = fig.subplots(1, 2)
+        for j, (topic, rows) in enumerate(c.groupby("topic", sort=True)):
+            ax_volume.plot(pd.to_datetime(rows["month"]), rows["contacts"], marker="o", label=topic, color=PALETTE[j])
+            kept = shown[shown["topic"] == topic]
+            ax_mood.plot(pd.to_datetime(kept["month"]), kept["mean_sentiment"], marker="o", label=topic,
+                         color=PALETTE[j])
+        ax_volume.set_title("Contacts by topic", fontsize=10)
+        ax_mood.set_title("Mean sentiment by topic (published cells)", fontsize=10)
+        ax_mood.axhline(0, color="#999", linewidth=0.8)
+        ax_volume.legend(fontsize=8)
+        for ax in (ax_volume, ax_mood):
+            ax.tick_params(labelsize=8)
+        out.append(_png(fig, alt="Contacts and sentiment by topic"))
+    last = c[c["month"] == c["month"].max()]
+    rows = []
+    for _, r in last.iterrows():
+        hidden = bool(r["is_suppressed"])
+        rows.append([html.escape(str(r["topic"])), _fmt(r["contacts"], "int"), _fmt(r["n"], "int"),
+                     *[SUPPRESSED if hidden else _fmt(r[col], "num" if col == "mean_sentiment" else "share")
+                       for col, _ in CONTACT_RATES]])
+    out.append(f"<p>Latest month: <b>{html.escape(str(last['month'].iloc[0]))}</b></p>")
+    out.append(_table(["topic", "contacts", "households", *[label for _, label in CONTACT_RATES]], rows,
+                      cls="compact contacts"))
+    return "".join(out) + "</section>"
+
+
 def _section_quality(inp: ReportInputs) -> str:
     out = ['<section id="quality"><h2>Data quality gates</h2>']
     if inp.quality is None or inp.quality.empty:
@@ -871,7 +930,8 @@ table.compact td{padding:2px 8px} .missing{background:#fff6e0;border-left:4px so
 """
 
 SECTIONS = (("kpis", "KPI trends"), ("csat", "CSAT"), ("drivers", "Drivers"), ("whatif", "What-if"),
-            ("segments", "Segments"), ("saturation", "Saturation"), ("quality", "Data quality"), ("maturity", "Maturity"))
+            ("segments", "Segments"), ("saturation", "Saturation"), ("contacts", "What customers say"),
+            ("quality", "Data quality"), ("maturity", "Maturity"))
 
 
 def render_html(inp: ReportInputs) -> str:
@@ -879,7 +939,8 @@ def render_html(inp: ReportInputs) -> str:
     nav = "<nav>" + "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in SECTIONS) + "</nav>"
     body = "".join([
         _section_header(inp), nav, _section_kpis(inp), _section_csat(inp), _section_drivers(inp), _section_whatif(inp),
-        _section_segments(inp), _section_saturation(inp), _section_quality(inp), _section_maturity(inp),
+        _section_segments(inp), _section_saturation(inp), _section_contacts(inp), _section_quality(inp),
+        _section_maturity(inp),
     ])
     title = html.escape(f"{inp.utility_name} CX report")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'

@@ -79,6 +79,7 @@ class EvaluateResult:
     winners: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     whatif: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # scenario -> outcome -> figures
+    contacts: dict[str, float] = field(default_factory=dict)  # topic read from transcripts vs the contacts' causes
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, default=str)
@@ -98,6 +99,10 @@ class EvaluateResult:
                        if f.get("truth_zero") else
                        f"  sign {'ok' if f['sign_ok'] else 'WRONG'}, factor 2 {'ok' if f['within_factor_2'] else 'no'}")
                 )
+        if self.contacts:
+            c = self.contacts
+            lines.append(f"  contact topics ({int(c['contacts'])} transcripts): topic read from the text agrees with "
+                         f"the cause {c['topic_agreement']:.3f}, the agent's code {c['reason_agreement']:.3f}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -279,7 +284,22 @@ def run(
     features_df.unpersist()
     truth_df.unpersist()
     active_df.unpersist()
+    result.contacts = _contact_topics(spark, warehouse, truth_path, time_zone=time_zone, notes=result.notes)
     return result
+
+
+def _contact_topics(spark: SparkSession, warehouse: str, truth_path: Path, *, time_zone: str,
+                    notes: list[str]) -> dict[str, float]:
+    """`ucx contacts`' topics judged against the generator's record of why each contact happened."""
+    from ucx_spark.pipelines import contacts
+
+    if not (truth_path / "contacts.csv").is_file():
+        notes.append("contact topics: no _truth/contacts.csv (a utility generated before it existed): not judged")
+        return {}
+    agreement = contacts.topic_agreement(spark, warehouse, truth_path, time_zone=time_zone)
+    return {"contacts": float(agreement.contacts), "topic_agreement": agreement.topic_agreement,
+            "reason_agreement": agreement.reason_agreement,
+            **{f"topic_agreement_{cause}": v for cause, v in sorted(agreement.by_cause.items())}}
 
 
 def evaluate_whatif(

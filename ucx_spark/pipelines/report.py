@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ucx_spark.catalog import (
+    CONTACT_INSIGHTS,
     CX_KPIS,
     HOUSEHOLD_FEATURES,
     HOUSEHOLD_SCORES,
@@ -109,6 +110,8 @@ def build_inputs(
         inp.segments = rpt.collect_segment_profiles(tables[f"gold/{SEGMENT_PROFILES}"], tables[f"gold/{SEGMENTS}"])
     if (saturation := tables[f"gold/{PROGRAM_SATURATION}"]) is not None:
         inp.saturation = rpt.collect_saturation(saturation)
+    if (contacts := tables[f"gold/{CONTACT_INSIGHTS}"]) is not None:
+        inp.contacts = rpt.collect_contacts(contacts)
     if inp.as_of_date is None and tables[f"gold/{HOUSEHOLD_FEATURES}"] is not None:
         inp.as_of_date = tables[f"gold/{HOUSEHOLD_FEATURES}"].agg(F.max("as_of_date")).first()[0]
     if (quality := tables[f"gold/{QUALITY_RESULTS}"]) is not None:
@@ -142,11 +145,11 @@ def run(
     present = {
         "KPI trends": inp.kpis is not None, "CSAT": inp.csat.predicted_bins is not None or inp.csat.surveyed_levels is not None,
         "drivers": inp.drivers is not None, "what-if": inp.whatif is not None, "segments": inp.segments is not None,
-        "saturation": inp.saturation is not None,
+        "saturation": inp.saturation is not None, "contacts": inp.contacts is not None,
     }
     tables = {"KPI trends": f"gold/{CX_KPIS}", "CSAT": f"gold/{HOUSEHOLD_SCORES}", "drivers": f"gold/{MODEL_DRIVERS}",
               "what-if": f"gold/{WHATIF_RESULTS}", "segments": f"gold/{SEGMENT_PROFILES}",
-              "saturation": f"gold/{PROGRAM_SATURATION}"}
+              "saturation": f"gold/{PROGRAM_SATURATION}", "contacts": f"gold/{CONTACT_INSIGHTS}"}
     missing = [tables[k] for k, ok in present.items() if not ok]
     if inp.drivers is not None and f"gold/{MODEL_DRIVERS}" not in inp.table_versions:
         missing.append(f"gold/{MODEL_DRIVERS}")

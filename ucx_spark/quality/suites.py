@@ -38,6 +38,7 @@ import yaml
 from ucx_spark.catalog import (
     AMI_DAILY,
     CAMPAIGN_TARGETS,
+    CONTACT_INSIGHTS,
     CX_KPIS,
     HOUSEHOLD_FEATURES,
     HOUSEHOLD_SCORES,
@@ -458,6 +459,13 @@ def insight_suites() -> list[Suite]:
         _insight_suite(PROGRAM_PROPENSITY, share("propensity")),
         _insight_suite(CAMPAIGN_TARGETS, _e("range_rank", "expect_column_values_to_be_between", "critical",
                                             column="rank", min_value=1)),
+        _insight_suite(CONTACT_INSIGHTS, non_negative("contacts"), non_negative("n"),
+                       *(share(c) for c in ("negative_share", "complaint_share", "fcr_rate", "repeat_7d_rate",
+                                            "reason_agreement")),
+                       _e("range_mean_sentiment", "expect_column_values_to_be_between", "critical",
+                          column="mean_sentiment", min_value=-1.0, max_value=1.0),
+                       _e("in_set_topic", "expect_column_values_to_be_in_set", "critical", column="topic",
+                          value_set=["outage", "start_stop", "program", "payment", "billing", "other"])),
     ]
 
 

@@ -1,0 +1,137 @@
+"""What customers say: a topic and a sentiment for every contact transcript, and
+gold/contact_insights (issue 21).
+
+DataFrame in, DataFrame out; the reads and the write are ``pipelines/contacts.py``.
+
+- **Topic** is read from the (scrubbed) transcript, not copied from the agent's
+  reason code: the first of ``TOPIC_PATTERNS`` whose words occur (outage,
+  start_stop, program, payment, billing), else ``other``. The order settles a
+  transcript that names two subjects the way its caller meant it: a call about
+  paying a past-due bill is a payment call, enrolling in budget billing is a
+  program call. A complaint is not a subject of its own: a caller complains
+  *about* a bill or an outage, so ``complaint`` is a flag beside the topic
+  (escalation words: supervisor, refund, furious, ...). The agent's code is kept
+  beside the topic, and ``reason_agrees`` says whether the two name the same
+  subject (an agent's ``complaint`` code never does).
+- **Sentiment** is VADER's compound score (-1 to 1) of the transcript
+  (``vaderSentiment``, its lexicon inside the package), computed in a vectorised
+  ``pandas_udf``; ``<= -0.05`` is negative, VADER's own threshold.
+- **gold/contact_insights**: by local month of the contact, topic and segment
+  (customer class, and ``all``): contacts, households, mean sentiment, negative
+  and complaint shares, first-contact resolution, the share of contacts followed
+  by another contact of the same household within 7 days, and how often the
+  agent's code names the same subject. A cell of fewer than ``min_households``
+  households keeps its counts but no rate (``is_suppressed``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ucx_spark.config import DEFAULT_MIN_HOUSEHOLDS
+from ucx_spark.local_time import local_date
+
+TOPICS = ("outage", "start_stop", "program", "payment", "billing", "other")
+# The first match wins, in this order (see the module doc). Case-insensitive; on the scrubbed text.
+TOPIC_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("outage", r"\b(outages?|blackout|no power|power\b[\w\s']{0,24}\b(out|off|back)|lights? out|restor\w*)\b"),
+    ("start_stop", r"\b((start|stop)\w* (of )?service|move-in|mov(e|es|ed|ing)\b|new (address|home)|transfer service)"),
+    ("program", r"\b(programs?|enrol\w*|sign up|rebates?|eligib\w*|autopay|budget billing)\b"),
+    ("payment", r"\b(payments?|pay|paid|arrangement|past due|disconnect\w*|extension|late fee)\b"),
+    ("billing", r"\b(bills?|billing|charges?|statement|invoice|rate plan|kwh|usage|overcharge\w*|meter read)\b"),
+)
+COMPLAINT_PATTERN = (r"\b(supervisor|complain\w*|furious|angry|upset|unacceptable|ripoff|rip-off|fed up|refund|"
+                     r"useless|terrible|awful|unfair)\b")
+NEGATIVE_BELOW = -0.05  # VADER's compound threshold for negative text
+REPEAT_DAYS = 7
+# the agent's reason code -> the topic it names (complaint names none)
+REASON_TOPIC = {"billing": "billing", "payment": "payment", "outage": "outage", "start_stop": "start_stop",
+                "program": "program", "other": "other"}
+
+_ANALYZER: Any = None
+
+
+def text_topic(text: Column) -> Column:
+    """The topic of a transcript (``TOPICS``); ``other`` when it is null or names none."""
+    lowered = F.lower(F.coalesce(text, F.lit("")))
+    out = F.lit("other")
+    for topic, pattern in reversed(TOPIC_PATTERNS):  # built inside out: the first pattern is tried first
+        out = F.when(lowered.rlike(pattern), F.lit(topic)).otherwise(out)
+    return out
+
+
+def is_complaint(text: Column) -> Column:
+    return F.lower(F.coalesce(text, F.lit(""))).rlike(COMPLAINT_PATTERN)
+
+
+def compound_scores(texts: pd.Series) -> pd.Series:
+    """VADER's compound score of each text (null for a null or empty text)."""
+    global _ANALYZER
+    if _ANALYZER is None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        _ANALYZER = SentimentIntensityAnalyzer()
+    analyzer = _ANALYZER
+    return texts.map(lambda t: analyzer.polarity_scores(t)["compound"] if isinstance(t, str) and t.strip() else None
+                     ).astype("float64")
+
+
+@F.pandas_udf(T.DoubleType())  # type: ignore[call-overload]
+def sentiment(texts: pd.Series) -> pd.Series:
+    """VADER compound score of each transcript, in batches on the executors."""
+    return compound_scores(texts)
+
+
+def scored_contacts(contacts_df: DataFrame, accounts_df: DataFrame, *, time_zone: str) -> DataFrame:
+    """One row per contact of silver/contacts: household_id, segment (the account's customer
+    class), local contact_date and month, channel, reason (the agent's code), topic, complaint,
+    sentiment (null without a transcript), first_contact_resolution and repeat_within_7d (the same
+    household contacted again within 7 days, on any topic)."""
+    classes = accounts_df.select("account_id", F.col("customer_class").alias("segment")).dropDuplicates(["account_id"])
+    day = local_date(F.col("started_at"), time_zone=time_zone)
+    by_household = Window.partitionBy("household_id").orderBy("started_at", "contact_id")
+    return (
+        contacts_df.join(classes, "account_id", "left")
+        .select(
+            "contact_id", "household_id", F.coalesce("segment", F.lit("unknown")).alias("segment"),
+            "started_at", day.alias("contact_date"), F.trunc(day, "month").alias("month"), "channel", "reason",
+            text_topic(F.col("transcript")).alias("topic"), is_complaint(F.col("transcript")).alias("complaint"),
+            sentiment(F.col("transcript")).alias("sentiment"), "first_contact_resolution",
+        )
+        .withColumn("_next", F.lead("started_at").over(by_household))
+        .withColumn("repeat_within_7d", F.coalesce(
+            F.col("_next") <= F.col("started_at") + F.expr(f"INTERVAL {REPEAT_DAYS} DAYS"), F.lit(False)))
+        .drop("_next")
+    )
+
+
+def contact_insights(scored_df: DataFrame, *, min_households: int = DEFAULT_MIN_HOUSEHOLDS) -> DataFrame:
+    """gold/contact_insights from ``scored_contacts``: month, topic, segment (a customer class, or
+    ``all``), contacts, households, mean_sentiment, negative_share, complaint_share, fcr_rate,
+    repeat_7d_rate, reason_agreement, n (households: the privacy count), is_suppressed."""
+    reason_topic = F.create_map(*[F.lit(x) for kv in REASON_TOPIC.items() for x in kv])
+    rows = scored_df.withColumn("reason_agrees", F.coalesce(reason_topic[F.col("reason")] == F.col("topic"), F.lit(False)))
+    both = rows.unionByName(rows.withColumn("segment", F.lit("all")))
+    agg = both.groupBy("month", "topic", "segment").agg(
+        F.count(F.lit(1)).alias("contacts"),
+        F.countDistinct("household_id").alias("households"),
+        F.avg("sentiment").alias("mean_sentiment"),
+        F.avg(F.when(F.col("sentiment").isNotNull(), (F.col("sentiment") <= NEGATIVE_BELOW).cast("double"))).alias(
+            "negative_share"),
+        F.avg(F.col("complaint").cast("double")).alias("complaint_share"),
+        F.avg(F.col("first_contact_resolution").cast("double")).alias("fcr_rate"),
+        F.avg(F.col("repeat_within_7d").cast("double")).alias("repeat_7d_rate"),
+        F.avg(F.col("reason_agrees").cast("double")).alias("reason_agreement"),
+    )
+    suppressed = F.col("households") < F.lit(min_households)
+    rates = ("mean_sentiment", "negative_share", "complaint_share", "fcr_rate", "repeat_7d_rate", "reason_agreement")
+    return agg.select(
+        "month", "topic", "segment", "contacts", "households",
+        *[F.when(~suppressed, F.col(c)).alias(c) for c in rates],
+        F.col("households").alias("n"), suppressed.alias("is_suppressed"),
+    )
