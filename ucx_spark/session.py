@@ -99,7 +99,10 @@ def configure_ucx(
         builder = (
             builder.enableHiveSupport()
             .config("spark.sql.catalogImplementation", "hive")
-            .config("javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={metastore / 'metastore_db'};create=true")
+            # spark.hadoop.*: Hive reads it from the Hadoop configuration; spark-submit drops (and warns
+            # about) a bare javax.jdo key
+            .config("spark.hadoop.javax.jdo.option.ConnectionURL",
+                    f"jdbc:derby:;databaseName={metastore / 'metastore_db'};create=true")
         )
     else:
         builder = builder.config("spark.sql.catalogImplementation", "in-memory")
