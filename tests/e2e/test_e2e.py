@@ -125,6 +125,13 @@ def test_household_ids_are_the_contract_pseudonyms(spark, utility):
     usage = read_table(spark, cfg.paths.warehouse, "gold", "meter_daily_usage")
     got = {r[0] for r in usage.select("household_id").where("household_id is not null").distinct().collect()}
     assert got and got <= expected
+    # and exactly the households whose account was active on a day its meter has readings
+    accounts = read_table(spark, cfg.paths.warehouse, "silver", "accounts")
+    days = read_table(spark, cfg.paths.warehouse, "silver", "ami_daily").select("meter_id", "local_date").distinct()
+    active = days.join(accounts, "meter_id").where(
+        (F.col("local_date") >= F.col("start_date"))
+        & (F.col("end_date").isNull() | (F.col("local_date") <= F.col("end_date"))))
+    assert got == {r[0] for r in active.select("household_id").distinct().collect()}
 
 
 def test_contact_topics_read_from_transcripts_agree_with_why_the_contacts_happened(spark, utility):

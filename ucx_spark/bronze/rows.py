@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql.types import (
     BooleanType,
     LongType,
@@ -20,10 +22,11 @@ BRONZE_LINEAGE = (
 )
 
 
-def bronze_schema(feed: str) -> StructType:
-    """Schema of bronze/<feed>: contract columns as strings, then lineage."""
+def landed_schema(columns: Sequence[str]) -> StructType:
+    """What reading landing files gives (io.csv_arrow): ``columns`` as strings, then the lineage
+    the read itself knows (every BRONZE_LINEAGE column but the write's _ingested_at and _run_id)."""
     return StructType(
-        [StructField(c, StringType()) for c in FEEDS[feed].column_names]
+        [StructField(c, StringType()) for c in columns]
         + [
             StructField("_extra", MapType(StringType(), StringType())),
             StructField("_malformed", BooleanType()),
@@ -31,10 +34,14 @@ def bronze_schema(feed: str) -> StructType:
             StructField("_source_file", StringType()),
             StructField("_extracted_at", TimestampType()),
             StructField("_row_number", LongType()),
-            StructField("_ingested_at", TimestampType()),
-            StructField("_run_id", StringType()),
         ]
     )
+
+
+def bronze_schema(feed: str) -> StructType:
+    """Schema of bronze/<feed>: contract columns as strings, then lineage."""
+    return StructType(landed_schema(FEEDS[feed].column_names).fields + [
+        StructField("_ingested_at", TimestampType()), StructField("_run_id", StringType())])
 
 
 def missing_required(feed: str, header: list[str]) -> tuple[str, ...]:

@@ -30,15 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import (
-    BooleanType,
-    LongType,
-    MapType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
+
+from ucx_spark.bronze.rows import landed_schema
 
 BLOCK_BYTES = 8 << 20  # pyarrow block: a record longer than this goes to the Python reader
 PY_BATCH_ROWS = 65_536
@@ -73,27 +66,13 @@ def unreadable_in(exc: BaseException) -> UnreadableLandingFile | None:
     return UnreadableLandingFile(int(m.group(1)), m.group(2)) if m else None
 
 
-def output_schema(columns: Sequence[str]) -> StructType:
-    return StructType(
-        [StructField(c, StringType()) for c in columns]
-        + [
-            StructField("_extra", MapType(StringType(), StringType())),
-            StructField("_malformed", BooleanType()),
-            StructField("_file_rejected", StringType()),
-            StructField("_source_file", StringType()),
-            StructField("_extracted_at", TimestampType()),
-            StructField("_row_number", LongType()),
-        ]
-    )
-
-
 def read_landing_files(spark: SparkSession, files: Sequence[FileSpec], *, columns: Sequence[str]) -> DataFrame:
     """The data rows of ``files`` as ``columns`` (strings, null when absent from a file's header)
     plus ``_extra``, ``_malformed``, ``_file_rejected``, ``_source_file``, ``_extracted_at``,
     ``_row_number``; one task per file, one Spark job for all of them when written."""
     specs = list(files)
     cols = tuple(columns)
-    schema = output_schema(cols)
+    schema = landed_schema(cols)
 
     def read(batches: Iterator[object]) -> Iterator[object]:
         for batch in batches:

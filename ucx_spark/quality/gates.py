@@ -620,6 +620,13 @@ def validate(
         for s in specs
     )
     docs = data_docs_index(warehouse) if warehouse is not None and data_docs else None
+    if docs is not None and docs.is_file():
+        from ucx_spark.quality import docs_offline
+
+        # GX rendered this validation's page and the index again with their CDN addresses: point them
+        # back at the local copies, or a gate run after `ucx pipeline` (an insight command's) leaves
+        # Data Docs that do not open offline
+        docs_offline.localise(docs.parent)
     return GateResult(run_id, layer, table, suite.name, row_count, records, docs)
 
 
