@@ -65,6 +65,11 @@ def text_topic(text: Column) -> Column:
     return out
 
 
+def reason_topic(reason: Column) -> Column:
+    """The topic an agent's reason code names (``REASON_TOPIC``; null for ``complaint``)."""
+    return F.create_map(*[F.lit(x) for kv in REASON_TOPIC.items() for x in kv])[reason]
+
+
 def is_complaint(text: Column) -> Column:
     return F.lower(F.coalesce(text, F.lit(""))).rlike(COMPLAINT_PATTERN)
 
@@ -89,9 +94,10 @@ def sentiment(texts: pd.Series) -> pd.Series:
 
 def scored_contacts(contacts_df: DataFrame, accounts_df: DataFrame, *, time_zone: str) -> DataFrame:
     """One row per contact of silver/contacts: household_id, segment (the account's customer
-    class), local contact_date and month, channel, reason (the agent's code), topic, complaint,
-    sentiment (null without a transcript), first_contact_resolution and repeat_within_7d (the same
-    household contacted again within 7 days, on any topic)."""
+    class), local contact_date and month, channel, reason (the agent's code), topic, reason_agrees
+    (the code names the topic), complaint, sentiment (null without a transcript),
+    first_contact_resolution and repeat_within_7d (the same household contacted again within 7
+    days, on any topic)."""
     classes = accounts_df.select("account_id", F.col("customer_class").alias("segment")).dropDuplicates(["account_id"])
     day = local_date(F.col("started_at"), time_zone=time_zone)
     by_household = Window.partitionBy("household_id").orderBy("started_at", "contact_id")
@@ -103,6 +109,7 @@ def scored_contacts(contacts_df: DataFrame, accounts_df: DataFrame, *, time_zone
             text_topic(F.col("transcript")).alias("topic"), is_complaint(F.col("transcript")).alias("complaint"),
             sentiment(F.col("transcript")).alias("sentiment"), "first_contact_resolution",
         )
+        .withColumn("reason_agrees", F.coalesce(reason_topic(F.col("reason")) == F.col("topic"), F.lit(False)))
         .withColumn("_next", F.lead("started_at").over(by_household))
         .withColumn("repeat_within_7d", F.coalesce(
             F.col("_next") <= F.col("started_at") + F.expr(f"INTERVAL {REPEAT_DAYS} DAYS"), F.lit(False)))
@@ -114,9 +121,7 @@ def contact_insights(scored_df: DataFrame, *, min_households: int = DEFAULT_MIN_
     """gold/contact_insights from ``scored_contacts``: month, topic, segment (a customer class, or
     ``all``), contacts, households, mean_sentiment, negative_share, complaint_share, fcr_rate,
     repeat_7d_rate, reason_agreement, n (households: the privacy count), is_suppressed."""
-    reason_topic = F.create_map(*[F.lit(x) for kv in REASON_TOPIC.items() for x in kv])
-    rows = scored_df.withColumn("reason_agrees", F.coalesce(reason_topic[F.col("reason")] == F.col("topic"), F.lit(False)))
-    both = rows.unionByName(rows.withColumn("segment", F.lit("all")))
+    both = scored_df.unionByName(scored_df.withColumn("segment", F.lit("all")))
     agg = both.groupBy("month", "topic", "segment").agg(
         F.count(F.lit(1)).alias("contacts"),
         F.countDistinct("household_id").alias("households"),

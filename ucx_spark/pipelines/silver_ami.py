@@ -51,7 +51,7 @@ class AmiSpan:
 
     @property
     def months(self) -> list[date]:
-        return sorted({d.replace(day=1) for d in self.days})
+        return months_of(self.days)
 
     def predicate(self, alias: str | None = "t") -> str:
         """SQL predicate on silver/ami rows (of ``alias``) in the span: partitions, then range."""
@@ -60,6 +60,11 @@ class AmiSpan:
             f"{p}`{AMI_PARTITION}` IN ({sql_literal_list(self.months)}) AND "
             f"{p}`interval_start` BETWEEN {sql_literal_list([self.first])} AND {sql_literal_list([self.last])}"
         )
+
+
+def months_of(days: list[date]) -> list[date]:
+    """The local months (their first days: silver/ami's ``local_month`` partitions) of ``days``."""
+    return sorted({d.replace(day=1) for d in days})
 
 
 class FeedHooks:
@@ -129,7 +134,7 @@ def update_daily(
     else:
         recompute = sorted(set(days) | {d + timedelta(days=1) for d in days})
         first, last = recompute[0] - timedelta(days=1), recompute[-1]
-        months = sorted({date(d.year, d.month, 1) for d in (first, *recompute)})
+        months = months_of([first, *recompute])
         targets_df = daily_targets(winners_df)
         reads_df = (
             ami_df.filter(F.col(AMI_PARTITION).isin(months))
@@ -143,7 +148,7 @@ def update_daily(
         table = spec("silver", AMI_DAILY)
         append_table(daily_df, path, partition_by=table.partition_by, properties=table.table_properties)
     else:
-        months = sorted({date(d.year, d.month, 1) for d in days})
+        months = months_of(days)
         predicate = (
             f"t.`{AMI_PARTITION}` IN ({sql_literal_list(months)}) AND "
             f"t.`local_date` BETWEEN {sql_literal_list([days[0]])} AND {sql_literal_list([days[-1]])}"
