@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ucx-setup-done
 DEMO_DIR ?= data/demo
 
-.PHONY: test-all setup demo test lint fuzz broken-builds bench clean check-java chromium
+.PHONY: test-all setup demo test lint fuzz broken-builds bench clean check-java chromium eemeter-reference
 
 setup: $(STAMP) chromium
 
@@ -73,5 +73,14 @@ broken-builds: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# OpenEEmeter's answer on its own sample meters, recorded in tests/reference/eemeter_daily.csv.gz for
+# tests/insights/test_baselines_eemeter.py (issue 21). eemeter is a development check only: it pins
+# numba, nlopt and scikit-fda, so it lives in its own venv (and needs pytz and pandas 2.2, which
+# eemeter 4.1.1 does not declare), never in the product's.
+eemeter-reference:
+	test -x .venv-eemeter/bin/python || $(PYTHON) -m venv .venv-eemeter
+	.venv-eemeter/bin/pip install --quiet "eemeter==4.1.1" pytz "pandas==2.2.3"
+	.venv-eemeter/bin/python scripts/eemeter_reference.py tests/reference/eemeter_daily.csv.gz
+
 clean:
-	rm -rf $(VENV) .jars data .pytest_cache
+	rm -rf $(VENV) .venv-eemeter .jars data .pytest_cache

@@ -50,6 +50,9 @@ PROGRAM_SATURATION = "program_saturation"  # gold/program_saturation
 PROGRAM_PROPENSITY = "program_propensity"  # gold/program_propensity
 CAMPAIGN_TARGETS = "campaign_targets"  # gold/campaign_targets
 CONTACT_INSIGHTS = "contact_insights"  # gold/contact_insights
+USAGE_BASELINES = "usage_baselines"  # gold/usage_baselines
+BILL_EXPLANATIONS = "bill_explanations"  # gold/bill_explanations
+EQUITY_AUDIT = "equity_audit"  # gold/equity_audit
 STREAM_EVENTS = "_stream_events"  # quarantine/_stream_events
 AMI_PARTITION = "local_month"
 # One partition per landing file (its rejection reason, if any, beside it): the files a table
@@ -186,6 +189,19 @@ _OTHER_TABLES = [
     TableSpec("gold", CONTACT_INSIGHTS, "local month x topic x segment", "ucx contacts",
               keys=("month", "topic", "segment"), built_from=("silver/contacts", "silver/accounts"),
               schema="ucx_spark.insights.contacts"),
+    TableSpec("gold", USAGE_BASELINES, "household x meter (the last 365 days)", "ucx baselines",
+              keys=("household_id", "meter_key"),
+              built_from=(f"gold/{METER_DAILY_USAGE}", "silver/accounts", "silver/weather"),
+              schema="ucx_spark.insights.baselines"),
+    TableSpec("gold", BILL_EXPLANATIONS, "household x bill period", "ucx baselines",
+              keys=("household_id", "period_start", "period_end"),
+              built_from=(f"gold/{USAGE_BASELINES}", "silver/bills", "silver/weather"),
+              schema="ucx_spark.insights.baselines"),
+    TableSpec("gold", EQUITY_AUDIT, "period x dimension x group x metric", "ucx equity",
+              keys=("period", "dimension", "group_value", "metric"),
+              built_from=(f"gold/{HOUSEHOLD_FEATURES}", f"gold/{HOUSEHOLD_SCORES}", "silver/accounts",
+                          "silver/collections", "silver/programs", "silver/marketing", "silver/outages"),
+              schema="ucx_spark.insights.equity"),
 ]
 
 TABLES: dict[str, TableSpec] = {t.ref: t for t in [*_feed_tables(), *_OTHER_TABLES]}

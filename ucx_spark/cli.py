@@ -20,6 +20,7 @@ from ucx_spark.commands import (
     ActivateParams,
     DemoParams,
     EvaluateParams,
+    ExplainBillParams,
     GenerateParams,
     MaintainParams,
     NoParams,
@@ -320,6 +321,32 @@ def segment(
 def contacts(ctx: typer.Context, warehouse: Warehouse = None) -> None:
     """What customers say: topic and sentiment of every contact transcript -> gold/contact_insights."""
     _run(ctx, "contacts", NoParams(), warehouse=warehouse)
+
+
+@app.command(epilog="Example: ucx baselines --warehouse data/warehouse")
+def baselines(ctx: typer.Context, warehouse: Warehouse = None) -> None:
+    """Why bills move: each household's daily degree-day baseline (CalTRACK) -> gold/usage_baselines, and
+    every bill against a year earlier split into weather, days, rate and usage -> gold/bill_explanations."""
+    _run(ctx, "baselines", NoParams(), warehouse=warehouse)
+
+
+@app.command(epilog="Example: ucx equity --warehouse data/warehouse")
+def equity(ctx: typer.Context, warehouse: Warehouse = None) -> None:
+    """Who is treated unfairly: notices, disconnections, programs, campaigns, outages and predicted payment
+    risk by income band, ZIP and poverty rate against the utility, bootstrap intervals -> gold/equity_audit."""
+    _run(ctx, "equity", NoParams(), warehouse=warehouse)
+
+
+@app.command("explain-bill", epilog="Example: ucx explain-bill --household 3f2a9c0d... --bills 3")
+def explain_bill(
+    ctx: typer.Context,
+    household: Annotated[str, typer.Option("--household", metavar="ID",
+                                           help="pseudonymous household id (as in gold/household_scores)")] = "",
+    bills: Annotated[int, typer.Option(metavar="N", help="the last N bills, newest first")] = 1,
+    warehouse: Warehouse = None,
+) -> None:
+    """Why a household's bill moved against a year earlier (gold/bill_explanations, from `ucx baselines`)."""
+    _run(ctx, "explain-bill", ExplainBillParams(household_id=household, bills=bills), warehouse=warehouse)
 
 
 @app.command(epilog="Example: ucx saturation --warehouse data/warehouse --goal autopay=+5")

@@ -163,6 +163,12 @@ class TargetParams:
 
 
 @dataclass(frozen=True)
+class ExplainBillParams:
+    household_id: str = ""
+    bills: int = 1
+
+
+@dataclass(frozen=True)
 class ActivateParams:
     campaign: str = ""
     actor: str | None = None
@@ -300,12 +306,40 @@ def _check_target(cfg: Config, p: TargetParams) -> Config:
     require_gold(cfg)
     if p.campaign not in CAMPAIGN_PROGRAMS:
         raise UcxError(f"--campaign {p.campaign}: allowed campaigns are {', '.join(CAMPAIGN_PROGRAMS)}")
+    if do_not_contact_path(cfg).is_file():
+        pseudonym_key(cfg.pseudonym, demo=False)  # the list's account ids need it: fail before any JVM
     return cfg
+
+
+def do_not_contact_path(cfg: Config) -> Path:
+    """The do-not-contact list (docs/contact_policy.md): insights.do_not_contact_path, else
+    <landing>/_restricted/do_not_contact.csv (a folder the landing scan leaves alone)."""
+    return Path(cfg.insights.do_not_contact_path or Path(cfg.paths.landing) / "_restricted" / "do_not_contact.csv")
+
+
+def _do_not_contact(spark: SparkSession, cfg: Config) -> Any:
+    from ucx_spark.pipelines.targeting import read_do_not_contact
+
+    path = do_not_contact_path(cfg)
+    if not path.is_file():
+        return None
+    return read_do_not_contact(spark, path, pseudonym_key=pseudonym_key(cfg.pseudonym, demo=False))
 
 
 def _check_activate(cfg: Config, p: ActivateParams) -> Config:
     require_gold(cfg, CAMPAIGN_TARGETS)
     pseudonym_key(cfg.pseudonym, demo=False)
+    return cfg
+
+
+def _check_explain_bill(cfg: Config, p: ExplainBillParams) -> Config:
+    from ucx_spark.catalog import BILL_EXPLANATIONS
+
+    if not p.household_id:
+        raise UcxError("--household: the pseudonymous household id (as in gold/household_scores) is required")
+    if p.bills < 1:
+        raise UcxError(f"--bills {p.bills}: at least 1")
+    require_gold(cfg, BILL_EXPLANATIONS)
     return cfg
 
 
@@ -492,6 +526,27 @@ def run_contacts(spark: SparkSession, cfg: Config, p: NoParams) -> Any:
                             time_zone=cfg.utility.time_zone, min_households=cfg.privacy.min_households)
 
 
+def run_baselines(spark: SparkSession, cfg: Config, p: NoParams) -> Any:
+    from ucx_spark.pipelines import baselines
+
+    with step("daily degree-day baselines and bill explanations"):
+        return baselines.run(spark, warehouse=cfg.paths.warehouse, run_id=new_run_id(), time_zone=cfg.utility.time_zone)
+
+
+def run_equity(spark: SparkSession, cfg: Config, p: NoParams) -> Any:
+    from ucx_spark.pipelines import equity
+
+    with step("outcomes by income band, ZIP and poverty rate against the utility"):
+        return equity.run(spark, warehouse=cfg.paths.warehouse, run_id=new_run_id(), time_zone=cfg.utility.time_zone,
+                          min_households=cfg.privacy.min_households, seed=cfg.insights.seed)
+
+
+def run_explain_bill(spark: SparkSession, cfg: Config, p: ExplainBillParams) -> Any:
+    from ucx_spark.pipelines import baselines
+
+    return baselines.explain_bill(spark, warehouse=cfg.paths.warehouse, household_id=p.household_id, bills=p.bills)
+
+
 def run_saturation(spark: SparkSession, cfg: Config, p: SaturationParams) -> Any:
     from ucx_spark.pipelines import saturation
 
@@ -509,10 +564,12 @@ def run_target(spark: SparkSession, cfg: Config, p: TargetParams) -> Any:
     ins = cfg.insights
     rules = SuppressionRules(suppress_enrolled=ins.suppress_enrolled,
                              suppress_collections_hardship=ins.suppress_collections_hardship,
-                             recent_contact_days=ins.suppress_recent_contact_days)
+                             recent_contact_days=ins.suppress_recent_contact_days,
+                             max_campaign_contacts_30d=ins.max_campaign_contacts_30d)
     with step(f"ranking households for the {p.campaign} campaign"):
         return targeting.run(spark, warehouse=cfg.paths.warehouse, campaign=p.campaign, run_id=new_run_id(),
-                             rules=rules, seed=ins.seed, liheap_annual_benefit_usd=ins.liheap_annual_benefit_usd)
+                             rules=rules, seed=ins.seed, liheap_annual_benefit_usd=ins.liheap_annual_benefit_usd,
+                             do_not_contact=_do_not_contact(spark, cfg))
 
 
 def run_activate(spark: SparkSession, cfg: Config, p: ActivateParams) -> Any:
@@ -521,7 +578,8 @@ def run_activate(spark: SparkSession, cfg: Config, p: ActivateParams) -> Any:
     with step(f"re-identifying the {p.campaign} targets for activation"):
         return targeting.activate(spark, warehouse=cfg.paths.warehouse, campaign=p.campaign,
                                   pseudonym_key=pseudonym_key(cfg.pseudonym, demo=False),
-                                  out_dir=cfg.insights.activation_dir or None, actor=p.actor)
+                                  out_dir=cfg.insights.activation_dir or None, actor=p.actor,
+                                  do_not_contact=_do_not_contact(spark, cfg))
 
 
 def _prepare_demo(cfg: Config, p: DemoParams) -> Config:
@@ -608,6 +666,9 @@ COMMANDS: dict[str, Command] = {
     "segment": Command(run_segment, _check_segment),
     "saturation": Command(run_saturation, _check_saturation),
     "contacts": Command(run_contacts, _check_warehouse),
+    "baselines": Command(run_baselines, _check_warehouse),
+    "explain-bill": Command(run_explain_bill, _check_explain_bill),
+    "equity": Command(run_equity, _check_gold),
     "target": Command(run_target, _check_target),
     "activate": Command(run_activate, _check_activate),
 }

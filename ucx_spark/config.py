@@ -110,6 +110,8 @@ class InsightsConfig:
     suppress_enrolled: bool = True          # targeting: skip households already in the program
     suppress_collections_hardship: bool = True  # targeting: skip households in the disconnection process
     activation_dir: str = ""               # empty = <warehouse>/_restricted/activation
+    max_campaign_contacts_30d: int = 3     # targeting: frequency cap on marketing messages sent (0 = none)
+    do_not_contact_path: str = ""          # empty = <landing>/_restricted/do_not_contact.csv (docs/contact_policy.md)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import csv
 import hashlib
 import os
 import stat
+import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -105,6 +106,72 @@ def test_preferred_channels(spark):
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_contact_policy_plants_each_case(spark, tmp_path):
+    """Issue 21, who must not be contacted: each rule planted once; every household left out carries
+    its reason in gold/campaign_targets (the audit of the campaign)."""
+    from ucx_spark.pipelines.targeting import read_do_not_contact
+
+    households = ("h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8")
+    benefit = spark.createDataFrame(
+        [(h, AS_OF, "autopay", True, False, 10.0 - i, 5.0) for i, h in enumerate(households)],
+        "household_id string, as_of_date date, program string, is_eligible boolean, is_enrolled boolean, "
+        "expected_benefit double, value_usd double")
+    channels = spark.createDataFrame([("h1", "email"), ("h4", "email"), ("h8", "sms")],
+                                     "household_id string, preferred_channel string")
+    ts = datetime
+    marketing = spark.createDataFrame([
+        ("h4", "email", "unsubscribed", ts(2023, 3, 1, 9)),        # opted out of its preferred channel
+        ("h8", "sms", "unsubscribed", ts(2023, 7, 2, 9)),          # after as_of: still reachable by sms
+        *[("h6", "email", "sent", ts(2023, 6, d, 9)) for d in (5, 15, 25)],  # 3 in 30 days: capped
+        *[("h7", "email", "sent", ts(2023, m, d, 9)) for m, d in ((5, 20), (6, 15), (6, 25))],  # one 41 days back
+    ], "household_id string, channel string, event_type string, occurred_at timestamp")
+    # the list names account ids; these accounts' pseudonyms are the households above
+    key = b"policy-key"
+    accounts = {h: f"A{i}" for i, h in enumerate(households)}
+    dnc_file = tmp_path / "do_not_contact.csv"
+    dnc_file.write_text(
+        "account_id,channel,reason,effective_from,effective_to\n"
+        f"{accounts['h2']},all,customer_request,2023-01-01,\n"          # in force: no contact at all
+        f"{accounts['h3']},all,medical_certificate,2022-01-01,2023-03-31\n"  # expired: targetable
+        + "".join(f"{accounts['h5']},{c},legal,,\n" for c in ("email", "sms", "phone", "direct_mail")),
+        encoding="utf-8")
+    dnc = read_do_not_contact(spark, dnc_file, pseudonym_key=key)
+    rename = spark.createDataFrame([(pseudonym_py(a, key=key, namespace="account"), h) for h, a in accounts.items()],
+                                   "_p string, _h string")
+    dnc = dnc.join(rename, F.col("household_id") == F.col("_p")).withColumn("household_id", F.col("_h")).drop("_p", "_h")
+    empty_contacts = spark.createDataFrame([], "household_id string, started_at timestamp")
+    empty_collections = spark.createDataFrame([], "household_id string, event_date date, event_type string")
+    got = T.campaign_targets(
+        benefit, campaign="autopay", channels_df=channels, contacts_df=empty_contacts,
+        collections_df=empty_collections, rules=T.SuppressionRules(max_campaign_contacts_30d=3), run_id="p-1",
+        created_at=F.current_timestamp(), marketing_df=marketing, dnc_df=dnc,
+    ).select("household_id", "preferred_channel", "suppression_reason", "rank")
+    expected = spark.createDataFrame([
+        ("h1", "email", None, 1), ("h2", None, "do_not_contact", None), ("h3", "direct_mail", None, 2),
+        ("h4", "direct_mail", None, 3), ("h5", None, "no_permitted_channel", None),
+        ("h6", "direct_mail", "frequency_cap", None), ("h7", "direct_mail", None, 4), ("h8", "sms", None, 5),
+    ], "household_id string, preferred_channel string, suppression_reason string, rank int")
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("A1,fax,legal,,", "row 2: channel not one of"),
+    ("A1,all,because,,", "row 2: reason not one of"),
+    (",all,legal,,", "row 2: no account_id"),
+    ("A1,all,legal,2023-13-01,", "row 2: effective_from '2023-13-01' is not a date"),
+])
+def test_a_bad_do_not_contact_row_is_named(spark, tmp_path, line, message):
+    from ucx_spark.pipelines.targeting import read_do_not_contact
+
+    path = tmp_path / "dnc.csv"
+    path.write_text(f"account_id,channel,reason,effective_from,effective_to\nA0,email,legal,,\n{line}\n",
+                    encoding="utf-8")
+    with pytest.raises(UcxError, match=message) as err:
+        read_do_not_contact(spark, path, pseudonym_key=b"k")
+    assert str(path) in str(err.value)
+    assert read_do_not_contact(spark, tmp_path / "absent.csv", pseudonym_key=None) is None
+
+
 def test_expected_benefit_and_next_best_action(spark):
     props = spark.createDataFrame(
         [
@@ -196,6 +263,19 @@ def test_target_pipeline_and_activation(spark, insights_wh, tmp_path):
     assert entry["sha256"] == hashlib.sha256(Path(out.file).read_bytes()).hexdigest()
     assert list(entry["columns"]) == list(T.ACTIVATION_COLUMNS)
     assert not (act / "gold" / "activation_log").exists()
+
+    # a target put on the do-not-contact list after `ucx target` ran is held back at activation
+    listed = expected_accounts[0]
+    dnc_file = tmp_path / "dnc.csv"
+    dnc_file.write_text(f"account_id,channel,reason,effective_from,effective_to\n{listed},all,customer_request,,\n",
+                        encoding="utf-8")
+    time.sleep(1.1)  # the export file is named by the second
+    again = pipeline.activate(spark, warehouse=str(act), campaign="autopay", pseudonym_key=TEST_KEY, actor="x",
+                              do_not_contact=pipeline.read_do_not_contact(spark, dnc_file, pseudonym_key=TEST_KEY))
+    with open(again.file, encoding="utf-8", newline="") as fh:
+        second = [r["account_id"] for r in csv.DictReader(fh)]
+    assert again.held_back == 1 and second == expected_accounts[1:]
+    assert "held back 1 target" in again.summary()
 
     with pytest.raises(UcxError, match="no targets"):
         pipeline.activate(spark, warehouse=str(act), campaign="paperless", pseudonym_key=TEST_KEY, actor="x")

@@ -280,6 +280,32 @@ def _write_insight_tables(spark, wh: Path) -> None:
         "negative_share double, complaint_share double, fcr_rate double, repeat_7d_rate double, "
         "reason_agreement double, n long, is_suppressed boolean, run_id string, created_at timestamp"))
     overwrite_table(contacts_df, wh, "gold", "contact_insights")
+    # gold/usage_baselines and gold/bill_explanations (insights/baselines.py): a model type of too few
+    # households, and a month of too few households with a bill a year earlier
+    fits = ([(f"hb-{i}", "hdd_cdd", True, 9000.0 + 100 * i, 0.1) for i in range(20)]
+            + [(f"hc-{i}", "cdd_only", i < 2, 5000.0, 0.2) for i in range(3)])
+    overwrite_table(spark.createDataFrame(fits, "household_id string, model_type string, data_sufficient boolean, "
+                                                "nac_kwh double, cvrmse double"), wh, "gold", "usage_baselines")
+    bills = ([(f"hb-{i}", date(2023, 5, 1), 10.0, 6.0, 0.0, 1.0, 3.0) for i in range(20)]
+             + [(f"hb-{i}", date(2023, 6, 1), 50.0, 40.0, 5.0, 1.0, 4.0) for i in range(3)]
+             + [(f"hb-{i}", date(2023, 6, 1), None, None, None, None, None) for i in range(3, 20)])
+    overwrite_table(spark.createDataFrame(bills, "household_id string, period_start date, change_usd double, "
+                                                 "weather_usd double, days_usd double, rate_usd double, "
+                                                 "behaviour_usd double"), wh, "gold", "bill_explanations")
+    # gold/equity_audit (insights/equity.py): a flagged band, an ordinary one, a suppressed one, a flagged
+    # ZIP and an unflagged one (left out of the report), a flagged single month
+    audit = [
+        ("window", "income_band", "lt25k", "disconnect_notices_per_1000", 40, 3000.0, 480.0, 75.0, 30.0, 2.5, 1.6, 3.4, True, False),
+        ("window", "income_band", "150k_plus", "disconnect_notices_per_1000", 35, 250.0, 420.0, 7.14, 30.0, 0.24, 0.0, 0.6, False, False),
+        ("window", "income_band", "unknown", "disconnect_notices_per_1000", 4, None, 48.0, None, 30.0, None, None, None, False, True),
+        ("window", "zip", "75001", "outage_minutes_per_household", 30, 9000.0, 360.0, 25.0, 10.0, 2.5, 1.3, 4.0, True, False),
+        ("window", "zip", "75002", "outage_minutes_per_household", 30, 3600.0, 360.0, 10.0, 10.0, 1.0, 0.6, 1.5, False, False),
+        ("2023-06", "income_band", "lt25k", "disconnections_per_1000", 40, 200.0, 40.0, 5.0, 2.0, 2.5, 1.2, 3.9, True, False),
+    ]
+    overwrite_table(spark.createDataFrame(audit, (
+        "period string, dimension string, group_value string, metric string, n long, numerator double, "
+        "denominator double, value double, overall double, ratio double, ci_low double, ci_high double, "
+        "flagged boolean, is_suppressed boolean")), wh, "gold", "equity_audit")
 
 
 def _section(text: str, anchor: str) -> str:
@@ -344,11 +370,13 @@ def test_report_on_pipeline_gold_only(spark, insights_wh, report_wh, tmp_path) -
     text = Path(result.path).read_text(encoding="utf-8")
     _assert_offline(text)
     for table, command in (("gold/whatif_results", "ucx whatif"), ("gold/segment_profiles", "ucx segment"),
-                           ("gold/program_saturation", "ucx saturation"), ("gold/contact_insights", "ucx contacts")):
+                           ("gold/program_saturation", "ucx saturation"), ("gold/contact_insights", "ucx contacts"),
+                           ("gold/usage_baselines", "ucx baselines"), ("gold/equity_audit", "ucx equity")):
         assert f"Not yet computed: <code>{table}</code>" in text and f"run <code>{command}</code>" in text
     assert "approximated from the per-household top drivers" in _section(text, "drivers")
     assert set(result.missing) == {"gold/whatif_results", "gold/segment_profiles", "gold/program_saturation",
-                                   "gold/model_drivers", "gold/contact_insights"}
+                                   "gold/model_drivers", "gold/contact_insights", "gold/usage_baselines",
+                                   "gold/equity_audit"}
     # The fallback drivers match an aggregation of top_drivers done here.
     scores = read_table(spark, report_wh, "gold", "household_scores").where(F.col("model_name") == "csat")
     top = (scores.select(F.explode("top_drivers").alias("d")).groupBy("d.feature")
@@ -368,15 +396,31 @@ def test_report_full_renders_in_chromium(spark, insights_wh, report_wh, tmp_path
     _assert_offline(text)
     assert "Insights Test Power: customer experience report" in text
     assert "As of <b>2023-06-30</b>" in text
-    for anchor in ("kpis", "csat", "drivers", "whatif", "segments", "saturation", "contacts", "maturity"):
+    for anchor in ("kpis", "csat", "drivers", "whatif", "segments", "saturation", "contacts", "bills", "equity",
+                   "maturity"):
         assert f'<section id="{anchor}">' in text
     assert "Not yet computed" not in text
-    assert text.count('src="data:image/png;base64,') == 7
+    assert text.count('src="data:image/png;base64,') == 9
     said = _section(text, "contacts")
     assert "Latest month: <b>2023-06-01</b>" in said
     assert "<td>billing</td><td>40</td><td>30</td><td>-0.21" in said  # published cell
     assert re.search(r"<td>other</td><td>3</td><td>3</td>(<td><span class=\"suppressed\">suppressed</span></td>){6}",
                      said)
+
+    bills = _section(text, "bills")
+    # the model mix (a type of 3 households keeps its counts only), the months with their parts
+    assert "<td>hdd_cdd</td><td>20</td><td>20</td><td>9,900</td><td>0.10</td>" in bills
+    assert "<td>cdd_only</td><td>3</td><td>2</td><td>—</td><td>—</td>" in bills
+    assert "<td>2023-05</td><td>20</td><td>10.00</td><td>6.00</td><td>0.00</td><td>1.00</td><td>3.00</td>" in bills
+    assert re.search(r"<td>2023-06</td><td>3</td>(<td><span class=\"suppressed\">suppressed</span></td>){5}", bills)
+
+    fair = _section(text, "equity")
+    assert "Flagged over the window: <b>2</b>; in single months: <b>1</b>." in fair
+    assert ("<td>disconnect notices / 1,000 / month</td><td>income_band</td><td>lt25k</td><td>40</td><td>75.00</td>"
+            "<td>30.00</td><td>2.50</td><td>[1.60, 3.40]</td><td>flagged</td>") in fair
+    assert re.search(r"<td>unknown</td><td>4</td><td><span class=\"suppressed\">suppressed</span></td><td>30.00</td>"
+                     r"<td><span class=\"suppressed\">suppressed</span></td><td>—</td>", fair)
+    assert "<td>75001</td>" in fair and "<td>75002</td>" not in fair
 
     # Header lists the Delta versions read.
     assert re.search(r"<td>gold/household_scores</td><td>\d+</td>", text)
@@ -445,7 +489,7 @@ def test_report_on_an_empty_warehouse_only_says_what_to_run(spark, tmp_path) -> 
     text = Path(result.path).read_text(encoding="utf-8")
     _assert_offline(text)
     assert result.sections == [] and "gold/cx_kpis" in result.missing
-    assert text.count("Not yet computed") == 8 and "As of <b>unknown" in text
+    assert text.count("Not yet computed") == 10 and "As of <b>unknown" in text
     assert text.count('<span class="level l0">Not yet</span>') == 13
 
 

@@ -22,7 +22,7 @@ from ucx_spark.contract import CONTRACT_VERSION, FEED_ORDER, FEEDS, INCOME_BANDS
 from ucx_spark.generate import events as ev
 from ucx_spark.generate.ami import ami_frame, write_ami
 from ucx_spark.generate.landing import FeedLanding, LandingFile, account_feed, write_file
-from ucx_spark.generate.load import daily_expected_kwh, hourly_weather, load_frame
+from ucx_spark.generate.load import COOL_BASE_F, HEAT_BASE_F, daily_expected_kwh, hourly_weather, load_frame
 from ucx_spark.generate.population import (
     INCOME_MID,
     STATE,
@@ -848,6 +848,10 @@ def _write_truth(d: Path, pl: _Plan, pop: Population, risk_z: np.ndarray, burden
                 "income_band": a.income_band, "income_usd": int(INCOME_MID[a.income_idx]), "home_type": p.home_type, "tenure": p.tenure,
                 "household_size": int(p.household_size), "vacant": bool(p.vacant),
                 "has_solar": bool(p.has_solar), "solar_kw": float(p.solar_kw),
+                # the planted weather response (load.py: kW per degree-hour beyond 60 F / 72 F), per
+                # degree-day of a day entirely beyond the base: what a daily baseline's slopes estimate
+                "heating_kwh_per_dd": round(24 * float(p.heat_slope), 4), "heating_base_f": HEAT_BASE_F,
+                "cooling_kwh_per_dd": round(24 * float(p.cool_slope), 4), "cooling_base_f": COOL_BASE_F,
                 "has_ev": bool(ev_since is not None and ev_since <= at and not a.is_move_in), "ev_since_date": _d(ev_since) if not a.is_move_in else "",
                 "ev_adopter_future": adopter,
                 "ev_adoption_date": period.day(int(p.ev_enroll_day)).isoformat() if adopter else "",

@@ -36,9 +36,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ucx_spark.catalog import (
+    BILL_EXPLANATIONS,
     CAMPAIGN_TARGETS,
     CONTACT_INSIGHTS,
     CX_KPIS,
+    EQUITY_AUDIT,
     HOUSEHOLD_FEATURES,
     HOUSEHOLD_SCORES,
     METER_DAILY_USAGE,
@@ -48,6 +50,7 @@ from ucx_spark.catalog import (
     QUALITY_RESULTS,
     SEGMENT_PROFILES,
     SEGMENTS,
+    USAGE_BASELINES,
     WHATIF_RESULTS,
 )
 
@@ -353,7 +356,8 @@ INVENTORY_TABLES: tuple[str, ...] = (
     f"gold/{METER_DAILY_USAGE}", f"gold/{HOUSEHOLD_FEATURES}", f"gold/{CX_KPIS}", f"gold/{HOUSEHOLD_SCORES}",
     f"gold/{QUALITY_RESULTS}", f"gold/{PIPELINE_RUNS}", f"gold/{MODEL_DRIVERS}", f"gold/{WHATIF_RESULTS}",
     f"gold/{SEGMENTS}", f"gold/{SEGMENT_PROFILES}", f"gold/{PROGRAM_SATURATION}", f"gold/{CAMPAIGN_TARGETS}",
-    f"gold/{CONTACT_INSIGHTS}",
+    f"gold/{CONTACT_INSIGHTS}", f"gold/{USAGE_BASELINES}", f"gold/{BILL_EXPLANATIONS}",
+    f"gold/{EQUITY_AUDIT}",
 )
 
 

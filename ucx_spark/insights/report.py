@@ -27,16 +27,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ucx_spark.catalog import (
+    BILL_EXPLANATIONS,
     CAMPAIGN_TARGETS,
     CONTACT_INSIGHTS,
     CX_KPIS,
+    EQUITY_AUDIT,
     HOUSEHOLD_SCORES,
     MODEL_DRIVERS,
     PROGRAM_SATURATION,
     SEGMENT_PROFILES,
+    USAGE_BASELINES,
     WHATIF_RESULTS,
 )
 from ucx_spark.insights.maturity import LEVELS, Capability, overall_level
@@ -63,6 +67,9 @@ HOW_TO_COMPUTE: dict[str, str] = {
     f"gold/{PROGRAM_SATURATION}": "ucx saturation",
     f"gold/{CAMPAIGN_TARGETS}": "ucx target",
     f"gold/{CONTACT_INSIGHTS}": "ucx contacts",
+    f"gold/{USAGE_BASELINES}": "ucx baselines",
+    f"gold/{BILL_EXPLANATIONS}": "ucx baselines",
+    f"gold/{EQUITY_AUDIT}": "ucx equity",
 }
 
 # KPI panels of the trend section: one panel per KPI, the enrollment rates share one.
@@ -105,6 +112,10 @@ class ReportInputs:
     segments: pd.DataFrame | None = None  # segmentation, segment_id, segment_name, n, numeric profile columns
     saturation: pd.DataFrame | None = None  # program, numeric columns
     contacts: pd.DataFrame | None = None  # month, topic, contacts, households, rates, n, is_suppressed (segment all)
+    baselines: pd.DataFrame | None = None  # model_type, n, sufficient, median_nac_kwh, median_cvrmse (gold/usage_baselines)
+    bill_changes: pd.DataFrame | None = None  # month, n, change_usd and its parts (means), is_suppressed
+    equity: pd.DataFrame | None = None  # the window's cells of gold/equity_audit (income band, poverty band; flagged ZIPs)
+    equity_flagged_months: int = 0  # flagged cells of single months
     maturity: list[Capability] = field(default_factory=list)
     quality: pd.DataFrame | None = None  # layer, table, expectations, not_met, critical_not_met, rows_checked (latest run)
     quality_failed: pd.DataFrame | None = None  # layer, table, expectation_type, column, severity, observed_value (latest run)
@@ -391,6 +402,65 @@ def collect_contacts(insights_df: DataFrame, *, months: int = CONTACT_MONTHS) ->
             .orderBy("month", "topic").toPandas())
 
 
+BILL_PARTS: tuple[tuple[str, str], ...] = (
+    ("weather_usd", "weather"), ("days_usd", "number of days"), ("rate_usd", "rate"), ("behaviour_usd", "usage habits"),
+)
+
+
+def collect_baselines(baselines_df: DataFrame, *, min_households: int) -> pd.DataFrame:
+    """gold/usage_baselines by model type: households, with a sufficient year, median normalised
+    annual use and CV(RMSE) (medians of fewer than ``min_households`` households left out)."""
+    from pyspark.sql import functions as F
+
+    out = (baselines_df.groupBy("model_type").agg(
+        F.count(F.lit(1)).alias("n"), F.sum(F.col("data_sufficient").cast("int")).alias("sufficient"),
+        F.percentile_approx("nac_kwh", 0.5).alias("median_nac_kwh"),
+        F.percentile_approx("cvrmse", 0.5).alias("median_cvrmse"),
+    ).orderBy(F.desc("n")).toPandas())  # five model types at most
+    small = out["n"] < min_households
+    out.loc[small, ["median_nac_kwh", "median_cvrmse"]] = None
+    return out
+
+
+def collect_bill_changes(explanations_df: DataFrame, *, min_households: int, months: int = 12) -> pd.DataFrame:
+    """gold/bill_explanations by month of the bill period's start, the latest ``months``: households
+    with a bill a year earlier (``n``), their mean change and its mean parts; a month of fewer than
+    ``min_households`` households keeps its count only."""
+    from pyspark.sql import functions as F
+
+    split = explanations_df.where(F.col("rate_usd").isNotNull()).withColumn("month", F.trunc("period_start", "month"))
+    out = (split.groupBy("month").agg(
+        F.countDistinct("household_id").alias("n"), F.avg("change_usd").alias("change_usd"),
+        *[F.avg(F.coalesce(F.col(c), F.lit(0.0))).alias(c) for c, _ in BILL_PARTS],
+    ).orderBy(F.desc("month")).limit(months).toPandas())  # ``months`` rows
+    out["is_suppressed"] = out["n"] < min_households
+    out.loc[out["is_suppressed"], ["change_usd", *[c for c, _ in BILL_PARTS]]] = None
+    return out.sort_values("month").reset_index(drop=True)
+
+
+EQUITY_METRICS: tuple[tuple[str, str], ...] = (
+    ("disconnect_notices_per_1000", "disconnect notices / 1,000 / month"),
+    ("disconnections_per_1000", "disconnections / 1,000 / month"),
+    ("program_enrollment_rate", "program enrollment"), ("campaign_reach_rate", "campaign reach"),
+    ("outage_minutes_per_household", "outage minutes / household / month"), ("etr_late_minutes", "ETR late minutes"),
+    ("payment_risk_predicted", "predicted payment risk"),
+)
+
+
+def collect_equity(audit_df: DataFrame) -> tuple[pd.DataFrame, int]:
+    """gold/equity_audit's window cells by income and poverty band (a few dozen), the flagged ZIPs
+    of the window (at most 50), and how many single-month cells are flagged."""
+    from pyspark.sql import functions as F
+
+    window = audit_df.where(F.col("period") == "window")
+    keep = (F.col("dimension").isin("income_band", "poverty_band")) | ((F.col("dimension") == "zip") & F.col("flagged"))
+    cells = (window.where(keep).orderBy("metric", "dimension", "group_value")
+             .select("dimension", "group_value", "metric", "n", "value", "overall", "ratio", "ci_low", "ci_high",
+                     "flagged", "is_suppressed").limit(500).toPandas())
+    monthly = audit_df.where((F.col("period") != "window") & F.col("flagged")).count()
+    return cells, int(monthly)
+
+
 # --------------------------------------------------------------------------- rendering helpers
 
 
@@ -422,6 +492,15 @@ def _table(headers: list[str], rows: Iterable[list[str]], *, cls: str = "") -> s
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _absent(frame: pd.DataFrame | None) -> bool:
+    return frame is None or frame.empty
+
+
+def _closed(out: list[str], *html_parts: str) -> str:
+    """A section's parts so far, then ``html_parts``, closed."""
+    return "".join([*out, *html_parts]) + "</section>"
 
 
 def _missing(table: str, reason: str = "") -> str:
@@ -591,9 +670,8 @@ def _section_csat(inp: ReportInputs) -> str:
 def _section_drivers(inp: ReportInputs) -> str:
     out = ['<section id="drivers"><h2>Top drivers per model</h2>']
     d = inp.drivers
-    if d is None or d.empty:
-        out.append(_missing(f"gold/{MODEL_DRIVERS}", "and no gold/household_scores to approximate from"))
-        return "".join(out) + "</section>"
+    if _absent(d):
+        return _closed(out, _missing(f"gold/{MODEL_DRIVERS}", "and no gold/household_scores to approximate from"))
     out.append(f'<p class="note">Source: {html.escape(inp.drivers_source)}. Bars: mean |SHAP| (contribution to the score); '
                "colour: direction of the mean contribution (red raises the score, blue lowers it).</p>")
     models = list(dict.fromkeys(d["model_name"]))
@@ -622,9 +700,8 @@ def _section_drivers(inp: ReportInputs) -> str:
 def _section_whatif(inp: ReportInputs) -> str:
     out = ['<section id="whatif"><h2>What-if scenarios</h2>']
     w = inp.whatif
-    if w is None or w.empty:
-        out.append(_missing(f"gold/{WHATIF_RESULTS}"))
-        return "".join(out) + "</section>"
+    if _absent(w):
+        return _closed(out, _missing(f"gold/{WHATIF_RESULTS}"))
     metrics = [m for m in WHATIF_METRICS if m in set(w["metric"])] + sorted(set(w["metric"]) - set(WHATIF_METRICS))
     scenarios = sorted(set(w["scenario"]))
     fig = _figure(12, 0.45 * len(scenarios) * math.ceil(len(metrics) / 2) + 1.6 * math.ceil(len(metrics) / 2))
@@ -693,9 +770,8 @@ def _pick_axes(frame: pd.DataFrame) -> tuple[str | None, str | None]:
 def _section_segments(inp: ReportInputs) -> str:
     out = ['<section id="segments"><h2>Segment map: personas</h2>']
     s = inp.segments
-    if s is None or s.empty:
-        out.append(_missing(f"gold/{SEGMENT_PROFILES}", "nor gold/segments"))
-        return "".join(out) + "</section>"
+    if _absent(s):
+        return _closed(out, _missing(f"gold/{SEGMENT_PROFILES}", "nor gold/segments"))
     s = s.copy()
     if "segmentation" not in s.columns:
         s["segmentation"] = "segments"
@@ -780,9 +856,8 @@ def _saturation_columns(frame: pd.DataFrame) -> dict[str, str]:
 def _section_saturation(inp: ReportInputs) -> str:
     out = ['<section id="saturation"><h2>Program saturation</h2>']
     p = inp.saturation
-    if p is None or p.empty:
-        out.append(_missing(f"gold/{PROGRAM_SATURATION}"))
-        return "".join(out) + "</section>"
+    if _absent(p):
+        return _closed(out, _missing(f"gold/{PROGRAM_SATURATION}"))
     p = _with_potential_rate(p.copy())
     if "program" not in p.columns:
         p["program"] = [f"program {i}" for i in range(len(p))]
@@ -823,9 +898,8 @@ def _section_saturation(inp: ReportInputs) -> str:
 def _section_contacts(inp: ReportInputs) -> str:
     out = ['<section id="contacts"><h2>What customers say</h2>']
     c = inp.contacts
-    if c is None or c.empty:
-        out.append(_missing(f"gold/{CONTACT_INSIGHTS}"))
-        return "".join(out) + "</section>"
+    if _absent(c):
+        return _closed(out, _missing(f"gold/{CONTACT_INSIGHTS}"))
     out.append('<p class="note">Topics are read from the contact transcripts (not the agents\' reason codes); '
                "sentiment is VADER's compound score (-1 to 1, negative at or below -0.05). Cells of fewer than "
                f"{inp.min_households} households show their counts only.</p>")
@@ -855,6 +929,99 @@ def _section_contacts(inp: ReportInputs) -> str:
     out.append(f"<p>Latest month: <b>{html.escape(str(last['month'].iloc[0]))}</b></p>")
     out.append(_table(["topic", "contacts", "households", *[label for _, label in CONTACT_RATES]], rows,
                       cls="compact contacts"))
+    return "".join(out) + "</section>"
+
+
+def _section_bills(inp: ReportInputs) -> str:
+    out = ['<section id="bills"><h2>Why bills move</h2>']
+    if _absent(inp.baselines):
+        return _closed(out, _missing(f"gold/{USAGE_BASELINES}"))
+    out.append('<p class="note">Each household\'s daily use against the day\'s mean temperature (the CalTRACK daily '
+               "method: heating and cooling balance points searched over 30-90 F, the model with the best adjusted "
+               "R&sup2; among those whose slopes are positive and significant); normalised annual use is that model "
+               "over the station's recorded years. Each bill is compared with the same period a year earlier and its "
+               "change split into weather, number of days, rate and usage habits (<code>ucx explain-bill</code> says "
+               f"it for one household). Months of fewer than {inp.min_households} households show their counts only.</p>")
+    rows = [[html.escape(str(r["model_type"])), _fmt(r["n"], "int"), _fmt(r["sufficient"], "int"),
+             _fmt(r["median_nac_kwh"]), _fmt(r["median_cvrmse"])] for _, r in inp.baselines.iterrows()]
+    out.append(_table(["model", "households", "with a full year", "median normalised annual kWh", "median CV(RMSE)"],
+                      rows, cls="compact baselines"))
+    b = inp.bill_changes
+    if b is None or b.empty:
+        out.append('<p class="note">No bill has a bill for the same period a year earlier yet.</p>')
+        return "".join(out) + "</section>"
+    shown = b[~b["is_suppressed"].astype(bool)]
+    if not shown.empty:
+        fig = _figure(12, 3.2)
+        ax = fig.subplots()
+        x = np.arange(len(shown))
+        up, down = np.zeros(len(shown)), np.zeros(len(shown))
+        for j, (col, label) in enumerate(BILL_PARTS):
+            v = shown[col].astype(float).to_numpy()
+            base = np.where(v >= 0, up, down)
+            ax.bar(x, v, bottom=base, label=label, color=PALETTE[j], width=0.7)
+            up, down = up + np.clip(v, 0, None), down + np.clip(v, None, 0)
+        ax.plot(x, shown["change_usd"].astype(float), color="black", marker="o", label="mean change")
+        ax.axhline(0, color="#999", linewidth=0.8)
+        ax.set_xticks(x, [str(m)[:7] for m in shown["month"]], fontsize=8)
+        ax.set_title("Mean change of a bill against a year earlier, and its parts ($)", fontsize=10)
+        ax.legend(fontsize=8, ncols=5)
+        out.append(_png(fig, alt="Bill changes against a year earlier by part"))
+    rows = [[html.escape(str(r["month"])[:7]), _fmt(r["n"], "int"),
+             *[SUPPRESSED if r["is_suppressed"] else _fmt(r[c]) for c in ("change_usd", *[c for c, _ in BILL_PARTS])]]
+            for _, r in b.iterrows()]
+    out.append(_table(["month", "households", "mean change $", *[f"{label} $" for _, label in BILL_PARTS]], rows,
+                      cls="compact bills"))
+    return "".join(out) + "</section>"
+
+
+def _section_equity(inp: ReportInputs) -> str:
+    out = ['<section id="equity"><h2>Who is treated unfairly</h2>']
+    e = inp.equity
+    if _absent(e):
+        return _closed(out, _missing(f"gold/{EQUITY_AUDIT}"))
+    out.append('<p class="note">Each group\'s rate over the audit window against the whole utility\'s; the interval is a '
+               "household bootstrap (outages redrawn as events: one outage strikes a whole feeder). A ratio above "
+               "1.25 whose 95% interval lies above 1 is flagged. Groups of fewer than "
+               f"{inp.min_households} households keep their counts only. With many cells some flags are chance: read "
+               "a flag as a question to ask, not a finding.</p>")
+    flagged = e[e["flagged"].astype(bool)]
+    out.append(f"<p>Flagged over the window: <b>{len(flagged)}</b>; in single months: <b>{inp.equity_flagged_months}</b>.</p>")
+    income = e[(e["dimension"] == "income_band") & ~e["is_suppressed"].astype(bool)]
+    if not income.empty:
+        fig = _figure(12, 3.4)
+        ax = fig.subplots()
+        labels = [label for metric, label in EQUITY_METRICS if metric in set(income["metric"])]
+        bands = sorted(set(income["group_value"]))
+        width = 0.8 / max(len(bands), 1)
+        for j, band in enumerate(bands):
+            rows = income[income["group_value"] == band].set_index("metric")
+            xs, ys, lo, hi = [], [], [], []
+            for i, (metric, _) in enumerate([m for m in EQUITY_METRICS if m[0] in set(income["metric"])]):
+                if metric in rows.index and pd.notna(rows.loc[metric, "ratio"]):
+                    r = rows.loc[metric]
+                    xs.append(i - 0.4 + (j + 0.5) * width)
+                    ys.append(float(r["ratio"]))
+                    lo.append(float(r["ratio"]) - float(r["ci_low"]) if pd.notna(r["ci_low"]) else 0.0)
+                    hi.append(float(r["ci_high"]) - float(r["ratio"]) if pd.notna(r["ci_high"]) else 0.0)
+            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", label=band, color=PALETTE[j % len(PALETTE)], capsize=2)
+        ax.axhline(1.0, color="#999", linewidth=0.8)
+        ax.axhline(1.25, color="#c33", linewidth=0.8, linestyle="--")
+        ax.set_xticks(range(len(labels)), labels, fontsize=7)
+        ax.set_title("Ratio to the utility by income band, audit window (95% interval)", fontsize=10)
+        ax.legend(fontsize=7, ncols=4)
+        out.append(_png(fig, alt="Disparity ratios by income band"))
+    names = dict(EQUITY_METRICS)
+    rows = []
+    for _, r in e.iterrows():
+        hidden = bool(r["is_suppressed"])
+        interval = "—" if hidden or pd.isna(r["ci_low"]) else f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+        rows.append([html.escape(names.get(r["metric"], r["metric"])), html.escape(str(r["dimension"])),
+                     html.escape(str(r["group_value"])), _fmt(r["n"], "int"),
+                     SUPPRESSED if hidden else _fmt(r["value"]), _fmt(r["overall"]),
+                     SUPPRESSED if hidden else _fmt(r["ratio"]), interval, "flagged" if r["flagged"] else ""])
+    out.append(_table(["metric", "dimension", "group", "households", "value", "utility", "ratio", "95% interval", ""],
+                      rows, cls="compact equity"))
     return "".join(out) + "</section>"
 
 
@@ -931,7 +1098,7 @@ table.compact td{padding:2px 8px} .missing{background:#fff6e0;border-left:4px so
 
 SECTIONS = (("kpis", "KPI trends"), ("csat", "CSAT"), ("drivers", "Drivers"), ("whatif", "What-if"),
             ("segments", "Segments"), ("saturation", "Saturation"), ("contacts", "What customers say"),
-            ("quality", "Data quality"), ("maturity", "Maturity"))
+            ("bills", "Why bills move"), ("equity", "Equity"), ("quality", "Data quality"), ("maturity", "Maturity"))
 
 
 def render_html(inp: ReportInputs) -> str:
@@ -939,7 +1106,8 @@ def render_html(inp: ReportInputs) -> str:
     nav = "<nav>" + "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in SECTIONS) + "</nav>"
     body = "".join([
         _section_header(inp), nav, _section_kpis(inp), _section_csat(inp), _section_drivers(inp), _section_whatif(inp),
-        _section_segments(inp), _section_saturation(inp), _section_contacts(inp), _section_quality(inp),
+        _section_segments(inp), _section_saturation(inp), _section_contacts(inp), _section_bills(inp),
+        _section_equity(inp), _section_quality(inp),
         _section_maturity(inp),
     ])
     title = html.escape(f"{inp.utility_name} CX report")

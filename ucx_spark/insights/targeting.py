@@ -32,12 +32,26 @@ channel (phone, ivr -> phone; chat, email, web -> email); else direct_mail.
 Ties follow ``CHANNEL_ORDER``.
 
 Suppression (``suppression_reason``, first that applies; suppressed
-households are kept but not ranked): ``not_eligible``; ``already_enrolled``
-(``insights.suppress_enrolled``); ``collections_hardship``: a
-disconnect_notice or disconnect in the 6 months up to as_of_date
+households are kept but not ranked, so gold/campaign_targets is the audit of
+who was left out and why): ``not_eligible``; ``do_not_contact``: on the
+do-not-contact list for every channel on as_of_date (``contact_policy`` below);
+``already_enrolled`` (``insights.suppress_enrolled``); ``collections_hardship``:
+a disconnect_notice or disconnect in the 6 months up to as_of_date
 (``insights.suppress_collections_hardship``); ``recent_contact``: a
 contact-center contact in the ``insights.suppress_recent_contact_days`` days
-up to as_of_date. Rank 1 is the largest expected benefit (ties: household_id).
+up to as_of_date; ``frequency_cap``: at least
+``insights.max_campaign_contacts_30d`` marketing messages sent to the household
+(any campaign) in the 30 days up to as_of_date; ``no_permitted_channel``: every
+channel is opted out or on the do-not-contact list. Rank 1 is the largest
+expected benefit (ties: household_id).
+
+Contact policy per channel: a channel the household unsubscribed from
+(marketing ``unsubscribed`` events; ``ivr`` stands for ``phone``) or that the
+do-not-contact list names for it is never its preferred channel; the next
+permitted one is (``DEFAULT_CHANNEL``, then ``CHANNEL_ORDER``). The
+do-not-contact list is a restricted file (``docs/contact_policy.md``):
+account_id, channel (email, sms, phone, direct_mail or all), reason,
+effective_from, effective_to.
 """
 
 from __future__ import annotations
@@ -138,10 +152,42 @@ def next_best_actions(benefit_df: DataFrame) -> DataFrame:
     )
 
 
+DNC_CHANNELS = ("email", "sms", "phone", "direct_mail", "all")
+DNC_REASONS = ("customer_request", "medical_certificate", "legal", "other")
+FREQUENCY_DAYS = 30
+
+
+def blocked_channels(marketing_df: DataFrame, dnc_df: DataFrame | None, as_of: Column) -> DataFrame:
+    """household_id, channel (of ``CHANNEL_ORDER``, or ``all``) the household may not be reached on at
+    ``as_of``: its marketing opt-outs (``unsubscribed`` events up to that day; ivr counts as phone) and
+    the do-not-contact entries in force (household_id, channel, effective_from, effective_to)."""
+    channel = F.when(F.col("channel") == "ivr", F.lit("phone")).otherwise(F.col("channel"))
+    opted = (marketing_df.filter((F.col("event_type") == "unsubscribed") & (F.to_date("occurred_at") <= as_of))
+             .select("household_id", channel.alias("channel")))
+    if dnc_df is None:
+        return opted.distinct()
+    listed = dnc_df.filter((F.col("effective_from").isNull() | (F.col("effective_from") <= as_of))
+                           & (F.col("effective_to").isNull() | (F.col("effective_to") >= as_of))
+                           ).select("household_id", "channel")
+    return opted.unionByName(listed).distinct()
+
+
+def permitted_channel(preferred: Column, blocked: Column) -> Column:
+    """``preferred`` unless ``blocked`` (an array of channels) holds it or ``all``; else the first
+    permitted of DEFAULT_CHANNEL then CHANNEL_ORDER; null when none is."""
+    blocked = F.coalesce(blocked, F.array().cast("array<string>"))
+    out = F.lit(None).cast("string")
+    for c in reversed((DEFAULT_CHANNEL, *[c for c in CHANNEL_ORDER if c != DEFAULT_CHANNEL])):
+        out = F.when(~F.array_contains(blocked, F.lit(c)), F.lit(c)).otherwise(out)
+    ok = preferred.isNotNull() & ~F.array_contains(blocked, preferred)
+    return F.when(F.array_contains(blocked, F.lit("all")), F.lit(None).cast("string")).when(ok, preferred).otherwise(out)
+
+
 def preferred_channels(marketing_df: DataFrame, contacts_df: DataFrame) -> DataFrame:
     """household_id, preferred_channel for households with marketing or contact history (see module doc).
 
-    Needs marketing: household_id, channel, event_type; contacts: household_id, channel.
+    Needs marketing: household_id, channel, event_type; contacts: household_id, channel. Opt-outs and
+    the do-not-contact list are applied after (``permitted_channel``).
     """
     engagement = (
         marketing_df.filter(F.col("channel").isin(*MARKETING_CHANNELS))
@@ -181,13 +227,17 @@ class SuppressionRules:
     suppress_collections_hardship: bool = True
     recent_contact_days: int = 30
     hardship_months: int = HARDSHIP_MONTHS
+    max_campaign_contacts_30d: int = 0  # 0: no frequency cap
 
 
 def with_suppression(
-    campaign_df: DataFrame, *, contacts_df: DataFrame, collections_df: DataFrame, rules: SuppressionRules
+    campaign_df: DataFrame, *, contacts_df: DataFrame, collections_df: DataFrame, rules: SuppressionRules,
+    marketing_df: DataFrame | None = None,
 ) -> DataFrame:
     """Adds ``suppression_reason`` (null = targetable). Needs household_id, as_of_date, is_eligible,
-    is_enrolled; contacts: household_id, started_at; collections: household_id, event_date, event_type."""
+    is_enrolled (and, for the contact policy, preferred_channel and ``_blocked``: the household's
+    blocked channels); contacts: household_id, started_at; collections: household_id, event_date,
+    event_type; marketing (for the frequency cap): household_id, event_type, occurred_at."""
     keys = campaign_df.select("household_id", "as_of_date")
     hardship = (
         collections_df.filter(F.col("event_type").isin(*HARDSHIP_EVENTS))
@@ -203,19 +253,32 @@ def with_suppression(
                 & (contact_day <= F.col("as_of_date")))
         .select("household_id").distinct().withColumn("_recent", F.lit(True))
     )
+    capped = None
+    if rules.max_campaign_contacts_30d > 0 and marketing_df is not None:
+        sent_day = F.to_date("occurred_at")
+        capped = (marketing_df.filter(F.col("event_type") == "sent").join(keys, "household_id")
+                  .filter((sent_day > F.date_sub(F.col("as_of_date"), FREQUENCY_DAYS)) & (sent_day <= F.col("as_of_date")))
+                  .groupBy("household_id").count()
+                  .filter(F.col("count") >= rules.max_campaign_contacts_30d)
+                  .select("household_id", F.lit(True).alias("_capped")))
+    policy = "_blocked" in campaign_df.columns
     reason = F.when(~F.col("is_eligible"), F.lit("not_eligible"))
+    if policy:
+        reason = reason.when(F.array_contains(F.coalesce(F.col("_blocked"), F.array().cast("array<string>")),
+                                              F.lit("all")), F.lit("do_not_contact"))
     if rules.suppress_enrolled:
         reason = reason.when(F.col("is_enrolled"), F.lit("already_enrolled"))
     if rules.suppress_collections_hardship:
         reason = reason.when(F.coalesce(F.col("_hardship"), F.lit(False)), F.lit("collections_hardship"))
     if rules.recent_contact_days > 0:
         reason = reason.when(F.coalesce(F.col("_recent"), F.lit(False)), F.lit("recent_contact"))
-    return (
-        campaign_df.join(hardship, "household_id", "left")
-        .join(recent, "household_id", "left")
-        .withColumn("suppression_reason", reason)
-        .drop("_hardship", "_recent")
-    )
+    out = campaign_df.join(hardship, "household_id", "left").join(recent, "household_id", "left")
+    if capped is not None:
+        reason = reason.when(F.coalesce(F.col("_capped"), F.lit(False)), F.lit("frequency_cap"))
+        out = out.join(capped, "household_id", "left")
+    if policy:
+        reason = reason.when(F.col("preferred_channel").isNull(), F.lit("no_permitted_channel"))
+    return out.withColumn("suppression_reason", reason).drop("_hardship", "_recent", "_capped")
 
 
 def with_rank(df: DataFrame) -> DataFrame:
@@ -235,21 +298,36 @@ def campaign_targets(
     rules: SuppressionRules,
     run_id: str,
     created_at: Column,
+    marketing_df: DataFrame | None = None,
+    dnc_df: DataFrame | None = None,
 ) -> DataFrame:
     """gold/campaign_targets rows (``TARGET_COLUMNS``) of one campaign: every snapshot household.
 
-    ``benefit_df``: with_expected_benefit rows (all programs); ``channels_df``: preferred_channels.
+    ``benefit_df``: with_expected_benefit rows (all programs); ``channels_df``: preferred_channels;
+    ``marketing_df`` (household_id, channel, event_type, occurred_at): opt-outs and the frequency cap;
+    ``dnc_df`` (``read_do_not_contact``): the do-not-contact list. Without either, no contact policy.
     """
     if campaign not in CAMPAIGN_PROGRAMS:
         raise ValueError(f"unknown campaign '{campaign}' (allowed: {', '.join(CAMPAIGN_PROGRAMS)})")
     rows = benefit_df.filter(F.col("program") == campaign).select(
         "household_id", "as_of_date", "is_eligible", "is_enrolled", "expected_benefit")
+    rows = rows.join(channels_df, "household_id", "left")
+    if marketing_df is not None or dnc_df is not None:
+        as_of = rows.agg(F.max("as_of_date")).first()[0]
+        marketing = marketing_df if marketing_df is not None else rows.sparkSession.createDataFrame(
+            [], "household_id string, channel string, event_type string, occurred_at timestamp")
+        blocked = (blocked_channels(marketing, dnc_df, F.lit(as_of)).groupBy("household_id")
+                   .agg(F.collect_set("channel").alias("_blocked")))
+        rows = (rows.join(blocked, "household_id", "left")
+                .withColumn("preferred_channel", permitted_channel(F.col("preferred_channel"), F.col("_blocked"))))
+    else:
+        rows = rows.withColumn("preferred_channel", F.coalesce(F.col("preferred_channel"), F.lit(DEFAULT_CHANNEL)))
     return (
         rows.withColumn("campaign", F.lit(campaign))
-        .transform(with_suppression, contacts_df=contacts_df, collections_df=collections_df, rules=rules)
+        .transform(with_suppression, contacts_df=contacts_df, collections_df=collections_df, rules=rules,
+                   marketing_df=marketing_df)
+        .drop("_blocked")
         .join(next_best_actions(benefit_df), "household_id", "left")
-        .join(channels_df, "household_id", "left")
-        .withColumn("preferred_channel", F.coalesce(F.col("preferred_channel"), F.lit(DEFAULT_CHANNEL)))
         .transform(with_rank)
         .withColumn("run_id", F.lit(run_id))
         .withColumn("created_at", created_at)

@@ -15,8 +15,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ucx_spark.catalog import (
+    BILL_EXPLANATIONS,
     CONTACT_INSIGHTS,
     CX_KPIS,
+    EQUITY_AUDIT,
     HOUSEHOLD_FEATURES,
     HOUSEHOLD_SCORES,
     MODEL_DRIVERS,
@@ -24,6 +26,7 @@ from ucx_spark.catalog import (
     QUALITY_RESULTS,
     SEGMENT_PROFILES,
     SEGMENTS,
+    USAGE_BASELINES,
     WHATIF_RESULTS,
 )
 from ucx_spark.insights import maturity
@@ -112,6 +115,12 @@ def build_inputs(
         inp.saturation = rpt.collect_saturation(saturation)
     if (contacts := tables[f"gold/{CONTACT_INSIGHTS}"]) is not None:
         inp.contacts = rpt.collect_contacts(contacts)
+    if (usage_baselines := tables[f"gold/{USAGE_BASELINES}"]) is not None:
+        inp.baselines = rpt.collect_baselines(usage_baselines, min_households=min_households)
+    if (explanations := tables[f"gold/{BILL_EXPLANATIONS}"]) is not None:
+        inp.bill_changes = rpt.collect_bill_changes(explanations, min_households=min_households)
+    if (audit := tables[f"gold/{EQUITY_AUDIT}"]) is not None:
+        inp.equity, inp.equity_flagged_months = rpt.collect_equity(audit)
     if inp.as_of_date is None and tables[f"gold/{HOUSEHOLD_FEATURES}"] is not None:
         inp.as_of_date = tables[f"gold/{HOUSEHOLD_FEATURES}"].agg(F.max("as_of_date")).first()[0]
     if (quality := tables[f"gold/{QUALITY_RESULTS}"]) is not None:
@@ -146,10 +155,12 @@ def run(
         "KPI trends": inp.kpis is not None, "CSAT": inp.csat.predicted_bins is not None or inp.csat.surveyed_levels is not None,
         "drivers": inp.drivers is not None, "what-if": inp.whatif is not None, "segments": inp.segments is not None,
         "saturation": inp.saturation is not None, "contacts": inp.contacts is not None,
+        "bills": inp.baselines is not None, "equity": inp.equity is not None,
     }
     tables = {"KPI trends": f"gold/{CX_KPIS}", "CSAT": f"gold/{HOUSEHOLD_SCORES}", "drivers": f"gold/{MODEL_DRIVERS}",
               "what-if": f"gold/{WHATIF_RESULTS}", "segments": f"gold/{SEGMENT_PROFILES}",
-              "saturation": f"gold/{PROGRAM_SATURATION}", "contacts": f"gold/{CONTACT_INSIGHTS}"}
+              "saturation": f"gold/{PROGRAM_SATURATION}", "contacts": f"gold/{CONTACT_INSIGHTS}",
+              "bills": f"gold/{USAGE_BASELINES}", "equity": f"gold/{EQUITY_AUDIT}"}
     missing = [tables[k] for k, ok in present.items() if not ok]
     if inp.drivers is not None and f"gold/{MODEL_DRIVERS}" not in inp.table_versions:
         missing.append(f"gold/{MODEL_DRIVERS}")

@@ -11,6 +11,11 @@ CSV into a restricted folder (default ``<warehouse>/_restricted/activation``,
 mode 0700; the file 0600) and appends an audit row to the Delta table
 ``<warehouse>/_restricted/activation_log`` (outside gold): who (actor),
 what (campaign, file, rows, columns, sha256 of the file), when.
+
+Contact policy (insights/targeting.py): marketing opt-outs per channel, the frequency cap, and the
+do-not-contact list, a restricted file (``docs/contact_policy.md``) read by ``read_do_not_contact``
+at targeting and read again at activation, so a household listed in between is not exported (the
+export says how many were held back).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from ucx_spark.pipelines.saturation import compute_propensity
 from ucx_spark.quality import publish_if_passed
 
 RESTRICTED_DIR = "_restricted"
+DNC_COLUMNS = ("account_id", "channel", "reason", "effective_from", "effective_to")
+DNC_DDL = "household_id string, channel string, reason string, effective_from date, effective_to date"
 ACTIVATION_LOG_DDL = (
     "exported_at timestamp, actor string, campaign string, file string, row_count long, "
     "columns array<string>, sha256 string, targets_run_id string, as_of_date date"
@@ -63,6 +70,62 @@ class TargetResult:
         return "\n".join(lines)
 
 
+def read_do_not_contact(spark: SparkSession, path: str | Path | None, *, pseudonym_key: bytes | None) -> DataFrame | None:
+    """The do-not-contact list at ``path`` (a CSV of ``DNC_COLUMNS``; None or a missing file: no list)
+    as household_id (the pseudonym of account_id), channel, reason, effective_from, effective_to.
+
+    Read on the driver in chunks (the list is a small share of the customers) and checked row by
+    row: an unknown channel or reason, a missing account_id or a date that does not parse is a
+    UcxError naming the file and the row (1 = the first record after the header).
+    """
+    import pandas as pd
+
+    from ucx_spark.identity import pseudonym_py
+
+    if path is None or not Path(path).is_file():
+        return None
+    if pseudonym_key is None:
+        raise UcxError(f"do-not-contact list {path}: its account ids need the pseudonym key (UCX_PSEUDONYM_KEY)")
+    parts: list[pd.DataFrame] = []
+    try:
+        chunks = pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=100_000)
+        for chunk in chunks:
+            missing = [c for c in DNC_COLUMNS if c not in chunk.columns]
+            if missing:
+                raise UcxError(f"do-not-contact list {path}: missing column(s) {', '.join(missing)} "
+                               f"(expected {', '.join(DNC_COLUMNS)})")
+            chunk = chunk.apply(lambda col: col.str.strip())
+            rows = chunk.index + 1
+            checks = (
+                (chunk["account_id"] == "", "no account_id"),
+                (~chunk["channel"].str.lower().isin(T.DNC_CHANNELS), f"channel not one of {', '.join(T.DNC_CHANNELS)}"),
+                (~chunk["reason"].str.lower().isin(T.DNC_REASONS), f"reason not one of {', '.join(T.DNC_REASONS)}"),
+            )
+            for bad, why in checks:
+                if bad.any():
+                    raise UcxError(f"do-not-contact list {path}, row {int(rows[bad.to_numpy()][0])}: {why}")
+            dates = {}
+            for col in ("effective_from", "effective_to"):
+                parsed = pd.to_datetime(chunk[col].replace("", None), format="%Y-%m-%d", errors="coerce")
+                bad = (chunk[col] != "") & parsed.isna()
+                if bad.any():
+                    raise UcxError(f"do-not-contact list {path}, row {int(rows[bad.to_numpy()][0])}: "
+                                   f"{col} '{chunk.loc[bad, col].iloc[0]}' is not a date YYYY-MM-DD")
+                dates[col] = parsed.dt.date.astype(object).where(parsed.notna(), None)
+            parts.append(pd.DataFrame({
+                "household_id": [pseudonym_py(a, key=pseudonym_key, namespace="account") for a in chunk["account_id"]],
+                "channel": chunk["channel"].str.lower(), "reason": chunk["reason"].str.lower(), **dates,
+            }))
+    except (OSError, ValueError) as e:
+        if isinstance(e, UcxError):
+            raise
+        raise UcxError(f"do-not-contact list {path}: {e}") from e
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["household_id"])
+    if frame.empty:
+        return spark.createDataFrame([], DNC_DDL)
+    return spark.createDataFrame(frame, DNC_DDL)
+
+
 def _or_empty(spark: SparkSession, df: DataFrame | None, ddl: str) -> DataFrame:
     return df if df is not None else spark.createDataFrame([], ddl)
 
@@ -77,6 +140,7 @@ def run(
     seed: int = 42,
     liheap_annual_benefit_usd: float = 600.0,
     partitions: int = 8,
+    do_not_contact: DataFrame | None = None,
 ) -> TargetResult:
     if campaign not in T.CAMPAIGN_PROGRAMS:
         raise UcxError(f"unknown campaign '{campaign}' (allowed: {', '.join(T.CAMPAIGN_PROGRAMS)})")
@@ -92,7 +156,7 @@ def run(
         benefit_df = T.with_expected_benefit(propensity_df, snap, scores_df,
                                              liheap_annual_benefit_usd=liheap_annual_benefit_usd)
         marketing = _or_empty(spark, read_optional(spark, warehouse, "silver", "marketing"),
-                              "household_id string, channel string, event_type string")
+                              "household_id string, channel string, event_type string, occurred_at timestamp")
         contacts = _or_empty(spark, read_optional(spark, warehouse, "silver", "contacts"),
                              "household_id string, channel string, started_at timestamp")
         collections = _or_empty(spark, read_optional(spark, warehouse, "silver", "collections"),
@@ -100,6 +164,7 @@ def run(
         targets_df = T.campaign_targets(
             benefit_df, campaign=campaign, channels_df=T.preferred_channels(marketing, contacts),
             contacts_df=contacts, collections_df=collections, rules=rules, run_id=run_id, created_at=created_at,
+            marketing_df=marketing, dnc_df=do_not_contact,
         )
         path = table_path(warehouse, "gold", CAMPAIGN_TARGETS)
         publish_if_passed(spark, assert_no_pii(targets_df, table=CAMPAIGN_TARGETS),
@@ -130,11 +195,14 @@ class ActivationResult:
     actor: str
     log_path: str
     channels: dict[str, int] = field(default_factory=dict)
+    held_back: int = 0  # targets on the do-not-contact list today (listed after `ucx target` ran)
 
     def summary(self) -> str:
         by = ", ".join(f"{c} {n:,}" for c, n in sorted(self.channels.items()))
+        held = (f"\nheld back {self.held_back:,} target(s) the do-not-contact list holds today"
+                if self.held_back else "")
         return (f"exported {self.rows:,} households of campaign {self.campaign} ({by}) -> {self.file} (0600)\n"
-                f"sha256 {self.sha256}; logged as {self.actor} in {self.log_path}")
+                f"sha256 {self.sha256}; logged as {self.actor} in {self.log_path}{held}")
 
 
 def _restricted_dir(path: Path) -> Path:
@@ -152,8 +220,10 @@ def activate(
     pseudonym_key: bytes,
     out_dir: str | None = None,
     actor: str | None = None,
+    do_not_contact: DataFrame | None = None,
 ) -> ActivationResult:
-    """Write the re-identified CSV of ``campaign``'s unsuppressed targets and log the export."""
+    """Write the re-identified CSV of ``campaign``'s unsuppressed targets and log the export; targets
+    the do-not-contact list holds today for their channel (or all) are held back and counted."""
     targets_path = table_path(warehouse, "gold", CAMPAIGN_TARGETS)
     if not table_exists(spark, targets_path):
         raise UcxError(f"{targets_path} does not exist: run `ucx target --campaign {campaign}` first")
@@ -168,6 +238,19 @@ def activate(
     if not meta["n"]:
         raise UcxError(f"campaign '{campaign}' has no targets in gold/campaign_targets "
                        f"(run `ucx target --campaign {campaign}`; every household may be suppressed)")
+    held_back = 0
+    if do_not_contact is not None:
+        today = datetime.now(UTC).date()
+        listed = (T.blocked_channels(spark.createDataFrame([], "household_id string, channel string, "
+                                                              "event_type string, occurred_at timestamp"),
+                                     do_not_contact, F.lit(today))
+                  .withColumnRenamed("channel", "_listed"))
+        hit = targets_df.join(listed, "household_id").filter(
+            (F.col("_listed") == "all") | (F.col("_listed") == F.col("preferred_channel")))
+        held = hit.select("household_id").distinct()
+        held_back = held.join(targets_df.filter(F.col("suppression_reason").isNull() & F.col("rank").isNotNull()),
+                              "household_id").count()
+        targets_df = targets_df.join(held, "household_id", "left_anti")
     export_df = T.reidentified_targets(targets_df, accounts_df, campaign=campaign, pseudonym_key=pseudonym_key)
 
     root = Path(warehouse).resolve()
@@ -203,4 +286,4 @@ def activate(
     _restricted_dir(root / RESTRICTED_DIR)
     append_table(log_df, log_path)
     return ActivationResult(campaign=campaign, file=str(file), rows=rows, sha256=digest.hexdigest(), actor=who,
-                            log_path=log_path, channels=dict(channels))
+                            log_path=log_path, channels=dict(channels), held_back=held_back)

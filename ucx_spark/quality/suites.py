@@ -37,9 +37,11 @@ import yaml
 
 from ucx_spark.catalog import (
     AMI_DAILY,
+    BILL_EXPLANATIONS,
     CAMPAIGN_TARGETS,
     CONTACT_INSIGHTS,
     CX_KPIS,
+    EQUITY_AUDIT,
     HOUSEHOLD_FEATURES,
     HOUSEHOLD_SCORES,
     METER_DAILY_USAGE,
@@ -49,6 +51,7 @@ from ucx_spark.catalog import (
     SEGMENT_PROFILES,
     SEGMENTS,
     SURVEY_FEATURES,
+    USAGE_BASELINES,
     WHATIF_RESULTS,
     spec,
 )
@@ -466,6 +469,30 @@ def insight_suites() -> list[Suite]:
                           column="mean_sentiment", min_value=-1.0, max_value=1.0),
                        _e("in_set_topic", "expect_column_values_to_be_in_set", "critical", column="topic",
                           value_set=["outage", "start_stop", "program", "payment", "billing", "other"])),
+        _insight_suite(USAGE_BASELINES, non_negative("days"), non_negative("normal_days"),
+                       _e("in_set_model_type", "expect_column_values_to_be_in_set", "critical", column="model_type",
+                          value_set=["intercept_only", "hdd_only", "cdd_only", "hdd_cdd", "insufficient_data"]),
+                       # CalTRACK qualifies only positive slopes, and balance points on its search grid
+                       non_negative("heating_slope_kwh"), non_negative("cooling_slope_kwh"),
+                       *(_e(f"range_{c}", "expect_column_values_to_be_between", "critical", column=c,
+                            min_value=30.0, max_value=90.0) for c in ("heating_balance_f", "cooling_balance_f")),
+                       _e("range_r2", "expect_column_values_to_be_between", "critical", column="r2",
+                          min_value=0.0, max_value=1.0),
+                       _e("balance_points_ordered", "expect_column_pair_values_a_to_be_greater_than_b", "critical",
+                          column_A="cooling_balance_f", column_B="heating_balance_f", or_equal=True,
+                          ignore_row_if="either_value_is_missing")),
+        _insight_suite(BILL_EXPLANATIONS, _e("range_days", "expect_column_values_to_be_between", "critical",
+                                             column="days", min_value=1, max_value=62),
+                       non_negative("hdd"), non_negative("cdd")),
+        _insight_suite(EQUITY_AUDIT, non_negative("n"), non_negative("denominator"), non_negative("ratio"),
+                       _e("in_set_dimension", "expect_column_values_to_be_in_set", "critical", column="dimension",
+                          value_set=["income_band", "zip", "poverty_band"]),
+                       _e("in_set_metric", "expect_column_values_to_be_in_set", "critical", column="metric",
+                          value_set=["disconnect_notices_per_1000", "disconnections_per_1000", "program_enrollment_rate",
+                                     "campaign_reach_rate", "outage_minutes_per_household", "etr_late_minutes",
+                                     "payment_risk_predicted"]),
+                       _e("interval_ordered", "expect_column_pair_values_a_to_be_greater_than_b", "critical",
+                          column_A="ci_high", column_B="ci_low", or_equal=True)),
     ]
 
 
