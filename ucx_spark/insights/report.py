@@ -43,6 +43,7 @@ from ucx_spark.catalog import (
     USAGE_BASELINES,
     WHATIF_RESULTS,
 )
+from ucx_spark.insights.equity import MIN_FLAG_EVENTS
 from ucx_spark.insights.maturity import LEVELS, Capability, overall_level
 
 if TYPE_CHECKING:
@@ -980,9 +981,11 @@ def _section_equity(inp: ReportInputs) -> str:
     e = inp.equity
     if _absent(e):
         return _closed(out, _missing(f"gold/{EQUITY_AUDIT}"))
-    out.append('<p class="note">Each group\'s rate over the audit window against the whole utility\'s; the interval is a '
-               "household bootstrap (outages redrawn as events: one outage strikes a whole feeder). A ratio above "
-               "1.25 whose 95% interval lies above 1 is flagged. Groups of fewer than "
+    out.append('<p class="note">Each group\'s rate over the audit window against the whole utility\'s. The 95% interval '
+               "of a count (notices, disconnections, enrolled and reached households) is exact, from the group's share "
+               "of the events; outage metrics redraw outages, not homes (one outage strikes a whole feeder); predicted "
+               "risk redraws households. A ratio above 1.25 whose interval lies above 1, backed by at least "
+               f"{MIN_FLAG_EVENTS} households or outages with an event, is flagged. Groups of fewer than "
                f"{inp.min_households} households keep their counts only. With many cells some flags are chance: read "
                "a flag as a question to ask, not a finding.</p>")
     flagged = e[e["flagged"].astype(bool)]
