@@ -45,7 +45,7 @@ def test_household_months_and_their_metrics(spark) -> None:
         ("O2", "P1", datetime(2025, 2, 7, 10), datetime(2025, 2, 7, 10, 30), None),  # 30 min, no estimate
     ], "outage_id string, premise_id string, started_at timestamp, restored_at timestamp, first_etr timestamp")
     got = E.household_month_metrics(active, collections_df=collections, programs_df=programs, marketing_df=marketing,
-                                    outages_df=outages, accounts_df=accounts, time_zone="UTC")
+                                    outages_df=outages, time_zone="UTC")
     totals = got.groupBy("household_id", "month", "metric").agg(
         F.sum("numerator").alias("numerator"), F.sum("denominator").alias("denominator"))
     rows = {(r["household_id"], r["month"], r["metric"]): (r["numerator"], r["denominator"]) for r in totals.collect()}

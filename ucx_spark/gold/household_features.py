@@ -124,11 +124,17 @@ def daily_load_profile(daily_df: DataFrame, accounts_df: DataFrame) -> DataFrame
     )
 
 
+def daily_temperatures(weather_df: DataFrame, *, time_zone: str) -> DataFrame:
+    """station_id, local_date, mean_temp_f, temp_hours from hourly silver/weather (station_id,
+    observed_at, temp_f): the mean over the readings of the local day, and their count."""
+    return (weather_df.groupBy("station_id", local_date(F.col("observed_at"), time_zone=time_zone).alias("local_date"))
+            .agg(F.avg("temp_f").alias("mean_temp_f"), F.count("temp_f").alias("temp_hours")))
+
+
 def daily_degree_days(weather_df: DataFrame, *, time_zone: str, base_f: float = BASE_TEMPERATURE_F) -> DataFrame:
     """station_id, local_date, mean_temp_f, hdd, cdd from hourly silver/weather (station_id, observed_at, temp_f)."""
     return (
-        weather_df.groupBy("station_id", local_date(F.col("observed_at"), time_zone=time_zone).alias("local_date"))
-        .agg(F.avg("temp_f").alias("mean_temp_f"))
+        daily_temperatures(weather_df, time_zone=time_zone).drop("temp_hours")
         .withColumn("hdd", F.greatest(F.lit(base_f) - F.col("mean_temp_f"), F.lit(0.0)))
         .withColumn("cdd", F.greatest(F.col("mean_temp_f") - F.lit(base_f), F.lit(0.0)))
     )

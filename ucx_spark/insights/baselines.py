@@ -41,7 +41,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from ucx_spark.local_time import local_date
+from ucx_spark.gold.household_features import daily_temperatures
 
 BALANCE_POINTS_F = np.arange(30.0, 91.0)  # CalTRACK 2.0, 3.2.4: 30-90 F
 MIN_NONZERO_DD_DAYS = 10
@@ -167,13 +167,6 @@ def fit_daily(temp: np.ndarray, kwh: np.ndarray, *, balance_points: np.ndarray =
     return max(candidates, key=lambda c: c.adj_r2 if c.adj_r2 is not None else -np.inf)
 
 
-def daily_temperatures(weather_df: DataFrame, *, time_zone: str) -> DataFrame:
-    """station_id, local_date, mean_temp_f, temp_hours from hourly silver/weather
-    (station_id, observed_at, temp_f); the mean over the readings of the local day."""
-    return weather_df.groupBy("station_id", local_date(F.col("observed_at"), time_zone=time_zone).alias("local_date")) \
-        .agg(F.avg("temp_f").alias("mean_temp_f"), F.count("temp_f").alias("temp_hours"))
-
-
 def baseline_days(usage_df: DataFrame, accounts_df: DataFrame, temps_df: DataFrame) -> DataFrame:
     """The days a baseline is fitted on: household_id, meter_key, station_id, local_date, kwh,
     mean_temp_f, for every complete day of gold/meter_daily_usage (a household at the meter,
@@ -251,7 +244,8 @@ def normalised_annual(fits_df: DataFrame, temps_df: DataFrame) -> DataFrame:
 
 def usage_baselines(usage_df: DataFrame, accounts_df: DataFrame, weather_df: DataFrame, *, time_zone: str) -> DataFrame:
     """gold/usage_baselines: ``FIT_COLUMNS`` plus normal_days and nac_kwh, one row per household
-    and meter, from gold/meter_daily_usage, silver/accounts and silver/weather."""
+    and meter, from gold/meter_daily_usage, silver/accounts and silver/weather (daily means by
+    ``gold.household_features.daily_temperatures``, the features' own)."""
     temps = daily_temperatures(weather_df, time_zone=time_zone)
     return normalised_annual(fit_baselines(baseline_days(usage_df, accounts_df, temps)), temps)
 
@@ -260,12 +254,6 @@ def usage_baselines(usage_df: DataFrame, accounts_df: DataFrame, weather_df: Dat
 
 DD_NAMES = {"hdd": "heating degree days", "cdd": "cooling degree days"}
 PRIOR_BILL_TOLERANCE_DAYS = 15  # the bill a year earlier starts within this many days of a year before
-EXPLANATION_COLUMNS = (
-    "household_id", "period_start", "period_end", "bill_date", "days", "kwh", "amount_due",
-    "prior_period_start", "prior_period_end", "prior_days", "prior_kwh", "prior_amount_due",
-    "change_usd", "weather_usd", "days_usd", "rate_usd", "behaviour_usd",
-    "weather_kwh", "days_kwh", "behaviour_kwh", "hdd", "prior_hdd", "cdd", "prior_cdd", "model_type",
-)
 
 
 MODEL_COLUMNS = ("household_id", "station_id", "model_type", "intercept_kwh", "heating_slope_kwh", "heating_balance_f",

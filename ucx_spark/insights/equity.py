@@ -113,7 +113,6 @@ def household_month_metrics(
     programs_df: DataFrame,
     marketing_df: DataFrame,
     outages_df: DataFrame,
-    accounts_df: DataFrame,
     time_zone: str,
 ) -> DataFrame:
     """household_id, month, metric, cluster, numerator, denominator: the rows of the table in the

@@ -537,7 +537,7 @@ def _section_kpis(inp: ReportInputs) -> str:
     out = ['<section id="kpis"><h2>KPI trends by month</h2>']
     if inp.kpis is None:
         out.append(_missing(f"gold/{CX_KPIS}"))
-        return "".join(out) + "</section>"
+        return _closed(out)
     k = inp.kpis
     panels = [kpi for kpi in KPI_LABELS if kpi in set(k["kpi"])]
     enrollment = sorted(x for x in set(k["kpi"]) if x.startswith(ENROLLMENT_PREFIX) and k.loc[k["kpi"] == x, "value"].notna().any())
@@ -584,7 +584,7 @@ def _section_kpis(inp: ReportInputs) -> str:
         out.append(_table(["KPI", "value", "n (households)"], rows_, cls="compact kpi-latest"))
     else:
         out.append('<p class="missing">gold/cx_kpis holds no value for segment <code>all</code> yet.</p>')
-    return "".join(out) + "</section>"
+    return _closed(out)
 
 
 def _mark_suppressed(ax: Any, xs: Iterable[float], values: pd.Series) -> None:
@@ -603,7 +603,7 @@ def _section_csat(inp: ReportInputs) -> str:
     if c.surveyed_levels is None:
         out.append(_missing("silver/surveys"))
     if c.predicted_bins is None and c.surveyed_levels is None:
-        return "".join(out) + "</section>"
+        return _closed(out)
     fig = _figure(12, 3.6)
     ax1, ax2 = fig.subplots(1, 2)
     if c.predicted_bins is not None:
@@ -665,7 +665,7 @@ def _section_csat(inp: ReportInputs) -> str:
             suppressed += int(frame[col].isna().sum())
     if suppressed:
         out.append(f'<p class="note">{suppressed} bar(s) with fewer than {inp.min_households} households are suppressed (marked “s”, not drawn).</p>')
-    return "".join(out) + "</section>"
+    return _closed(out)
 
 
 def _section_drivers(inp: ReportInputs) -> str:
@@ -695,7 +695,7 @@ def _section_drivers(inp: ReportInputs) -> str:
                      _fmt(r.get("n"), "int")])
     out.append(f"<details><summary>Driver table ({len(rows)} rows)</summary>"
                + _table(["model", "version", "rank", "feature", "mean |SHAP|", "direction", "n"], rows, cls="compact") + "</details>")
-    return "".join(out) + "</section>"
+    return _closed(out)
 
 
 def _section_whatif(inp: ReportInputs) -> str:
@@ -736,7 +736,7 @@ def _section_whatif(inp: ReportInputs) -> str:
                "change from the baseline with its bootstrap confidence interval (green: an improvement, red: a deterioration).</p>")
     out.append(_table(["scenario", "metric", "baseline", "scenario", "delta", "delta CI", "n", "n touched"], rows,
                       cls="compact whatif"))
-    return "".join(out) + "</section>"
+    return _closed(out)
 
 
 _X_HINTS = ("energy_burden", "burden", "annual_bill", "bill", "kwh", "arrears")
@@ -825,7 +825,7 @@ def _section_segments(inp: ReportInputs) -> str:
                      _fmt(r["n"], "int"), *values])
     headers = ["segmentation", "segment", *(["definition"] if has_definition else []), "n", *dims]
     out.append(_table(headers, rows, cls="compact segments"))
-    return "".join(out) + "</section>"
+    return _closed(out)
 
 
 SATURATION_TABLE_COLUMNS = ("n", "eligible_households", "enrolled_households", "enrollment_rate", "modelled_potential",
@@ -893,7 +893,7 @@ def _section_saturation(inp: ReportInputs) -> str:
                      *[_fmt(r[c], "int") if c == "n" else SUPPRESSED if small[i] else
                        _fmt(r[c], "int" if c in counts else "num") for c in cols]])
     out.append(_table(["program", *cols], rows, cls="compact saturation"))
-    return "".join(out) + "</section>"
+    return _closed(out)
 
 
 def _section_contacts(inp: ReportInputs) -> str:
@@ -930,7 +930,7 @@ def _section_contacts(inp: ReportInputs) -> str:
     out.append(f"<p>Latest month: <b>{html.escape(str(last['month'].iloc[0]))}</b></p>")
     out.append(_table(["topic", "contacts", "households", *[label for _, label in CONTACT_RATES]], rows,
                       cls="compact contacts"))
-    return "".join(out) + "</section>"
+    return _closed(out)
 
 
 def _section_bills(inp: ReportInputs) -> str:
@@ -950,7 +950,7 @@ def _section_bills(inp: ReportInputs) -> str:
     b = inp.bill_changes
     if b is None or b.empty:
         out.append('<p class="note">No bill has a bill for the same period a year earlier yet.</p>')
-        return "".join(out) + "</section>"
+        return _closed(out)
     shown = b[~b["is_suppressed"].astype(bool)]
     if not shown.empty:
         fig = _figure(12, 3.2)
@@ -973,7 +973,7 @@ def _section_bills(inp: ReportInputs) -> str:
             for _, r in b.iterrows()]
     out.append(_table(["month", "households", "mean change $", *[f"{label} $" for _, label in BILL_PARTS]], rows,
                       cls="compact bills"))
-    return "".join(out) + "</section>"
+    return _closed(out)
 
 
 def _section_equity(inp: ReportInputs) -> str:
@@ -1025,7 +1025,7 @@ def _section_equity(inp: ReportInputs) -> str:
                      SUPPRESSED if hidden else _fmt(r["ratio"]), interval, "flagged" if r["flagged"] else ""])
     out.append(_table(["metric", "dimension", "group", "households", "value", "utility", "ratio", "95% interval", ""],
                       rows, cls="compact equity"))
-    return "".join(out) + "</section>"
+    return _closed(out)
 
 
 def _section_quality(inp: ReportInputs) -> str:
@@ -1058,7 +1058,7 @@ def _section_quality(inp: ReportInputs) -> str:
              for _, r in inp.quality_failed.iterrows()),
             cls="compact",
         ))
-    return "".join(out) + "</section>"
+    return _closed(out)
 
 
 def _code_spans(text: str) -> str:
@@ -1082,7 +1082,7 @@ def _section_maturity(inp: ReportInputs) -> str:
     out.append(_table(["capability", "level", "evidence", "next level needs"], rows, cls="maturity"))
     counts = " · ".join(f"{name}: {sum(c.level == i for c in inp.maturity)}" for i, name in enumerate(LEVELS))
     out.append(f'<p class="note">{counts}</p>')
-    return "".join(out) + "</section>"
+    return _closed(out)
 
 
 CSS = """

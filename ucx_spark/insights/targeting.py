@@ -57,6 +57,7 @@ effective_from, effective_to.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -157,19 +158,20 @@ DNC_REASONS = ("customer_request", "medical_certificate", "legal", "other")
 FREQUENCY_DAYS = 30
 
 
-def blocked_channels(marketing_df: DataFrame, dnc_df: DataFrame | None, as_of: Column) -> DataFrame:
-    """household_id, channel (of ``CHANNEL_ORDER``, or ``all``) the household may not be reached on at
-    ``as_of``: its marketing opt-outs (``unsubscribed`` events up to that day; ivr counts as phone) and
-    the do-not-contact entries in force (household_id, channel, effective_from, effective_to)."""
+def opted_out_channels(marketing_df: DataFrame, day: Column) -> DataFrame:
+    """household_id, channel: the channels the household unsubscribed from (``unsubscribed`` events
+    dated up to ``day``, a column of ``marketing_df`` or a literal; ivr counts as phone)."""
     channel = F.when(F.col("channel") == "ivr", F.lit("phone")).otherwise(F.col("channel"))
-    opted = (marketing_df.filter((F.col("event_type") == "unsubscribed") & (F.to_date("occurred_at") <= as_of))
-             .select("household_id", channel.alias("channel")))
-    if dnc_df is None:
-        return opted.distinct()
-    listed = dnc_df.filter((F.col("effective_from").isNull() | (F.col("effective_from") <= as_of))
-                           & (F.col("effective_to").isNull() | (F.col("effective_to") >= as_of))
-                           ).select("household_id", "channel")
-    return opted.unionByName(listed).distinct()
+    return (marketing_df.filter((F.col("event_type") == "unsubscribed") & (F.to_date("occurred_at") <= day))
+            .select("household_id", channel.alias("channel")))
+
+
+def listed_channels(dnc_df: DataFrame, day: Column) -> DataFrame:
+    """household_id, channel (of ``CHANNEL_ORDER``, or ``all``): the do-not-contact entries in force
+    on ``day`` (a column of ``dnc_df`` or a literal)."""
+    return dnc_df.filter((F.col("effective_from").isNull() | (F.col("effective_from") <= day))
+                         & (F.col("effective_to").isNull() | (F.col("effective_to") >= day))
+                         ).select("household_id", "channel")
 
 
 def permitted_channel(preferred: Column, blocked: Column) -> Column:
@@ -313,11 +315,14 @@ def campaign_targets(
         "household_id", "as_of_date", "is_eligible", "is_enrolled", "expected_benefit")
     rows = rows.join(channels_df, "household_id", "left")
     if marketing_df is not None or dnc_df is not None:
-        as_of = rows.agg(F.max("as_of_date")).first()[0]
-        marketing = marketing_df if marketing_df is not None else rows.sparkSession.createDataFrame(
-            [], "household_id string, channel string, event_type string, occurred_at timestamp")
-        blocked = (blocked_channels(marketing, dnc_df, F.lit(as_of)).groupBy("household_id")
-                   .agg(F.collect_set("channel").alias("_blocked")))
+        keys, day = rows.select("household_id", "as_of_date"), F.col("as_of_date")  # each household's snapshot day
+        parts = []
+        if marketing_df is not None:
+            parts.append(opted_out_channels(marketing_df.join(keys, "household_id"), day))
+        if dnc_df is not None:
+            parts.append(listed_channels(dnc_df.join(keys, "household_id"), day))
+        blocked = reduce(DataFrame.unionByName, parts).groupBy("household_id").agg(
+            F.collect_set("channel").alias("_blocked"))
         rows = (rows.join(blocked, "household_id", "left")
                 .withColumn("preferred_channel", permitted_channel(F.col("preferred_channel"), F.col("_blocked"))))
     else:

@@ -60,7 +60,7 @@ def run(spark: SparkSession, *, warehouse: str, run_id: str, time_zone: str, mon
     try:
         metrics = E.household_month_metrics(
             active, collections_df=src["collections"], programs_df=src["programs"], marketing_df=src["marketing"],
-            outages_df=src["outages"], accounts_df=src["accounts"], time_zone=time_zone)
+            outages_df=src["outages"], time_zone=time_zone)
         scores = read_optional(spark, warehouse, "gold", HOUSEHOLD_SCORES)
         if scores is not None:
             metrics = metrics.unionByName(E.score_metrics(scores))

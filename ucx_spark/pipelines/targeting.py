@@ -116,9 +116,7 @@ def read_do_not_contact(spark: SparkSession, path: str | Path | None, *, pseudon
                 "household_id": [pseudonym_py(a, key=pseudonym_key, namespace="account") for a in chunk["account_id"]],
                 "channel": chunk["channel"].str.lower(), "reason": chunk["reason"].str.lower(), **dates,
             }))
-    except (OSError, ValueError) as e:
-        if isinstance(e, UcxError):
-            raise
+    except (OSError, ValueError) as e:  # unreadable file, malformed CSV (pandas' parser errors are ValueErrors)
         raise UcxError(f"do-not-contact list {path}: {e}") from e
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["household_id"])
     if frame.empty:
@@ -241,10 +239,7 @@ def activate(
     held_back = 0
     if do_not_contact is not None:
         today = datetime.now(UTC).date()
-        listed = (T.blocked_channels(spark.createDataFrame([], "household_id string, channel string, "
-                                                              "event_type string, occurred_at timestamp"),
-                                     do_not_contact, F.lit(today))
-                  .withColumnRenamed("channel", "_listed"))
+        listed = T.listed_channels(do_not_contact, F.lit(today)).withColumnRenamed("channel", "_listed")
         hit = targets_df.join(listed, "household_id").filter(
             (F.col("_listed") == "all") | (F.col("_listed") == F.col("preferred_channel")))
         held = hit.select("household_id").distinct()
