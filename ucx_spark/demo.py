@@ -66,7 +66,8 @@ def run_demo(spark: SparkSession, cfg: Config, p: DemoParams) -> None:
 
 def run_insights(spark: SparkSession, cfg: Config, *, out: Path) -> None:
     """Personas and payment-risk segments, drivers, two what-if scenarios, saturation, an autopay
-    campaign, what customers say, why bills move, who is treated unfairly and the report: the commands a user would run, in that order."""
+    campaign, who is treated unfairly and the report (what customers say and why bills move are
+    gold tables of the pipeline): the commands a user would run, in that order."""
     from ucx_spark import commands as c
 
     for run, params in (
@@ -76,8 +77,6 @@ def run_insights(spark: SparkSession, cfg: Config, *, out: Path) -> None:
         (c.run_whatif, c.WhatifParams(scenarios=("liheap_enrollment_pct=+10",))),
         (c.run_saturation, c.SaturationParams(goals=("autopay=+5",))),
         (c.run_target, c.TargetParams(campaign="autopay")),
-        (c.run_contacts, c.NoParams()),
-        (c.run_baselines, c.NoParams()),
         (c.run_equity, c.NoParams()),
         (c.run_report, c.ReportParams(out=str(out / "report.html"))),
     ):

@@ -144,8 +144,11 @@ def test_contact_topics_read_from_transcripts_agree_with_why_the_contacts_happen
 
     cfg, _, _ = utility
     tz = cfg.utility.time_zone
+    built = read_table(spark, cfg.paths.warehouse, "gold", CONTACT_INSIGHTS).drop("run_id", "created_at")  # by ucx pipeline
     result = contacts.run(spark, warehouse=cfg.paths.warehouse, run_id="e2e-contacts", time_zone=tz,
                           min_households=cfg.privacy.min_households)
+    assert_df_equality(read_table(spark, cfg.paths.warehouse, "gold", CONTACT_INSIGHTS).drop("run_id", "created_at"),
+                       built, ignore_row_order=True, ignore_nullable=True)  # the command rebuilds the same table
     agreement = contacts.topic_agreement(spark, cfg.paths.warehouse, cfg.paths.landing, time_zone=tz)
     print(f"contacts: {agreement}")
     assert agreement.contacts == result.transcripts > 0
@@ -167,19 +170,29 @@ def test_baselines_recover_the_planted_weather_response_and_explain_each_bill(sp
     change, and `ucx explain-bill` says it."""
     from ucx_spark.catalog import BILL_EXPLANATIONS, USAGE_BASELINES
     from ucx_spark.commands import ExplainBillParams, execute
+    from ucx_spark.insights.baselines import baseline_through
     from ucx_spark.pipelines import baselines
 
     cfg, _, _ = utility
-    result = baselines.run(spark, warehouse=cfg.paths.warehouse, run_id="e2e-baselines", time_zone=cfg.utility.time_zone)
-    recovery = baselines.slope_recovery(spark, cfg.paths.warehouse, cfg.paths.landing, key=KEY)
-    fits = read_table(spark, cfg.paths.warehouse, "gold", USAGE_BASELINES)
+    wh = cfg.paths.warehouse
+    # ucx pipeline built both tables (the baselines through the last complete month of AMI); the command
+    # rebuilds the same
+    through = baseline_through(read_table(spark, wh, "silver", "ami_daily").agg(F.max("local_date")).first()[0])
+    built = {t: read_table(spark, wh, "gold", t).drop("run_id", "created_at") for t in (USAGE_BASELINES, BILL_EXPLANATIONS)}
+    result = baselines.run(spark, warehouse=wh, run_id="e2e-baselines", time_zone=cfg.utility.time_zone)
+    for table, df in built.items():
+        assert_approx_df_equality(read_table(spark, wh, "gold", table).drop("run_id", "created_at"), df, 1e-9,
+                                  ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True)
+    recovery = baselines.slope_recovery(spark, wh, cfg.paths.landing, key=KEY)
+    fits = read_table(spark, wh, "gold", USAGE_BASELINES)
     assert fits.count() == result.households == fits.select("household_id", "meter_key").distinct().count()
+    assert fits.filter(F.col("period_end") > F.lit(through)).count() == 0
     assert recovery.heating_households >= 8 and recovery.cooling_households >= 8
     assert recovery.heating_median_error <= 0.25 and recovery.cooling_median_error <= 0.25
     assert recovery.heating_within >= 0.7 and recovery.cooling_within >= 0.7
     bills = read_table(spark, cfg.paths.warehouse, "gold", BILL_EXPLANATIONS)
     assert not {"account_id", "bill_id"} & set(bills.columns)
-    assert bills.count() == read_table(spark, cfg.paths.warehouse, "silver", "bills").count()
+    assert bills.count() == read_table(spark, wh, "silver", "bills").count()
     split = bills.filter(F.col("rate_usd").isNotNull())
     assert split.count() == result.bills_explained > 0
     parts = F.coalesce("weather_usd", F.lit(0.0)) + F.col("days_usd") + F.col("rate_usd") + F.col("behaviour_usd")

@@ -54,3 +54,27 @@ def test_inputs_moved_only_by_updates_that_changed_nothing_count_as_where_they_w
     previous, now = _record(4, 3, ids=IDS), _record(4, 7, ids=IDS)
     settled = settled_inputs(previous, now, lambda table, since: NO_CHANGE)
     assert settled == now
+
+
+def test_a_table_built_through_a_day_settles_changes_after_it_and_not_on_it() -> None:
+    """usage_baselines and bill_explanations read nothing dated after their ``through``: a daily
+    load inside the month settles; a change on the day itself, or one that cannot be dated, does
+    not; a moved ``through`` (a month completed) is another build whatever the inputs say."""
+    def record(bills: int, through: str) -> dict:
+        return {**_record(bills, 3, ids=IDS), "params": {**PARAMS, "through": through}}
+
+    previous, now = record(4, "2025-03-31"), record(5, "2025-03-31")
+    assert settled_inputs(previous, now, lambda table, since: date(2025, 4, 1)) == now
+    assert settled_inputs(previous, now, lambda table, since: date(2025, 3, 31)) == previous
+    assert settled_inputs(previous, now, lambda table, since: None) == previous
+    month_done = record(5, "2025-04-30")
+    assert settled_inputs(previous, month_done, lambda table, since: date(2025, 4, 1)) != month_done
+
+
+def test_the_baselines_are_built_through_the_last_complete_month() -> None:
+    from ucx_spark.insights.baselines import baseline_through
+
+    assert baseline_through(date(2025, 11, 30)) == date(2025, 11, 30)
+    assert baseline_through(date(2025, 11, 29)) == date(2025, 10, 31)
+    assert baseline_through(date(2024, 3, 1)) == date(2024, 2, 29)
+    assert baseline_through(date(2024, 12, 31)) == date(2024, 12, 31)

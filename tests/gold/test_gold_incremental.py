@@ -61,12 +61,39 @@ def _silver(spark, wh: str) -> None:
          ("s3", "a2", datetime(2024, 3, 25, 17, tzinfo=UTC), "relationship", None, 5, 10, None, None, H2)],
         empty_silver_schema("surveys"),
     )
-    for name, df in (("accounts", accounts), ("surveys", surveys)):  # as the silver step creates them
+    # hourly temperatures at station w1, colder in January (the baselines' weather)
+    weather = spark.range(95 * 24).select(
+        F.lit("w1").alias("station_id"),
+        (F.lit(datetime(2024, 1, 1, 6, tzinfo=UTC)).cast("timestamp")
+         + F.make_interval(hours=F.col("id").cast("int"))).alias("observed_at"),
+        F.round(F.lit(30.0) + F.col("id") / 60.0 + 8 * F.sin(F.col("id") * 0.2618), 1).alias("temp_f"))
+    contacts = spark.createDataFrame(
+        [("c1", "a1", datetime(2024, 2, 5, 15, tzinfo=UTC), "phone", "billing", 300, True,
+          "Customer asked why the bill went up.", H1),
+         ("c2", "a1", datetime(2024, 2, 8, 15, tzinfo=UTC), "phone", "billing", 420, False,
+          "Caller angry about a terrible, unfair bill.", H1),
+         ("c3", "a2", datetime(2024, 3, 12, 15, tzinfo=UTC), "chat", "outage", 200, True,
+          "Power out since the storm, asked when it will be restored.", H2)],
+        empty_silver_schema("contacts"),
+    )
+    bills = _bills(spark, [("b1", date(2024, 1, 1), date(2024, 1, 31), date(2024, 2, 2), 610.0, "80.00"),
+                           ("b2", date(2024, 2, 1), date(2024, 2, 29), date(2024, 3, 2), 540.0, "71.50")])
+    for name, df in (("accounts", accounts), ("surveys", surveys), ("weather", weather),
+                     ("contacts", contacts), ("bills", bills)):  # as the silver step creates them
         append_table(df, table_path(wh, "silver", name), properties=spec("silver", name).table_properties)
     daily = ami_daily(_reads(spark, "2024-01-01T06:00:00", 91 * 24), time_zone=TZ).withColumn("_run_id", F.lit("s1"))
     daily_table = spec("silver", AMI_DAILY)
     append_table(daily, table_path(wh, "silver", AMI_DAILY), partition_by=daily_table.partition_by,
                  properties=daily_table.table_properties)
+
+
+def _bills(spark, rows: list[tuple]) -> DataFrame:
+    """Household H1's bills: (bill_id, period_start, period_end, bill_date, kwh, amount_due)."""
+    from decimal import Decimal
+
+    return spark.createDataFrame(
+        [(b, "a1", start, end, issued, issued, kwh, Decimal(due), H1) for b, start, end, issued, kwh, due in rows],
+        empty_silver_schema("bills"))
 
 
 def _upsert_days(spark, wh: str, reads: DataFrame, days: list[date]) -> None:
@@ -90,7 +117,9 @@ def test_a_new_day_after_the_last_as_of_date_changes_no_feature_and_a_corrected_
     _upsert_days(spark, wh, _reads(spark, "2024-04-01T05:00:00", 3 * 24),
                  [date(2024, 4, 1), date(2024, 4, 2), date(2024, 4, 3)])
     later = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r2", min_households=1)
-    assert {"household_features", "survey_features"} <= set(later.unchanged)
+    # the baselines are built through March 31: April's days refit nothing until April is complete
+    assert {"household_features", "survey_features", "usage_baselines", "bill_explanations",
+            "contact_insights"} <= set(later.unchanged)
     assert (table_version(spark, hf_path), table_version(spark, sf_path)) == built
     assert dict(later.partial) == {"meter_daily_usage": "3 changed days from 2024-04-01"}  # only they recomputed
 
@@ -105,13 +134,17 @@ def test_a_new_day_after_the_last_as_of_date_changes_no_feature_and_a_corrected_
                                        "household_features": f"changes from {march_10}",
                                        "survey_features": f"changes from {march_10}"}
     assert table_version(spark, hf_path) == built[0] + 1 and table_version(spark, sf_path) == built[1] + 1
+    assert "usage_baselines" not in corrected.unchanged and "bill_explanations" not in corrected.unchanged
+    baselines = read_table(spark, wh, "gold", "usage_baselines")
+    assert baselines.filter(F.col("period_end") == date(2024, 3, 31)).count() == 2 == baselines.count()
 
     # The same silver tables, gold from scratch: the same rows.
     fresh = str(tmp_path / "fresh")
     shutil.copytree(Path(wh, "silver"), Path(fresh, "silver"))
     gold.run(spark, warehouse=fresh, time_zone=TZ, run_id="f1", min_households=1)
-    for table in ("meter_daily_usage", "household_features", "survey_features"):
-        got, want = read_table(spark, wh, "gold", table), read_table(spark, fresh, "gold", table)
+    for table in ("meter_daily_usage", "household_features", "survey_features", "usage_baselines",
+                  "contact_insights"):
+        got, want = (read_table(spark, w, "gold", table).drop("run_id", "created_at") for w in (wh, fresh))
         assert got.count() == want.count() > 0
         assert_approx_df_equality(got, want, 1e-9, ignore_row_order=True, ignore_nullable=True,
                                   allow_nan_equality=True)
@@ -150,9 +183,14 @@ def test_a_daily_extract_of_other_feeds_recomputes_from_its_first_dated_row(spar
     accounts_path, surveys_path = table_path(wh, "silver", "accounts"), table_path(wh, "silver", "surveys")
     append_table(_account(3, h3, date(2024, 4, 2), spark), accounts_path)
     append_table(_survey("s4", "a2", datetime(2024, 4, 2, 17, tzinfo=UTC), 3, H2, spark), surveys_path)
+    append_table(_bills(spark, [("b3", date(2024, 3, 1), date(2024, 3, 31), date(2024, 4, 2), 500.0, "66.25")]),
+                 table_path(wh, "silver", "bills"))
     daily = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r2", min_households=1)
     assert "household_features" in daily.unchanged and table_version(spark, hf_path) == built
     assert dict(daily.partial)["survey_features"] == "changes from 2024-04-02"  # its features: April 1 on
+    # the new bill is explained in the run that lands it; the baselines (through March 31) stay
+    assert dict(daily.partial)["bill_explanations"] == "changes from 2024-04-02" and "usage_baselines" in daily.unchanged
+    assert read_table(spark, wh, "gold", "bill_explanations").count() == 3
     assert read_table(spark, wh, "gold", "survey_features").count() == 4
 
     append_table(_survey("s5", "a2", datetime(2024, 3, 5, 17, tzinfo=UTC), 1, H2, spark), surveys_path)
@@ -164,8 +202,8 @@ def test_a_daily_extract_of_other_feeds_recomputes_from_its_first_dated_row(spar
     fresh = str(tmp_path / "fresh")
     shutil.copytree(Path(wh, "silver"), Path(fresh, "silver"))
     gold.run(spark, warehouse=fresh, time_zone=TZ, run_id="f1", min_households=1)
-    for table in ("household_features", "survey_features"):
-        got, want = read_table(spark, wh, "gold", table), read_table(spark, fresh, "gold", table)
+    for table in ("household_features", "survey_features", "bill_explanations", "contact_insights"):
+        got, want = (read_table(spark, w, "gold", table).drop("run_id", "created_at") for w in (wh, fresh))
         assert got.count() == want.count() > 0
         assert_approx_df_equality(got, want, 1e-9, ignore_row_order=True, ignore_nullable=True,
                                   allow_nan_equality=True)
@@ -177,7 +215,7 @@ def test_a_daily_extract_of_other_feeds_recomputes_from_its_first_dated_row(spar
         "_extracted_at": F.lit(datetime(2024, 4, 3, tzinfo=UTC))})
     versions = {t: table_version(spark, table_path(wh, "gold", t)) for t in GOLD_TABLES}
     resent = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r3b", min_households=1)
-    assert set(resent.unchanged) == set(GOLD_TABLES), resent  # not one gold table rewritten
+    assert set(resent.unchanged) == set(gold.TABLES), resent  # not one gold table rewritten
     assert {t: table_version(spark, table_path(wh, "gold", t)) for t in GOLD_TABLES} == versions
 
     # an existing account changed (its attributes hold at every date): no day bounds it

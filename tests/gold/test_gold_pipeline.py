@@ -49,7 +49,8 @@ def test_run_writes_gold_without_pii(spark, tmp_warehouse):
     counts = dict(result.rows)
     # 2 months x (all + class + plan + zip + income_band 'unknown') x KPIs
     assert counts == {"meter_daily_usage": 2, "cx_kpis": 2 * 5 * len(CONTRACT_KPIS), "household_features": 2,
-                      "survey_features": 0}  # no surveys landed
+                      "survey_features": 0,  # no surveys landed
+                      "contact_insights": 0, "usage_baselines": 0, "bill_explanations": 0}  # no contact, weather, bill
     for table in gold.TABLES:
         schema = read_table(spark, wh, "gold", table).schema
         assert forbidden_columns_in(schema) == [], table

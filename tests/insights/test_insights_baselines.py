@@ -11,6 +11,7 @@ import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import functions as F
 
+from ucx_spark.gold.household_features import daily_temperatures
 from ucx_spark.insights import baselines as B
 
 
@@ -92,7 +93,7 @@ def test_baseline_days_are_complete_days_with_a_temperature_at_the_households_st
         + [("S1", f"2025-01-04 {h:02d}:00:00", 30.0) for h in range(6)]
         + [("S2", f"2025-01-01 {h:02d}:00:00", 50.0) for h in range(24)],
         "station_id string, observed_at string, temp_f double").withColumn("observed_at", F.to_timestamp("observed_at"))
-    temps = B.daily_temperatures(weather, time_zone="UTC")
+    temps = daily_temperatures(weather, time_zone="UTC")
     got = B.baseline_days(usage, accounts, temps)
     expected = spark.createDataFrame(
         [("h1", "m1", "S1", d, 10.0, 51.5), ("h2", "m2", "S2", d, 8.0, 50.0)],

@@ -370,8 +370,8 @@ def test_report_on_pipeline_gold_only(spark, insights_wh, report_wh, tmp_path) -
     text = Path(result.path).read_text(encoding="utf-8")
     _assert_offline(text)
     for table, command in (("gold/whatif_results", "ucx whatif"), ("gold/segment_profiles", "ucx segment"),
-                           ("gold/program_saturation", "ucx saturation"), ("gold/contact_insights", "ucx contacts"),
-                           ("gold/usage_baselines", "ucx baselines"), ("gold/equity_audit", "ucx equity")):
+                           ("gold/program_saturation", "ucx saturation"), ("gold/contact_insights", "ucx pipeline"),
+                           ("gold/usage_baselines", "ucx pipeline"), ("gold/equity_audit", "ucx equity")):
         assert f"Not yet computed: <code>{table}</code>" in text and f"run <code>{command}</code>" in text
     assert "approximated from the per-household top drivers" in _section(text, "drivers")
     assert set(result.missing) == {"gold/whatif_results", "gold/segment_profiles", "gold/program_saturation",

@@ -35,13 +35,12 @@ The slopes are in kWh per degree-day (F); the intercept is the base load in kWh 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-
-from ucx_spark.gold.household_features import daily_temperatures
 
 BALANCE_POINTS_F = np.arange(30.0, 91.0)  # CalTRACK 2.0, 3.2.4: 30-90 F
 MIN_NONZERO_DD_DAYS = 10
@@ -242,12 +241,22 @@ def normalised_annual(fits_df: DataFrame, temps_df: DataFrame) -> DataFrame:
             .drop("_sum"))
 
 
-def usage_baselines(usage_df: DataFrame, accounts_df: DataFrame, weather_df: DataFrame, *, time_zone: str) -> DataFrame:
+def baseline_through(last_day: date) -> date:
+    """The last day of the last complete month of data that ends on ``last_day``: the baselines
+    are fitted through it (``ucx pipeline`` refits them when a month completes, not on every
+    daily load; the bills are explained as they come, against the latest baselines)."""
+    next_day = last_day + timedelta(days=1)
+    return last_day if next_day.day == 1 else next_day.replace(day=1) - timedelta(days=1)
+
+
+def usage_baselines(usage_df: DataFrame, accounts_df: DataFrame, temps_df: DataFrame, *, through: date) -> DataFrame:
     """gold/usage_baselines: ``FIT_COLUMNS`` plus normal_days and nac_kwh, one row per household
-    and meter, from gold/meter_daily_usage, silver/accounts and silver/weather (daily means by
-    ``gold.household_features.daily_temperatures``, the features' own)."""
-    temps = daily_temperatures(weather_df, time_zone=time_zone)
-    return normalised_annual(fit_baselines(baseline_days(usage_df, accounts_df, temps)), temps)
+    and meter, from gold/meter_daily_usage, silver/accounts and the stations' daily temperatures
+    (``gold.household_features.daily_temperatures``, the features' own): every day up to
+    ``through`` (``baseline_through``) and none after."""
+    usage = usage_df.filter(F.col("local_date") <= F.lit(through))
+    temps = temps_df.filter(F.col("local_date") <= F.lit(through))
+    return normalised_annual(fit_baselines(baseline_days(usage, accounts_df, temps)), temps)
 
 
 # --------------------------------------------------------------------------- why a bill moved

@@ -67,9 +67,9 @@ HOW_TO_COMPUTE: dict[str, str] = {
     f"gold/{SEGMENT_PROFILES}": "ucx segment",
     f"gold/{PROGRAM_SATURATION}": "ucx saturation",
     f"gold/{CAMPAIGN_TARGETS}": "ucx target",
-    f"gold/{CONTACT_INSIGHTS}": "ucx contacts",
-    f"gold/{USAGE_BASELINES}": "ucx baselines",
-    f"gold/{BILL_EXPLANATIONS}": "ucx baselines",
+    f"gold/{CONTACT_INSIGHTS}": "ucx pipeline",
+    f"gold/{USAGE_BASELINES}": "ucx pipeline",
+    f"gold/{BILL_EXPLANATIONS}": "ucx pipeline",
     f"gold/{EQUITY_AUDIT}": "ucx equity",
 }
 

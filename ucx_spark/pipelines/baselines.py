@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from ucx_spark.catalog import BILL_EXPLANATIONS, METER_DAILY_USAGE, USAGE_BASELINES
 from ucx_spark.errors import UcxError
+from ucx_spark.gold.household_features import daily_temperatures
 from ucx_spark.gold.privacy import assert_no_pii
 from ucx_spark.insights import baselines as B
 from ucx_spark.io.delta import overwrite_table, read_optional
@@ -57,14 +58,20 @@ def _inputs(spark: SparkSession, warehouse: str) -> dict[str, DataFrame]:
 
 
 def run(spark: SparkSession, *, warehouse: str, run_id: str, time_zone: str) -> BaselinesResult:
+    """Both tables rebuilt now, as ``ucx pipeline``'s gold step builds them: the baselines through
+    the last complete month of gold/meter_daily_usage (``insights.baselines.baseline_through``),
+    every bill explained against them."""
     src = _inputs(spark, warehouse)
+    last = src["usage"].agg(F.max("local_date").alias("d")).first()
+    if last is None or last["d"] is None:
+        raise UcxError(f"gold/{METER_DAILY_USAGE} in {warehouse} has no day: run `ucx pipeline` on AMI reads first")
+    through = B.baseline_through(last["d"])
     created_at = F.lit(datetime.now(UTC).replace(microsecond=0)).cast("timestamp")
-    temps = B.daily_temperatures(src["weather"], time_zone=time_zone).persist()
-    fits = B.fit_baselines(B.baseline_days(src["usage"], src["accounts"], temps)).persist()
+    temps = daily_temperatures(src["weather"], time_zone=time_zone).persist()
+    fits = B.usage_baselines(src["usage"], src["accounts"], temps, through=through).persist()
     paths: dict[str, str] = {}
     try:
-        baselines_df = (B.normalised_annual(fits, temps)
-                        .withColumn("run_id", F.lit(run_id)).withColumn("created_at", created_at))
+        baselines_df = fits.withColumn("run_id", F.lit(run_id)).withColumn("created_at", created_at)
         publish_if_passed(spark, assert_no_pii(baselines_df, table=USAGE_BASELINES),
                           lambda ok: paths.__setitem__(USAGE_BASELINES, overwrite_table(ok, warehouse, "gold", USAGE_BASELINES)),
                           layer="gold", table=USAGE_BASELINES, run_id=run_id, warehouse=warehouse)

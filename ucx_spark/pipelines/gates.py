@@ -43,6 +43,7 @@ class Gates:
     # tables a check reads instead of the warehouse's, by "layer.table" (e.g. the silver/accounts of this run)
     references: dict[str, DataFrame] = field(default_factory=dict)
     _warming: threading.Thread | None = field(default=None, init=False, repr=False)
+    _pending: list[GateResult] = field(default_factory=list, init=False, repr=False)  # publish's, not yet recorded
 
     def warm_up(self, layers: Iterable[str]) -> None:
         """Start preparing GX for the suites of ``layers`` in a background thread
@@ -128,10 +129,18 @@ class Gates:
                     warehouse=self.warehouse, suite_dir=self.suite_dir, context=quality_context(self.warehouse),
                     thresholds=self.thresholds, references={**self.references, **(references or {})},
                     data_docs=False,  # build_docs renders the site once at the end of the run
+                    record=self._pending.append,  # record_pending: one commit for the step's gates
                 )
             )
         finally:
             self.publish_seconds += time.perf_counter() - start - written
+
+    def record_pending(self) -> None:
+        """Write the verdicts of ``publish`` not yet recorded to gold/quality_results, in one
+        commit (a gold step's gates, passed or failed)."""
+        pending, self._pending = self._pending, []
+        if pending:
+            record_results(self.spark, self.warehouse, *pending)
 
     def build_docs(self) -> None:
         """Render the Data Docs site and point its pages at local copies of their scripts and styles

@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -27,11 +27,14 @@ from pyspark.sql import types as T
 
 from ucx_spark.catalog import (
     AMI_DAILY,
+    BILL_EXPLANATIONS,
+    CONTACT_INSIGHTS,
     CX_KPIS,
     HOUSEHOLD_FEATURES,
     HOUSEHOLD_MATCHES,
     METER_DAILY_USAGE,
     SURVEY_FEATURES,
+    USAGE_BASELINES,
     silver_inputs,
     spec,
 )
@@ -39,9 +42,17 @@ from ucx_spark.concurrency import job_tag
 from ucx_spark.config import DEFAULT_MAX_HOUSEHOLD_ENERGY_SHARE, DEFAULT_MIN_HOUSEHOLDS
 from ucx_spark.contract import BOOL, DATE, DECIMAL, FEEDS, INT, MONEY, TIMESTAMP
 from ucx_spark.gold.cx_kpis import cx_kpis
-from ucx_spark.gold.household_features import EVENT_DAY_COLUMNS, household_features, survey_features, usage_part
+from ucx_spark.gold.household_features import (
+    EVENT_DAY_COLUMNS,
+    daily_temperatures,
+    household_features,
+    survey_features,
+    usage_part,
+)
 from ucx_spark.gold.meter_daily_usage import meter_daily_usage_from_daily
 from ucx_spark.gold.privacy import assert_no_pii
+from ucx_spark.insights import baselines as B
+from ucx_spark.insights import contacts as C
 from ucx_spark.io import delta_log
 from ucx_spark.io.delta import (
     changed_rows,
@@ -62,7 +73,8 @@ from ucx_spark.silver.ami_daily import ami_daily
 from ucx_spark.silver.parse import require_time_zone, require_utc_session
 from ucx_spark.silver.rows import SILVER_LINEAGE
 
-TABLES = (METER_DAILY_USAGE, CX_KPIS, HOUSEHOLD_FEATURES, SURVEY_FEATURES)
+TABLES = (METER_DAILY_USAGE, CX_KPIS, HOUSEHOLD_FEATURES, SURVEY_FEATURES, CONTACT_INSIGHTS, USAGE_BASELINES,
+          BILL_EXPLANATIONS)
 # Rows of a gold table another command owns, which a rebuild here keeps: `ucx segment` writes the
 # persona KPIs of gold/cx_kpis, and a later `ucx pipeline` must not drop them (issue 21).
 KEPT_ROWS = {CX_KPIS: "segment_type = 'persona'"}
@@ -336,13 +348,19 @@ def settled_inputs(previous: object, built_from: dict, first_changed: Callable[[
     """``previous`` (a table's build record) with every input that moved since only by updates
     that changed nothing (``first_changed`` says ``NO_CHANGE``: a CIS snapshot re-sending its
     accounts as they were) taken as built from its current version: such an input cannot have
-    changed a row of the table."""
+    changed a row of the table. A table built ``through`` a day (its parameter: usage_baselines
+    and bill_explanations read nothing dated after it) settles changes that all fall after it too."""
     if not _same_tables(previous, built_from):
         return previous
     assert isinstance(previous, dict)
     out = dict(previous)
+    through = (previous.get("params") or {}).get("through")
+    horizon = NO_CHANGE if through is None else date.fromisoformat(through) + timedelta(days=1)
     for table, since, now in _moved(previous, built_from):
-        if _forward(since, now) and first_changed(table, since) == NO_CHANGE:  # type: ignore[arg-type]
+        if not _forward(since, now):
+            continue
+        first = first_changed(table, since)  # type: ignore[arg-type]
+        if first is not None and first >= horizon:
             out[f"silver.{table}"] = now
     return out
 
@@ -537,6 +555,8 @@ def run(
         step.cx_kpis(min_households=min_households, max_household_energy_share=max_household_energy_share,
                      energy_kpis=energy_kpis)
         dates = step.feature_tables(as_of_dates=as_of_dates, max_default_as_of_dates=max_default_as_of_dates)
+        step.contact_insights(min_households=min_households)
+        step.why_bills_move()
         return GoldResult(
             run_id=run_id,
             tables=tuple(step.paths),
@@ -568,6 +588,18 @@ class _GoldStep:
         self.changes = Changes(spark, warehouse, time_zone)
         self.daily_df = self.silver(AMI_DAILY)
         self.accounts_df = self.silver("accounts")
+        self._span: tuple[tuple[date, date] | None] | None = None
+
+    def span(self) -> tuple[date, date] | None:
+        """(first, last) local date of silver/ami_daily as this run read it (asked once)."""
+        if self._span is None:
+            self._span = (ami_span(self.daily_df),)
+        return self._span[0]
+
+    def stamped(self, df: DataFrame) -> DataFrame:
+        """``df`` with this run's run_id and created_at (the insight tables' columns)."""
+        created_at = F.lit(datetime.now(UTC).replace(microsecond=0)).cast("timestamp")
+        return df.withColumn("run_id", F.lit(self.run_id)).withColumn("created_at", created_at)
 
     def silver(self, table: str) -> DataFrame:
         """silver/<table> as this run reads it (the first read pins its version)."""
@@ -709,7 +741,7 @@ class _GoldStep:
         accounts_df = self.accounts_df
         for t in silver_inputs(HOUSEHOLD_FEATURES):
             silver(t)
-        span = ami_span(self.daily_df)
+        span = self.span()
         dates = (
             sorted(set(as_of_dates)) if as_of_dates is not None
             else default_as_of_dates(self.daily_df, limit=max_default_as_of_dates, span=span)
@@ -763,3 +795,65 @@ class _GoldStep:
             params=feature_params, update=survey_update, any_input=True,
         )
         return dates
+
+    def contact_insights(self, *, min_households: int) -> None:
+        """gold/contact_insights (insights/contacts.py), recomputed from the month that holds the
+        week before the first changed day (a contact's repeat within 7 days reads the next one)."""
+        silver, time_zone = self.silver, self.time_zone
+
+        def insights(since: date | None) -> DataFrame:
+            contacts_df = silver("contacts")
+            if since is not None:  # the months recomputed hold every contact their repeats can read
+                contacts_df = contacts_df.filter(
+                    local_date(F.col("started_at"), time_zone=time_zone) >= F.lit(since))
+            scored_df = C.scored_contacts(contacts_df, self.accounts_df, time_zone=time_zone)
+            return self.stamped(C.contact_insights(scored_df, min_households=min_households))
+
+        def update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
+            if not days:
+                return None
+            start = (days[0] - timedelta(days=C.REPEAT_DAYS)).replace(day=1)
+            return f"month < {sql_literal_list([start])}", insights(start)
+
+        self.publish(CONTACT_INSIGHTS, lambda: insights(None),
+                     params={"time_zone": time_zone, "min_households": min_households},
+                     update=update, any_input=True)
+
+    def why_bills_move(self) -> None:
+        """gold/usage_baselines through the last complete month of silver/ami_daily: refitted when a
+        month completes or an input changes a day up to it (``settled_inputs``), not on every daily
+        load; gold/bill_explanations against them: every bill, rebuilt with new baselines, else
+        from the first day a bill or the weather changed (a bill reads the weather of its period
+        and the bill a year before it, both dated before its bill_date). Nothing without AMI reads."""
+        span = self.span()
+        if span is None:
+            return
+        spark, warehouse, silver, time_zone = self.spark, self.warehouse, self.silver, self.time_zone
+        through = B.baseline_through(span[1])
+
+        def temps() -> DataFrame:
+            return daily_temperatures(silver("weather"), time_zone=time_zone)
+
+        self.publish(USAGE_BASELINES, lambda: self.stamped(B.usage_baselines(
+            read_table(spark, warehouse, "gold", METER_DAILY_USAGE), self.accounts_df, temps(), through=through)),
+            params={"time_zone": time_zone, "through": through.isoformat()})
+        version = table_version(spark, table_path(warehouse, "gold", USAGE_BASELINES))
+        if version is None:
+            return  # no baseline published (its gate failed): nothing to explain bills with
+
+        def explained(since: date | None) -> DataFrame:
+            bills_df = silver("bills")
+            if since is not None:  # the bills recomputed, and the bills a year before them
+                bills_df = bills_df.filter(F.col("bill_date") >= F.lit(since - timedelta(days=400)))
+            fits_df = read_table(spark, warehouse, "gold", USAGE_BASELINES, version=version)
+            out = B.bill_explanations(bills_df, fits_df, temps())
+            return self.stamped(out if since is None else out.filter(F.col("bill_date") >= F.lit(since)))
+
+        def update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
+            if not days or silver("bills").filter(F.col("bill_date") >= F.lit(days[0])).isEmpty():
+                return None  # no bill issued on or after the first change: no explanation moved
+            return f"bill_date < {sql_literal_list([days[0]])}", explained(days[0])
+
+        self.publish(BILL_EXPLANATIONS, lambda: explained(None),
+                     params={"time_zone": time_zone, "baselines_version": version},
+                     update=update, any_input=True)

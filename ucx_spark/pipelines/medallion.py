@@ -16,7 +16,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from ucx_spark.catalog import AMI_DAILY, CX_KPIS, METER_DAILY_USAGE, PIPELINE_RUNS, spec
+from ucx_spark.catalog import AMI_DAILY, CONTACT_INSIGHTS, CX_KPIS, METER_DAILY_USAGE, PIPELINE_RUNS, spec
 from ucx_spark.config import Config
 from ucx_spark.errors import DataError
 from ucx_spark.progress import say, step
@@ -212,6 +212,7 @@ def _run(
         raise
     finally:
         checks.ready()  # the GX warm-up ends with the run, whatever stopped it (GX: one thread at a time)
+        checks.record_pending()  # the gold gates' verdicts, one commit, whatever stopped the run
     if gates:
         if checks.results:
             with timed("gates_docs", "quality: Data Docs"):
@@ -255,6 +256,7 @@ def nothing_to_do(spark: SparkSession, cfg: Config, *, as_of_dates: list[date] |
         METER_DAILY_USAGE: {"time_zone": cfg.utility.time_zone},
         CX_KPIS: {"time_zone": cfg.utility.time_zone, "min_households": cfg.privacy.min_households,
                   "max_household_energy_share": cfg.privacy.max_household_energy_share, "energy_kpis": False},
+        CONTACT_INSIGHTS: {"time_zone": cfg.utility.time_zone, "min_households": cfg.privacy.min_households},
     }
     changes = gold.Changes(spark, warehouse, cfg.utility.time_zone)
     settled = 0

@@ -650,12 +650,15 @@ def publish_if_passed(
     now: datetime | None = None,
     echo: Callable[[str], None] = _stderr,
     data_docs: bool = True,
+    record: Callable[[GateResult], object] | None = None,
 ) -> GateResult:
     """Validate the candidate, record the results in ``gold/quality_results``, show failures,
     and call ``write(candidate_df)`` only if no critical expectation failed.
 
     ``data_docs=False`` leaves the Data Docs site to the caller (the medallion
-    renders it once at the end of a run instead of once per table).
+    renders it once at the end of a run instead of once per table); ``record``, when given,
+    takes the result instead of ``gold/quality_results`` (the medallion's gold step records all
+    its gates' results in one commit, ``pipelines.gates.Gates.record_pending``).
 
     On a critical failure raises DataError (naming table, expectation and
     observed value) before writing: the published table keeps its Delta
@@ -669,7 +672,10 @@ def publish_if_passed(
             warehouse=warehouse, thresholds=thresholds, references=references, now=now, cache=False,
             data_docs=data_docs,
         )
-        record_results(spark, warehouse, result)
+        if record is None:
+            record_results(spark, warehouse, result)
+        else:
+            record(result)
         if result.critical_failures or result.warnings:
             echo(result.report())
         result.raise_for_critical()
