@@ -364,17 +364,18 @@ def saturation(
 @app.command(epilog="Example: ucx target --warehouse data/warehouse --campaign autopay")
 def target(
     ctx: typer.Context,
-    campaign: Annotated[str, typer.Option(metavar="PROGRAM", help="autopay, paperless, liheap, ev_rate, ...")],
+    campaign: Annotated[str, typer.Option(metavar="CAMPAIGN", help="a program (autopay, paperless, liheap, ev_rate, "
+                                                                   "...) or collections (the past-due worklist)")],
     warehouse: Warehouse = None,
 ) -> None:
-    """Rank households for a program campaign -> gold/campaign_targets."""
+    """Rank households for a program campaign, or the collections worklist -> gold/campaign_targets."""
     _run(ctx, "target", TargetParams(campaign=campaign), warehouse=warehouse)
 
 
 @app.command(epilog="Example: UCX_PSEUDONYM_KEY=... ucx activate --warehouse data/warehouse --campaign autopay")
 def activate(
     ctx: typer.Context,
-    campaign: Annotated[str, typer.Option(metavar="PROGRAM")],
+    campaign: Annotated[str, typer.Option(metavar="CAMPAIGN")],
     warehouse: Warehouse = None,
     actor: Annotated[str | None, typer.Option(metavar="WHO", help="who exports, for the audit log "
                                                                   "(default: the OS user)")] = None,

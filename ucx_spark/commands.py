@@ -301,11 +301,11 @@ def _check_saturation(cfg: Config, p: SaturationParams) -> Config:
 
 
 def _check_target(cfg: Config, p: TargetParams) -> Config:
-    from ucx_spark.insights.targeting import CAMPAIGN_PROGRAMS
+    from ucx_spark.insights.targeting import CAMPAIGNS
 
     require_gold(cfg)
-    if p.campaign not in CAMPAIGN_PROGRAMS:
-        raise UcxError(f"--campaign {p.campaign}: allowed campaigns are {', '.join(CAMPAIGN_PROGRAMS)}")
+    if p.campaign not in CAMPAIGNS:
+        raise UcxError(f"--campaign {p.campaign}: allowed campaigns are {', '.join(CAMPAIGNS)}")
     if do_not_contact_path(cfg).is_file():
         pseudonym_key(cfg.pseudonym, demo=False)  # the list's account ids need it: fail before any JVM
     return cfg
@@ -557,19 +557,26 @@ def run_saturation(spark: SparkSession, cfg: Config, p: SaturationParams) -> Any
                               horizon_months=cfg.insights.saturation_horizon_months, goals=goals)
 
 
-def run_target(spark: SparkSession, cfg: Config, p: TargetParams) -> Any:
+def _suppression_rules(cfg: Config) -> Any:
+    """The contact policy's settings (insights.*) as targeting reads them."""
     from ucx_spark.insights.targeting import SuppressionRules
+
+    ins = cfg.insights
+    return SuppressionRules(suppress_enrolled=ins.suppress_enrolled,
+                            suppress_collections_hardship=ins.suppress_collections_hardship,
+                            recent_contact_days=ins.suppress_recent_contact_days,
+                            max_campaign_contacts_30d=ins.max_campaign_contacts_30d,
+                            moratorium_cold_f=ins.moratorium_cold_f, moratorium_heat_f=ins.moratorium_heat_f)
+
+
+def run_target(spark: SparkSession, cfg: Config, p: TargetParams) -> Any:
     from ucx_spark.pipelines import targeting
 
     ins = cfg.insights
-    rules = SuppressionRules(suppress_enrolled=ins.suppress_enrolled,
-                             suppress_collections_hardship=ins.suppress_collections_hardship,
-                             recent_contact_days=ins.suppress_recent_contact_days,
-                             max_campaign_contacts_30d=ins.max_campaign_contacts_30d)
     with step(f"ranking households for the {p.campaign} campaign"):
         return targeting.run(spark, warehouse=cfg.paths.warehouse, campaign=p.campaign, run_id=new_run_id(),
-                             rules=rules, seed=ins.seed, liheap_annual_benefit_usd=ins.liheap_annual_benefit_usd,
-                             do_not_contact=_do_not_contact(spark, cfg))
+                             rules=_suppression_rules(cfg), seed=ins.seed, liheap_annual_benefit_usd=ins.liheap_annual_benefit_usd,
+                             do_not_contact=_do_not_contact(spark, cfg), time_zone=cfg.utility.time_zone)
 
 
 def run_activate(spark: SparkSession, cfg: Config, p: ActivateParams) -> Any:
@@ -579,7 +586,8 @@ def run_activate(spark: SparkSession, cfg: Config, p: ActivateParams) -> Any:
         return targeting.activate(spark, warehouse=cfg.paths.warehouse, campaign=p.campaign,
                                   pseudonym_key=pseudonym_key(cfg.pseudonym, demo=False),
                                   out_dir=cfg.insights.activation_dir or None, actor=p.actor,
-                                  do_not_contact=_do_not_contact(spark, cfg))
+                                  do_not_contact=_do_not_contact(spark, cfg), rules=_suppression_rules(cfg),
+                                  time_zone=cfg.utility.time_zone)
 
 
 def _prepare_demo(cfg: Config, p: DemoParams) -> Config:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -112,6 +112,8 @@ class InsightsConfig:
     activation_dir: str = ""               # empty = <warehouse>/_restricted/activation
     max_campaign_contacts_30d: int = 3     # targeting: frequency cap on marketing messages sent (0 = none)
     do_not_contact_path: str = ""          # empty = <landing>/_restricted/do_not_contact.csv (docs/contact_policy.md)
+    moratorium_cold_f: float = 32.0        # collections: no action after a day this cold (min, F) at the station
+    moratorium_heat_f: float = 95.0        # collections: ... or this hot (max, F)
 
 
 @dataclass(frozen=True)
@@ -244,22 +246,7 @@ def _validate(cfg: Config, raw: dict[str, dict[str, tuple[Any, str]]]) -> None:
         ZoneInfo(cfg.utility.time_zone)
     except (ZoneInfoNotFoundError, ValueError):
         fail("utility.time_zone", f"'{cfg.utility.time_zone}' is not an IANA time zone such as America/Chicago")
-    ins = cfg.insights
-    if ins.bootstrap_replicates < 10:
-        fail("insights.bootstrap_replicates", f"must be an integer >= 10, got {ins.bootstrap_replicates}")
-    if not 0 < ins.confidence_level < 1:
-        fail("insights.confidence_level", f"must be a fraction in (0, 1), got {ins.confidence_level}")
-    if not 2 <= ins.personas <= 12:
-        fail("insights.personas", f"must be an integer in [2, 12], got {ins.personas}")
-    if ins.liheap_annual_benefit_usd < 0:
-        fail("insights.liheap_annual_benefit_usd", "must be >= 0")
-    if not 0 < ins.liheap_take_up <= 1:
-        fail("insights.liheap_take_up", f"must be a probability in (0, 1], got {ins.liheap_take_up}")
-    months = ins.liheap_benefit_months
-    if not months or any(not 1 <= m <= 12 for m in months) or len(set(months)) != len(months):
-        fail("insights.liheap_benefit_months", f"must be distinct months 1-12, at least one, got {list(months)}")
-    if ins.saturation_horizon_months < 1:
-        fail("insights.saturation_horizon_months", "must be >= 1")
+    _validate_insights(cfg.insights, fail)
     if cfg.privacy.min_households < 1:
         fail("privacy.min_households", f"must be an integer >= 1, got {cfg.privacy.min_households}")
     if not 0 < cfg.privacy.max_household_energy_share <= 1:
@@ -287,6 +274,28 @@ def _validate(cfg: Config, raw: dict[str, dict[str, tuple[Any, str]]]) -> None:
         fail("spark.feed_threads", "must be >= 1 (1: one feed at a time)")
     if cfg.quality.pandas_max_rows < 0:
         fail("quality.pandas_max_rows", "must be a row count >= 0 (0: always Spark)")
+
+
+
+def _validate_insights(ins: InsightsConfig, fail: Callable[[str, str], None]) -> None:
+    if ins.bootstrap_replicates < 10:
+        fail("insights.bootstrap_replicates", f"must be an integer >= 10, got {ins.bootstrap_replicates}")
+    if not 0 < ins.confidence_level < 1:
+        fail("insights.confidence_level", f"must be a fraction in (0, 1), got {ins.confidence_level}")
+    if not 2 <= ins.personas <= 12:
+        fail("insights.personas", f"must be an integer in [2, 12], got {ins.personas}")
+    if ins.liheap_annual_benefit_usd < 0:
+        fail("insights.liheap_annual_benefit_usd", "must be >= 0")
+    if not 0 < ins.liheap_take_up <= 1:
+        fail("insights.liheap_take_up", f"must be a probability in (0, 1], got {ins.liheap_take_up}")
+    months = ins.liheap_benefit_months
+    if not months or any(not 1 <= m <= 12 for m in months) or len(set(months)) != len(months):
+        fail("insights.liheap_benefit_months", f"must be distinct months 1-12, at least one, got {list(months)}")
+    if ins.saturation_horizon_months < 1:
+        fail("insights.saturation_horizon_months", "must be >= 1")
+    if ins.moratorium_cold_f >= ins.moratorium_heat_f:
+        fail("insights.moratorium_cold_f", f"must be below insights.moratorium_heat_f ({ins.moratorium_heat_f}), "
+                                           f"got {ins.moratorium_cold_f}")
 
 
 def load_config(

@@ -154,6 +154,60 @@ def test_contact_policy_plants_each_case(spark, tmp_path):
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_collections_worklist_plants_each_moratorium(spark):
+    """Issue 21, collections moratoria: the collections worklist ranks households with arrears by
+    payment risk x arrears; a medical certificate in force (whatever channel it names) and extreme
+    weather at the household's station on the day or the day before hold a household, each with
+    its reason in the audit; a cold spell three days back holds nobody. On a later day (activation
+    re-asks) the weather moratoria have lapsed and the certificate still holds."""
+    snap = spark.createDataFrame(
+        [("c1", AS_OF, 200.0), ("c2", AS_OF, 0.0), ("c3", AS_OF, 300.0), ("c4", AS_OF, 100.0),
+         ("c5", AS_OF, 100.0), ("c6", AS_OF, 80.0), ("c7", AS_OF, 50.0)],
+        "household_id string, as_of_date date, arrears_usd double")
+    scores = spark.createDataFrame([("c1", "payment_risk", 0.5), ("c3", "payment_risk", 0.9)],
+                                   "household_id string, model_name string, score double")
+    rows = T.collections_rows(snap, scores)
+    stations = spark.createDataFrame(
+        [("c1", "W1"), ("c2", "W1"), ("c3", "W1"), ("c4", "W2"), ("c5", "W3"), ("c6", "W4"), ("c7", "W2")],
+        "household_id string, station_id string")
+    hourly = [("W1", datetime(2023, 6, d, h), 70.0 + h / 2) for d in (27, 28, 29, 30) for h in range(24)]
+    hourly += [("W2", datetime(2023, 6, 30, h), 40.0 - 1.0 * h) for h in range(24)]       # min 17 F on the day
+    hourly += [("W3", datetime(2023, 6, 29, h), 80.0 + h) for h in range(24)]             # max 103 F the day before
+    hourly += [("W4", datetime(2023, 6, 27, h), 10.0) for h in range(24)]                 # 3 days back: lapsed
+    weather = spark.createDataFrame(hourly, "station_id string, observed_at timestamp, temp_f double")
+    extremes = T.daily_extremes(weather, time_zone="UTC")
+    dnc = spark.createDataFrame(
+        [("c3", "email", "medical_certificate", date(2023, 1, 1), None),
+         ("c7", "phone", "medical_certificate", None, date(2023, 12, 31)),
+         ("c1", "sms", "medical_certificate", date(2023, 7, 15), None)],   # not yet in force
+        "household_id string, channel string, reason string, effective_from date, effective_to date")
+    held = T.moratoria(snap.select("household_id", "as_of_date"), F.col("as_of_date"), stations_df=stations,
+                       extremes_df=extremes, dnc_df=dnc, cold_f=32.0, heat_f=95.0)
+    empty_contacts = spark.createDataFrame([], "household_id string, started_at timestamp")
+    empty_collections = spark.createDataFrame([], "household_id string, event_date date, event_type string")
+    got = T.campaign_targets(
+        rows, campaign=T.COLLECTIONS, channels_df=spark.createDataFrame([], "household_id string, preferred_channel string"),
+        contacts_df=empty_contacts, collections_df=empty_collections, rules=T.SuppressionRules(), run_id="m-1",
+        created_at=F.current_timestamp(), dnc_df=dnc, campaign_rows=rows, moratoria_df=held,
+    ).select("household_id", "expected_benefit", "preferred_channel", "suppression_reason", "rank")
+    expected = spark.createDataFrame([
+        ("c1", 100.0, "direct_mail", None, 1), ("c2", None, "direct_mail", "not_eligible", None),
+        ("c3", 270.0, "direct_mail", "medical_certificate", None), ("c4", 100.0, "direct_mail", "extreme_weather", None),
+        ("c5", 100.0, "direct_mail", "extreme_weather", None), ("c6", 80.0, "direct_mail", None, 2),
+        ("c7", 50.0, "direct_mail", "medical_certificate", None),
+    ], "household_id string, expected_benefit double, preferred_channel string, suppression_reason string, rank int")
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    later = T.moratoria(snap.select("household_id"), F.lit(date(2023, 7, 2)), stations_df=stations,
+                        extremes_df=extremes, dnc_df=dnc, cold_f=32.0, heat_f=95.0)
+    assert_df_equality(later, spark.createDataFrame([("c3", "medical_certificate"), ("c7", "medical_certificate")],
+                                                    "household_id string, moratorium string"),
+                       ignore_row_order=True, ignore_nullable=True)
+    with pytest.raises(ValueError, match="collections worklist's rows"):
+        T.campaign_targets(rows, campaign="autopay", channels_df=spark.createDataFrame([], "household_id string, "
+                           "preferred_channel string"), contacts_df=empty_contacts, collections_df=empty_collections,
+                           rules=T.SuppressionRules(), run_id="m-2", created_at=F.current_timestamp(), campaign_rows=rows)
+
+
 @pytest.mark.parametrize(("line", "message"), [
     ("A1,fax,legal,,", "row 2: channel not one of"),
     ("A1,all,because,,", "row 2: reason not one of"),
@@ -281,3 +335,66 @@ def test_target_pipeline_and_activation(spark, insights_wh, tmp_path):
         pipeline.activate(spark, warehouse=str(act), campaign="paperless", pseudonym_key=TEST_KEY, actor="x")
     with pytest.raises(UcxError, match="pseudonym key"):
         pipeline.activate(spark, warehouse=str(act), campaign="autopay", pseudonym_key=b"wrong-key", actor="x")
+
+
+def test_collections_worklist_pipeline_and_activation(spark, insights_wh, tmp_path):
+    """`ucx target --campaign collections` on a copy of the shared warehouse: households with arrears
+    ranked by payment risk x arrears; the households of a station that froze on the snapshot day
+    are held (extreme_weather) and never ranked; activation holds back, and counts, a target whose
+    medical certificate came in force after the worklist was made."""
+    from ucx_spark.pipelines import targeting as pipeline
+
+    wh = copy_warehouse(insights_wh.warehouse, tmp_path / "wh",
+                        ("gold/household_features", "gold/household_scores", "silver/accounts", "silver/programs",
+                         "silver/contacts", "silver/collections", "silver/marketing"))
+    accounts = read_table(spark, wh, "silver", "accounts")
+    with_station = accounts.withColumn("weather_station_id", F.when(F.col("zip") == F.lit(
+        accounts.agg(F.min("zip")).first()[0]), F.lit("COLD")).otherwise(F.lit("MILD")))
+    overwrite_table(with_station.localCheckpoint(), wh, "silver", "accounts")
+    as_of = read_table(spark, wh, "gold", "household_features").agg(F.max("as_of_date")).first()[0]
+    overwrite_table(spark.createDataFrame(
+        [(s, datetime(as_of.year, as_of.month, as_of.day, h), t - h / 4) for s, t in (("COLD", 30.0), ("MILD", 60.0))
+         for h in range(24)], "station_id string, observed_at timestamp, temp_f double"), wh, "silver", "weather")
+    result = pipeline.run(spark, warehouse=str(wh), campaign=T.COLLECTIONS, run_id="col-1",
+                          rules=T.SuppressionRules(), partitions=2, time_zone="UTC")
+    targets = read_table(spark, wh, "gold", "campaign_targets").filter(F.col("campaign") == T.COLLECTIONS)
+    snap = read_table(spark, wh, "gold", "household_features").filter(F.col("as_of_date") == F.lit(as_of))
+    cold = {r[0] for r in with_station.filter(F.col("weather_station_id") == "COLD").select("household_id").collect()}
+    rows = {r["household_id"]: r for r in targets.collect()}
+    owing = {r[0] for r in snap.filter(F.col("arrears_usd") > 0).select("household_id").collect()} & set(rows)
+    assert owing & cold and owing - cold  # the warehouse plants both
+    assert {h for h, r in rows.items() if r["suppression_reason"] == "extreme_weather"} == owing & cold
+    assert {h for h, r in rows.items() if r["suppression_reason"] == "not_eligible"} == set(rows) - owing
+    ranked = sorted((r for r in rows.values() if r["rank"] is not None), key=lambda r: r["rank"])
+    assert {r["household_id"] for r in ranked} == owing - cold and result.targets == len(ranked)
+    assert all(a["expected_benefit"] >= b["expected_benefit"] for a, b in zip(ranked, ranked[1:], strict=False))
+    assert result.suppressed["extreme_weather"] == len(owing & cold)
+
+    # activation: the first target's medical certificate is in force today (not when the worklist was made)
+    act = tmp_path / "act"
+    acc = insights_wh.frames["accounts"]
+    to_account = dict(zip(acc["household_id"], acc["account_id"], strict=True))
+    hmac_of = {a: pseudonym_py(a, key=TEST_KEY, namespace="account") for a in acc["account_id"]}
+    mapping = spark.createDataFrame([(h, hmac_of[a]) for h, a in to_account.items()], "household_id string, _hmac string")
+    overwrite_table(targets.join(mapping, "household_id").withColumn("household_id", F.col("_hmac"))
+                    .select(*targets.columns), act, "gold", "campaign_targets")
+    overwrite_table(spark.createDataFrame(pd.DataFrame({
+        "account_id": acc["account_id"], "household_id": [hmac_of[a] for a in acc["account_id"]],
+        "customer_name": [f"Customer {a}" for a in acc["account_id"]], "email": "x@example.com", "phone": "555-0100",
+        "service_address": "1 Main St", "city": "Austin", "state": "TX", "zip": acc["zip"],
+        "start_date": acc["start_date"], "end_date": acc["end_date"], "weather_station_id": "MILD"})),
+        act, "silver", "accounts")
+    overwrite_table(read_table(spark, wh, "silver", "weather"), act, "silver", "weather")
+    first = to_account[ranked[0]["household_id"]]
+    other = next(c for c in T.CHANNEL_ORDER if c != ranked[0]["preferred_channel"])  # the certificate, not the list
+    dnc_file = tmp_path / "dnc.csv"
+    dnc_file.write_text("account_id,channel,reason,effective_from,effective_to\n"
+                        f"{first},{other},medical_certificate,{date.today().isoformat()},\n", encoding="utf-8")
+    out = pipeline.activate(spark, warehouse=str(act), campaign=T.COLLECTIONS, pseudonym_key=TEST_KEY, actor="x",
+                            do_not_contact=pipeline.read_do_not_contact(spark, dnc_file, pseudonym_key=TEST_KEY),
+                            rules=T.SuppressionRules(), time_zone="UTC")
+    with open(out.file, encoding="utf-8", newline="") as fh:
+        exported = [r["account_id"] for r in csv.DictReader(fh)]
+    assert exported == [to_account[r["household_id"]] for r in ranked[1:]]
+    assert out.held_by_moratoria == {"medical_certificate": 1} and out.held_back == 0
+    assert "medical_certificate 1" in out.summary()

@@ -1,4 +1,5 @@
-"""Campaign targeting, next best action and preferred channel -> gold/campaign_targets.
+"""Campaign targeting, next best action and preferred channel -> gold/campaign_targets; the
+collections worklist (``COLLECTIONS``: ``collections_rows``, held by ``moratoria``).
 
 A campaign's objective is a program (``CAMPAIGN_PROGRAMS``). For every
 household of the scoring snapshot and every program:
@@ -72,6 +73,12 @@ DEFAULT_CHANNEL = "direct_mail"
 HARDSHIP_EVENTS = ("disconnect_notice", "disconnect")
 HARDSHIP_MONTHS = 6
 CAMPAIGN_PROGRAMS: tuple[str, ...] = tuple(p for p in PROGRAMS if p != "solar")
+# The collections worklist: households with arrears, ranked by the loss a contact can avert, held
+# by the collections moratoria (``moratoria``) rather than by the marketing rules.
+COLLECTIONS = "collections"
+CAMPAIGNS: tuple[str, ...] = (*CAMPAIGN_PROGRAMS, COLLECTIONS)
+MORATORIUM_REASONS = ("medical_certificate", "extreme_weather")
+MORATORIUM_DAYS = 2  # extreme weather on the day or the day before holds collections
 
 # Benefit constants (USD per year); see the module docstring.
 EXPOSURE_MONTHS = 2.0
@@ -120,17 +127,7 @@ def with_expected_benefit(
     for c in ("mean_bill_12_usd", "annual_bill_usd"):
         if c not in cols:
             feats = feats.withColumn(c, F.lit(None).cast("double"))
-    df = propensity_df.join(feats, "household_id", "left")
-    if scores_df is not None:
-        # a household outside the payment-risk population is already in the disconnection process
-        # (score null, not_scored_reason set): its risk has come true, not vanished
-        reason = F.col("not_scored_reason") if "not_scored_reason" in scores_df.columns else F.lit(None)
-        risk = scores_df.filter(F.col("model_name") == "payment_risk").select(
-            "household_id",
-            F.coalesce(F.col("score").cast("double"), F.when(reason.isNotNull(), F.lit(1.0))).alias("payment_risk"))
-        df = df.join(risk, "household_id", "left")
-    else:
-        df = df.withColumn("payment_risk", F.lit(None).cast("double"))
+    df = with_payment_risk(propensity_df.join(feats, "household_id", "left"), scores_df)
     value: Column = F.lit(0.0)
     for p in PROGRAMS:
         value = F.when(F.col("program") == p, program_value(p, liheap_annual_benefit_usd=liheap_annual_benefit_usd)).otherwise(value)
@@ -138,6 +135,68 @@ def with_expected_benefit(
         df.withColumn("value_usd", value)
         .withColumn("expected_benefit", F.when(F.col("is_eligible"), F.coalesce(F.col("propensity"), F.lit(0.0)) * F.col("value_usd")))
     )
+
+
+def with_payment_risk(df: DataFrame, scores_df: DataFrame | None) -> DataFrame:
+    """``df`` with ``payment_risk``: the champion's score of gold/household_scores (1 for a
+    household outside the payment-risk population because it is already in the disconnection
+    process: score null, not_scored_reason set; its risk has come true, not vanished)."""
+    if scores_df is None:
+        return df.withColumn("payment_risk", F.lit(None).cast("double"))
+    reason = F.col("not_scored_reason") if "not_scored_reason" in scores_df.columns else F.lit(None)
+    risk = scores_df.filter(F.col("model_name") == "payment_risk").select(
+        "household_id",
+        F.coalesce(F.col("score").cast("double"), F.when(reason.isNotNull(), F.lit(1.0))).alias("payment_risk"))
+    return df.join(risk, "household_id", "left")
+
+
+def collections_rows(snapshot_df: DataFrame, scores_df: DataFrame | None) -> DataFrame:
+    """The collections worklist's rows, in the columns ``with_expected_benefit`` gives a program's:
+    every snapshot household; eligible with arrears (``arrears_usd`` > 0: the past-due balance
+    from bills, payments and due dates); ``expected_benefit`` = payment_risk x arrears_usd, the
+    loss a collections contact can avert (a household without a risk score counts its arrears
+    whole); never enrolled, never a next best action (value 0)."""
+    arrears = F.coalesce(F.col("arrears_usd"), F.lit(0.0)) if "arrears_usd" in snapshot_df.columns else F.lit(0.0)
+    df = with_payment_risk(snapshot_df.select("household_id", "as_of_date", arrears.alias("_arrears")), scores_df)
+    eligible = F.col("_arrears") > 0
+    return df.select(
+        "household_id", "as_of_date", F.lit(COLLECTIONS).alias("program"), eligible.alias("is_eligible"),
+        F.lit(False).alias("is_enrolled"), F.lit(0.0).alias("value_usd"),
+        F.when(eligible, F.coalesce(F.col("payment_risk"), F.lit(1.0)) * F.col("_arrears")).alias("expected_benefit"),
+    )
+
+
+def daily_extremes(weather_df: DataFrame, *, time_zone: str) -> DataFrame:
+    """station_id, local_date, min_temp_f, max_temp_f: each station's coldest and hottest reading
+    of each local day (silver/weather)."""
+    from ucx_spark.local_time import local_date
+
+    return (weather_df.filter(F.col("temp_f").isNotNull())
+            .groupBy("station_id", local_date(F.col("observed_at"), time_zone=time_zone).alias("local_date"))
+            .agg(F.min("temp_f").alias("min_temp_f"), F.max("temp_f").alias("max_temp_f")))
+
+
+def moratoria(keys_df: DataFrame, day: Column, *, stations_df: DataFrame, extremes_df: DataFrame,
+              dnc_df: DataFrame | None, cold_f: float, heat_f: float) -> DataFrame:
+    """household_id, moratorium: why a collections contact is held on ``day`` (a column of
+    ``keys_df``, e.g. as_of_date, or a literal): ``medical_certificate`` when the do-not-contact
+    list holds an entry of that reason in force on the day (whatever its channel), else
+    ``extreme_weather`` when the household's station (``stations_df``: household_id, station_id)
+    recorded a daily minimum at or below ``cold_f`` or a maximum at or above ``heat_f`` on the day
+    or the day before (``MORATORIUM_DAYS``). Households without either have no row."""
+    keyed = keys_df.select("household_id", day.alias("_day"))
+    near = (F.col("local_date") <= F.col("_day")) & (F.col("local_date") > F.date_sub(F.col("_day"), MORATORIUM_DAYS))
+    extreme = (F.col("min_temp_f") <= F.lit(cold_f)) | (F.col("max_temp_f") >= F.lit(heat_f))
+    weather = (keyed.join(stations_df, "household_id").join(extremes_df.filter(extreme), "station_id")
+               .filter(near).select("household_id", F.lit(2).alias("_order"), F.lit("extreme_weather").alias("moratorium")))
+    parts = [weather]
+    if dnc_df is not None:
+        medical = listed_channels(dnc_df.filter(F.col("reason") == "medical_certificate").join(keyed, "household_id"),
+                                  F.col("_day"))
+        parts.append(medical.select("household_id", F.lit(1).alias("_order"), F.lit("medical_certificate").alias("moratorium")))
+    first = Window.partitionBy("household_id").orderBy("_order")
+    return (reduce(DataFrame.unionByName, parts).withColumn("_r", F.row_number().over(first))
+            .filter(F.col("_r") == 1).select("household_id", "moratorium"))
 
 
 def next_best_actions(benefit_df: DataFrame) -> DataFrame:
@@ -230,6 +289,8 @@ class SuppressionRules:
     recent_contact_days: int = 30
     hardship_months: int = HARDSHIP_MONTHS
     max_campaign_contacts_30d: int = 0  # 0: no frequency cap
+    moratorium_cold_f: float = 32.0  # the collections worklist's weather moratorium (``moratoria``)
+    moratorium_heat_f: float = 95.0
 
 
 def with_suppression(
@@ -265,6 +326,13 @@ def with_suppression(
                   .select("household_id", F.lit(True).alias("_capped")))
     policy = "_blocked" in campaign_df.columns
     reason = F.when(~F.col("is_eligible"), F.lit("not_eligible"))
+    if "_moratorium" in campaign_df.columns:  # the collections worklist: its moratoria, no marketing rule
+        reason = reason.when(F.col("_moratorium").isNotNull(), F.col("_moratorium"))
+        if policy:
+            reason = reason.when(F.array_contains(F.coalesce(F.col("_blocked"), F.array().cast("array<string>")),
+                                                  F.lit("all")), F.lit("do_not_contact"))
+            reason = reason.when(F.col("preferred_channel").isNull(), F.lit("no_permitted_channel"))
+        return campaign_df.withColumn("suppression_reason", reason).drop("_moratorium")
     if policy:
         reason = reason.when(F.array_contains(F.coalesce(F.col("_blocked"), F.array().cast("array<string>")),
                                               F.lit("all")), F.lit("do_not_contact"))
@@ -302,17 +370,28 @@ def campaign_targets(
     created_at: Column,
     marketing_df: DataFrame | None = None,
     dnc_df: DataFrame | None = None,
+    campaign_rows: DataFrame | None = None,
+    moratoria_df: DataFrame | None = None,
 ) -> DataFrame:
     """gold/campaign_targets rows (``TARGET_COLUMNS``) of one campaign: every snapshot household.
 
     ``benefit_df``: with_expected_benefit rows (all programs); ``channels_df``: preferred_channels;
     ``marketing_df`` (household_id, channel, event_type, occurred_at): opt-outs and the frequency cap;
     ``dnc_df`` (``read_do_not_contact``): the do-not-contact list. Without either, no contact policy.
+    The collections worklist (``COLLECTIONS``) ranks ``campaign_rows`` (``collections_rows``)
+    instead of a program's, held by ``moratoria_df`` (``moratoria``) and the list's ``all``
+    entries, not by the marketing rules.
     """
-    if campaign not in CAMPAIGN_PROGRAMS:
-        raise ValueError(f"unknown campaign '{campaign}' (allowed: {', '.join(CAMPAIGN_PROGRAMS)})")
-    rows = benefit_df.filter(F.col("program") == campaign).select(
+    if campaign not in CAMPAIGNS:
+        raise ValueError(f"unknown campaign '{campaign}' (allowed: {', '.join(CAMPAIGNS)})")
+    if (campaign == COLLECTIONS) != (campaign_rows is not None):
+        raise ValueError("campaign_rows (collections_rows) are the collections worklist's rows, and only its")
+    rows = (campaign_rows if campaign_rows is not None else benefit_df).filter(F.col("program") == campaign).select(
         "household_id", "as_of_date", "is_eligible", "is_enrolled", "expected_benefit")
+    if campaign == COLLECTIONS:
+        held = moratoria_df if moratoria_df is not None else rows.sparkSession.createDataFrame(
+            [], "household_id string, moratorium string")
+        rows = rows.join(held.withColumnRenamed("moratorium", "_moratorium"), "household_id", "left")
     rows = rows.join(channels_df, "household_id", "left")
     if marketing_df is not None or dnc_df is not None:
         keys, day = rows.select("household_id", "as_of_date"), F.col("as_of_date")  # each household's snapshot day

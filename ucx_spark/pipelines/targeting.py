@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ucx_spark.catalog import CAMPAIGN_TARGETS, HOUSEHOLD_SCORES, PROGRAM_PROPENSITY
@@ -139,9 +139,12 @@ def run(
     liheap_annual_benefit_usd: float = 600.0,
     partitions: int = 8,
     do_not_contact: DataFrame | None = None,
+    time_zone: str = "UTC",
 ) -> TargetResult:
-    if campaign not in T.CAMPAIGN_PROGRAMS:
-        raise UcxError(f"unknown campaign '{campaign}' (allowed: {', '.join(T.CAMPAIGN_PROGRAMS)})")
+    """One campaign's rows of gold/campaign_targets (``insights.targeting.campaign_targets``); the
+    collections worklist's moratoria read the weather's local days in ``time_zone``."""
+    if campaign not in T.CAMPAIGNS:
+        raise UcxError(f"unknown campaign '{campaign}' (allowed: {', '.join(T.CAMPAIGNS)})")
     created_at = F.lit(datetime.now(UTC).replace(microsecond=0)).cast("timestamp")
     snap = read_snapshot(spark, warehouse)[0].cache()
     try:
@@ -159,10 +162,16 @@ def run(
                              "household_id string, channel string, started_at timestamp")
         collections = _or_empty(spark, read_optional(spark, warehouse, "silver", "collections"),
                                 "household_id string, event_date date, event_type string")
+        worklist: dict[str, DataFrame] = {}
+        if campaign == T.COLLECTIONS:
+            worklist = {"campaign_rows": T.collections_rows(snap, scores_df),
+                        "moratoria_df": held_by_moratoria(spark, warehouse, snap.select("household_id", "as_of_date"),
+                                                          F.col("as_of_date"), rules=rules, time_zone=time_zone,
+                                                          dnc_df=do_not_contact)}
         targets_df = T.campaign_targets(
             benefit_df, campaign=campaign, channels_df=T.preferred_channels(marketing, contacts),
             contacts_df=contacts, collections_df=collections, rules=rules, run_id=run_id, created_at=created_at,
-            marketing_df=marketing, dnc_df=do_not_contact,
+            marketing_df=marketing, dnc_df=do_not_contact, **worklist,
         )
         path = table_path(warehouse, "gold", CAMPAIGN_TARGETS)
         publish_if_passed(spark, assert_no_pii(targets_df, table=CAMPAIGN_TARGETS),
@@ -182,6 +191,21 @@ def run(
     )
 
 
+def held_by_moratoria(spark: SparkSession, warehouse: str, keys_df: DataFrame, day: Column, *,
+                      rules: T.SuppressionRules, time_zone: str, dnc_df: DataFrame | None) -> DataFrame:
+    """household_id, moratorium (``insights.targeting.moratoria``) on ``day``, from silver/accounts
+    (each household's weather station), silver/weather and the do-not-contact list."""
+    accounts = read_optional(spark, warehouse, "silver", "accounts")
+    weather = read_optional(spark, warehouse, "silver", "weather")
+    if accounts is None or weather is None:
+        raise UcxError(f"silver/accounts or silver/weather missing in {warehouse}: the collections moratoria "
+                       "read each household's weather station and its readings (run `ucx pipeline`)")
+    stations = accounts.select("household_id", F.col("weather_station_id").alias("station_id")) \
+        .dropDuplicates(["household_id"])
+    return T.moratoria(keys_df, day, stations_df=stations, extremes_df=T.daily_extremes(weather, time_zone=time_zone),
+                       dnc_df=dnc_df, cold_f=rules.moratorium_cold_f, heat_f=rules.moratorium_heat_f)
+
+
 # --- activation --------------------------------------------------------------------------------
 
 @dataclass
@@ -194,11 +218,15 @@ class ActivationResult:
     log_path: str
     channels: dict[str, int] = field(default_factory=dict)
     held_back: int = 0  # targets on the do-not-contact list today (listed after `ucx target` ran)
+    held_by_moratoria: dict[str, int] = field(default_factory=dict)  # collections: moratoria in force today
 
     def summary(self) -> str:
         by = ", ".join(f"{c} {n:,}" for c, n in sorted(self.channels.items()))
         held = (f"\nheld back {self.held_back:,} target(s) the do-not-contact list holds today"
                 if self.held_back else "")
+        if self.held_by_moratoria:
+            held += "\nheld back by collections moratoria in force today: " + ", ".join(
+                f"{r} {n:,}" for r, n in sorted(self.held_by_moratoria.items()))
         return (f"exported {self.rows:,} households of campaign {self.campaign} ({by}) -> {self.file} (0600)\n"
                 f"sha256 {self.sha256}; logged as {self.actor} in {self.log_path}{held}")
 
@@ -219,9 +247,13 @@ def activate(
     out_dir: str | None = None,
     actor: str | None = None,
     do_not_contact: DataFrame | None = None,
+    rules: T.SuppressionRules | None = None,
+    time_zone: str = "UTC",
 ) -> ActivationResult:
     """Write the re-identified CSV of ``campaign``'s unsuppressed targets and log the export; targets
-    the do-not-contact list holds today for their channel (or all) are held back and counted."""
+    the do-not-contact list holds today for their channel (or all) are held back and counted, and
+    so are the collections worklist's targets under a moratorium today (``rules``' thresholds;
+    the weather of today and yesterday as far as silver/weather has it)."""
     targets_path = table_path(warehouse, "gold", CAMPAIGN_TARGETS)
     if not table_exists(spark, targets_path):
         raise UcxError(f"{targets_path} does not exist: run `ucx target --campaign {campaign}` first")
@@ -246,6 +278,15 @@ def activate(
         held_back = held.join(targets_df.filter(F.col("suppression_reason").isNull() & F.col("rank").isNotNull()),
                               "household_id").count()
         targets_df = targets_df.join(held, "household_id", "left_anti")
+    moratoria_today: dict[str, int] = {}
+    if campaign == T.COLLECTIONS:
+        ranked = targets_df.filter(F.col("suppression_reason").isNull() & F.col("rank").isNotNull())
+        under = held_by_moratoria(spark, warehouse, ranked.select("household_id"), F.lit(datetime.now(UTC).date()),
+                                  rules=rules or T.SuppressionRules(), time_zone=time_zone,
+                                  dnc_df=do_not_contact).localCheckpoint()  # counted, then left out
+        moratoria_today = {r["moratorium"]: int(r["count"])
+                           for r in under.groupBy("moratorium").count().collect()}  # <= 2 rows
+        targets_df = targets_df.join(under.select("household_id"), "household_id", "left_anti")
     export_df = T.reidentified_targets(targets_df, accounts_df, campaign=campaign, pseudonym_key=pseudonym_key)
 
     root = Path(warehouse).resolve()
@@ -281,4 +322,5 @@ def activate(
     _restricted_dir(root / RESTRICTED_DIR)
     append_table(log_df, log_path)
     return ActivationResult(campaign=campaign, file=str(file), rows=rows, sha256=digest.hexdigest(), actor=who,
-                            log_path=log_path, channels=dict(channels), held_back=held_back)
+                            log_path=log_path, channels=dict(channels), held_back=held_back,
+                            held_by_moratoria=moratoria_today)
