@@ -275,3 +275,34 @@ def test_ev_charging_onset_tells_a_new_ev_from_one_owned_before_the_records(spar
         "account_id string, ev_block_nights_365d long, ev_block_first_days_ago int, "
         "ev_block_since_records_began boolean")
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_what_the_transcripts_say_as_of_each_day(spark) -> None:
+    """Issue 21: negative-sentiment contacts (90 days), contacts by the topic read from the
+    transcript (365 days) and repeated contacts (followed by another within 7 days), each as of
+    the day: a repeat counts only once the contact that repeats it has happened (never from the
+    future), a contact without a transcript has no topic and no sentiment."""
+    from ucx_spark.gold.household_features import contact_features
+
+    keys = spark.createDataFrame([("a1", d) for d in (date(2024, 1, 12), date(2024, 1, 31), date(2024, 5, 15))],
+                                 "account_id string, as_of_date date")
+    contacts = spark.createDataFrame([
+        ("c1", "a1", datetime(2024, 1, 10, 15, tzinfo=UTC), "phone", "billing", 300, False,
+         "Customer asked why the bill went up."),
+        ("c2", "a1", datetime(2024, 1, 14, 15, tzinfo=UTC), "phone", "complaint", 600, False,
+         "Caller furious about a terrible, unfair bill and asked for a supervisor."),
+        ("c3", "a1", datetime(2024, 3, 1, 15, tzinfo=UTC), "ivr", "outage", 90, True, None),
+        ("c4", "a1", datetime(2024, 3, 20, 15, tzinfo=UTC), "chat", "outage", 200, True,
+         "Power out since the storm; asked when it will be restored."),
+    ], "contact_id string, account_id string, started_at timestamp, channel string, reason string, "
+       "handle_seconds int, first_contact_resolution boolean, transcript string")
+    got = contact_features(keys, contacts, time_zone="UTC").select(
+        "as_of_date", "negative_contacts_90d", "repeat_contacts_365d", "contacts_topic_billing_365d",
+        "contacts_topic_outage_365d", "contacts_topic_other_365d", "contacts_365d")
+    expected = spark.createDataFrame([
+        (date(2024, 1, 12), 0, 0, 1, 0, 0, 1),   # c2 has not happened: c1 is no repeat yet
+        (date(2024, 1, 31), 1, 1, 2, 0, 0, 2),   # c1 repeated by c2 (4 days); c2 reads angry
+        (date(2024, 5, 15), 0, 1, 2, 1, 0, 4),   # c2 out of the 90 days; c3 (no transcript) no topic; c4 19 days after c3
+    ], "as_of_date date, negative_contacts_90d long, repeat_contacts_365d long, contacts_topic_billing_365d long, "
+       "contacts_topic_outage_365d long, contacts_topic_other_365d long, contacts_365d long")
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)

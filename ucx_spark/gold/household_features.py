@@ -27,6 +27,8 @@ from pyspark.sql import functions as F
 
 from ucx_spark.contract import COLLECTION_EVENTS, CONTACT_REASONS, PAYMENT_METHODS, PROGRAMS
 from ucx_spark.gold.accounts import THIRD_PARTY_COLUMNS, premise_household_records, with_active_account
+from ucx_spark.gold.contact_text import NEGATIVE_BELOW, REPEAT_DAYS, sentiment, text_topic
+from ucx_spark.gold.contact_text import TOPICS as CONTACT_TOPICS
 from ucx_spark.local_time import is_active_on, local_date, minutes_between
 from ucx_spark.silver.ami_daily import (
     ami_daily,
@@ -467,11 +469,22 @@ def collection_features(keys_df: DataFrame, collections_df: DataFrame) -> DataFr
 def contact_features(keys_df: DataFrame, contacts_df: DataFrame, *, time_zone: str) -> DataFrame:
     """Contacts in 90d/365d, by reason (365d), FCR share and mean handle time (365d), contacts
     without first-contact resolution in the recent window and the trailing year, complaints in the
-    recent window."""
-    rows = _events_as_of(contacts_df, keys_df, day=local_date(F.col("started_at"), time_zone=time_zone),
+    recent window; what the transcripts say (``gold.contact_text``): negative-sentiment contacts in
+    90d, contacts by the topic read from the text (365d), and repeated contacts (365d: followed by
+    another within 7 days, counted once that next contact is on or before as_of_date)."""
+    nxt = F.lead("started_at").over(Window.partitionBy("account_id").orderBy("started_at", "contact_id"))
+    text = F.col("transcript") if "transcript" in contacts_df.columns else F.lit(None).cast("string")
+    read = (contacts_df.withColumn("_negative", sentiment(text) <= F.lit(NEGATIVE_BELOW))
+            .withColumn("_topic", F.when(text.isNotNull(), text_topic(text)))
+            .withColumn("_repeat_day", F.when(nxt <= F.col("started_at") + F.expr(f"INTERVAL {REPEAT_DAYS} DAYS"),
+                                              local_date(nxt, time_zone=time_zone))))
+    rows = _events_as_of(read, keys_df, day=local_date(F.col("started_at"), time_zone=time_zone),
                          lookback_days=365)
     fcr = F.col("first_contact_resolution")
     return rows.groupBy(*KEYS).agg(
+        F.count(F.when(_in_window(F.col("_event_day"), 90) & F.col("_negative"), 1)).alias("negative_contacts_90d"),
+        F.count(F.when(F.col("_repeat_day") <= F.col("as_of_date"), 1)).alias("repeat_contacts_365d"),
+        *[F.count(F.when(F.col("_topic") == t, 1)).alias(f"contacts_topic_{t}_365d") for t in CONTACT_TOPICS],
         F.count(F.when(_in_window(F.col("_event_day"), 90), 1)).alias("contacts_90d"),
         F.count(F.when(_in_window(F.col("_event_day"), RECENT_DAYS) & ~fcr, 1)).alias("unresolved_contacts_180d"),
         F.count(F.when(~fcr, 1)).alias("unresolved_contacts_365d"),
@@ -601,6 +614,7 @@ def _income_midpoint(band: Column) -> Column:
 COUNT_FEATURES_ZERO_WHEN_ABSENT = (
     "usage_days_90d", "weather_fit_days", "contacts_90d", "contacts_365d",
     *(f"contacts_{r}_365d" for r in CONTACT_REASONS),
+    "negative_contacts_90d", "repeat_contacts_365d", *(f"contacts_topic_{t}_365d" for t in CONTACT_TOPICS),
     *(f"collections_{t}_365d" for t in COLLECTION_EVENTS),
     "outages_365d", "marketing_conversions_365d", "unresolved_contacts_180d",
     "unresolved_contacts_365d", "complaints_180d", "etr_missed_late_365d", "past_due_notices_45d",

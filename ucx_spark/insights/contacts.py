@@ -4,7 +4,7 @@ gold/contact_insights (issue 21).
 DataFrame in, DataFrame out; the reads and the write are ``pipelines/contacts.py``.
 
 - **Topic** is read from the (scrubbed) transcript, not copied from the agent's
-  reason code: the first of ``TOPIC_PATTERNS`` whose words occur (outage,
+  reason code: the first of ``gold.contact_text.TOPIC_PATTERNS`` whose words occur (outage,
   start_stop, program, payment, billing), else ``other``. The order settles a
   transcript that names two subjects the way its caller meant it: a call about
   paying a past-due bill is a payment call, enrolling in budget billing is a
@@ -26,70 +26,20 @@ DataFrame in, DataFrame out; the reads and the write are ``pipelines/contacts.py
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from ucx_spark.config import DEFAULT_MIN_HOUSEHOLDS
-from ucx_spark.local_time import local_date
-
-TOPICS = ("outage", "start_stop", "program", "payment", "billing", "other")
-# The first match wins, in this order (see the module doc). Case-insensitive; on the scrubbed text.
-TOPIC_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("outage", r"\b(outages?|blackout|no power|power\b[\w\s']{0,24}\b(out|off|back)|lights? out|restor\w*)\b"),
-    ("start_stop", r"\b((start|stop)\w* (of )?service|move-in|mov(e|es|ed|ing)\b|new (address|home)|transfer service)"),
-    ("program", r"\b(programs?|enrol\w*|sign up|rebates?|eligib\w*|autopay|budget billing)\b"),
-    ("payment", r"\b(payments?|pay|paid|arrangement|past due|disconnect\w*|extension|late fee)\b"),
-    ("billing", r"\b(bills?|billing|charges?|statement|invoice|rate plan|kwh|usage|overcharge\w*|meter read)\b"),
+from ucx_spark.gold.contact_text import (  # noqa: F401 (the text readers, read here and by the tests)
+    NEGATIVE_BELOW,
+    REPEAT_DAYS,
+    TOPICS,
+    is_complaint,
+    reason_topic,
+    sentiment,
+    text_topic,
 )
-COMPLAINT_PATTERN = (r"\b(supervisor|complain\w*|furious|angry|upset|unacceptable|ripoff|rip-off|fed up|refund|"
-                     r"useless|terrible|awful|unfair)\b")
-NEGATIVE_BELOW = -0.05  # VADER's compound threshold for negative text
-REPEAT_DAYS = 7
-# the agent's reason code -> the topic it names (complaint names none)
-REASON_TOPIC = {"billing": "billing", "payment": "payment", "outage": "outage", "start_stop": "start_stop",
-                "program": "program", "other": "other"}
-
-_ANALYZER: Any = None
-
-
-def text_topic(text: Column) -> Column:
-    """The topic of a transcript (``TOPICS``); ``other`` when it is null or names none."""
-    lowered = F.lower(F.coalesce(text, F.lit("")))
-    out = F.lit("other")
-    for topic, pattern in reversed(TOPIC_PATTERNS):  # built inside out: the first pattern is tried first
-        out = F.when(lowered.rlike(pattern), F.lit(topic)).otherwise(out)
-    return out
-
-
-def reason_topic(reason: Column) -> Column:
-    """The topic an agent's reason code names (``REASON_TOPIC``; null for ``complaint``)."""
-    return F.create_map(*[F.lit(x) for kv in REASON_TOPIC.items() for x in kv])[reason]
-
-
-def is_complaint(text: Column) -> Column:
-    return F.lower(F.coalesce(text, F.lit(""))).rlike(COMPLAINT_PATTERN)
-
-
-def compound_scores(texts: pd.Series) -> pd.Series:
-    """VADER's compound score of each text (null for a null or empty text)."""
-    global _ANALYZER
-    if _ANALYZER is None:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-        _ANALYZER = SentimentIntensityAnalyzer()
-    analyzer = _ANALYZER
-    return texts.map(lambda t: analyzer.polarity_scores(t)["compound"] if isinstance(t, str) and t.strip() else None
-                     ).astype("float64")
-
-
-@F.pandas_udf(T.DoubleType())  # type: ignore[call-overload]
-def sentiment(texts: pd.Series) -> pd.Series:
-    """VADER compound score of each transcript, in batches on the executors."""
-    return compound_scores(texts)
+from ucx_spark.local_time import local_date
 
 
 def scored_contacts(contacts_df: DataFrame, accounts_df: DataFrame, *, time_zone: str) -> DataFrame:
