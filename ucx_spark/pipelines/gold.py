@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -588,13 +589,11 @@ class _GoldStep:
         self.changes = Changes(spark, warehouse, time_zone)
         self.daily_df = self.silver(AMI_DAILY)
         self.accounts_df = self.silver("accounts")
-        self._span: tuple[tuple[date, date] | None] | None = None
 
+    @cached_property
     def span(self) -> tuple[date, date] | None:
         """(first, last) local date of silver/ami_daily as this run read it (asked once)."""
-        if self._span is None:
-            self._span = (ami_span(self.daily_df),)
-        return self._span[0]
+        return ami_span(self.daily_df)
 
     def stamped(self, df: DataFrame) -> DataFrame:
         """``df`` with this run's run_id and created_at (the insight tables' columns)."""
@@ -741,7 +740,7 @@ class _GoldStep:
         accounts_df = self.accounts_df
         for t in silver_inputs(HOUSEHOLD_FEATURES):
             silver(t)
-        span = self.span()
+        span = self.span
         dates = (
             sorted(set(as_of_dates)) if as_of_dates is not None
             else default_as_of_dates(self.daily_df, limit=max_default_as_of_dates, span=span)
@@ -825,7 +824,7 @@ class _GoldStep:
         load; gold/bill_explanations against them: every bill, rebuilt with new baselines, else
         from the first day a bill or the weather changed (a bill reads the weather of its period
         and the bill a year before it, both dated before its bill_date). Nothing without AMI reads."""
-        span = self.span()
+        span = self.span
         if span is None:
             return
         spark, warehouse, silver, time_zone = self.spark, self.warehouse, self.silver, self.time_zone

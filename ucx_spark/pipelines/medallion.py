@@ -202,17 +202,19 @@ def _run(
                 )
             if gates:
                 result.timings["gates_gold"] = checks.publish_seconds
+            checks.record_pending()  # the gold gates' verdicts: one commit to gold/quality_results
     except DataError:
-        # A gate stopped the run: its verdicts are in the Data Docs too (rendered once per run).
-        if gates and checks.results:
+        # A gate stopped the run: its verdicts are recorded and in the Data Docs too (rendered once per run).
+        if gates:
             try:
-                checks.build_docs()
+                checks.record_pending()
+                if checks.results:
+                    checks.build_docs()
             except Exception as exc:  # noqa: BLE001 (the gate's error is the one to report)
-                say(f"quality: Data Docs not rendered ({exc})")
+                say(f"quality: verdicts not recorded or Data Docs not rendered ({exc})")
         raise
     finally:
         checks.ready()  # the GX warm-up ends with the run, whatever stopped it (GX: one thread at a time)
-        checks.record_pending()  # the gold gates' verdicts, one commit, whatever stopped the run
     if gates:
         if checks.results:
             with timed("gates_docs", "quality: Data Docs"):
