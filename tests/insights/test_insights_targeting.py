@@ -252,6 +252,29 @@ def test_expected_benefit_and_next_best_action(spark):
     assert_df_equality(nba, expected, ignore_row_order=True, ignore_nullable=True, allow_nan_equality=True)
 
 
+def _activation_warehouse(spark, insights_wh, targets, act: Path, **extra: str) -> dict[str, str]:
+    """An activation warehouse at ``act``: the synthetic utility's household ids are not HMACs of
+    its account ids, so ``targets`` are mapped through the frames (household -> account -> HMAC)
+    and silver/accounts gets PII (and ``extra`` columns); returns household -> account."""
+    accounts = insights_wh.frames["accounts"]
+    to_account = dict(zip(accounts["household_id"], accounts["account_id"], strict=True))
+    hmac_of = {a: pseudonym_py(a, key=TEST_KEY, namespace="account") for a in accounts["account_id"]}
+    mapping = spark.createDataFrame([(h, hmac_of[a]) for h, a in to_account.items()], "household_id string, _hmac string")
+    overwrite_table(targets.join(mapping, "household_id").withColumn("household_id", F.col("_hmac"))
+                    .select(*targets.columns), act, "gold", "campaign_targets")
+    pii = pd.DataFrame({
+        "account_id": accounts["account_id"], "household_id": [hmac_of[a] for a in accounts["account_id"]],
+        "customer_name": [f"Customer {a}" for a in accounts["account_id"]],
+        "email": [f"{a.lower()}@example.com" for a in accounts["account_id"]],
+        "phone": [f"555-{a[1:]}" for a in accounts["account_id"]],
+        "service_address": [f"{i} Main St" for i in range(len(accounts))],
+        "city": "Austin", "state": "TX", "zip": accounts["zip"],
+        "start_date": accounts["start_date"], "end_date": accounts["end_date"], **extra,
+    })
+    overwrite_table(spark.createDataFrame(pii), act, "silver", "accounts")
+    return to_account
+
+
 def test_target_pipeline_and_activation(spark, insights_wh, tmp_path):
     from ucx_spark.pipelines import targeting as pipeline
 
@@ -273,25 +296,9 @@ def test_target_pipeline_and_activation(spark, insights_wh, tmp_path):
     assert {r["preferred_channel"] for r in rows} <= set(T.CHANNEL_ORDER)
     assert result.suppressed.get("recent_contact", 0) > 0
 
-    # Activation: the synthetic utility's household ids are not HMACs of its account ids, so the
-    # activation warehouse maps them through the frames (hh -> account -> HMAC) and adds PII to accounts.
+    # Activation (_activation_warehouse: the targets under HMAC ids, PII in silver/accounts)
     act = tmp_path / "act"
-    accounts = insights_wh.frames["accounts"]
-    to_account = dict(zip(accounts["household_id"], accounts["account_id"], strict=True))
-    hmac_of = {a: pseudonym_py(a, key=TEST_KEY, namespace="account") for a in accounts["account_id"]}
-    mapping = spark.createDataFrame([(h, hmac_of[a]) for h, a in to_account.items()], "household_id string, _hmac string")
-    overwrite_table(targets.join(mapping, "household_id").withColumn("household_id", F.col("_hmac"))
-                    .select(*targets.columns), act, "gold", "campaign_targets")
-    pii = pd.DataFrame({
-        "account_id": accounts["account_id"], "household_id": [hmac_of[a] for a in accounts["account_id"]],
-        "customer_name": [f"Customer {a}" for a in accounts["account_id"]],
-        "email": [f"{a.lower()}@example.com" for a in accounts["account_id"]],
-        "phone": [f"555-{a[1:]}" for a in accounts["account_id"]],
-        "service_address": [f"{i} Main St" for i in range(len(accounts))],
-        "city": "Austin", "state": "TX", "zip": accounts["zip"],
-        "start_date": accounts["start_date"], "end_date": accounts["end_date"],
-    })
-    overwrite_table(spark.createDataFrame(pii), act, "silver", "accounts")
+    to_account = _activation_warehouse(spark, insights_wh, targets, act)
 
     out = pipeline.activate(spark, warehouse=str(act), campaign="autopay", pseudonym_key=TEST_KEY, actor="analyst@test")
     folder = act / "_restricted" / "activation"
@@ -372,18 +379,7 @@ def test_collections_worklist_pipeline_and_activation(spark, insights_wh, tmp_pa
 
     # activation: the first target's medical certificate is in force today (not when the worklist was made)
     act = tmp_path / "act"
-    acc = insights_wh.frames["accounts"]
-    to_account = dict(zip(acc["household_id"], acc["account_id"], strict=True))
-    hmac_of = {a: pseudonym_py(a, key=TEST_KEY, namespace="account") for a in acc["account_id"]}
-    mapping = spark.createDataFrame([(h, hmac_of[a]) for h, a in to_account.items()], "household_id string, _hmac string")
-    overwrite_table(targets.join(mapping, "household_id").withColumn("household_id", F.col("_hmac"))
-                    .select(*targets.columns), act, "gold", "campaign_targets")
-    overwrite_table(spark.createDataFrame(pd.DataFrame({
-        "account_id": acc["account_id"], "household_id": [hmac_of[a] for a in acc["account_id"]],
-        "customer_name": [f"Customer {a}" for a in acc["account_id"]], "email": "x@example.com", "phone": "555-0100",
-        "service_address": "1 Main St", "city": "Austin", "state": "TX", "zip": acc["zip"],
-        "start_date": acc["start_date"], "end_date": acc["end_date"], "weather_station_id": "MILD"})),
-        act, "silver", "accounts")
+    to_account = _activation_warehouse(spark, insights_wh, targets, act, weather_station_id="MILD")
     overwrite_table(read_table(spark, wh, "silver", "weather"), act, "silver", "weather")
     first = to_account[ranked[0]["household_id"]]
     other = next(c for c in T.CHANNEL_ORDER if c != ranked[0]["preferred_channel"])  # the certificate, not the list

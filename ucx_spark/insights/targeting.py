@@ -299,8 +299,33 @@ def with_suppression(
 ) -> DataFrame:
     """Adds ``suppression_reason`` (null = targetable). Needs household_id, as_of_date, is_eligible,
     is_enrolled (and, for the contact policy, preferred_channel and ``_blocked``: the household's
-    blocked channels); contacts: household_id, started_at; collections: household_id, event_date,
-    event_type; marketing (for the frequency cap): household_id, event_type, occurred_at."""
+    blocked channels; for the collections worklist, ``_moratorium``); contacts: household_id,
+    started_at; collections: household_id, event_date, event_type; marketing (for the frequency
+    cap): household_id, event_type, occurred_at. The collections worklist's moratoria take the
+    place of the marketing rules (enrolment, hardship, recent contact, frequency cap)."""
+    policy = "_blocked" in campaign_df.columns
+    worklist = "_moratorium" in campaign_df.columns
+    reason = F.when(~F.col("is_eligible"), F.lit("not_eligible"))
+    if worklist:
+        reason = reason.when(F.col("_moratorium").isNotNull(), F.col("_moratorium"))
+    if policy:
+        reason = reason.when(F.array_contains(F.coalesce(F.col("_blocked"), F.array().cast("array<string>")),
+                                              F.lit("all")), F.lit("do_not_contact"))
+    out = campaign_df
+    if not worklist:
+        out, reason = _marketing_rules(out, reason, contacts_df=contacts_df, collections_df=collections_df,
+                                       rules=rules, marketing_df=marketing_df)
+    if policy:
+        reason = reason.when(F.col("preferred_channel").isNull(), F.lit("no_permitted_channel"))
+    return out.withColumn("suppression_reason", reason).drop("_hardship", "_recent", "_capped", "_moratorium")
+
+
+def _marketing_rules(
+    campaign_df: DataFrame, reason: Column, *, contacts_df: DataFrame, collections_df: DataFrame,
+    rules: SuppressionRules, marketing_df: DataFrame | None,
+) -> tuple[DataFrame, Column]:
+    """``campaign_df`` with the flags of the marketing rules joined on, and ``reason`` with them:
+    already_enrolled, collections_hardship, recent_contact, frequency_cap (``with_suppression``)."""
     keys = campaign_df.select("household_id", "as_of_date")
     hardship = (
         collections_df.filter(F.col("event_type").isin(*HARDSHIP_EVENTS))
@@ -316,26 +341,6 @@ def with_suppression(
                 & (contact_day <= F.col("as_of_date")))
         .select("household_id").distinct().withColumn("_recent", F.lit(True))
     )
-    capped = None
-    if rules.max_campaign_contacts_30d > 0 and marketing_df is not None:
-        sent_day = F.to_date("occurred_at")
-        capped = (marketing_df.filter(F.col("event_type") == "sent").join(keys, "household_id")
-                  .filter((sent_day > F.date_sub(F.col("as_of_date"), FREQUENCY_DAYS)) & (sent_day <= F.col("as_of_date")))
-                  .groupBy("household_id").count()
-                  .filter(F.col("count") >= rules.max_campaign_contacts_30d)
-                  .select("household_id", F.lit(True).alias("_capped")))
-    policy = "_blocked" in campaign_df.columns
-    reason = F.when(~F.col("is_eligible"), F.lit("not_eligible"))
-    if "_moratorium" in campaign_df.columns:  # the collections worklist: its moratoria, no marketing rule
-        reason = reason.when(F.col("_moratorium").isNotNull(), F.col("_moratorium"))
-        if policy:
-            reason = reason.when(F.array_contains(F.coalesce(F.col("_blocked"), F.array().cast("array<string>")),
-                                                  F.lit("all")), F.lit("do_not_contact"))
-            reason = reason.when(F.col("preferred_channel").isNull(), F.lit("no_permitted_channel"))
-        return campaign_df.withColumn("suppression_reason", reason).drop("_moratorium")
-    if policy:
-        reason = reason.when(F.array_contains(F.coalesce(F.col("_blocked"), F.array().cast("array<string>")),
-                                              F.lit("all")), F.lit("do_not_contact"))
     if rules.suppress_enrolled:
         reason = reason.when(F.col("is_enrolled"), F.lit("already_enrolled"))
     if rules.suppress_collections_hardship:
@@ -343,12 +348,16 @@ def with_suppression(
     if rules.recent_contact_days > 0:
         reason = reason.when(F.coalesce(F.col("_recent"), F.lit(False)), F.lit("recent_contact"))
     out = campaign_df.join(hardship, "household_id", "left").join(recent, "household_id", "left")
-    if capped is not None:
+    if rules.max_campaign_contacts_30d > 0 and marketing_df is not None:
+        sent_day = F.to_date("occurred_at")
+        capped = (marketing_df.filter(F.col("event_type") == "sent").join(keys, "household_id")
+                  .filter((sent_day > F.date_sub(F.col("as_of_date"), FREQUENCY_DAYS)) & (sent_day <= F.col("as_of_date")))
+                  .groupBy("household_id").count()
+                  .filter(F.col("count") >= rules.max_campaign_contacts_30d)
+                  .select("household_id", F.lit(True).alias("_capped")))
         reason = reason.when(F.coalesce(F.col("_capped"), F.lit(False)), F.lit("frequency_cap"))
         out = out.join(capped, "household_id", "left")
-    if policy:
-        reason = reason.when(F.col("preferred_channel").isNull(), F.lit("no_permitted_channel"))
-    return out.withColumn("suppression_reason", reason).drop("_hardship", "_recent", "_capped")
+    return out, reason
 
 
 def with_rank(df: DataFrame) -> DataFrame:
