@@ -7,7 +7,6 @@ import csv
 import hashlib
 import os
 import stat
-import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -330,12 +329,12 @@ def test_target_pipeline_and_activation(spark, insights_wh, tmp_path):
     dnc_file = tmp_path / "dnc.csv"
     dnc_file.write_text(f"account_id,channel,reason,effective_from,effective_to\n{listed},all,customer_request,,\n",
                         encoding="utf-8")
-    time.sleep(1.1)  # the export file is named by the second
     again = pipeline.activate(spark, warehouse=str(act), campaign="autopay", pseudonym_key=TEST_KEY, actor="x",
                               do_not_contact=pipeline.read_do_not_contact(spark, dnc_file, pseudonym_key=TEST_KEY))
     with open(again.file, encoding="utf-8", newline="") as fh:
         second = [r["account_id"] for r in csv.DictReader(fh)]
     assert again.held_back == 1 and second == expected_accounts[1:]
+    assert again.file != out.file and Path(out.file).exists()  # same second or not, no export is overwritten
     assert "held back 1 target" in again.summary()
 
     with pytest.raises(UcxError, match="no targets"):
@@ -394,3 +393,14 @@ def test_collections_worklist_pipeline_and_activation(spark, insights_wh, tmp_pa
     assert exported == [to_account[r["household_id"]] for r in ranked[1:]]
     assert out.held_by_moratoria == {"medical_certificate": 1} and out.held_back == 0
     assert "medical_certificate 1" in out.summary()
+
+
+def test_an_export_in_the_same_second_gets_its_own_file(tmp_path):
+    """CI once ran two activations inside one second: the second export must not fail or overwrite."""
+    from ucx_spark.pipelines import targeting as pipeline
+    first, fd1 = pipeline._new_export_file(tmp_path, "autopay_20261207T211915Z")
+    os.close(fd1)
+    second, fd2 = pipeline._new_export_file(tmp_path, "autopay_20261207T211915Z")
+    os.close(fd2)
+    assert (first.name, second.name) == ("autopay_20261207T211915Z.csv", "autopay_20261207T211915Z_2.csv")
+    assert stat.S_IMODE(os.stat(second).st_mode) == 0o600

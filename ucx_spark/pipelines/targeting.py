@@ -238,6 +238,18 @@ def _restricted_dir(path: Path) -> Path:
     return path
 
 
+def _new_export_file(folder: Path, stem: str) -> tuple[Path, int]:
+    """A new export file, never an earlier one: two exports of a campaign in the same second (a
+    retry, a second analyst) get `<stem>_2.csv`, `<stem>_3.csv`; O_EXCL so no export is overwritten."""
+    for n in range(1, 1000):
+        file = folder / (f"{stem}.csv" if n == 1 else f"{stem}_{n}.csv")
+        try:
+            return file, os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+    raise UcxError(f"{folder}: 999 exports named {stem}*.csv already exist")
+
+
 def activate(
     spark: SparkSession,
     *,
@@ -295,8 +307,7 @@ def activate(
         _restricted_dir(root / RESTRICTED_DIR)
     _restricted_dir(folder)
     exported_at = datetime.now(UTC).replace(microsecond=0)
-    file = folder / f"{campaign}_{exported_at.strftime('%Y%m%dT%H%M%SZ')}.csv"
-    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    file, fd = _new_export_file(folder, f"{campaign}_{exported_at.strftime('%Y%m%dT%H%M%SZ')}")
     os.fchmod(fd, 0o600)
     digest, rows, channels = hashlib.sha256(), 0, Counter()
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
