@@ -156,8 +156,16 @@ def test_contact_topics_read_from_transcripts_agree_with_why_the_contacts_happen
     assert agreement.topic_agreement > agreement.reason_agreement
     table = read_table(spark, cfg.paths.warehouse, "gold", CONTACT_INSIGHTS)
     assert not {"contact_id", "account_id", "transcript"} & set(table.columns)
-    all_rows = table.filter("segment = 'all'").agg(F.sum("contacts")).first()[0]
-    assert all_rows == result.contacts == read_table(spark, cfg.paths.warehouse, "silver", "contacts").count()
+    volume = {r["source"]: r["v"] for r in table.filter("segment = 'all'").groupBy("source").agg(
+        F.sum("volume").alias("v")).collect()}
+    assert volume["contact"] == result.contacts == read_table(spark, cfg.paths.warehouse, "silver", "contacts").count()
+    # survey comments: every comment counted once; the unhappy write about outages, the content about nothing
+    surveys = read_table(spark, cfg.paths.warehouse, "silver", "surveys")
+    assert volume["survey_comment"] == surveys.filter(F.length(F.trim("comment")) > 0).count() > 0
+    by_topic = {t: csat for t, _, _, csat in result.comments}
+    assert set(by_topic) <= {"outage", "billing", "other"}  # the generator's three sentences, read as their subjects
+    if {"outage", "other"} <= set(by_topic):
+        assert by_topic["outage"] < by_topic["other"]
 
 
 def test_baselines_recover_the_planted_weather_response_and_explain_each_bill(spark, utility, capsys):

@@ -196,7 +196,8 @@ def test_a_daily_extract_of_other_feeds_recomputes_from_its_first_dated_row(spar
     append_table(_survey("s5", "a2", datetime(2024, 3, 5, 17, tzinfo=UTC), 1, H2, spark), surveys_path)
     late = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r3", min_households=1)
     assert dict(late.partial) == {"household_features": "changes from 2024-03-05",
-                                  "survey_features": "changes from 2024-03-05"}
+                                  "survey_features": "changes from 2024-03-05",
+                                  "contact_insights": "changes from 2024-03-05"}  # (its survey comments)
     assert table_version(spark, hf_path) == built + 1
 
     fresh = str(tmp_path / "fresh")

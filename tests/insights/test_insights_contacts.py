@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
@@ -74,15 +75,15 @@ def test_contact_insights_counts_rates_repeats_and_suppresses_small_cells(spark)
     mean = (s1 + s2 + s3) / 3
     negative = sum(s <= C.NEGATIVE_BELOW for s in (s1, s2, s3)) / 3
     expected = spark.createDataFrame([
-        # month, topic, segment, contacts, households, mean_sentiment, negative_share, complaint_share, fcr_rate,
-        # repeat_7d_rate, reason_agreement, n, is_suppressed
-        (date(2026, 3, 1), "billing", "RES", 3, 2, mean, negative, 1 / 3, 2 / 3, 1 / 3, 2 / 3, 2, False),
-        (date(2026, 3, 1), "billing", "all", 3, 2, mean, negative, 1 / 3, 2 / 3, 1 / 3, 2 / 3, 2, False),
+        # month, source, topic, segment, volume, households, mean_sentiment, negative_share, complaint_share,
+        # fcr_rate, repeat_7d_rate, reason_agreement, mean_csat (comments only), n, is_suppressed
+        (date(2026, 3, 1), "contact", "billing", "RES", 3, 2, mean, negative, 1 / 3, 2 / 3, 1 / 3, 2 / 3, None, 2, False),
+        (date(2026, 3, 1), "contact", "billing", "all", 3, 2, mean, negative, 1 / 3, 2 / 3, 1 / 3, 2 / 3, None, 2, False),
     ], got.schema)
     assert_df_equality(got, expected, ignore_nullable=True, allow_nan_equality=True)
     # one household: counts stay, every rate is withheld
     small = C.contact_insights(scored, min_households=2).filter("topic = 'outage' AND segment = 'COM'").first()
-    assert small["contacts"] == 1 and small["is_suppressed"]
+    assert small["volume"] == 1 and small["is_suppressed"]
     assert all(small[c] is None for c in ("mean_sentiment", "negative_share", "fcr_rate", "reason_agreement"))
 
 
@@ -90,3 +91,46 @@ def test_the_gate_knows_every_topic() -> None:
     suite = next(s for s in insight_suites() if s.table == "contact_insights")
     topics = next(e for e in suite.expectations if e.id == "in_set_topic").kwargs["value_set"]
     assert topics == list(C.TOPICS)
+
+
+def test_survey_comments_are_read_like_transcripts_beside_the_contacts(spark) -> None:
+    """Issue 21: a survey comment gets a topic, the complaint flag and a sentiment; its rows in
+    gold/contact_insights are ``survey_comment`` rows by the local month of the response, with the
+    mean CSAT of the respondents who wrote them; a response without a comment is no row; a comment
+    has no agent code, resolution or follow-up."""
+    surveys = spark.createDataFrame([
+        # survey_id, account_id, responded_at (UTC), csat, comment, household_id
+        ("s1", "A1", datetime(2026, 3, 2, 15), 1, "Power keeps going out and the estimates are useless.", "h1"),
+        ("s2", "A2", datetime(2026, 3, 9, 15), 2, "Power keeps going out and the estimates are useless.", "h2"),
+        ("s3", "A3", datetime(2026, 3, 20, 15), 3, "Bill was higher than expected. - [NAME]", "h3"),
+        ("s4", "A1", datetime(2026, 3, 25, 15), 5, None, "h1"),      # no comment: no row
+        ("s5", "A2", datetime(2026, 3, 26, 15), 4, "   ", "h2"),     # blank: no row
+        ("s6", "A2", datetime(2026, 4, 1, 3), 5, "Fine overall, thanks.", "h2"),  # March 31 in Chicago
+    ], "survey_id string, account_id string, responded_at timestamp, csat int, comment string, household_id string")
+    contacts = spark.createDataFrame([
+        ("c1", "A1", datetime(2026, 3, 2, 15), "phone", "outage", True, "Power is out again.", "h1"),
+    ], "contact_id string, account_id string, started_at timestamp, channel string, reason string, "
+       "first_contact_resolution boolean, transcript string, household_id string")
+    accounts = spark.createDataFrame([("A1", "RES"), ("A2", "RES"), ("A3", "RES")], "account_id string, customer_class string")
+    scored = C.scored_texts(contacts, surveys, accounts, time_zone=TZ).cache()
+    comments = {r["contact_id"]: r for r in scored.filter(F.col("source") == C.SURVEY_COMMENT).collect()}
+    assert sorted(comments) == ["s1", "s2", "s3", "s6"]
+    assert [comments[s]["topic"] for s in ("s1", "s3", "s6")] == ["outage", "billing", "other"]
+    assert comments["s1"]["complaint"] and not comments["s6"]["complaint"]  # "useless"
+    assert comments["s1"]["sentiment"] <= C.NEGATIVE_BELOW < 0.05 <= comments["s6"]["sentiment"]
+    assert comments["s6"]["month"] == date(2026, 3, 1)
+    assert all(comments[s]["reason_agrees"] is None and comments[s]["repeat_within_7d"] is None for s in comments)
+    insights = C.contact_insights(scored, min_households=2).filter("segment = 'all'")
+    outage = insights.filter("source = 'survey_comment' AND topic = 'outage'").first()
+    s1 = comments["s1"]["sentiment"]
+    assert (outage["volume"], outage["households"], outage["is_suppressed"]) == (2, 2, False)
+    assert outage["mean_csat"] == pytest.approx(1.5) and outage["mean_sentiment"] == pytest.approx(s1)
+    assert (outage["fcr_rate"], outage["repeat_7d_rate"], outage["reason_agreement"]) == (None, None, None)
+    assert outage["complaint_share"] == 1.0
+    # the contact on the same topic is its own row; a single commenter's cell keeps its count only
+    contact = insights.filter("source = 'contact' AND topic = 'outage'").first()
+    assert (contact["volume"], contact["mean_csat"]) == (1, None)
+    billing = insights.filter("source = 'survey_comment' AND topic = 'billing'").first()
+    assert billing["volume"] == 1 and billing["is_suppressed"] and billing["mean_csat"] is None
+    # without silver/surveys, the contacts alone
+    assert C.scored_texts(contacts, None, accounts, time_zone=TZ).filter(F.col("source") != C.CONTACT).count() == 0

@@ -273,12 +273,19 @@ def _write_insight_tables(spark, wh: Path) -> None:
         for topic, n, households, mood in (("billing", 40, 30, -0.21), ("outage", 25, 22, -0.35), ("other", 3, 3, 0.4)):
             for segment in ("all", "RES"):
                 hidden = households < MIN_HH
-                rates = (None,) * 6 if hidden else (mood, 0.4, 0.2, 0.7, 0.1, 0.8)
-                contacts.append((month, topic, segment, n, households, *rates, households, hidden, "ci-1", now))
+                rates = (None,) * 7 if hidden else (mood, 0.4, 0.2, 0.7, 0.1, 0.8, None)
+                contacts.append((month, "contact", topic, segment, n, households, *rates, households, hidden,
+                                 "ci-1", now))
+    # survey comments: a published outage cell (the unhappy write about outages) and a suppressed one
+    contacts.append((date(2023, 6, 1), "survey_comment", "outage", "all", 31, 30, -0.52, 0.9, 0.3, None, None, None,
+                     1.87, 30, False, "ci-1", now))
+    contacts.append((date(2023, 6, 1), "survey_comment", "other", "all", 4, 4, None, None, None, None, None, None,
+                     None, 4, True, "ci-1", now))
     contacts_df = spark.createDataFrame(contacts, (
-        "month date, topic string, segment string, contacts long, households long, mean_sentiment double, "
-        "negative_share double, complaint_share double, fcr_rate double, repeat_7d_rate double, "
-        "reason_agreement double, n long, is_suppressed boolean, run_id string, created_at timestamp"))
+        "month date, source string, topic string, segment string, volume long, households long, "
+        "mean_sentiment double, negative_share double, complaint_share double, fcr_rate double, "
+        "repeat_7d_rate double, reason_agreement double, mean_csat double, n long, is_suppressed boolean, "
+        "run_id string, created_at timestamp"))
     overwrite_table(contacts_df, wh, "gold", "contact_insights")
     # gold/usage_baselines and gold/bill_explanations (insights/baselines.py): a model type of too few
     # households, and a month of too few households with a bill a year earlier
@@ -406,6 +413,11 @@ def test_report_full_renders_in_chromium(spark, insights_wh, report_wh, tmp_path
     assert "<td>billing</td><td>40</td><td>30</td><td>-0.21" in said  # published cell
     assert re.search(r"<td>other</td><td>3</td><td>3</td>(<td><span class=\"suppressed\">suppressed</span></td>){6}",
                      said)
+    # survey comments: their own table, the published cell's CSAT, the small cell's counts only
+    assert "<h3>Survey comments</h3>" in said
+    assert "<td>2023-06-01</td><td>outage</td><td>31</td><td>30</td><td>-0.52</td><td>90.0%</td><td>1.87</td>" in said
+    assert re.search(r"<td>2023-06-01</td><td>other</td><td>4</td><td>4</td>"
+                     r"(<td><span class=\"suppressed\">suppressed</span></td>){3}", said)
 
     bills = _section(text, "bills")
     # the model mix (a type of 3 households keeps its counts only), the months with their parts

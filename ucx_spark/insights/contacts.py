@@ -22,9 +22,17 @@ DataFrame in, DataFrame out; the reads and the write are ``pipelines/contacts.py
   by another contact of the same household within 7 days, and how often the
   agent's code names the same subject. A cell of fewer than ``min_households``
   households keeps its counts but no rate (``is_suppressed``).
+- **Survey comments** (silver/surveys ``comment``, scrubbed like the transcripts) are read the
+  same way: a topic, the complaint flag and VADER's sentiment, in rows of ``source``
+  ``survey_comment`` beside the contacts' (``source`` ``contact``), by the local month of the
+  response, with the mean CSAT the commenting respondents gave (what the unhappy write about). A
+  comment has no agent, resolution or follow-up: its ``fcr_rate``, ``repeat_7d_rate`` and
+  ``reason_agreement`` are null, as a contact's ``mean_csat`` is.
 """
 
 from __future__ import annotations
+
+from functools import reduce
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -40,6 +48,9 @@ from ucx_spark.gold.contact_text import (  # noqa: F401 (the text readers, read 
     text_topic,
 )
 from ucx_spark.local_time import local_date
+
+CONTACT, SURVEY_COMMENT = "contact", "survey_comment"  # gold/contact_insights ``source``
+SOURCES = (CONTACT, SURVEY_COMMENT)
 
 
 def scored_contacts(contacts_df: DataFrame, accounts_df: DataFrame, *, time_zone: str) -> DataFrame:
@@ -64,16 +75,50 @@ def scored_contacts(contacts_df: DataFrame, accounts_df: DataFrame, *, time_zone
         .withColumn("repeat_within_7d", F.coalesce(
             F.col("_next") <= F.col("started_at") + F.expr(f"INTERVAL {REPEAT_DAYS} DAYS"), F.lit(False)))
         .drop("_next")
+        .withColumn("source", F.lit(CONTACT)).withColumn("csat", F.lit(None).cast("int"))
     )
 
 
+def scored_comments(surveys_df: DataFrame, accounts_df: DataFrame, *, time_zone: str) -> DataFrame:
+    """One row per survey response with a comment, in the columns of ``scored_contacts``
+    (``source`` survey_comment; the survey_id as contact_id; the response's csat; no agent code,
+    resolution or follow-up)."""
+    classes = accounts_df.select("account_id", F.col("customer_class").alias("segment")).dropDuplicates(["account_id"])
+    day = local_date(F.col("responded_at"), time_zone=time_zone)
+    text = F.col("comment")
+    return (
+        surveys_df.filter(F.length(F.trim(F.coalesce(text, F.lit("")))) > 0)
+        .join(classes, "account_id", "left")
+        .select(
+            F.col("survey_id").alias("contact_id"), "household_id",
+            F.coalesce("segment", F.lit("unknown")).alias("segment"), F.col("responded_at").alias("started_at"),
+            day.alias("contact_date"), F.trunc(day, "month").alias("month"), F.lit("survey").alias("channel"),
+            F.lit(None).cast("string").alias("reason"), text_topic(text).alias("topic"),
+            is_complaint(text).alias("complaint"), sentiment(text).alias("sentiment"),
+            F.lit(None).cast("boolean").alias("first_contact_resolution"),
+            F.lit(None).cast("boolean").alias("reason_agrees"), F.lit(None).cast("boolean").alias("repeat_within_7d"),
+            F.lit(SURVEY_COMMENT).alias("source"), F.col("csat").cast("int").alias("csat"),
+        )
+    )
+
+
+def scored_texts(contacts_df: DataFrame, surveys_df: DataFrame | None, accounts_df: DataFrame, *,
+                 time_zone: str) -> DataFrame:
+    """``scored_contacts`` and, with silver/surveys, ``scored_comments``: what gold/contact_insights counts."""
+    parts = [scored_contacts(contacts_df, accounts_df, time_zone=time_zone)]
+    if surveys_df is not None:
+        parts.append(scored_comments(surveys_df, accounts_df, time_zone=time_zone))
+    return reduce(lambda a, b: a.unionByName(b), parts)
+
+
 def contact_insights(scored_df: DataFrame, *, min_households: int = DEFAULT_MIN_HOUSEHOLDS) -> DataFrame:
-    """gold/contact_insights from ``scored_contacts``: month, topic, segment (a customer class, or
-    ``all``), contacts, households, mean_sentiment, negative_share, complaint_share, fcr_rate,
-    repeat_7d_rate, reason_agreement, n (households: the privacy count), is_suppressed."""
+    """gold/contact_insights from ``scored_texts``: month, source (contact, survey_comment), topic,
+    segment (a customer class, or ``all``), volume (contacts, or comments), households,
+    mean_sentiment, negative_share, complaint_share, fcr_rate, repeat_7d_rate, reason_agreement,
+    mean_csat (comments), n (households: the privacy count), is_suppressed."""
     both = scored_df.unionByName(scored_df.withColumn("segment", F.lit("all")))
-    agg = both.groupBy("month", "topic", "segment").agg(
-        F.count(F.lit(1)).alias("contacts"),
+    agg = both.groupBy("month", "source", "topic", "segment").agg(
+        F.count(F.lit(1)).alias("volume"),
         F.countDistinct("household_id").alias("households"),
         F.avg("sentiment").alias("mean_sentiment"),
         F.avg(F.when(F.col("sentiment").isNotNull(), (F.col("sentiment") <= NEGATIVE_BELOW).cast("double"))).alias(
@@ -82,11 +127,13 @@ def contact_insights(scored_df: DataFrame, *, min_households: int = DEFAULT_MIN_
         F.avg(F.col("first_contact_resolution").cast("double")).alias("fcr_rate"),
         F.avg(F.col("repeat_within_7d").cast("double")).alias("repeat_7d_rate"),
         F.avg(F.col("reason_agrees").cast("double")).alias("reason_agreement"),
+        F.avg(F.col("csat").cast("double")).alias("mean_csat"),
     )
     suppressed = F.col("households") < F.lit(min_households)
-    rates = ("mean_sentiment", "negative_share", "complaint_share", "fcr_rate", "repeat_7d_rate", "reason_agreement")
+    rates = ("mean_sentiment", "negative_share", "complaint_share", "fcr_rate", "repeat_7d_rate", "reason_agreement",
+             "mean_csat")
     return agg.select(
-        "month", "topic", "segment", "contacts", "households",
+        "month", "source", "topic", "segment", "volume", "households",
         *[F.when(~suppressed, F.col(c)).alias(c) for c in rates],
         F.col("households").alias("n"), suppressed.alias("is_suppressed"),
     )

@@ -112,7 +112,7 @@ class ReportInputs:
     whatif: pd.DataFrame | None = None  # scenario, metric, baseline, scenario_value, delta, delta_ci_low/high, n, n_touched, is_suppressed
     segments: pd.DataFrame | None = None  # segmentation, segment_id, segment_name, n, numeric profile columns
     saturation: pd.DataFrame | None = None  # program, numeric columns
-    contacts: pd.DataFrame | None = None  # month, topic, contacts, households, rates, n, is_suppressed (segment all)
+    contacts: pd.DataFrame | None = None  # month, source, topic, volume, households, rates, n, is_suppressed (segment all)
     baselines: pd.DataFrame | None = None  # model_type, n, sufficient, median_nac_kwh, median_cvrmse (gold/usage_baselines)
     bill_changes: pd.DataFrame | None = None  # month, n, change_usd and its parts (means), is_suppressed
     equity: pd.DataFrame | None = None  # the window's cells of gold/equity_audit (income band, poverty band; flagged ZIPs)
@@ -394,7 +394,8 @@ CONTACT_RATES: tuple[tuple[str, str], ...] = (
 
 
 def collect_contacts(insights_df: DataFrame, *, months: int = CONTACT_MONTHS) -> pd.DataFrame:
-    """gold/contact_insights, segment ``all``, its latest ``months`` months (at most 6 topics each)."""
+    """gold/contact_insights, segment ``all``, its latest ``months`` months (at most 6 topics of
+    contacts and 6 of survey comments each)."""
     from pyspark.sql import functions as F
 
     df = insights_df.where(F.col("segment") == ALL)
@@ -904,12 +905,15 @@ def _section_contacts(inp: ReportInputs) -> str:
     out.append('<p class="note">Topics are read from the contact transcripts (not the agents\' reason codes); '
                "sentiment is VADER's compound score (-1 to 1, negative at or below -0.05). Cells of fewer than "
                f"{inp.min_households} households show their counts only.</p>")
+    comments, c = c[c["source"] == "survey_comment"], c[c["source"] == "contact"]
+    if c.empty:
+        return _closed(out, '<p class="note">No contact in the latest months.</p>', _comments_table(comments))
     shown = c[~c["is_suppressed"].fillna(False).astype(bool)]
     if not shown.empty:
         fig = _figure(12, 3.2)
         ax_volume, ax_mood = fig.subplots(1, 2)
         for j, (topic, rows) in enumerate(c.groupby("topic", sort=True)):
-            ax_volume.plot(pd.to_datetime(rows["month"]), rows["contacts"], marker="o", label=topic, color=PALETTE[j])
+            ax_volume.plot(pd.to_datetime(rows["month"]), rows["volume"], marker="o", label=topic, color=PALETTE[j])
             kept = shown[shown["topic"] == topic]
             ax_mood.plot(pd.to_datetime(kept["month"]), kept["mean_sentiment"], marker="o", label=topic,
                          color=PALETTE[j])
@@ -924,13 +928,30 @@ def _section_contacts(inp: ReportInputs) -> str:
     rows = []
     for _, r in last.iterrows():
         hidden = bool(r["is_suppressed"])
-        rows.append([html.escape(str(r["topic"])), _fmt(r["contacts"], "int"), _fmt(r["n"], "int"),
+        rows.append([html.escape(str(r["topic"])), _fmt(r["volume"], "int"), _fmt(r["n"], "int"),
                      *[SUPPRESSED if hidden else _fmt(r[col], "num" if col == "mean_sentiment" else "share")
                        for col, _ in CONTACT_RATES]])
     out.append(f"<p>Latest month: <b>{html.escape(str(last['month'].iloc[0]))}</b></p>")
     out.append(_table(["topic", "contacts", "households", *[label for _, label in CONTACT_RATES]], rows,
                       cls="compact contacts"))
-    return _closed(out)
+    return _closed(out, _comments_table(comments))
+
+
+def _comments_table(comments: pd.DataFrame) -> str:
+    """Survey comments by month and topic: what respondents write about, how it reads, the CSAT they gave."""
+    if comments.empty:
+        return '<p class="note">No survey comment in the latest months.</p>'
+    rows = []
+    for _, r in comments.sort_values(["month", "topic"], ascending=[False, True]).iterrows():
+        hidden = bool(r["is_suppressed"])
+        rows.append([html.escape(str(r["month"])), html.escape(str(r["topic"])), _fmt(r["volume"], "int"),
+                     _fmt(r["n"], "int"),
+                     *[SUPPRESSED if hidden else _fmt(r[col], kind) for col, kind in (
+                         ("mean_sentiment", "num"), ("negative_share", "share"), ("mean_csat", "num"))]])
+    return ("<h3>Survey comments</h3><p class=\"note\">The free-text comments of survey responses, read like the "
+            "transcripts: topic, sentiment, and the mean CSAT of the respondents who wrote them.</p>"
+            + _table(["month", "topic", "comments", "households", "mean sentiment", "negative", "mean CSAT"], rows,
+                     cls="compact comments"))
 
 
 def _section_bills(inp: ReportInputs) -> str:

@@ -1,8 +1,9 @@
 """`ucx contacts`: what customers say -> gold/contact_insights (insights/contacts.py).
 
 Reads silver/contacts (transcripts scrubbed of names, phones and e-mails in
-silver) and silver/accounts (the customer class), scores every contact's topic
-and sentiment once, gates the monthly table like every gold table and replaces
+silver), silver/surveys (their comments, scrubbed the same way) and
+silver/accounts (the customer class), scores every text's topic and sentiment
+once, gates the monthly table like every gold table and replaces
 it. The summary says how the topics read from the text agree with the agents'
 reason codes; ``topic_agreement`` judges them against a generated utility's
 record of why each contact happened (``_truth/contacts.csv``).
@@ -33,6 +34,7 @@ class ContactsResult:
     contacts: int
     transcripts: int
     by_topic: list[tuple[str, int, float | None, float]] = field(default_factory=list)  # topic, contacts, sentiment, agreement
+    comments: list[tuple[str, int, float | None, float | None]] = field(default_factory=list)  # topic, n, sentiment, csat
 
     def summary(self) -> str:
         lines = [f"contact insights -> {self.path}: {self.contacts:,} contacts, {self.transcripts:,} with a transcript",
@@ -40,22 +42,32 @@ class ContactsResult:
         for topic, n, mean, agree in self.by_topic:
             sentiment = "      n/a" if mean is None else f"{mean:>+9.3f}"
             lines.append(f"{topic:<11} {n:>8,} {sentiment} {100 * agree:>16.1f}%")
+        if self.comments:
+            lines += [f"survey comments: {sum(n for _, n, _, _ in self.comments):,}",
+                      f"{'topic':<11} {'comments':>8} {'sentiment':>9} {'mean CSAT':>9}"]
+            for topic, n, mean, csat in self.comments:
+                sentiment = "      n/a" if mean is None else f"{mean:>+9.3f}"
+                lines.append(f"{topic:<11} {n:>8,} {sentiment} {'n/a' if csat is None else f'{csat:.2f}':>9}")
         return "\n".join(lines)
 
 
-def scored(spark: SparkSession, warehouse: str, *, time_zone: str) -> DataFrame:
-    """Every contact of silver/contacts with its topic and sentiment (``insights.contacts.scored_contacts``)."""
+def scored(spark: SparkSession, warehouse: str, *, time_zone: str, comments: bool = False) -> DataFrame:
+    """Every contact of silver/contacts with its topic and sentiment (``insights.contacts.scored_contacts``),
+    and with ``comments`` every survey comment of silver/surveys too (``scored_texts``)."""
     contacts_df = read_optional(spark, warehouse, "silver", "contacts")
     accounts_df = read_optional(spark, warehouse, "silver", "accounts")
     if contacts_df is None or accounts_df is None:
         raise UcxError(f"silver/contacts or silver/accounts missing in {warehouse}: run `ucx pipeline` first")
-    return C.scored_contacts(contacts_df, accounts_df, time_zone=time_zone)
+    if not comments:
+        return C.scored_contacts(contacts_df, accounts_df, time_zone=time_zone)
+    surveys_df = read_optional(spark, warehouse, "silver", "surveys")
+    return C.scored_texts(contacts_df, surveys_df, accounts_df, time_zone=time_zone)
 
 
 def run(spark: SparkSession, *, warehouse: str, run_id: str, time_zone: str,
         min_households: int = DEFAULT_MIN_HOUSEHOLDS) -> ContactsResult:
     created_at = F.lit(datetime.now(UTC).replace(microsecond=0)).cast("timestamp")
-    scored_df = scored(spark, warehouse, time_zone=time_zone).persist()
+    scored_df = scored(spark, warehouse, time_zone=time_zone, comments=True).persist()
     try:
         insights_df = (C.contact_insights(scored_df, min_households=min_households)
                        .withColumn("run_id", F.lit(run_id)).withColumn("created_at", created_at))
@@ -63,17 +75,19 @@ def run(spark: SparkSession, *, warehouse: str, run_id: str, time_zone: str,
         publish_if_passed(spark, assert_no_pii(insights_df, table=CONTACT_INSIGHTS),
                           lambda ok: written.__setitem__("path", overwrite_table(ok, warehouse, "gold", CONTACT_INSIGHTS)),
                           layer="gold", table=CONTACT_INSIGHTS, run_id=run_id, warehouse=warehouse)
-        rows = (scored_df.groupBy("topic").agg(
+        both = (scored_df.groupBy("source", "topic").agg(
             F.count(F.lit(1)).alias("n"), F.avg("sentiment").alias("sentiment"),
             F.avg(F.col("reason_agrees").cast("double")).alias("agree"),
-            F.count("sentiment").alias("texts"),
-        ).orderBy(F.desc("n")).collect())  # one row per topic (six at most)
+            F.count("sentiment").alias("texts"), F.avg("csat").alias("csat"),
+        ).orderBy(F.desc("n")).collect())  # one row per source and topic (twelve at most)
     finally:
         scored_df.unpersist()
+    rows = [r for r in both if r["source"] == C.CONTACT]
     return ContactsResult(
         run_id=run_id, path=written["path"], contacts=sum(int(r["n"]) for r in rows),
         transcripts=sum(int(r["texts"]) for r in rows),
         by_topic=[(r["topic"], int(r["n"]), r["sentiment"], float(r["agree"])) for r in rows],
+        comments=[(r["topic"], int(r["n"]), r["sentiment"], r["csat"]) for r in both if r["source"] == C.SURVEY_COMMENT],
     )
 
 

@@ -796,16 +796,18 @@ class _GoldStep:
         return dates
 
     def contact_insights(self, *, min_households: int) -> None:
-        """gold/contact_insights (insights/contacts.py), recomputed from the month that holds the
-        week before the first changed day (a contact's repeat within 7 days reads the next one)."""
+        """gold/contact_insights (insights/contacts.py: contacts and survey comments), recomputed
+        from the month that holds the week before the first changed day (a contact's repeat within
+        7 days reads the next one)."""
         silver, time_zone = self.silver, self.time_zone
 
         def insights(since: date | None) -> DataFrame:
-            contacts_df = silver("contacts")
+            contacts_df, surveys_df = silver("contacts"), silver("surveys")
             if since is not None:  # the months recomputed hold every contact their repeats can read
                 contacts_df = contacts_df.filter(
                     local_date(F.col("started_at"), time_zone=time_zone) >= F.lit(since))
-            scored_df = C.scored_contacts(contacts_df, self.accounts_df, time_zone=time_zone)
+                surveys_df = surveys_df.filter(local_date(F.col("responded_at"), time_zone=time_zone) >= F.lit(since))
+            scored_df = C.scored_texts(contacts_df, surveys_df, self.accounts_df, time_zone=time_zone)
             return self.stamped(C.contact_insights(scored_df, min_households=min_households))
 
         def update(days: list[date], before: dict) -> tuple[str, DataFrame] | None:
