@@ -319,7 +319,7 @@ def segment(
 
 @app.command(epilog="Example: ucx contacts --warehouse data/warehouse")
 def contacts(ctx: typer.Context, warehouse: Warehouse = None) -> None:
-    """What customers say: topic and sentiment of every contact transcript -> gold/contact_insights."""
+    """What customers say: topic and sentiment of every contact transcript and survey comment -> gold/contact_insights."""
     _run(ctx, "contacts", NoParams(), warehouse=warehouse)
 
 
