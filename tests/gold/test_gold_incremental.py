@@ -223,3 +223,25 @@ def test_a_daily_extract_of_other_feeds_recomputes_from_its_first_dated_row(spar
     DeltaTable.forPath(spark, accounts_path).update("account_id = 'a1'", {"rate_plan": F.lit("R2")})
     changed = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r4", min_households=1)
     assert "household_features" not in dict(changed.partial) and "household_features" not in changed.unchanged
+
+    # a move-out (the next extract sets a1's end_date, then corrects it to a later day): the update
+    # changed only end_date, so it is dated by the earlier of its end dates, not rebuilt whole
+    DeltaTable.forPath(spark, accounts_path).update("account_id = 'a1'", {
+        "end_date": F.lit(date(2024, 3, 10)), "_source_file": F.lit("accounts_20240405.csv")})
+    moved = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r5", min_households=1)
+    assert dict(moved.partial)["household_features"] == "changes from 2024-03-10"
+    assert dict(moved.partial)["contact_insights"] == "changes from 2024-03-10"
+    DeltaTable.forPath(spark, accounts_path).update("account_id = 'a1'", {
+        "end_date": F.lit(date(2024, 3, 28)), "_source_file": F.lit("accounts_20240406.csv")})
+    corrected = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r6", min_households=1)
+    assert dict(corrected.partial)["household_features"] == "changes from 2024-03-10"
+    again = str(tmp_path / "again")
+    shutil.copytree(Path(wh, "silver"), Path(again, "silver"))
+    gold.run(spark, warehouse=again, time_zone=TZ, run_id="f2", min_households=1)
+    for table in (*GOLD_TABLES, "contact_insights", "bill_explanations"):
+        got, want = (read_table(spark, w, "gold", table).drop("run_id", "created_at") for w in (wh, again))
+        assert got.count() == want.count() > 0
+        assert_approx_df_equality(got, want, 1e-9, ignore_row_order=True, ignore_nullable=True,
+                                  allow_nan_equality=True)
+    march = read_table(spark, wh, "gold", "household_features").filter(F.col("as_of_date") == date(2024, 3, 31))
+    assert march.filter(F.col("household_id") == H1).count() == 0  # a1 moved out on March 28: not active on the 31st

@@ -484,6 +484,23 @@ def without_unchanged_updates(changes_df: DataFrame, *, keys: tuple[str, ...], i
             .filter(~(is_update & F.coalesce(F.col("_unchanged"), F.lit(False)))).drop("_unchanged"))
 
 
+def with_dated_updates(changes_df: DataFrame, *, keys: tuple[str, ...], column: str,
+                       ignore: tuple[str, ...] = ()) -> DataFrame:
+    """``changed_rows(..., images=True)`` plus ``_update_day``: for both images of an update that
+    changed nothing but the date ``column`` (and ``ignore`` columns), the earlier of its two
+    values (a null, open-ended, is later than any day); null for every other row. An account's
+    move-out (its end_date set, or corrected) is such an update: nothing before the earlier end
+    date reads differently."""
+    rest = F.to_json(F.struct(*[F.col(f"`{c}`") for c in changes_df.columns
+                                if c not in (*ignore, column, "_change_type", "_commit_version")]))
+    is_update = F.col("_change_type").startswith("update_")
+    dated_df = (changes_df.filter(is_update).groupBy(*keys, "_commit_version")
+                .agg(F.countDistinct(rest).alias("_contents"), F.min(column).alias("_update_day"))
+                .filter(F.col("_contents") == 1).select(*keys, "_commit_version", "_update_day"))
+    return (changes_df.join(dated_df, [*keys, "_commit_version"], "left")
+            .withColumn("_update_day", F.when(is_update, F.col("_update_day"))))
+
+
 def commit_metadata(spark: SparkSession, path: str, key: str) -> dict | None:
     """The ``key`` entry of the latest commit whose userMetadata is UCX JSON holding it."""
     import json

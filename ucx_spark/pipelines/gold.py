@@ -66,6 +66,7 @@ from ucx_spark.io.delta import (
     table_exists,
     table_path,
     table_version,
+    with_dated_updates,
     without_unchanged_updates,
 )
 from ucx_spark.local_time import local_date
@@ -288,8 +289,11 @@ def first_changed_day(spark: SparkSession, warehouse: str, table: str, since_ver
     response, starts a day earlier).
     ``NO_CHANGE`` when no row changed; None when it cannot say (no change data feed, a changed
     row with no date, a table of attributes without dates: rebuild whole). Accounts: new
-    accounts are bounded by their start_date; an updated or deleted account cannot be. An update
-    that changed nothing but silver's lineage (a row re-sent as it was) is no change.
+    accounts are bounded by their start_date; an update that changed only end_date (a move-out,
+    or its correction) by the earlier of its two end dates (an account is active on a day by
+    comparing the day with its dates, so no earlier day reads differently); any other update, or
+    a deleted account, cannot be. An update that changed nothing but silver's lineage (a row
+    re-sent as it was) is no change.
     A feature as of D reads only rows dated on or before D (tests/gold/test_gold_household_features.py
     ``test_future_rows_change_nothing``), so features before that day cannot have changed."""
     from pyspark.errors import AnalysisException
@@ -311,7 +315,11 @@ def first_changed_day(spark: SparkSession, warehouse: str, table: str, since_ver
         bound = F.col(column.name) if column.kind == DATE else local_date(F.col(column.name), time_zone=time_zone)
     undated = bound.isNull()
     if table == "accounts":
-        undated = undated | (F.col("_change_type") != "insert")
+        changes = with_dated_updates(changes, keys=spec("silver", table).keys, column="end_date",
+                                     ignore=SILVER_LINEAGE)
+        moved_out = F.col("_update_day").isNotNull()
+        bound = F.when(moved_out, F.col("_update_day")).otherwise(bound)
+        undated = F.when(moved_out, F.lit(False)).otherwise(undated | (F.col("_change_type") != "insert"))
     try:
         row = changes.agg(F.count(F.lit(1)).alias("n"), F.count(F.when(undated, 1)).alias("undated"),
                           F.min(bound).alias("first")).first()
