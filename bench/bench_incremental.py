@@ -10,6 +10,8 @@ the new day, with new ids; accounts are not re-sent) and runs the pipeline
 again, timing each step of that incremental run.
 Run it with ``--months 1`` and ``--months 3`` on the same size: the incremental
 run should cost about the same (its cost follows the new day, not the history).
+``--move-outs N`` makes the day a real CIS day: every account re-sent, N of them
+closed on the new day (gold recomputes from that day, not whole).
 
 The figures are printed with the 1-minute load average before and after; a run
 started above 2.5 is marked INVALID.
@@ -57,11 +59,13 @@ def _write_csv(df, folder: Path, name: str) -> int:  # type: ignore[no-untyped-d
 
 
 def land_next_day(spark, warehouse: str, landing: str, stamp: str, *, ami_only: bool = False,  # type: ignore[no-untyped-def]
-                  time_zone: str = "America/Chicago", resend_accounts: bool = False) -> dict[str, int]:
+                  time_zone: str = "America/Chicago", resend_accounts: bool = False,
+                  move_outs: int = 0) -> dict[str, int]:
     """One extract per feed for the local day after the last AMI day (``ami_only``: the AMI extract
     alone, as a head-end's drop between the daily CIS extracts; ``resend_accounts``: the extract
-    also carries every account as it is, as a CIS that sends a daily snapshot does); returns rows
-    per feed."""
+    also carries every account as it is, as a CIS that sends a daily snapshot does; ``move_outs``:
+    that snapshot closes so many open accounts on the new day, as every real day has move-outs);
+    returns rows per feed."""
     from pyspark.sql import functions as F
 
     from ucx_spark.contract import FEEDS, TIMESTAMP
@@ -102,8 +106,14 @@ def land_next_day(spark, warehouse: str, landing: str, stamp: str, *, ami_only: 
         if id_col:
             rows = rows.withColumn(id_col, F.concat(F.col(id_col), F.lit(f"-{stamp}")))
         out[feed] = _write_csv(raw(rows, feed), Path(landing, feed), f"{feed}_{stamp}_daily.csv.gz")
-    if resend_accounts and not ami_only:
+    if (resend_accounts or move_outs) and not ami_only:
         accounts = read_table(spark, warehouse, "silver", "accounts")
+        if move_outs:  # the first open accounts by id close on the new day (end_date: a move-out)
+            closing = (accounts.filter(F.col("end_date").isNull()).select("account_id").orderBy("account_id")
+                       .limit(move_outs).withColumn("_closes", F.lit(True)))
+            accounts = (accounts.join(closing, "account_id", "left")
+                        .withColumn("end_date", F.when(F.col("_closes"), F.date_add(F.lit(last), 1))
+                                    .otherwise(F.col("end_date"))).drop("_closes"))
         out["accounts"] = _write_csv(raw(accounts, "accounts"), Path(landing, "accounts"), f"accounts_{stamp}_daily.csv.gz")
     return out
 
@@ -125,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="the next day's AMI extract alone (the other feeds' daily extracts not yet landed)")
     ap.add_argument("--resend-accounts", action="store_true",
                     help="the daily extract also re-sends every account as it is (a CIS daily snapshot)")
+    ap.add_argument("--move-outs", type=int, default=0, metavar="N",
+                    help="the daily extract re-sends every account and closes N open ones on the new day")
     ap.add_argument("--landing", help="copy this landing zone (e.g. from `ucx generate`) instead of generating one "
                                       "in this process (whose memory would then count in the first run's RSS)")
     args = ap.parse_args(argv)
@@ -159,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
                                "load_after": os.getloadavg()[0]}
         print(f"first run: {report['first_run']}")
     added = land_next_day(spark, wh, landing, "20260102T060000Z", ami_only=args.ami_only, time_zone=cfg.utility.time_zone,
-                          resend_accounts=args.resend_accounts)
+                          resend_accounts=args.resend_accounts, move_outs=args.move_outs)
     report["next_day_rows"] = added
     print(f"next day landed: {added}")
     load = wait_for_quiet()

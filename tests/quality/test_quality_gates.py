@@ -339,3 +339,25 @@ def test_prepared_checkpoints_are_the_ones_a_small_batch_is_validated_by(spark, 
     assert [(r.expectation_id, r.success, r.observed_value, r.unexpected_count) for r in warm.records] == [
         (r.expectation_id, r.success, r.observed_value, r.unexpected_count) for r in cold.records]
     assert any(not r.success for r in warm.records)
+
+
+def test_one_context_validates_a_suite_on_spark_and_on_pandas_in_turn(spark, tmp_path):
+    """A process that runs the pipeline twice (a scheduler's worker, the incremental bench) gates a
+    table once as a large batch (GX on Spark, the row rules computed by Spark) and once as a small
+    one (GX on pandas): the checkpoint built first must still run after the other was built (GX
+    refused it: "ExpectationSuite 'bronze.probe' has changed since it has last been saved")."""
+    specs = (
+        ExpectationSpec("not_null_kpi", "expect_column_values_to_not_be_null", "critical", {"column": "kpi"}),
+        ExpectationSpec("rows", "expect_table_row_count_to_be_between", "critical", {"min_value": 3}),
+        ExpectationSpec("unique", "expect_compound_columns_to_be_unique", "warning", {"column_list": ["kpi", "n"]}),
+    )
+    (tmp_path / "bronze.probe.yaml").write_text(dump_suite(Suite("bronze", "probe", specs)))
+    df = spark.createDataFrame([("a", 1), (None, 2)], "kpi string, n int")
+    context = quality_context(tmp_path / "ctx")
+    verdicts = []
+    for i, (min_rows, pandas_rows) in enumerate([(0, 0), (10**9, 100), (0, 0), (10**9, 100)]):
+        result = validate(spark, df, layer="bronze", table="probe", run_id=f"r{i}", suite_dir=tmp_path,
+                          context=context, data_docs=True,
+                          thresholds=Thresholds(spark_row_rules_min_rows=min_rows, pandas_max_rows=pandas_rows))
+        verdicts.append(sorted((r.expectation_id, r.success) for r in result.records))
+    assert verdicts == [[("not_null_kpi", False), ("rows", False), ("unique", True)]] * 4

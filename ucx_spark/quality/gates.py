@@ -22,6 +22,7 @@ seconds; the context is cached per warehouse.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -214,6 +215,13 @@ def _checkpoint(context: AbstractDataContext, suite: Suite, specs: list[Expectat
     key = (id(context), engine, suite.name, tuple(s.id for s in specs), data_docs, repr(result_format))
     if key in _CHECKPOINTS:
         return _CHECKPOINTS[key]
+    # One GX name per engine and set of expectations: GX keeps one suite per name, so two
+    # checkpoints of one name (a large batch on Spark without its row rules, a small one on pandas)
+    # would rewrite each other's suite, and the one built first would then refuse to run ("has
+    # changed since it has last been saved"): a process that runs the pipeline twice met it.
+    name = suite.name if engine == "spark" else f"{suite.name}.{engine}"
+    if {s.id for s in specs} != {s.id for s in suite.expectations if not s.is_custom}:
+        name += "." + hashlib.sha1(",".join(s.id for s in specs).encode()).hexdigest()[:8]
     if engine == "pandas":
         source = (
             context.data_sources.get(GX_PANDAS_DATASOURCE) if GX_PANDAS_DATASOURCE in context.data_sources.all()
@@ -225,23 +233,20 @@ def _checkpoint(context: AbstractDataContext, suite: Suite, specs: list[Expectat
             # persist=False: GX would otherwise cache every validated DataFrame and never release it;
             # validate() decides what is cached (and unpersists it).
             source = context.data_sources.add_or_update_spark(name=GX_DATASOURCE, persist=False)
-    if suite.name in source.get_asset_names():
-        asset = source.get_asset(suite.name)
-    else:
-        asset = source.add_dataframe_asset(name=suite.name)
+    asset = source.get_asset(name) if name in source.get_asset_names() else source.add_dataframe_asset(name=name)
     if any(b.name == BATCH_DEFINITION for b in asset.batch_definitions):
         batch = asset.get_batch_definition(BATCH_DEFINITION)
     else:
         batch = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
     gx_suite = context.suites.add_or_update(
-        gx.ExpectationSuite(name=suite.name, expectations=[_gx_expectation(s, suite.name) for s in specs])
+        gx.ExpectationSuite(name=name, expectations=[_gx_expectation(s, suite.name) for s in specs])
     )
     definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
+        gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
     )
     actions = [UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])] if data_docs else []
     checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(name=suite.name, validation_definitions=[definition], actions=actions,
+        gx.Checkpoint(name=name, validation_definitions=[definition], actions=actions,
                       result_format=result_format)
     )
     _CHECKPOINTS[key] = checkpoint
