@@ -22,7 +22,6 @@ seconds; the context is cached per warehouse.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sys
@@ -202,6 +201,7 @@ def _gx_expectation(spec: ExpectationSpec, suite_name: str) -> Any:
 
 
 _CHECKPOINTS: dict[tuple[int, str, str, tuple[str, ...], bool, str], Any] = {}
+_LAST_BUILT: dict[tuple[int, str], tuple[int, str, str, tuple[str, ...], bool, str]] = {}  # (context, suite) -> key
 
 
 def _checkpoint(context: AbstractDataContext, suite: Suite, specs: list[ExpectationSpec], *, data_docs: bool,
@@ -213,15 +213,14 @@ def _checkpoint(context: AbstractDataContext, suite: Suite, specs: list[Expectat
     from great_expectations.checkpoint import UpdateDataDocsAction
 
     key = (id(context), engine, suite.name, tuple(s.id for s in specs), data_docs, repr(result_format))
-    if key in _CHECKPOINTS:
+    # GX keeps one suite (and one checkpoint) per name: a checkpoint of the same suite built for
+    # another engine or set of expectations (a large batch on Spark without its row rules, a small
+    # one on pandas) rewrites it, and the one built before would then refuse to run ("has changed
+    # since it has last been saved": a process that ran the pipeline twice met it). A cached
+    # checkpoint is used only while it is the last one built under its name; else built again.
+    if key in _CHECKPOINTS and _LAST_BUILT.get((id(context), suite.name)) == key:
         return _CHECKPOINTS[key]
-    # One GX name per engine and set of expectations: GX keeps one suite per name, so two
-    # checkpoints of one name (a large batch on Spark without its row rules, a small one on pandas)
-    # would rewrite each other's suite, and the one built first would then refuse to run ("has
-    # changed since it has last been saved"): a process that runs the pipeline twice met it.
-    name = suite.name if engine == "spark" else f"{suite.name}.{engine}"
-    if {s.id for s in specs} != {s.id for s in suite.expectations if not s.is_custom}:
-        name += "." + hashlib.sha1(",".join(s.id for s in specs).encode()).hexdigest()[:8]
+    name = suite.name  # the Data Docs' path (validations/<layer>/<table>/<run>) stays the suite's
     if engine == "pandas":
         source = (
             context.data_sources.get(GX_PANDAS_DATASOURCE) if GX_PANDAS_DATASOURCE in context.data_sources.all()
@@ -250,6 +249,7 @@ def _checkpoint(context: AbstractDataContext, suite: Suite, specs: list[Expectat
                       result_format=result_format)
     )
     _CHECKPOINTS[key] = checkpoint
+    _LAST_BUILT[(id(context), suite.name)] = key
     return checkpoint
 
 
