@@ -50,7 +50,11 @@ from ucx_spark.gold.contact_text import (  # noqa: F401 (the text readers, read 
 from ucx_spark.local_time import local_date
 
 CONTACT, SURVEY_COMMENT = "contact", "survey_comment"  # gold/contact_insights ``source``
-SOURCES = (CONTACT, SURVEY_COMMENT)
+
+
+def _segments(accounts_df: DataFrame) -> DataFrame:
+    """account_id -> segment (the account's customer class), one row per account."""
+    return accounts_df.select("account_id", F.col("customer_class").alias("segment")).dropDuplicates(["account_id"])
 
 
 def scored_contacts(contacts_df: DataFrame, accounts_df: DataFrame, *, time_zone: str) -> DataFrame:
@@ -59,11 +63,10 @@ def scored_contacts(contacts_df: DataFrame, accounts_df: DataFrame, *, time_zone
     (the code names the topic), complaint, sentiment (null without a transcript),
     first_contact_resolution and repeat_within_7d (the same household contacted again within 7
     days, on any topic)."""
-    classes = accounts_df.select("account_id", F.col("customer_class").alias("segment")).dropDuplicates(["account_id"])
     day = local_date(F.col("started_at"), time_zone=time_zone)
     by_household = Window.partitionBy("household_id").orderBy("started_at", "contact_id")
     return (
-        contacts_df.join(classes, "account_id", "left")
+        contacts_df.join(_segments(accounts_df), "account_id", "left")
         .select(
             "contact_id", "household_id", F.coalesce("segment", F.lit("unknown")).alias("segment"),
             "started_at", day.alias("contact_date"), F.trunc(day, "month").alias("month"), "channel", "reason",
@@ -83,12 +86,11 @@ def scored_comments(surveys_df: DataFrame, accounts_df: DataFrame, *, time_zone:
     """One row per survey response with a comment, in the columns of ``scored_contacts``
     (``source`` survey_comment; the survey_id as contact_id; the response's csat; no agent code,
     resolution or follow-up)."""
-    classes = accounts_df.select("account_id", F.col("customer_class").alias("segment")).dropDuplicates(["account_id"])
     day = local_date(F.col("responded_at"), time_zone=time_zone)
     text = F.col("comment")
     return (
         surveys_df.filter(F.length(F.trim(F.coalesce(text, F.lit("")))) > 0)
-        .join(classes, "account_id", "left")
+        .join(_segments(accounts_df), "account_id", "left")
         .select(
             F.col("survey_id").alias("contact_id"), "household_id",
             F.coalesce("segment", F.lit("unknown")).alias("segment"), F.col("responded_at").alias("started_at"),

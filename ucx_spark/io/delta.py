@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ucx_spark.catalog import LAYERS, RESTRICTED_LAYERS
@@ -468,20 +468,30 @@ def changed_rows(spark: SparkSession, path: str, *, since_version: int, deleted:
     )
 
 
+def _alike_updates(changes_df: DataFrame, *, keys: tuple[str, ...], ignore: tuple[str, ...],
+                   **aggs: Column) -> DataFrame:
+    """The updates of ``changes_df`` (``changed_rows(..., images=True)``) whose two images agree
+    but for ``ignore`` columns: keys, _commit_version and ``aggs`` over the two images."""
+    content = F.to_json(F.struct(*[F.col(f"`{c}`") for c in changes_df.columns
+                                   if c not in (*ignore, "_change_type", "_commit_version")]))
+    return (changes_df.filter(_is_update()).groupBy(*keys, "_commit_version")
+            .agg(F.countDistinct(content).alias("_contents"), *[a.alias(n) for n, a in aggs.items()])
+            .filter(F.col("_contents") == 1).drop("_contents"))
+
+
+def _is_update() -> Column:
+    return F.col("_change_type").startswith("update_")
+
+
 def without_unchanged_updates(changes_df: DataFrame, *, keys: tuple[str, ...], ignore: tuple[str, ...] = ()) -> DataFrame:
     """``changed_rows(..., images=True)`` without the updates that changed nothing but ``ignore``
     columns: both images of a key in one commit with the same content. A daily extract that
     re-sends a row as it was (a CIS snapshot of every account) updates silver's lineage
     (``_source_file``, ``_extracted_at``: the next re-send is judged against it) and nothing a
     reader of the row's content can see."""
-    content = F.to_json(F.struct(*[F.col(f"`{c}`") for c in changes_df.columns
-                                   if c not in (*ignore, "_change_type", "_commit_version")]))
-    is_update = F.col("_change_type").startswith("update_")
-    same_df = (changes_df.filter(is_update).groupBy(*keys, "_commit_version")
-               .agg(F.countDistinct(content).alias("_contents")).filter(F.col("_contents") == 1)
-               .select(*keys, "_commit_version", F.lit(True).alias("_unchanged")))
+    same_df = _alike_updates(changes_df, keys=keys, ignore=ignore, _unchanged=F.lit(True))
     return (changes_df.join(same_df, [*keys, "_commit_version"], "left")
-            .filter(~(is_update & F.coalesce(F.col("_unchanged"), F.lit(False)))).drop("_unchanged"))
+            .filter(~(_is_update() & F.coalesce(F.col("_unchanged"), F.lit(False)))).drop("_unchanged"))
 
 
 def with_dated_updates(changes_df: DataFrame, *, keys: tuple[str, ...], column: str,
@@ -491,14 +501,9 @@ def with_dated_updates(changes_df: DataFrame, *, keys: tuple[str, ...], column: 
     values (a null, open-ended, is later than any day); null for every other row. An account's
     move-out (its end_date set, or corrected) is such an update: nothing before the earlier end
     date reads differently."""
-    rest = F.to_json(F.struct(*[F.col(f"`{c}`") for c in changes_df.columns
-                                if c not in (*ignore, column, "_change_type", "_commit_version")]))
-    is_update = F.col("_change_type").startswith("update_")
-    dated_df = (changes_df.filter(is_update).groupBy(*keys, "_commit_version")
-                .agg(F.countDistinct(rest).alias("_contents"), F.min(column).alias("_update_day"))
-                .filter(F.col("_contents") == 1).select(*keys, "_commit_version", "_update_day"))
+    dated_df = _alike_updates(changes_df, keys=keys, ignore=(*ignore, column), _update_day=F.min(column))
     return (changes_df.join(dated_df, [*keys, "_commit_version"], "left")
-            .withColumn("_update_day", F.when(is_update, F.col("_update_day"))))
+            .withColumn("_update_day", F.when(_is_update(), F.col("_update_day"))))
 
 
 def commit_metadata(spark: SparkSession, path: str, key: str) -> dict | None:

@@ -220,7 +220,6 @@ def _checkpoint(context: AbstractDataContext, suite: Suite, specs: list[Expectat
     # checkpoint is used only while it is the last one built under its name; else built again.
     if key in _CHECKPOINTS and _LAST_BUILT.get((id(context), suite.name)) == key:
         return _CHECKPOINTS[key]
-    name = suite.name  # the Data Docs' path (validations/<layer>/<table>/<run>) stays the suite's
     if engine == "pandas":
         source = (
             context.data_sources.get(GX_PANDAS_DATASOURCE) if GX_PANDAS_DATASOURCE in context.data_sources.all()
@@ -232,20 +231,23 @@ def _checkpoint(context: AbstractDataContext, suite: Suite, specs: list[Expectat
             # persist=False: GX would otherwise cache every validated DataFrame and never release it;
             # validate() decides what is cached (and unpersists it).
             source = context.data_sources.add_or_update_spark(name=GX_DATASOURCE, persist=False)
-    asset = source.get_asset(name) if name in source.get_asset_names() else source.add_dataframe_asset(name=name)
+    if suite.name in source.get_asset_names():
+        asset = source.get_asset(suite.name)
+    else:
+        asset = source.add_dataframe_asset(name=suite.name)
     if any(b.name == BATCH_DEFINITION for b in asset.batch_definitions):
         batch = asset.get_batch_definition(BATCH_DEFINITION)
     else:
         batch = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
     gx_suite = context.suites.add_or_update(
-        gx.ExpectationSuite(name=name, expectations=[_gx_expectation(s, suite.name) for s in specs])
+        gx.ExpectationSuite(name=suite.name, expectations=[_gx_expectation(s, suite.name) for s in specs])
     )
     definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
+        gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
     )
     actions = [UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])] if data_docs else []
     checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(name=name, validation_definitions=[definition], actions=actions,
+        gx.Checkpoint(name=suite.name, validation_definitions=[definition], actions=actions,
                       result_format=result_format)
     )
     _CHECKPOINTS[key] = checkpoint
