@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from ucx_spark.pipelines.gold import NO_CHANGE, TABLE_IDS, changes_since_built, settled_inputs
+from ucx_spark.pipelines.gold import (
+    NO_CHANGE,
+    TABLE_IDS,
+    ami_changes_since_built,
+    changes_since_built,
+    settled_inputs,
+)
 
 PARAMS = {"time_zone": "America/Chicago"}
 
@@ -78,3 +84,26 @@ def test_the_baselines_are_built_through_the_last_complete_month() -> None:
     assert baseline_through(date(2025, 11, 29)) == date(2025, 10, 31)
     assert baseline_through(date(2024, 3, 1)) == date(2024, 2, 29)
     assert baseline_through(date(2024, 12, 31)) == date(2024, 12, 31)
+
+
+def test_meter_days_take_the_changed_ami_days_and_every_day_from_a_dated_accounts_change() -> None:
+    ids = {"ami_daily": "d-1", "accounts": "a-1"}
+
+    def record(daily: int, accounts: int) -> dict:
+        return {"silver.ami_daily": daily, "silver.accounts": accounts, "params": dict(PARAMS), TABLE_IDS: ids}
+
+    ami_days = lambda since: [date(2025, 3, 30), date(2025, 2, 1)]  # noqa: E731
+    moved_out = lambda table, since: date(2025, 3, 29)  # noqa: E731
+    # silver/ami_daily alone moved: its changed days, whether or not other inputs may be dated
+    assert ami_changes_since_built(record(4, 3), record(5, 3), ami_days) == (True, [date(2025, 2, 1), date(2025, 3, 30)])
+    # accounts moved too: without a way to date it, rebuild whole
+    assert ami_changes_since_built(record(4, 3), record(5, 4), ami_days) == (False, [])
+    # dated (a move-out on March 29): March 29 through the last meter-day join the changed days
+    assert ami_changes_since_built(record(4, 3), record(5, 4), ami_days, first_changed=moved_out,
+                                   last_day=date(2025, 3, 31)) \
+        == (True, [date(2025, 2, 1), date(2025, 3, 29), date(2025, 3, 30), date(2025, 3, 31)])
+    # a change after the last meter-day touches none; one no day bounds rebuilds whole
+    assert ami_changes_since_built(record(5, 3), record(5, 4), ami_days, first_changed=lambda t, s: date(2025, 4, 2),
+                                   last_day=date(2025, 3, 31)) == (True, [])
+    assert ami_changes_since_built(record(5, 3), record(5, 4), ami_days, first_changed=lambda t, s: None,
+                                   last_day=date(2025, 3, 31)) == (False, [])

@@ -187,6 +187,8 @@ def test_a_daily_extract_of_other_feeds_recomputes_from_its_first_dated_row(spar
                  table_path(wh, "silver", "bills"))
     daily = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r2", min_households=1)
     assert "household_features" in daily.unchanged and table_version(spark, hf_path) == built
+    # an account that starts after the last meter-day changes no published meter-day
+    assert "meter_daily_usage" in daily.unchanged
     assert dict(daily.partial)["survey_features"] == "changes from 2024-04-02"  # its features: April 1 on
     # the new bill is explained in the run that lands it; the baselines (through March 31) stay
     assert dict(daily.partial)["bill_explanations"] == "changes from 2024-04-02" and "usage_baselines" in daily.unchanged
@@ -231,10 +233,14 @@ def test_a_daily_extract_of_other_feeds_recomputes_from_its_first_dated_row(spar
     moved = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r5", min_households=1)
     assert dict(moved.partial)["household_features"] == "changes from 2024-03-10"
     assert dict(moved.partial)["contact_insights"] == "changes from 2024-03-10"
+    # a meter-day takes the household of the account active on its day: March 10 through April 1
+    # (the local day of the last reads, 01:00 CDT) recomputed
+    assert dict(moved.partial)["meter_daily_usage"] == "23 changed days from 2024-03-10"
     DeltaTable.forPath(spark, accounts_path).update("account_id = 'a1'", {
         "end_date": F.lit(date(2024, 3, 28)), "_source_file": F.lit("accounts_20240406.csv")})
     corrected = gold.run(spark, warehouse=wh, time_zone=TZ, run_id="r6", min_households=1)
     assert dict(corrected.partial)["household_features"] == "changes from 2024-03-10"
+    assert dict(corrected.partial)["meter_daily_usage"] == "23 changed days from 2024-03-10"
     again = str(tmp_path / "again")
     shutil.copytree(Path(wh, "silver"), Path(again, "silver"))
     gold.run(spark, warehouse=again, time_zone=TZ, run_id="f2", min_households=1)

@@ -220,24 +220,39 @@ def ami_daily_changed_days(spark: SparkSession, warehouse: str, since_version: i
 
 def ami_changes_since_built(
     previous: object, built_from: dict, changed_days: Callable[[int], list[date] | None], *,
-    free_params: tuple[str, ...] = (),
+    free_params: tuple[str, ...] = (), first_changed: Callable[[str, int], date | None] | None = None,
+    last_day: date | None = None,
 ) -> tuple[bool, list[date]]:
     """Whether a table built from ``previous`` can be brought to ``built_from`` in part, and which
     local days changed: (True, days) when silver/ami_daily is the only input that moved (its other
     inputs at the same versions, its parameters equal but ``free_params``) and
     ``changed_days(version built from)`` (ami_daily_changed_days) answers; days empty when no row
     changed. (False, []): rebuild it whole. A point-in-time feature as of a day before the first
-    of ``days`` cannot have changed."""
+    of ``days`` cannot have changed.
+
+    With ``first_changed`` (first_changed_day) and ``last_day``, another input that moved may be
+    dated too (an account that moved out or started: a meter-day reads the account active on its
+    day): every day from the first it can touch through ``last_day`` joins the changed days."""
     if not _comparable(previous, built_from, free_params):
         return False, []
     assert isinstance(previous, dict)
-    if any(table != AMI_DAILY for table, _, _ in _moved(previous, built_from)):
-        return False, []
-    since, now = previous.get(f"silver.{AMI_DAILY}"), built_from.get(f"silver.{AMI_DAILY}")
-    if not _forward(since, now):
-        return False, []
-    days = changed_days(since)
-    return (False, []) if days is None else (True, days)
+    days: set[date] = set()
+    for table, since, now in _moved(previous, built_from):
+        if not _forward(since, now):
+            return False, []
+        if table == AMI_DAILY:
+            ami_days = changed_days(since)  # type: ignore[arg-type]
+            if ami_days is None:
+                return False, []
+            days.update(ami_days)
+            continue
+        if first_changed is None or last_day is None:
+            return False, []
+        first = first_changed(table, since)  # type: ignore[arg-type]
+        if first is None:
+            return False, []
+        days.update(first + timedelta(days=i) for i in range(max((last_day - first).days + 1, 0)))
+    return True, sorted(days)
 
 
 def _same_tables(previous: object, built_from: dict) -> bool:
@@ -626,12 +641,13 @@ class _GoldStep:
 
     def publish(self, table: str, build: Callable[[], DataFrame], *, params: dict[str, object],
                 references: Callable[[], dict[str, DataFrame]] | None = None, update: Update | None = None,
-                free_params: tuple[str, ...] = (), any_input: bool = False) -> None:
+                free_params: tuple[str, ...] = (), any_input: bool = False, dated_inputs: bool = False) -> None:
         """Build, gate and write ``table``; with ``update``, a table whose only moved input is
         silver/ami_daily is recomputed in part (ami_changes_since_built: ``update`` gets the changed
-        days), or, ``any_input``, whose moved inputs all say the first day they changed
-        (changes_since_built: ``update`` gets [that day], or [] when nothing changed); in the same
-        one commit."""
+        days; ``dated_inputs``: its other moved inputs may be dated too, and every day from the
+        first they can touch joins them), or, ``any_input``, whose moved inputs all say the first
+        day they changed (changes_since_built: ``update`` gets [that day], or [] when nothing
+        changed); in the same one commit."""
         spark, warehouse = self.spark, self.warehouse
         path = table_path(warehouse, "gold", table)
         for t in silver_inputs(table):
@@ -648,8 +664,10 @@ class _GoldStep:
                                                      free_params=free_params)
                 days = [first] if first is not None else []
             else:
-                in_part, days = ami_changes_since_built(previous, built_from, self.changes.days,
-                                                        free_params=free_params)
+                in_part, days = ami_changes_since_built(
+                    previous, built_from, self.changes.days, free_params=free_params,
+                    first_changed=self.changes.first_day if dated_inputs else None,
+                    last_day=self.span[1] if self.span else None)
             if in_part:
                 assert isinstance(previous, dict)
                 change = update(days, previous["params"])
@@ -681,7 +699,9 @@ class _GoldStep:
         self.rows.append((table, int(commit[1].get("numOutputRows", 0)) if commit else 0))
 
     def meter_daily_usage(self) -> None:
-        """gold/meter_daily_usage, recomputed for the local days of silver/ami_daily that changed."""
+        """gold/meter_daily_usage, recomputed for the local days of silver/ami_daily that changed and
+        the days from the first an accounts change can touch (a move-out, a new account: a meter-day
+        takes the household of the account active on its day)."""
         spark, warehouse, time_zone = self.spark, self.warehouse, self.time_zone
         daily_df, accounts_df = self.daily_df, self.accounts_df
 
@@ -711,7 +731,7 @@ class _GoldStep:
         self.publish(
             METER_DAILY_USAGE,
             lambda: meter_daily_usage_from_daily(daily_df, accounts_df, time_zone=time_zone),
-            params={"time_zone": time_zone}, references=pending_days, update=usage_update,
+            params={"time_zone": time_zone}, references=pending_days, update=usage_update, dated_inputs=True,
         )
 
     def cx_kpis(self, *, min_households: int, max_household_energy_share: float, energy_kpis: bool) -> None:
