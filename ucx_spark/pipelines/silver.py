@@ -261,24 +261,64 @@ def _refs(references: _References, feed: str) -> dict[str, DataFrame]:
 
 @dataclass(frozen=True)
 class _Profile:
-    """What one aggregation over a classified batch tells (before the ambiguity rule)."""
+    """What one aggregation over a classified batch tells (before the ambiguity rule, unless
+    ranked: see _resolve_small)."""
 
     counts: dict[str | None, int]  # rows by first rule broken (None: valid)
     span: AmiSpan | None  # where the valid rows lie, for the feeds that prune by it (silver_ami)
+    beaten: int | None = None  # ranked batches: valid rows beaten by a later copy of their key
 
 
-def _profile(classified_df: DataFrame, *, feed: str, time_zone: str) -> _Profile:
+def _profile(classified_df: DataFrame, *, feed: str, time_zone: str, ranked: bool = False) -> _Profile:
     """Rows per rule and the feed's own aggregations (silver_ami.FeedHooks): one aggregation
-    without a shuffle."""
+    without a shuffle. ``ranked``: rows that went through the ambiguity rule and the ranks
+    (the span is still of the rows valid before it, as the unranked profile gives it)."""
     from ucx_spark.contract import RULES
 
     feed_hooks = hooks(feed)
-    aggs = profile_columns() + feed_hooks.profile_columns(F.col("rule").isNull(), time_zone=time_zone)
+    valid = F.col("rule").isNull()
+    if ranked:  # ambiguous_key is given to otherwise-valid rows only
+        valid = valid | (F.col("rule") == "ambiguous_key")
+    aggs = profile_columns() + feed_hooks.profile_columns(valid, time_zone=time_zone)
+    if ranked:
+        aggs.append(F.count(F.when(F.col("__rank") > 1, 1)).alias("beaten"))
     row = classified_df.agg(*aggs).first()
     assert row is not None
     counts: dict[str | None, int] = {None: int(row["valid"])}
     counts.update({r: int(row[f"rule_{i}"]) for i, r in enumerate(RULES) if row[f"rule_{i}"]})
-    return _Profile(counts, feed_hooks.span(row))
+    return _Profile(counts, feed_hooks.span(row), int(row["beaten"]) if ranked else None)
+
+
+# A batch of at most this many bronze rows (the log's statistics of its files) is classified,
+# judged for ambiguous keys and ranked in one plan kept as a local checkpoint, then profiled from
+# it: ~6 Spark jobs a feed instead of a profile, a count of repeated keys and, when a key repeats,
+# a second plan for its rows (~8-14). A larger batch finds its repeated keys first (few, usually
+# none) so only their rows go through the windows.
+SMALL_BATCH_ROWS = 200_000
+
+
+def _batch_rows(bronze_path: str, files: list[str]) -> int | None:
+    """Rows of ``files`` in the bronze table, from its log (None: the log cannot say)."""
+    from ucx_spark.io import delta_log
+
+    counts = delta_log.row_count(bronze_path, by="_source_file")
+    return None if counts is None else sum(counts.get(f, 0) for f in files)
+
+
+def _resolve_small(
+    classified_df: DataFrame, *, feed: str, time_zone: str, caches: list[DataFrame]
+) -> tuple[DataFrame, _Profile]:
+    """A small batch's classified rows with ``ambiguous_key`` and the rank columns, as a local
+    checkpoint (appended to ``caches``), and its profile (rule counts after the ambiguity rule).
+    The same rows resolve_keys gives: a key held by one valid row ranks it first, and its rank
+    columns are dropped with the winners'."""
+    ranked_df = (
+        classified_df.transform(with_ambiguous_key_rule, feed=feed)
+        .transform(with_rank_in_batch, feed=feed)
+        .localCheckpoint(eager=True)
+    )
+    caches.append(ranked_df)
+    return ranked_df, _profile(ranked_df, feed=feed, time_zone=time_zone, ranked=True)
 
 
 def resolve_keys(
@@ -345,20 +385,26 @@ def _process_feed(
         return None
     log.info("silver: %s processing %d files", feed, len(new))
     bronze_df = read_path(spark, bronze_path).filter(F.col("_source_file").isin(new))
-    classified_df = classify_rows(
-        bronze_df, feed=feed, time_zone=time_zone, refs=_refs(references, feed)
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    caches.append(classified_df)
+    classified_df = classify_rows(bronze_df, feed=feed, time_zone=time_zone, refs=_refs(references, feed))
     days: tuple[date, ...] = ()
-    with job_tag(spark, f"{feed}:profile"):
-        profile = _profile(classified_df, feed=feed, time_zone=time_zone)
-    with job_tag(spark, f"{feed}:keys"):
-        resolved_df, n_ambiguous = resolve_keys(classified_df, feed=feed, caches=caches)
-        repeated = n_ambiguous is not None
+    batch_rows = _batch_rows(bronze_path, new)
+    if batch_rows is not None and batch_rows <= SMALL_BATCH_ROWS:
+        with job_tag(spark, f"{feed}:resolve"):
+            resolved_df, profile = _resolve_small(classified_df, feed=feed, time_zone=time_zone, caches=caches)
+        repeated = bool(profile.beaten)
         counts = dict(profile.counts)
-        if n_ambiguous:  # ambiguous copies move rows from valid to ambiguous_key
-            counts[None] -= n_ambiguous
-            counts["ambiguous_key"] = counts.get("ambiguous_key", 0) + n_ambiguous
+    else:
+        classified_df = classified_df.persist(StorageLevel.MEMORY_AND_DISK)
+        caches.append(classified_df)
+        with job_tag(spark, f"{feed}:profile"):
+            profile = _profile(classified_df, feed=feed, time_zone=time_zone)
+        with job_tag(spark, f"{feed}:keys"):
+            resolved_df, n_ambiguous = resolve_keys(classified_df, feed=feed, caches=caches)
+            repeated = n_ambiguous is not None
+            counts = dict(profile.counts)
+            if n_ambiguous:  # ambiguous copies move rows from valid to ambiguous_key
+                counts[None] -= n_ambiguous
+                counts["ambiguous_key"] = counts.get("ambiguous_key", 0) + n_ambiguous
     valid = counts.pop(None, 0)
     quarantined = sum(counts.values())
     if quarantined:
