@@ -3,10 +3,12 @@
 Feeds run in ``contract.FEED_ORDER`` (accounts first, so foreign keys see the
 current accounts). Per feed, the unit of work is the set of bronze files not
 in ``silver/_processed_files`` (read from bronze's ``_source_file``
-partitions). The batch is classified once (typed values, the row-local rules
-and foreign keys) and cached; only the rows whose key occurs more than once
-in the batch (few, usually none) go through the windows that find ambiguous
-keys and rank the copies. Every write is idempotent so a crash (SIGKILL)
+partitions). A small batch (``SMALL_BATCH_ROWS``, by its log) is classified
+(typed values, the row-local rules and foreign keys), judged for ambiguous keys
+and ranked in one plan kept as a local checkpoint; a larger one is classified
+once and cached, and only the rows whose key occurs more than once in it (few,
+usually none) go through the windows that find ambiguous keys and rank the
+copies. Every write is idempotent so a crash (SIGKILL)
 anywhere followed by a rerun gives the same tables as one uninterrupted run:
 
 1. quarantine/<feed>: the bad rows, appended (an insert-only MERGE keyed by
