@@ -299,9 +299,14 @@ def source_files(spark: SparkSession, path: str) -> list[str]:
 
 
 def landed_row_counts(spark: SparkSession, path: str, files: list[str]) -> dict[str, int]:
-    """Rows per landing file of a bronze table, for the given files (their partitions only)."""
+    """Rows per landing file of a bronze table, for the given files: from the statistics of the
+    log (no Spark job), else one query of their partitions (a data file without the statistic or
+    the partitioning, or with deleted rows)."""
     if not files or not table_exists(spark, path):
         return {}
+    logged = delta_log.row_count(path, by=SOURCE_FILE_COLUMN)
+    if logged is not None and None not in logged:
+        return {f: logged[f] for f in files if f in logged}
     rows = (
         spark.read.format("delta").load(path)
         .filter(F.col(SOURCE_FILE_COLUMN).isin(files))

@@ -36,7 +36,7 @@ ones, which also repairs a crash between a feed and the rebuild.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import reduce
 
@@ -52,6 +52,7 @@ from ucx_spark.errors import ConfigError
 from ucx_spark.io.delta import (
     append_new_rows,
     append_table,
+    landed_row_counts,
     merge_if_later,
     overwrite_table,
     read_path,
@@ -263,24 +264,23 @@ def _refs(references: _References, feed: str) -> dict[str, DataFrame]:
 
 @dataclass(frozen=True)
 class _Profile:
-    """What one aggregation over a classified batch tells (before the ambiguity rule, unless
-    ranked: see _resolve_small)."""
+    """What one aggregation over a classified batch tells."""
 
     counts: dict[str | None, int]  # rows by first rule broken (None: valid)
     span: AmiSpan | None  # where the valid rows lie, for the feeds that prune by it (silver_ami)
-    beaten: int | None = None  # ranked batches: valid rows beaten by a later copy of their key
+    repeated: bool = False  # some valid key occurs more than once in the batch (rows beaten in it)
 
 
-def _profile(classified_df: DataFrame, *, feed: str, time_zone: str, ranked: bool = False) -> _Profile:
+def _profile(classified_df: DataFrame, *, feed: str, time_zone: str) -> _Profile:
     """Rows per rule and the feed's own aggregations (silver_ami.FeedHooks): one aggregation
-    without a shuffle. ``ranked``: rows that went through the ambiguity rule and the ranks
-    (the span is still of the rows valid before it, as the unranked profile gives it)."""
+    without a shuffle. Over ranked rows (``__rank``: _resolve_small) the counts are after the
+    ambiguity rule and ``repeated`` says whether a row was beaten; the span is of the rows valid
+    before that rule either way (``ambiguous_key`` is given to otherwise-valid rows only)."""
     from ucx_spark.contract import RULES
 
     feed_hooks = hooks(feed)
-    valid = F.col("rule").isNull()
-    if ranked:  # ambiguous_key is given to otherwise-valid rows only
-        valid = valid | (F.col("rule") == "ambiguous_key")
+    ranked = "__rank" in classified_df.columns
+    valid = F.col("rule").isNull() | (F.col("rule") == "ambiguous_key") if ranked else F.col("rule").isNull()
     aggs = profile_columns() + feed_hooks.profile_columns(valid, time_zone=time_zone)
     if ranked:
         aggs.append(F.count(F.when(F.col("__rank") > 1, 1)).alias("beaten"))
@@ -288,39 +288,50 @@ def _profile(classified_df: DataFrame, *, feed: str, time_zone: str, ranked: boo
     assert row is not None
     counts: dict[str | None, int] = {None: int(row["valid"])}
     counts.update({r: int(row[f"rule_{i}"]) for i, r in enumerate(RULES) if row[f"rule_{i}"]})
-    return _Profile(counts, feed_hooks.span(row), int(row["beaten"]) if ranked else None)
+    return _Profile(counts, feed_hooks.span(row), ranked and bool(row["beaten"]))
 
 
-# A batch of at most this many bronze rows (the log's statistics of its files) is classified,
-# judged for ambiguous keys and ranked in one plan kept as a local checkpoint, then profiled from
-# it: ~6 Spark jobs a feed instead of a profile, a count of repeated keys and, when a key repeats,
-# a second plan for its rows (~8-14). A larger batch finds its repeated keys first (few, usually
-# none) so only their rows go through the windows.
+# A batch of at most this many bronze rows (io.delta.landed_row_counts: its files' statistics in
+# the log) is classified, judged for ambiguous keys and ranked in one plan kept as a local
+# checkpoint, then profiled from it: 8-11 Spark jobs a feed on the 12-household utility, against
+# a profile, a count of repeated keys and, when a key repeats, a second plan for its rows (7-15).
+# A larger batch finds its repeated keys first (few, usually none) so only their rows take the
+# windows.
 SMALL_BATCH_ROWS = 200_000
 
 
-def _batch_rows(bronze_path: str, files: list[str]) -> int | None:
-    """Rows of ``files`` in the bronze table, from its log (None: the log cannot say)."""
-    from ucx_spark.io import delta_log
-
-    counts = delta_log.row_count(bronze_path, by="_source_file")
-    return None if counts is None else sum(counts.get(f, 0) for f in files)
-
-
 def _resolve_small(
-    classified_df: DataFrame, *, feed: str, time_zone: str, caches: list[DataFrame]
+    spark: SparkSession, classified_df: DataFrame, *, feed: str, time_zone: str, caches: list[DataFrame]
 ) -> tuple[DataFrame, _Profile]:
     """A small batch's classified rows with ``ambiguous_key`` and the rank columns, as a local
-    checkpoint (appended to ``caches``), and its profile (rule counts after the ambiguity rule).
-    The same rows resolve_keys gives: a key held by one valid row ranks it first, and its rank
-    columns are dropped with the winners'."""
-    ranked_df = (
-        classified_df.transform(with_ambiguous_key_rule, feed=feed)
-        .transform(with_rank_in_batch, feed=feed)
-        .localCheckpoint(eager=True)
-    )
-    caches.append(ranked_df)
-    return ranked_df, _profile(ranked_df, feed=feed, time_zone=time_zone, ranked=True)
+    checkpoint (appended to ``caches``), and its profile. The same rows _resolve_large gives: a
+    key held by one valid row ranks it first, and its rank columns are dropped with the winners'."""
+    with job_tag(spark, f"{feed}:resolve"):
+        ranked_df = (
+            classified_df.transform(with_ambiguous_key_rule, feed=feed)
+            .transform(with_rank_in_batch, feed=feed)
+            .localCheckpoint(eager=True)
+        )
+        caches.append(ranked_df)
+        return ranked_df, _profile(ranked_df, feed=feed, time_zone=time_zone)
+
+
+def _resolve_large(
+    spark: SparkSession, classified_df: DataFrame, *, feed: str, time_zone: str, caches: list[DataFrame]
+) -> tuple[DataFrame, _Profile]:
+    """A large batch, cached (appended to ``caches``) and profiled, then its repeated keys found
+    and only their rows ranked (resolve_keys); the profile's counts moved by the ambiguity rule."""
+    classified_df = classified_df.persist(StorageLevel.MEMORY_AND_DISK)
+    caches.append(classified_df)
+    with job_tag(spark, f"{feed}:profile"):
+        profile = _profile(classified_df, feed=feed, time_zone=time_zone)
+    with job_tag(spark, f"{feed}:keys"):
+        resolved_df, n_ambiguous = resolve_keys(classified_df, feed=feed, caches=caches)
+    counts = dict(profile.counts)
+    if n_ambiguous:  # ambiguous copies move rows from valid to ambiguous_key
+        counts[None] -= n_ambiguous
+        counts["ambiguous_key"] = counts.get("ambiguous_key", 0) + n_ambiguous
+    return resolved_df, replace(profile, counts=counts, repeated=n_ambiguous is not None)
 
 
 def resolve_keys(
@@ -389,24 +400,10 @@ def _process_feed(
     bronze_df = read_path(spark, bronze_path).filter(F.col("_source_file").isin(new))
     classified_df = classify_rows(bronze_df, feed=feed, time_zone=time_zone, refs=_refs(references, feed))
     days: tuple[date, ...] = ()
-    batch_rows = _batch_rows(bronze_path, new)
-    if batch_rows is not None and batch_rows <= SMALL_BATCH_ROWS:
-        with job_tag(spark, f"{feed}:resolve"):
-            resolved_df, profile = _resolve_small(classified_df, feed=feed, time_zone=time_zone, caches=caches)
-        repeated = bool(profile.beaten)
-        counts = dict(profile.counts)
-    else:
-        classified_df = classified_df.persist(StorageLevel.MEMORY_AND_DISK)
-        caches.append(classified_df)
-        with job_tag(spark, f"{feed}:profile"):
-            profile = _profile(classified_df, feed=feed, time_zone=time_zone)
-        with job_tag(spark, f"{feed}:keys"):
-            resolved_df, n_ambiguous = resolve_keys(classified_df, feed=feed, caches=caches)
-            repeated = n_ambiguous is not None
-            counts = dict(profile.counts)
-            if n_ambiguous:  # ambiguous copies move rows from valid to ambiguous_key
-                counts[None] -= n_ambiguous
-                counts["ambiguous_key"] = counts.get("ambiguous_key", 0) + n_ambiguous
+    small = sum(landed_row_counts(spark, bronze_path, new).values()) <= SMALL_BATCH_ROWS
+    resolve = _resolve_small if small else _resolve_large
+    resolved_df, profile = resolve(spark, classified_df, feed=feed, time_zone=time_zone, caches=caches)
+    counts = dict(profile.counts)
     valid = counts.pop(None, 0)
     quarantined = sum(counts.values())
     if quarantined:
@@ -422,7 +419,7 @@ def _process_feed(
             days = _merge_valid(
                 spark, typed_rows(resolved_df, feed=feed, run_id=run_id), feed, warehouse=warehouse,
                 run_id=run_id, time_zone=time_zone, pseudonym_key=pseudonym_key, files=new, profile=profile,
-                repeated=repeated, deferred=deferred, references=references,
+                deferred=deferred, references=references,
             )
     rows = valid + quarantined
     log.info("silver: %s %d rows, %d valid, %d quarantined", feed, rows, valid, quarantined)
@@ -440,7 +437,6 @@ def _merge_valid(
     pseudonym_key: bytes,
     files: list[str],
     profile: _Profile,
-    repeated: bool,
     deferred: list[tuple[DataFrame, list[str]]],
     references: _References,
 ) -> tuple[date, ...]:
@@ -463,7 +459,7 @@ def _merge_valid(
     exists = table_exists(spark, silver_path)
     span = profile.span
     # Rows beaten inside the batch exist only when a key occurs twice in it.
-    superseded_df = superseded_in_batch(ranked_df, feed=feed, run_id=run_id) if repeated else None
+    superseded_df = superseded_in_batch(ranked_df, feed=feed, run_id=run_id) if profile.repeated else None
     pair_df = None
     if exists:
         current_df = read_path(spark, silver_path)
